@@ -1,0 +1,1 @@
+"""EHR platform layer: orchestration service in front of HAPI FHIR JPA."""

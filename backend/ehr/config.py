@@ -1,0 +1,150 @@
+"""Typed, nested settings for the whole service.
+
+Every setting is read from the environment with the prefix ``EHR_`` and ``__`` between levels,
+e.g. ``EHR_FHIR__BASE_URL`` sets ``settings.fhir.base_url``. A ``.env`` file in the working
+directory is read too. No module reads ``os.environ`` directly: take a :class:`Settings` (from
+the app state or :func:`get_settings`).
+
+Outside ``development`` the service refuses to start while a secret still has its shipped
+development default; the error names the setting in one line.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = [
+    "ApiSettings",
+    "DatabaseSettings",
+    "Environment",
+    "FhirSettings",
+    "InsecureDefaultSecretError",
+    "LogSettings",
+    "ReadinessSettings",
+    "RedisSettings",
+    "SecuritySettings",
+    "Settings",
+    "TelemetrySettings",
+    "get_settings",
+]
+
+# Development defaults. They match the project-local stack started by `make up` / `make test`
+# and must never be used anywhere else: see Settings._refuse_default_secrets.
+DEV_DB_PASSWORD = "ehr-dev-password"  # noqa: S105 - development-only default, refused elsewhere
+DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me"  # noqa: S105 - same
+DEV_DATABASE_URL = f"postgresql+asyncpg://ehr:{DEV_DB_PASSWORD}@127.0.0.1:55432/ehr"
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class InsecureDefaultSecretError(ValueError):
+    """Raised at start-up outside development when a secret still has its development default."""
+
+
+class ApiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Requests with a larger body are refused with 413 before they are read whole.
+    max_body_bytes: int = 10 * 1024 * 1024
+    # Origins allowed for browser frontends (CORS); empty = no cross-origin access.
+    cors_origins: list[str] = Field(default_factory=list)
+
+
+class FhirSettings(BaseModel):
+    # Base of HAPI's FHIR endpoint, without a tenant: the FHIR client appends /{tenant}/...
+    base_url: str = "http://127.0.0.1:8090/fhir"
+    # Tenant (HAPI partition name) used by code paths that have no authenticated principal yet.
+    default_tenant: str = "DEFAULT"
+    connect_timeout_seconds: float = 2.0
+    timeout_seconds: float = 15.0
+    max_connections: int = 100
+    max_keepalive_connections: int = 20
+
+
+class DatabaseSettings(BaseModel):
+    url: SecretStr = SecretStr(DEV_DATABASE_URL)
+    # Our own schema: never `public`, never HAPI's tables.
+    app_schema: str = "ehr_app"
+    pool_size: int = 10
+    max_overflow: int = 10
+    echo: bool = False
+
+
+class RedisSettings(BaseModel):
+    url: SecretStr = SecretStr("redis://127.0.0.1:56379/0")
+    socket_timeout_seconds: float = 2.0
+
+
+class SecuritySettings(BaseModel):
+    # Symmetric key material for app-level secrets (later: MFA secret encryption).
+    secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
+
+
+class LogSettings(BaseModel):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # JSON lines (for log shippers) or a human console renderer.
+    json_format: bool = True
+
+
+class TelemetrySettings(BaseModel):
+    # Tracing exporter: off by default.
+    exporter: Literal["none", "console", "otlp"] = "none"
+    otlp_endpoint: str = "http://127.0.0.1:4318/v1/traces"
+    service_name: str = "ehr-api"
+
+
+class ReadinessSettings(BaseModel):
+    # Each dependency check in /ready gives up after this long and is reported as failing.
+    timeout_seconds: float = 2.0
+
+
+class Settings(BaseSettings):
+    """The service's settings; one object, nested by concern."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="EHR_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    env: Environment = Environment.DEVELOPMENT
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    fhir: FhirSettings = Field(default_factory=FhirSettings)
+    db: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    ready: ReadinessSettings = Field(default_factory=ReadinessSettings)
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets(self) -> Settings:
+        if self.env is Environment.DEVELOPMENT:
+            return self
+        if self.security.secret_key.get_secret_value() == DEV_SECRET_KEY:
+            raise InsecureDefaultSecretError(
+                "EHR_SECURITY__SECRET_KEY still has its development default; "
+                f"set a real secret for EHR_ENV={self.env.value}"
+            )
+        if DEV_DB_PASSWORD in self.db.url.get_secret_value():
+            raise InsecureDefaultSecretError(
+                "EHR_DB__URL still uses the development database password; "
+                f"set real credentials for EHR_ENV={self.env.value}"
+            )
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings read once from the environment (the app factory may also be given its own)."""
+    return Settings()
