@@ -1,0 +1,278 @@
+"""The project-local PostgreSQL cluster (``.stack/pgdata``, 127.0.0.1 only, scram-sha-256).
+
+PostgreSQL refuses to run as root. When we are root, initdb/pg_ctl/psql run as the ``postgres``
+system user (``runuser -u postgres --``) and the data directory belongs to it; if that user cannot
+traverse to ``.stack`` the cluster is placed under its home directory instead (and we say so).
+The cluster's superuser authenticates by peer over a unix socket in a directory only it can
+use; everything else (HAPI, the API, tests) connects over TCP as role ``ehr`` with a password.
+"""
+
+# The devstack's job is running local programs: argv lists, never a shell.
+# ruff: noqa: S603
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import os
+import pwd
+import shlex
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from ehr.config import DEV_DB_PASSWORD
+from ehr.devstack.errors import StackError
+from ehr.devstack.processes import console, log_tail, port_open
+
+__all__ = ["APP_DATABASE", "DB_ROLE", "HAPI_DATABASE", "PostgresCluster"]
+
+DB_ROLE = "ehr"
+HAPI_DATABASE = "hapi"
+APP_DATABASE = "ehr"
+# Unix socket paths are limited to 107 bytes; leave room for "/.s.PGSQL.NNNNN".
+_MAX_SOCKET_DIR = 90
+
+
+def _short_hash(path: Path) -> str:
+    return hashlib.sha1(str(path).encode(), usedforsecurity=False).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class PostgresCluster:
+    bin_dir: Path
+    stack_dir: Path
+    port: int
+
+    # --- who runs it and where -------------------------------------------------------------
+    @property
+    def as_root(self) -> bool:
+        return os.geteuid() == 0
+
+    @property
+    def os_user(self) -> str:
+        """The OS user owning the cluster: ``postgres`` when we are root, else ourselves."""
+        return "postgres" if self.as_root else getpass.getuser()
+
+    @property
+    def superuser(self) -> str:
+        return self.os_user
+
+    def _user_can_reach(self, path: Path) -> bool:
+        if not self.as_root:
+            return True
+        result = subprocess.run(
+            ["runuser", "-u", self.os_user, "--", "test", "-x", str(path)],  # noqa: S607 - PATH tool
+            capture_output=True,
+            check=False,
+            cwd="/",
+        )
+        return result.returncode == 0
+
+    @property
+    def base_dir(self) -> Path:
+        """Where pgdata lives: ``.stack`` if the cluster user can reach it, else its home."""
+        if self._user_can_reach(self.stack_dir):
+            return self.stack_dir
+        home = Path(pwd.getpwnam(self.os_user).pw_dir)
+        return home / "ehr-stack" / _short_hash(self.stack_dir)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.base_dir / "pgdata"
+
+    @property
+    def log_file(self) -> Path:
+        return self.base_dir / "logs" / "postgres.log"
+
+    @property
+    def socket_dir(self) -> Path:
+        preferred = self.base_dir / "pgsock"
+        if len(str(preferred)) <= _MAX_SOCKET_DIR:
+            return preferred
+        return Path("/tmp") / f"ehr-pgsock-{_short_hash(self.stack_dir)}"  # noqa: S108 - 0700, owned
+
+    # --- commands ----------------------------------------------------------------------------
+    def _as_cluster_user(self, argv: list[str]) -> list[str]:
+        return ["runuser", "-u", self.os_user, "--", *argv] if self.as_root else argv
+
+    def _run(
+        self, argv: list[str], *, input_text: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            self._as_cluster_user(argv),
+            input=input_text,
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd="/",  # the cluster user may not be able to enter our working directory
+            start_new_session=True,
+        )
+        if check and result.returncode != 0:
+            raise StackError(
+                f"`{shlex.join(argv)}` failed (exit {result.returncode}):\n"
+                f"{result.stdout}{result.stderr}".rstrip(),
+                log_tail=log_tail(self.log_file),
+            )
+        return result
+
+    def _prepare_dir(self, path: Path, mode: int) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        path.chmod(mode)
+        if self.as_root:
+            os.chown(path, pwd.getpwnam(self.os_user).pw_uid, pwd.getpwnam(self.os_user).pw_gid)
+
+    def initialized(self) -> bool:
+        return (self.data_dir / "PG_VERSION").is_file()
+
+    def running(self) -> bool:
+        if not self.initialized():
+            return False
+        return (
+            self._run(
+                [str(self.bin_dir / "pg_ctl"), "status", "-D", str(self.data_dir)], check=False
+            ).returncode
+            == 0
+        )
+
+    def pid(self) -> int | None:
+        try:
+            return int((self.data_dir / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    def ensure_running(self) -> bool:
+        """Init (once), start (unless running), create role and databases; True if started now."""
+        if self.as_root:
+            try:
+                pwd.getpwnam(self.os_user)
+            except KeyError as exc:
+                raise StackError(
+                    "running as root, but there is no `postgres` system user to run PostgreSQL as "
+                    "(PostgreSQL refuses root). Create it (`useradd --system --create-home "
+                    "postgres`) or run as a normal user"
+                ) from exc
+        self.stack_dir.mkdir(parents=True, exist_ok=True)
+        self.stack_dir.chmod(0o755)
+        if self.base_dir != self.stack_dir:
+            console.print(
+                f"[yellow]![/] user {self.os_user!r} cannot reach {self.stack_dir}; "
+                f"the PostgreSQL cluster lives in {self.data_dir}"
+            )
+            self._prepare_dir(self.base_dir, 0o700)
+        if not self.initialized():
+            self._init()
+        started = False
+        if self.running():
+            console.print(
+                f"[green]✓[/] PostgreSQL already running on 127.0.0.1:{self.port} (reused)"
+            )
+        else:
+            if port_open(self.port):
+                raise StackError(
+                    f"port {self.port} is in use by another program, not by this project's cluster "
+                    f"({self.data_dir}); stop it or choose another port: EHR_STACK_PG_PORT=…"
+                )
+            self._start()
+            started = True
+        self._ensure_role_and_databases()
+        return started
+
+    def _init(self) -> None:
+        console.print(f"[bold]Initialising PostgreSQL cluster[/] in {self.data_dir}")
+        self._prepare_dir(self.data_dir, 0o700)
+        self._run(
+            [
+                str(self.bin_dir / "initdb"),
+                "-D", str(self.data_dir),
+                "-U", self.superuser,
+                "--auth-local=peer",
+                "--auth-host=scram-sha-256",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+            ]
+        )  # fmt: skip
+
+    def _start(self) -> None:
+        self._prepare_dir(self.socket_dir, 0o700)
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        self.log_file.touch(exist_ok=True)
+        if self.as_root:
+            entry = pwd.getpwnam(self.os_user)
+            os.chown(self.log_file, entry.pw_uid, entry.pw_gid)
+        options = " ".join(
+            [
+                f"-p {self.port}",
+                "-c listen_addresses=127.0.0.1",
+                f"-c unix_socket_directories={shlex.quote(str(self.socket_dir))}",
+                "-c password_encryption=scram-sha-256",
+                # Dev/test cluster: faster commits, losing the last few on a crash is acceptable.
+                "-c synchronous_commit=off",
+                "-c max_connections=200",
+            ]
+        )
+        console.print(
+            f"[bold]Starting PostgreSQL[/] on 127.0.0.1:{self.port} (log {self.log_file})"
+        )
+        self._run(
+            [
+                str(self.bin_dir / "pg_ctl"), "start",
+                "-D", str(self.data_dir),
+                "-l", str(self.log_file),
+                "-w", "-t", "60",
+                "-o", options,
+            ]
+        )  # fmt: skip
+        console.print(f"[green]✓[/] PostgreSQL ready on 127.0.0.1:{self.port}")
+
+    def psql(self, sql: str, *, database: str = "postgres") -> str:
+        """Run SQL as the cluster superuser over the private unix socket; return stdout."""
+        result = self._run(
+            [
+                str(self.bin_dir / "psql"),
+                "-h", str(self.socket_dir),
+                "-p", str(self.port),
+                "-U", self.superuser,
+                "-d", database,
+                "-v", "ON_ERROR_STOP=1",
+                "-qAt",
+                "-f", "-",
+            ],
+            input_text=sql,
+        )  # fmt: skip
+        return result.stdout
+
+    def _ensure_role_and_databases(self) -> None:
+        password = DEV_DB_PASSWORD.replace("'", "''")
+        # Constants only (no outside input) in this SQL.
+        sql = f"""
+SELECT format('CREATE ROLE %I LOGIN CREATEDB', '{DB_ROLE}')
+ WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{DB_ROLE}') \\gexec
+ALTER ROLE {DB_ROLE} WITH LOGIN PASSWORD '{password}';
+SELECT format('CREATE DATABASE %I OWNER %I', '{HAPI_DATABASE}', '{DB_ROLE}')
+ WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '{HAPI_DATABASE}') \\gexec
+SELECT format('CREATE DATABASE %I OWNER %I', '{APP_DATABASE}', '{DB_ROLE}')
+ WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '{APP_DATABASE}') \\gexec
+"""  # noqa: S608
+        self.psql(sql)
+
+    def stop(self) -> bool:
+        """``pg_ctl stop -m fast``; True when a running cluster was stopped."""
+        if not self.running():
+            return False
+        console.print("Stopping PostgreSQL…")
+        self._run(
+            [
+                str(self.bin_dir / "pg_ctl"),
+                "stop",
+                "-D",
+                str(self.data_dir),
+                "-m",
+                "fast",
+                "-w",
+                "-t",
+                "60",
+            ]
+        )
+        return True
