@@ -1,0 +1,79 @@
+# The one entry point. New here? `make up`, then open the URL it prints. `make test` is what CI runs.
+#
+#   make up            start everything (PostgreSQL, Redis, HAPI, migrations, demo data, API)
+#   make status        what runs where          make logs SERVICE=hapi   a service's log
+#   make down          stop everything          make clean-stack         stop + delete .stack
+#   make test          stack (no API) + lint + the whole pytest suite
+#   make lint          ruff check, ruff format --check, mypy --strict backend/ehr
+#
+# Ports and paths come from EHR_STACK_* variables (see .env.example). ARGS passes options to
+# `ehr stack up`, e.g. `make up ARGS=--no-seed`; PYTEST_ARGS to pytest, e.g. PYTEST_ARGS="-k ready".
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+ROOT   := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
+VENV   := $(ROOT)/.venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.ehr-installed
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+STACK  := cd $(ROOT) && $(PY) -m ehr.devstack
+# Runs a command with the stack's EHR_DB__URL / EHR_REDIS__URL / EHR_FHIR__BASE_URL set.
+IN_STACK := $(STACK) run --
+
+.PHONY: help venv up down stop status logs test lint bench seed migrate clean-stack
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall only when backend/pyproject.toml is newer than the stamp.
+$(STAMP): $(ROOT)/backend/pyproject.toml | $(PY)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '$(ROOT)/backend[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP) ## create .venv (python3.11) and install backend[dev] when pyproject changed
+
+up: venv ## start everything and leave the API running in background; prints where to go
+	$(STACK) up $(ARGS)
+
+down: venv ## stop API, HAPI, Redis and PostgreSQL (no process left behind)
+	$(STACK) down
+
+stop: down ## same as down
+
+status: venv ## show each service: state, address, pid, log
+	$(STACK) status
+
+logs: venv ## last lines of the logs (SERVICE=postgres|redis|hapi|api)
+	$(STACK) logs $(SERVICE)
+
+test: venv ## THE test command: stack without API, lint, then the whole pytest suite
+	$(STACK) up --no-api --no-seed
+	@status=0; \
+	$(MAKE) --no-print-directory lint || status=1; \
+	$(IN_STACK) $(PY) -m pytest $(PYTEST_ARGS) || status=$$?; \
+	exit $$status
+
+lint: venv ## ruff check, ruff format --check, mypy --strict on backend/ehr
+	cd $(ROOT) && $(VENV)/bin/ruff check .
+	cd $(ROOT) && $(VENV)/bin/ruff format --check .
+	cd $(ROOT)/backend && $(VENV)/bin/mypy ehr
+
+bench: venv ## side-by-side benchmarks against the local stack
+	$(STACK) up --no-api --no-seed
+	$(IN_STACK) $(PY) -m benchmarks $(ARGS)
+
+seed: venv ## load the synthetic demo data (starts the stack without the API if needed)
+	$(STACK) up --no-api --no-seed
+	$(IN_STACK) $(VENV)/bin/ehr seed
+
+migrate: venv ## alembic upgrade head on the stack's database
+	$(STACK) up --only postgres
+	$(IN_STACK) $(PY) -m alembic -c alembic.ini upgrade head
+
+clean-stack: venv ## stop everything and delete .stack (all local data)
+	$(STACK) clean
