@@ -1,0 +1,1 @@
+"""Our PostgreSQL schema (``settings.db.app_schema``): engine/session, models, migrations."""

@@ -1,0 +1,1 @@
+"""Business modules: one package per domain (router, service, schemas, dependencies)."""

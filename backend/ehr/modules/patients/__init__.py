@@ -1,0 +1,1 @@
+"""Patients: search, read and create Patient resources through the tenant-bound FHIR client."""
