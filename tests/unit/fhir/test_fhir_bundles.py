@@ -1,0 +1,72 @@
+"""Transaction/batch bundle builders and readers."""
+
+from __future__ import annotations
+
+import pytest
+from fhir_factories import make_bundle, make_patient
+
+from ehr.fhir import FhirInvalidRequest
+from ehr.fhir.bundles import (
+    ResourceLocation,
+    batch_bundle,
+    bundle_resources,
+    create_entry,
+    delete_entry,
+    entry_location,
+    new_full_url,
+    transaction_bundle,
+    update_entry,
+)
+
+
+def test_create_entry_with_urn_and_condition() -> None:
+    full_url = new_full_url()
+    entry = create_entry(make_patient(), full_url=full_url, if_none_exist={"identifier": "urn:x|1"})
+    assert entry["fullUrl"] == full_url
+    assert full_url.startswith("urn:uuid:")
+    assert entry["request"] == {
+        "method": "POST",
+        "url": "Patient",
+        "ifNoneExist": "identifier=urn:x|1",
+    }
+    assert create_entry(make_patient())["fullUrl"].startswith("urn:uuid:")
+
+
+def test_update_and_delete_entries() -> None:
+    entry = update_entry(make_patient(id="p-1"), if_match="2")
+    assert entry["request"] == {"method": "PUT", "url": "Patient/p-1", "ifMatch": 'W/"2"'}
+    assert delete_entry("Patient", "p-1") == {"request": {"method": "DELETE", "url": "Patient/p-1"}}
+    with pytest.raises(FhirInvalidRequest):
+        update_entry({"resourceType": "Patient"})
+    with pytest.raises(FhirInvalidRequest):
+        delete_entry("Patient", "../x")
+
+
+def test_bundle_types() -> None:
+    entries = [create_entry(make_patient())]
+    assert transaction_bundle(entries)["type"] == "transaction"
+    assert batch_bundle(entries)["type"] == "batch"
+    assert transaction_bundle(entries)["entry"] == entries
+
+
+def test_bundle_resources_filters_by_type() -> None:
+    observation = {"resourceType": "Observation", "id": "o-1"}
+    bundle = make_bundle([make_patient(id="p-1"), observation])
+    assert [r["id"] for r in bundle_resources(bundle)] == ["p-1", "o-1"]
+    assert bundle_resources(bundle, "Observation") == [observation]
+    assert bundle_resources({"resourceType": "Bundle"}) == []
+
+
+@pytest.mark.parametrize(
+    ("location", "expected"),
+    [
+        ("Patient/p-1/_history/1", ResourceLocation("Patient", "p-1", "1")),
+        ("http://h/fhir/DEFAULT/Patient/p-1/_history/3", ResourceLocation("Patient", "p-1", "3")),
+        ("Patient/p-1", ResourceLocation("Patient", "p-1", None)),
+        ("Patient", None),
+        (None, None),
+    ],
+)
+def test_entry_location(location: str | None, expected: ResourceLocation | None) -> None:
+    entry = {"response": {"status": "201 Created", "location": location}}
+    assert entry_location(entry) == expected
