@@ -34,7 +34,12 @@ from ehr.fhir.addressing import (
     validate_tenant,
     weak_etag,
 )
-from ehr.fhir.errors import FhirInvalidRequest, FhirUpstreamError
+from ehr.fhir.errors import (
+    FhirConflict,
+    FhirInvalidRequest,
+    FhirPreconditionFailed,
+    FhirUpstreamError,
+)
 from ehr.fhir.query import TenantQueryClient
 from ehr.fhir.transport import (
     FhirTransport,
@@ -278,8 +283,9 @@ class TenantFhirClient:
 
         ``if_match`` (a version id such as ``"3"`` or an ETag ``W/"3"``) makes the update
         versioned: if the stored version is no longer that one, ``FhirPreconditionFailed`` is
-        raised and nothing changes. HAPI refuses to create resources with client-chosen ids, so
-        updating an id that does not exist fails.
+        raised and nothing changes (HAPI answers such a conflict with 409 or 412; both are
+        reported as ``FhirPreconditionFailed``). HAPI refuses client-chosen ids, so updating an
+        id that does not exist fails.
         """
         resource_type = _resource_type_of(resource)
         resource_id = resource.get("id")
@@ -288,15 +294,24 @@ class TenantFhirClient:
         headers = dict(_RETURN_REPRESENTATION)
         if if_match is not None:
             headers["If-Match"] = weak_etag(if_match)
-        response = await self._send(
-            "PUT",
-            f"{resource_type}/{validate_id(resource_id)}",
-            interaction="update",
-            resource_type=resource_type,
-            resource_id=resource_id,
-            body=resource,
-            headers=headers,
-        )
+        try:
+            response = await self._send(
+                "PUT",
+                f"{resource_type}/{validate_id(resource_id)}",
+                interaction="update",
+                resource_type=resource_type,
+                resource_id=resource_id,
+                body=resource,
+                headers=headers,
+            )
+        except FhirConflict as exc:
+            # HAPI reports a lost If-Match race as 409 (HAPI-0989 "not the current version");
+            # FHIR says 412, and callers of a versioned update expect exactly that.
+            if if_match is None:
+                raise
+            raise FhirPreconditionFailed(
+                "The FHIR resource changed since the version given in If-Match", extra=exc.extra
+            ) from exc
         return _json_object(response)
 
     async def delete(self, resource_type: str, resource_id: str) -> None:

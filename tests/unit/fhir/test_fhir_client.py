@@ -22,7 +22,9 @@ from prometheus_client import REGISTRY
 from ehr.config import FhirSettings
 from ehr.fhir import (
     FhirClient,
+    FhirConflict,
     FhirInvalidRequest,
+    FhirPreconditionFailed,
     FhirResourceNotFound,
     FhirTimeout,
     FhirUnavailable,
@@ -200,6 +202,28 @@ async def test_update_is_put_with_optional_if_match(
     assert request.headers.get("If-Match") == header
     assert request.headers["Prefer"] == "return=representation"
     assert _json(request)["id"] == "p-1"
+
+
+@pytest.mark.parametrize("upstream", [409, 412])
+async def test_versioned_update_conflict_is_precondition_failed(
+    hapi: respx.MockRouter, tenant_fhir: TenantFhirClient, upstream: int
+) -> None:
+    hapi.put(f"{TENANT_BASE}/Patient/p-1").respond(
+        upstream, json=make_operation_outcome("HAPI-0989: not the current version")
+    )
+    with pytest.raises(FhirPreconditionFailed) as caught:
+        await tenant_fhir.update(make_patient(id="p-1"), if_match="1")
+    assert caught.value.status_code == 412
+    assert caught.value.extra["upstream_status"] == upstream
+    assert caught.value.extra["operation_outcome"]["issue"][0]["code"] == "processing"
+
+
+async def test_unversioned_update_conflict_stays_a_conflict(
+    hapi: respx.MockRouter, tenant_fhir: TenantFhirClient
+) -> None:
+    hapi.put(f"{TENANT_BASE}/Patient/p-1").respond(409, json=make_operation_outcome())
+    with pytest.raises(FhirConflict):
+        await tenant_fhir.update(make_patient(id="p-1"))
 
 
 async def test_update_needs_id_and_valid_version(tenant_fhir: TenantFhirClient) -> None:
