@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
+from pydantic import SecretStr
 from rich.table import Table
 
-from ehr.config import DEV_DB_PASSWORD
+from ehr.config import DEV_DB_PASSWORD, Settings
 from ehr.devstack import toolchain
 from ehr.devstack.api_server import ApiServer
 from ehr.devstack.errors import StackError
@@ -222,13 +223,17 @@ class Stack:
         server.ensure_running()
 
     def migrate(self) -> None:
-        """``alembic -c alembic.ini upgrade head`` against the stack's database."""
-        ini = self.root / "alembic.ini"
-        if not ini.is_file():
-            console.print(f"[yellow]![/] {ini} not found: no migrations to run")
-            return
-        console.print("[bold]Running database migrations[/] (alembic upgrade head)")
-        self._run_backend([sys.executable, "-m", "alembic", "-c", str(ini), "upgrade", "head"])
+        """The backend's migrations (``ehr.db.migrate``) against the stack's database."""
+        console.print("[bold]Running database migrations[/] (app schema to head)")
+        try:
+            from ehr.db.migrate import migrate as run_migrations
+        except ImportError:  # a checkout without the Python entry point: Alembic's CLI
+            ini = self.root / "alembic.ini"
+            self._run_backend([sys.executable, "-m", "alembic", "-c", str(ini), "upgrade", "head"])
+        else:
+            settings = Settings()
+            db = settings.db.model_copy(update={"url": SecretStr(self.database_url())})
+            run_migrations(settings.model_copy(update={"db": db}))
         console.print("[green]✓[/] database migrated")
 
     def seed(self) -> None:
