@@ -111,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_middleware(app, settings)
     tracing = configure_tracing(app, settings.telemetry)
+    app.state.tracing = tracing
     app.include_router(health_router)
     app.include_router(metrics_router)
     app.include_router(patients_router)

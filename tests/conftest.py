@@ -1,0 +1,57 @@
+"""Session fixtures shared by unit and integration tests.
+
+``settings``  Settings() — the defaults point at the local stack (``make test`` starts it)
+``app``       create_app(settings)
+``api``       an httpx.AsyncClient calling ``app`` in-process, with its lifespan running
+``run_id``    tags what this test run creates (HAPI ``meta.tag`` urn:ehr:test|<run_id>)
+
+Unit tests never reach a server: the lifespan opens pools lazily, and HAPI is mocked by respx
+where a test needs it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+
+from ehr.config import Settings
+from ehr.main import create_app
+
+TEST_TAG_SYSTEM = "urn:ehr:test"
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings()
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings) -> FastAPI:
+    return create_app(settings)
+
+
+@pytest.fixture(scope="session")
+async def api(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with (
+        LifespanManager(app) as manager,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=manager.app), base_url="http://testserver"
+        ) as client,
+    ):
+        yield client
+
+
+@pytest.fixture(scope="session")
+def run_id() -> str:
+    return f"run-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def test_tag(run_id: str) -> dict[str, str]:
+    """The ``meta.tag`` coding for HAPI data created by this run."""
+    return {"system": TEST_TAG_SYSTEM, "code": run_id}

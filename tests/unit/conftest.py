@@ -1,0 +1,69 @@
+"""Unit-test fixtures: apps whose dependencies point at closed ports (no server is ever reached).
+
+HAPI is mocked with respx at :data:`UNIT_FHIR_BASE`; Postgres and Redis pools are created but
+never connect unless a test asks them to (and then fail fast).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from pydantic import SecretStr
+
+from ehr.config import (
+    DatabaseSettings,
+    FhirSettings,
+    ReadinessSettings,
+    RedisSettings,
+    Settings,
+)
+
+# Port 9 ("discard") is closed on the test machines: connections are refused at once.
+UNIT_FHIR_BASE = "http://127.0.0.1:9/fhir"
+UNIT_DB_URL = "postgresql+asyncpg://ehr:unit@127.0.0.1:9/ehr"
+UNIT_REDIS_URL = "redis://127.0.0.1:9/0"
+
+SettingsFactory = Callable[..., Settings]
+ApiFactory = Callable[[FastAPI], Awaitable[httpx.AsyncClient]]
+
+
+@pytest.fixture
+def unit_settings() -> SettingsFactory:
+    """``unit_settings(**overrides)``: Settings that reach nothing real."""
+
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "fhir": FhirSettings(
+                base_url=UNIT_FHIR_BASE, connect_timeout_seconds=0.5, timeout_seconds=1.0
+            ),
+            "db": DatabaseSettings(url=SecretStr(UNIT_DB_URL)),
+            "redis": RedisSettings(url=SecretStr(UNIT_REDIS_URL), socket_timeout_seconds=0.5),
+            "ready": ReadinessSettings(timeout_seconds=1.0),
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    return make
+
+
+@pytest.fixture
+async def make_api() -> AsyncIterator[ApiFactory]:
+    """``await make_api(app)``: a client calling ``app`` in-process with its lifespan running."""
+    async with AsyncExitStack() as stack:
+
+        async def make(app: FastAPI) -> httpx.AsyncClient:
+            manager = await stack.enter_async_context(LifespanManager(app))
+            return await stack.enter_async_context(
+                httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=manager.app, raise_app_exceptions=False),
+                    base_url="http://testserver",
+                )
+            )
+
+        yield make
