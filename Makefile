@@ -6,8 +6,9 @@
 #   make test          stack (no API) + lint + the whole pytest suite
 #   make lint          ruff check, ruff format --check, mypy --strict backend/ehr
 #
-# Ports and paths come from EHR_STACK_* variables (see .env.example). ARGS passes options to
-# `ehr stack up`, e.g. `make up ARGS=--no-seed`; PYTEST_ARGS to pytest, e.g. PYTEST_ARGS="-k ready".
+# Run from the repository root. Ports and paths come from EHR_STACK_* variables (.env.example).
+# ARGS passes options to `ehr stack up`, e.g. `make up ARGS=--no-seed`; PYTEST_ARGS to pytest,
+# e.g. `make test PYTEST_ARGS="-k ready"`.
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -17,9 +18,10 @@ VENV   := $(ROOT)/.venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.ehr-installed
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
-STACK  := cd $(ROOT) && $(PY) -m ehr.devstack
-# Runs a command with the stack's EHR_DB__URL / EHR_REDIS__URL / EHR_FHIR__BASE_URL set.
-IN_STACK := $(STACK) run --
+STACK  := @$(PY) -m ehr.devstack
+# Runs a command with the stack's EHR_DB__URL / EHR_REDIS__URL / EHR_FHIR__BASE_URL set
+# (they differ from the settings' defaults when EHR_STACK_* ports are overridden).
+IN_STACK := $(PY) -m ehr.devstack run --
 
 .PHONY: help venv up down stop status logs test lint bench seed migrate clean-stack
 
@@ -63,17 +65,19 @@ lint: venv ## ruff check, ruff format --check, mypy --strict on backend/ehr
 	cd $(ROOT) && $(VENV)/bin/ruff format --check .
 	cd $(ROOT)/backend && $(VENV)/bin/mypy ehr
 
-bench: venv ## side-by-side benchmarks against the local stack
+bench: venv ## every benchmarks/*.py, side by side, against the local stack (ARGS passed on)
 	$(STACK) up --no-api --no-seed
-	$(IN_STACK) $(PY) -m benchmarks $(ARGS)
+	@for script in benchmarks/[!_]*.py; do \
+	  echo "== $$script"; $(IN_STACK) $(PY) $$script $(ARGS) || exit 1; \
+	done
 
 seed: venv ## load the synthetic demo data (starts the stack without the API if needed)
 	$(STACK) up --no-api --no-seed
 	$(IN_STACK) $(VENV)/bin/ehr seed
 
-migrate: venv ## alembic upgrade head on the stack's database
+migrate: venv ## bring the app schema to head (ehr migrate) on the stack's database
 	$(STACK) up --only postgres
-	$(IN_STACK) $(PY) -m alembic -c alembic.ini upgrade head
+	$(IN_STACK) $(VENV)/bin/ehr migrate
 
 clean-stack: venv ## stop everything and delete .stack (all local data)
 	$(STACK) clean

@@ -37,6 +37,8 @@ __all__ = [
 ]
 
 console = Console(highlight=False)
+if not console.is_terminal:  # CI logs, pipes: no 80-column wrapping of tables and paths
+    console.width = max(console.width, 120)
 
 # Popen objects of children started by this interpreter: kept so they can be reaped (no zombies
 # while a test process stops and restarts HAPI) and never garbage-collected while running.

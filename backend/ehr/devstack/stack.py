@@ -330,7 +330,7 @@ class Stack:
                 ServiceStatus(
                     "postgres",
                     "running" if running else "stopped",
-                    f"127.0.0.1:{cluster.port} (db {HAPI_DATABASE}, {APP_DATABASE})",
+                    f"127.0.0.1:{cluster.port}",
                     cluster.pid() if running else None,
                     cluster.log_file,
                 )
@@ -375,9 +375,14 @@ class Stack:
                 f"[{colour}]{row.state}[/]",
                 row.address,
                 str(row.pid or ""),
-                str(row.log or ""),
+                self._short(row.log),
             )
         return table
+
+    def _short(self, path: Path | None) -> str:
+        if path is None:
+            return ""
+        return str(path.relative_to(self.root)) if path.is_relative_to(self.root) else str(path)
 
     def where_to_go(self, *, api: bool) -> Table:
         table = Table(title="Where to go", show_header=False)
