@@ -43,7 +43,9 @@ def _settings() -> Settings:
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Bind address (default: settings.api.host).")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Bind address (default: settings.api.host).")
+    ] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: settings.api.port).")] = None,
     reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
 ) -> None:
@@ -86,7 +88,8 @@ def migrate(
 @app.command()
 def seed(
     tenant: Annotated[
-        str | None, typer.Option(help="Tenant (HAPI partition); default settings.fhir.default_tenant.")
+        str | None,
+        typer.Option(help="Tenant (HAPI partition); default settings.fhir.default_tenant."),
     ] = None,
 ) -> None:
     """Load the synthetic demo patients into HAPI (re-running creates nothing new)."""

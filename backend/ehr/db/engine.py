@@ -28,6 +28,8 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
         max_overflow=settings.max_overflow,
         pool_pre_ping=True,
         echo=settings.echo,
+        # Statement parameters stay out of logs and exception text (they may carry personal data).
+        hide_parameters=True,
         connect_args={"server_settings": {"application_name": "ehr-api"}},
         execution_options={"schema_translate_map": {MODEL_SCHEMA: settings.app_schema}},
     )

@@ -46,7 +46,9 @@ _OBS_CATEGORY: Final = "http://terminology.hl7.org/CodeSystem/observation-catego
 _CONDITION_CLINICAL: Final = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 _CONDITION_VERIFICATION: Final = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 _ALLERGY_CLINICAL: Final = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
-_ALLERGY_VERIFICATION: Final = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
+_ALLERGY_VERIFICATION: Final = (
+    "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
+)
 _ACT_CODE: Final = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 
 # Resource types in the order their instances must be deleted (referrers before the patient).
@@ -97,7 +99,9 @@ _PATIENTS: Final[tuple[_DemoPatient, ...]] = (
             _Vital("8462-4", "Diastolic blood pressure", 92, "mm[Hg]"),
             _Vital("8867-4", "Heart rate", 78, "/min"),
             _Vital("29463-7", "Body weight", 71.5, "kg"),
-            _Vital("2160-0", "Creatinine [Mass/volume] in Serum or Plasma", 0.9, "mg/dL", "laboratory"),
+            _Vital(
+                "2160-0", "Creatinine [Mass/volume] in Serum or Plasma", 0.9, "mg/dL", "laboratory"
+            ),
         ),
         medications=(("314076", "lisinopril 10 MG Oral Tablet"),),
         allergies=(("91936005", "Allergy to penicillin", "high"),),
@@ -115,8 +119,12 @@ _PATIENTS: Final[tuple[_DemoPatient, ...]] = (
         ),
         observations=(
             _Vital("4548-4", "Hemoglobin A1c/Hemoglobin.total in Blood", 7.8, "%", "laboratory"),
-            _Vital("2345-7", "Glucose [Mass/volume] in Serum or Plasma", 162, "mg/dL", "laboratory"),
-            _Vital("2093-3", "Cholesterol [Mass/volume] in Serum or Plasma", 231, "mg/dL", "laboratory"),
+            _Vital(
+                "2345-7", "Glucose [Mass/volume] in Serum or Plasma", 162, "mg/dL", "laboratory"
+            ),
+            _Vital(
+                "2093-3", "Cholesterol [Mass/volume] in Serum or Plasma", 231, "mg/dL", "laboratory"
+            ),
             _Vital("29463-7", "Body weight", 94.2, "kg"),
             _Vital("8302-2", "Body height", 178, "cm"),
         ),
@@ -140,9 +148,7 @@ _PATIENTS: Final[tuple[_DemoPatient, ...]] = (
             _Vital("8310-5", "Body temperature", 37.1, "Cel"),
             _Vital("59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry", 97, "%"),
         ),
-        medications=(
-            ("745679", "200 ACTUAT albuterol 0.09 MG/ACTUAT Metered Dose Inhaler"),
-        ),
+        medications=(("745679", "200 ACTUAT albuterol 0.09 MG/ACTUAT Metered Dose Inhaler"),),
         allergies=(("91935009", "Allergy to peanuts", "high"),),
     ),
     _DemoPatient(
@@ -160,7 +166,9 @@ _PATIENTS: Final[tuple[_DemoPatient, ...]] = (
             _Vital("8480-6", "Systolic blood pressure", 136, "mm[Hg]"),
             _Vital("8462-4", "Diastolic blood pressure", 84, "mm[Hg]"),
             _Vital("8867-4", "Heart rate", 104, "/min"),
-            _Vital("2160-0", "Creatinine [Mass/volume] in Serum or Plasma", 1.3, "mg/dL", "laboratory"),
+            _Vital(
+                "2160-0", "Creatinine [Mass/volume] in Serum or Plasma", 1.3, "mg/dL", "laboratory"
+            ),
         ),
         medications=(
             ("197361", "amlodipine 5 MG Oral Tablet"),
@@ -282,7 +290,9 @@ def _patient_bundle(demo: _DemoPatient, tags: Sequence[Mapping[str, str]]) -> di
                 {
                     "resourceType": "Condition",
                     "clinicalStatus": _coding(_CONDITION_CLINICAL, "active", "Active"),
-                    "verificationStatus": _coding(_CONDITION_VERIFICATION, "confirmed", "Confirmed"),
+                    "verificationStatus": _coding(
+                        _CONDITION_VERIFICATION, "confirmed", "Confirmed"
+                    ),
                     "category": [
                         _coding(
                             "http://terminology.hl7.org/CodeSystem/condition-category",
