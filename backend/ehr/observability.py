@@ -232,8 +232,10 @@ class Tracing:
             )
         sqlalchemy_instrumentor = SQLAlchemyInstrumentor()
         if not sqlalchemy_instrumentor.is_instrumented_by_opentelemetry:
+            # The instrumentation's declared range stops below SQLAlchemy 2.1, but the engine
+            # events it hooks are unchanged in 2.1: skip the version check.
             sqlalchemy_instrumentor.instrument(
-                engine=engine.sync_engine, tracer_provider=self.provider
+                engine=engine.sync_engine, tracer_provider=self.provider, skip_dep_check=True
             )
         self._instrumented_clients = True
 

@@ -119,4 +119,7 @@ async def check_readiness(resources: AppResources) -> ReadinessReport:
 async def ready(resources: ResourcesDep) -> JSONResponse:
     """Readiness: HAPI, PostgreSQL and Redis each reported; 503 names the failing ones."""
     report = await check_readiness(resources)
-    return JSONResponse(report.model_dump(mode="json"), status_code=503 if report.failing else 200)
+    return JSONResponse(
+        report.model_dump(mode="json", exclude_none=True),
+        status_code=503 if report.failing else 200,
+    )
