@@ -20,6 +20,10 @@ Hierarchy::
     └── (FHIR edge errors live in ehr.fhir.errors and subclass the ones above)
 """
 
+# Class names say what happened in the domain's words (PermissionDenied, PayloadTooLarge);
+# an "Error" suffix on each would add nothing.
+# ruff: noqa: N818
+
 from __future__ import annotations
 
 from typing import Any, ClassVar
