@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ehr.devstack.errors import StackError
-from ehr.devstack.processes import ManagedProcess, console, port_open, wait_until
+from ehr.devstack.processes import ManagedProcess, console, port_open, process_alive, wait_until
 
 __all__ = ["RedisServer", "redis_ping"]
 
@@ -41,7 +41,7 @@ class RedisServer:
             name="Redis",
             pid_file=self.stack_dir / "run" / "redis.pid",
             log_file=self.stack_dir / "logs" / "redis.log",
-            marker="redis-server",
+            marker="redis",  # Debian: redis-server is a link to redis-check-rdb
         )
 
     def running(self) -> bool:
@@ -75,12 +75,12 @@ class RedisServer:
         console.print(
             f"[bold]Starting Redis[/] on 127.0.0.1:{self.port} (log {self.process.log_file})"
         )
-        self.process.start(argv)
+        pid = self.process.start(argv)
         wait_until(
             f"Redis on 127.0.0.1:{self.port}",
             lambda: redis_ping(self.port),
             timeout=30,
-            alive=self.running,
+            alive=lambda: process_alive(pid),
             log_file=self.process.log_file,
             interval=0.1,
         )
