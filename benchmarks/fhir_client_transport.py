@@ -6,13 +6,15 @@ between rounds so neither always runs on a warmer JVM):
   sequential  N reads of one Patient, one after the other; per-request latency
   concurrent  B batches of C reads fired together (asyncio.gather); wall time per batch
 
-Variants:
-  stock-fhirpy    fhirpy.AsyncFHIRClient(...).get("Patient", id)   (new aiohttp session each time)
-  pooled-fhirpy   the same fhirpy call on ehr.fhir's TenantQueryClient (our pooled transport)
-  pooled-read     ehr.fhir TenantFhirClient.read("Patient", id)
+Variants (each pooled one exists per HTTP backend of ehr.fhir: httpcore = httpx's own transport,
+aiohttp = ehr.fhir.aiohttp_transport under the same httpx client):
+  stock-fhirpy      fhirpy.AsyncFHIRClient(...).get("Patient", id)  (new aiohttp session each time)
+  fhirpy/<backend>  the same fhirpy call on ehr.fhir's TenantQueryClient (our pooled client)
+  read/<backend>    ehr.fhir TenantFhirClient.read("Patient", id)
 
 Prints per-variant median of the round medians, the spread (min..max of round medians) and the
-ratios stock ÷ pooled. Creates one tagged Patient (urn:ehr:test|bench-...) and deletes it after.
+ratio stock ÷ variant (> 1: the variant is faster than stock fhirpy). Creates one tagged
+Patient (urn:ehr:test|bench-...) and deletes it afterwards.
 
     .venv/bin/python benchmarks/fhir_client_transport.py [--rounds 7] [--requests 200]
 """
@@ -30,31 +32,33 @@ from typing import Any
 from fhirpy import AsyncFHIRClient
 
 from ehr.config import Settings
+from ehr.errors import AppError
 from ehr.fhir import FhirClient, TenantFhirClient
 
 Read = Callable[[], Awaitable[Any]]
 
 
 def _variants(
-    base_url: str, tenant: str, tenant_fhir: TenantFhirClient, patient_id: str
+    base_url: str, tenant: str, clients: dict[str, TenantFhirClient], patient_id: str
 ) -> dict[str, Read]:
     stock = AsyncFHIRClient(f"{base_url.rstrip('/')}/{tenant}")
-    pooled_fhirpy = tenant_fhir.resources("Patient").client
 
     async def stock_read() -> Any:
         return await stock.get("Patient", patient_id)
 
-    async def pooled_fhirpy_read() -> Any:
-        return await pooled_fhirpy.get("Patient", patient_id)
+    variants: dict[str, Read] = {"stock-fhirpy": stock_read}
+    for backend, tenant_fhir in clients.items():
+        pooled_fhirpy = tenant_fhir.resources("Patient").client
 
-    async def pooled_read() -> Any:
-        return await tenant_fhir.read("Patient", patient_id)
+        async def pooled_fhirpy_read(client: Any = pooled_fhirpy) -> Any:
+            return await client.get("Patient", patient_id)
 
-    return {
-        "stock-fhirpy": stock_read,
-        "pooled-fhirpy": pooled_fhirpy_read,
-        "pooled-read": pooled_read,
-    }
+        async def pooled_read(client: TenantFhirClient = tenant_fhir) -> Any:
+            return await client.read("Patient", patient_id)
+
+        variants[f"fhirpy/{backend}"] = pooled_fhirpy_read
+        variants[f"read/{backend}"] = pooled_read
+    return variants
 
 
 async def _sequential(read: Read, requests: int) -> float:
@@ -80,16 +84,14 @@ async def _concurrent(read: Read, batches: int, concurrency: int) -> float:
 def _report(title: str, results: dict[str, list[float]]) -> None:
     print(f"\n{title} (ms; median of round medians, spread = min..max of round medians)")
     medians = {name: statistics.median(values) for name, values in results.items()}
+    stock_rounds = results["stock-fhirpy"]
+    print(f"  {'variant':<18} {'median':>8}   {'spread':>17}   stock/variant (per-round range)")
     for name, values in results.items():
+        ratio = medians["stock-fhirpy"] / medians[name]
+        per_round = [s / v for s, v in zip(stock_rounds, values, strict=True)]
         print(
-            f"  {name:<14} {medians[name]:8.2f}   spread {min(values):7.2f} .. {max(values):7.2f}"
-        )
-    stock = medians["stock-fhirpy"]
-    for name in ("pooled-fhirpy", "pooled-read"):
-        per_round = [s / p for s, p in zip(results["stock-fhirpy"], results[name], strict=True)]
-        print(
-            f"  ratio stock-fhirpy / {name:<13} {stock / medians[name]:5.2f}x"
-            f"   (per-round {min(per_round):.2f}..{max(per_round):.2f})"
+            f"  {name:<18} {medians[name]:8.2f}   {min(values):7.2f} .. {max(values):7.2f}"
+            f"   {ratio:5.2f}x ({min(per_round):.2f}..{max(per_round):.2f})"
         )
 
 
@@ -100,14 +102,21 @@ async def main(args: argparse.Namespace) -> None:
     tenant = args.tenant or settings.default_tenant
     run_tag = {"system": "urn:ehr:test", "code": f"bench-{uuid.uuid4().hex[:12]}"}
 
-    async with FhirClient(settings) as fhir:
-        tenant_fhir = fhir.for_tenant(tenant)
+    async with (
+        FhirClient(settings, http_backend="httpcore") as fhir_httpcore,
+        FhirClient(settings, http_backend="aiohttp") as fhir_aiohttp,
+    ):
+        clients = {
+            "httpcore": fhir_httpcore.for_tenant(tenant),
+            "aiohttp": fhir_aiohttp.for_tenant(tenant),
+        }
+        tenant_fhir = clients["httpcore"]
         patient = await tenant_fhir.create(
             {"resourceType": "Patient", "meta": {"tag": [run_tag]}, "gender": "unknown"}
         )
         try:
-            variants = _variants(settings.base_url, tenant, tenant_fhir, patient["id"])
-            for read in variants.values():  # warm the JVM, the pool and the caches
+            variants = _variants(settings.base_url, tenant, clients, patient["id"])
+            for read in variants.values():  # warm the JVM, the pools and the caches
                 await _sequential(read, args.warmup)
 
             sequential: dict[str, list[float]] = {name: [] for name in variants}
@@ -123,7 +132,10 @@ async def main(args: argparse.Namespace) -> None:
                     )
                 print(f"round {round_index + 1}/{args.rounds} done", flush=True)
         finally:
-            await tenant_fhir.delete("Patient", patient["id"])
+            try:
+                await tenant_fhir.delete("Patient", patient["id"])
+            except AppError as exc:  # report, but keep the original failure visible
+                print(f"cleanup failed ({exc.code}): delete Patient/{patient['id']} by hand")
 
     print(
         f"\nHAPI {settings.base_url}/{tenant}; {args.rounds} interleaved rounds; "

@@ -43,6 +43,7 @@ from ehr.fhir.errors import (
 from ehr.fhir.query import TenantQueryClient
 from ehr.fhir.transport import (
     FhirTransport,
+    HttpBackend,
     HttpMethod,
     Interaction,
     QueryParams,
@@ -60,8 +61,10 @@ class FhirClient:
     """The application's one client for HAPI FHIR; create it once per app lifetime.
 
     Owns one pooled keep-alive :class:`httpx.AsyncClient` (limits and timeouts from
-    :class:`~ehr.config.FhirSettings`). Tests may inject an ``http_client`` (which the caller then
-    owns and closes) or a ``transport`` (e.g. ``httpx.MockTransport``) for the client we build.
+    :class:`~ehr.config.FhirSettings`). ``http_backend`` chooses what carries the bytes: httpx's
+    own transport (``"httpcore"``, the default) or one pooled aiohttp session (``"aiohttp"``,
+    cheaper per request; see docs/adr/0001-fhir-client.md). Tests may inject an ``http_client``
+    (which the caller then owns and closes) or a ``transport`` for the client we build.
     """
 
     def __init__(
@@ -70,6 +73,7 @@ class FhirClient:
         *,
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        http_backend: HttpBackend = "httpcore",
     ) -> None:
         if http_client is not None and transport is not None:
             raise ValueError("pass either http_client or transport, not both")
@@ -77,7 +81,9 @@ class FhirClient:
         validate_tenant(settings.default_tenant)
         self._settings = settings
         self._owns_http = http_client is None
-        self._http = http_client or build_http_client(settings, transport=transport)
+        self._http = http_client or build_http_client(
+            settings, transport=transport, backend=http_backend
+        )
         self._transport = FhirTransport(self._http)
 
     @property

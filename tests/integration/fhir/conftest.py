@@ -1,6 +1,7 @@
 """Fixtures for the FHIR client against the real HAPI (started by the test command).
 
-``fhir``         one FhirClient for the whole session (like the app's), closed at the end
+``fhir``         one FhirClient for the whole session (like the app's), closed at the end; the
+                 suite runs once per HTTP backend (httpx's own transport, then aiohttp)
 ``tenant_fhir``  bound to the default partition (``DEFAULT``)
 ``hapi_cleanup`` session teardown deleting everything tagged ``urn:ehr:test|<run_id>``
 """
@@ -19,9 +20,11 @@ from ehr.fhir.bundles import bundle_resources
 CLEANUP_ORDER = ("Observation", "Encounter", "Patient")
 
 
-@pytest.fixture(scope="session")
-async def fhir(settings: Settings, run_id: str) -> AsyncIterator[FhirClient]:
-    client = FhirClient(settings.fhir)
+@pytest.fixture(scope="session", params=["httpcore", "aiohttp"])
+async def fhir(
+    settings: Settings, run_id: str, request: pytest.FixtureRequest
+) -> AsyncIterator[FhirClient]:
+    client = FhirClient(settings.fhir, http_backend=request.param)
     await client.ping()  # a missing HAPI is a failure, not a skip
     try:
         yield client

@@ -19,8 +19,11 @@ def fhir_settings() -> FhirSettings:
 
 @pytest.fixture
 def hapi() -> Iterator[respx.MockRouter]:
-    """respx standing in for HAPI; any request without a matching route fails the test."""
-    with respx.mock(assert_all_mocked=True, assert_all_called=False) as router:
+    """respx standing in for HAPI; any request without a matching route fails the test.
+
+    ``using="httpx"`` intercepts at the httpx client, so it works whatever the HTTP backend.
+    """
+    with respx.mock(using="httpx", assert_all_mocked=True, assert_all_called=False) as router:
         yield router
 
 

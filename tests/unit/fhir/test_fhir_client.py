@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -428,48 +427,6 @@ async def test_injected_http_client_is_not_closed(fhir_settings: FhirSettings) -
 def test_http_client_and_transport_are_exclusive(fhir_settings: FhirSettings) -> None:
     with pytest.raises(ValueError, match="either"):
         FhirClient(fhir_settings, http_client=httpx.AsyncClient(), transport=_CountingTransport())
-
-
-@pytest.fixture
-async def keepalive_server() -> AsyncIterator[tuple[str, list[int]]]:
-    """A tiny local HTTP/1.1 keep-alive server; yields its base URL and a connection counter."""
-    import asyncio
-
-    body = json.dumps(make_patient(id="p-1")).encode()
-    connections: list[int] = []
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        connections.append(1)
-        try:
-            while await reader.readuntil(b"\r\n\r\n"):
-                writer.write(
-                    b"HTTP/1.1 200 OK\r\nContent-Type: application/fhir+json\r\n"
-                    b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
-                )
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    async with server:
-        yield f"http://127.0.0.1:{port}/fhir", connections
-        server.close()
-
-
-async def test_sequential_requests_reuse_one_connection(
-    keepalive_server: tuple[str, list[int]],
-) -> None:
-    base_url, connections = keepalive_server
-    async with FhirClient(FhirSettings(base_url=base_url)) as fhir:
-        tenant = fhir.for_tenant("DEFAULT")
-        for _ in range(10):
-            await tenant.read("Patient", "p-1")
-        for _ in range(5):
-            await tenant.resources("Patient").search(_id="p-1").fetch_raw()
-    assert len(connections) == 1
 
 
 # --- metrics and logs -------------------------------------------------------------------------
