@@ -69,6 +69,7 @@ __all__ = [
     "FhirUpstreamRejected",
     "error_for_status",
     "hapi_message_code",
+    "parse_operation_outcome",
     "sanitize_operation_outcome",
 ]
 
@@ -292,6 +293,4 @@ def error_for_status(status: int, content: bytes) -> AppError:
         extra["operation_outcome"] = sanitize_operation_outcome(
             outcome, keep_diagnostics=status < 500
         )
-        if code := hapi_message_code(outcome):
-            extra["hapi_code"] = code
     return error_class(detail, extra=extra)

@@ -22,7 +22,14 @@ from prometheus_client import Histogram
 from ehr.config import FhirSettings
 from ehr.errors import AppError, DependencyUnavailable
 from ehr.fhir.aiohttp_transport import AiohttpTransport
-from ehr.fhir.errors import FhirTimeout, FhirUnavailable, FhirUpstreamError, error_for_status
+from ehr.fhir.errors import (
+    FhirTimeout,
+    FhirUnavailable,
+    FhirUpstreamError,
+    error_for_status,
+    hapi_message_code,
+    parse_operation_outcome,
+)
 from ehr.request_context import request_id_var
 
 __all__ = [
@@ -202,7 +209,8 @@ class FhirTransport:
         if 200 <= status < 300 or status == 304:
             return response
         error = error_for_status(status, response.content)
-        _log_failure(error, fields, outcome, started, status=status)
+        hapi_code = hapi_message_code(parse_operation_outcome(response.content))
+        _log_failure(error, fields, outcome, started, status=status, hapi_code=hapi_code)
         raise error
 
 
@@ -214,6 +222,7 @@ def _log_failure(
     *,
     exc: BaseException | None = None,
     status: int | None = None,
+    hapi_code: str | None = None,
 ) -> None:
     """Log a failed request: identifiers and codes only (no URL, query, body or message text)."""
     # 404/410 are part of normal business (existence checks): keep them out of the warnings.
@@ -229,7 +238,7 @@ def _log_failure(
         outcome=outcome,
         upstream_status=status,
         error_code=error.code,
-        hapi_code=error.extra.get("hapi_code"),
+        hapi_code=hapi_code,
         exc_type=type(exc).__name__ if exc is not None else None,
         duration_ms=round((time.perf_counter() - started) * 1000, 1),
     )
