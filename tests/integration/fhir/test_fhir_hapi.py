@@ -226,6 +226,8 @@ async def test_request_id_reaches_hapi(settings: Settings, test_tag: dict[str, s
         finally:
             request_id_var.reset(token)
     assert echoed == ["itest-req-0001", "itest-req-0001"]
+    # HAPI also records it as the write's source, linking the stored version to our request.
+    assert patient["meta"]["source"].endswith("#itest-req-0001")
 
 
 async def test_unknown_partition_is_not_found(fhir: FhirClient) -> None:
