@@ -109,7 +109,11 @@ class FhirClient:
         """
         return TenantFhirClient(self._transport, base_url=self._settings.base_url, tenant=tenant)
 
-    async def ping(self, *, timeout: float | None = None) -> None:  # noqa: ASYNC109
+    async def ping(
+        self,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpx's own timeout, raised as FhirTimeout
+    ) -> None:
         """Check that HAPI answers (``GET {base}/{default_tenant}/metadata?_summary=true``).
 
         For ``/ready``. Returns ``None`` when HAPI serves its CapabilityStatement; raises
