@@ -118,6 +118,7 @@ class HapiServer:
                     lambda: builder.poll() is not None,
                     timeout=40 * 60,
                     interval=0.5,
+                    done="finished",
                 )
             finally:
                 if builder.poll() is None:

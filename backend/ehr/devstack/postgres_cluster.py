@@ -19,6 +19,7 @@ import pwd
 import shlex
 import subprocess
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from ehr.config import DEV_DB_PASSWORD
@@ -69,7 +70,7 @@ class PostgresCluster:
         )
         return result.returncode == 0
 
-    @property
+    @cached_property
     def base_dir(self) -> Path:
         """Where pgdata lives: ``.stack`` if the cluster user can reach it, else its home."""
         if self._user_can_reach(self.stack_dir):

@@ -207,6 +207,7 @@ def wait_until(
     alive: Callable[[], bool] | None = None,
     log_file: Path | None = None,
     interval: float = 1.0,
+    done: str = "ready",
 ) -> float:
     """Poll ``ready`` with a spinner and elapsed time until it is true; return seconds taken.
 
@@ -247,5 +248,5 @@ def wait_until(
                 last_note = now
             time.sleep(interval)
     elapsed = time.monotonic() - started
-    console.print(f"[green]✓[/] {what} ready ({elapsed:.0f} s)")
+    console.print(f"[green]✓[/] {what} {done} ({elapsed:.0f} s)")
     return elapsed
