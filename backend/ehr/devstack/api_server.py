@@ -44,8 +44,20 @@ class ApiServer:
             return False
         return response.status_code == 200
 
+    def code_changed_since_start(self) -> bool:
+        """True when a file of the ``ehr`` package is newer than the running API."""
+        try:
+            started = self.process.pid_file.stat().st_mtime
+        except OSError:
+            return False
+        package = Path(__file__).resolve().parents[1]
+        return any(path.stat().st_mtime > started for path in package.rglob("*.py"))
+
     def start(self, *, env: Mapping[str, str]) -> bool:
-        """Start uvicorn unless ours is running; wait for /ready; True when started now."""
+        """Start uvicorn unless ours runs current code; wait for /ready; True when started now."""
+        if self.process.running() and self.code_changed_since_start():
+            console.print("The backend code changed since the API started: restarting it")
+            self.stop()
         if self.process.running():
             console.print(f"[green]✓[/] API already running on {self.base_url} (reused)")
         else:
