@@ -149,6 +149,8 @@ class HapiServer:
             "-jar", str(self.jar),
             f"--spring.config.additional-location=file:{self.application_yaml}",
             f"--server.port={self.port}",
+            # Loopback only: HAPI authenticates nobody; the API is the door.
+            "--server.address=127.0.0.1",
             f"--spring.datasource.url={datasource.jdbc_url}",
             f"--spring.datasource.username={datasource.username}",
             "--hapi.fhir.reuse_cached_search_results_millis=0",
