@@ -20,6 +20,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
     "ApiSettings",
+    "AuditSettings",
+    "AuthSettings",
     "DatabaseSettings",
     "Environment",
     "FhirSettings",
@@ -38,6 +40,8 @@ __all__ = [
 DEV_DB_PASSWORD = "ehr-dev-password"  # noqa: S105 - development-only default, refused elsewhere
 DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me"  # noqa: S105 - same
 DEV_DATABASE_URL = f"postgresql+asyncpg://ehr:{DEV_DB_PASSWORD}@127.0.0.1:55432/ehr"
+# A Fernet key (urlsafe base64 of 32 bytes); development only, refused elsewhere.
+DEV_ENCRYPTION_KEY = "ZGV2LW9ubHktZmVybmV0LWtleS1jaGFuZ2UtbWUhISE="
 
 
 class Environment(StrEnum):
@@ -89,6 +93,40 @@ class SecuritySettings(BaseModel):
     secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
 
 
+class AuthSettings(BaseModel):
+    # JWT issuer and audience (checked on every access token).
+    issuer: str = "urn:ehr:platform"
+    audience: str = "urn:ehr:api"
+    access_token_ttl_seconds: int = Field(default=300, ge=30, le=3600)
+    refresh_token_ttl_seconds: int = Field(default=12 * 3600, ge=300)
+    # A retired signing key stays in the JWKS (and verifiable) this long after rotation.
+    retired_key_grace_seconds: int = 3600
+    # NIST SP 800-63B: length only, no composition rules; at least 64 characters allowed.
+    password_min_length: int = Field(default=12, ge=8)
+    password_max_length: int = Field(default=128, ge=64)
+    # Lockout: this many consecutive failures lock the account for lockout_seconds.
+    lockout_threshold: int = Field(default=5, ge=1)
+    lockout_seconds: int = 900
+    # Login attempts allowed per source IP per minute (Redis counter).
+    login_attempts_per_ip_per_minute: int = 30
+    # Name shown in authenticator apps.
+    mfa_issuer_name: str = "EHR Platform"
+    # Fernet keys encrypting MFA secrets and signing keys at rest. The first encrypts; all
+    # decrypt (rotation: prepend a new key, re-encrypt with `ehr keys reencrypt`, drop the old).
+    encryption_keys: list[SecretStr] = Field(
+        default_factory=lambda: [SecretStr(DEV_ENCRYPTION_KEY)]
+    )
+    api_key_max_ttl_days: int = 365
+    # A break-glass assertion is valid for this long.
+    break_glass_ttl_seconds: int = 3600
+
+
+class AuditSettings(BaseModel):
+    # Page size limits for audit search and export.
+    default_page_size: int = 50
+    max_page_size: int = 500
+
+
 class LogSettings(BaseModel):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # JSON lines (for log shippers) or a human console renderer.
@@ -123,6 +161,8 @@ class Settings(BaseSettings):
     db: DatabaseSettings = Field(default_factory=DatabaseSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     ready: ReadinessSettings = Field(default_factory=ReadinessSettings)
@@ -140,6 +180,11 @@ class Settings(BaseSettings):
             raise InsecureDefaultSecretError(
                 "EHR_DB__URL still uses the development database password; "
                 f"set real credentials for EHR_ENV={self.env.value}"
+            )
+        if any(k.get_secret_value() == DEV_ENCRYPTION_KEY for k in self.auth.encryption_keys):
+            raise InsecureDefaultSecretError(
+                "EHR_AUTH__ENCRYPTION_KEYS still holds the development key; "
+                f"set real keys for EHR_ENV={self.env.value}"
             )
         return self
 

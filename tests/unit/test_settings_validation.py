@@ -7,7 +7,7 @@ from pydantic import SecretStr, ValidationError
 from typer.testing import CliRunner
 
 from ehr.cli import app as cli
-from ehr.config import DatabaseSettings, Environment, SecuritySettings, Settings
+from ehr.config import AuthSettings, DatabaseSettings, Environment, SecuritySettings, Settings
 from ehr.main import SettingsError, create_app, describe_settings_error
 
 
@@ -19,6 +19,9 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 REAL_SECRET = SecuritySettings(secret_key=SecretStr("a-real-secret-from-the-vault"))
 REAL_DB = DatabaseSettings(url=SecretStr("postgresql+asyncpg://ehr:s3cret@db.internal:5432/ehr"))
+REAL_AUTH = AuthSettings(
+    encryption_keys=[SecretStr("cmVhbC1rZXktZnJvbS10aGUtdmF1bHQtMzItYnl0ZXM=")]
+)
 
 
 @pytest.mark.parametrize("env", [Environment.TEST, Environment.PRODUCTION])
@@ -36,8 +39,16 @@ def test_default_database_password_is_refused_outside_development() -> None:
     assert describe_settings_error(caught.value).startswith("EHR_DB__URL")
 
 
+def test_default_encryption_key_is_refused_outside_development() -> None:
+    with pytest.raises(ValidationError) as caught:
+        Settings(env=Environment.PRODUCTION, security=REAL_SECRET, db=REAL_DB)
+    assert describe_settings_error(caught.value).startswith("EHR_AUTH__ENCRYPTION_KEYS")
+
+
 def test_real_secrets_are_accepted_in_production() -> None:
-    settings = Settings(env=Environment.PRODUCTION, security=REAL_SECRET, db=REAL_DB)
+    settings = Settings(
+        env=Environment.PRODUCTION, security=REAL_SECRET, db=REAL_DB, auth=REAL_AUTH
+    )
     assert settings.env is Environment.PRODUCTION
 
 

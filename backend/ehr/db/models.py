@@ -12,24 +12,47 @@ code); timestamps are ``timestamptz``.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any, Final
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
+    CheckConstraint,
     DateTime,
+    ForeignKey,
     Identity,
     Index,
+    Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
+    Text,
     UniqueConstraint,
     func,
+    text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["MODEL_SCHEMA", "NAMING_CONVENTION", "Base", "IdempotencyKey"]
+__all__ = [
+    "MODEL_SCHEMA",
+    "NAMING_CONVENTION",
+    "ApiKey",
+    "AuditRecord",
+    "Base",
+    "IdempotencyKey",
+    "MfaSecret",
+    "RecoveryCode",
+    "RefreshSession",
+    "RevokedToken",
+    "RoleGrant",
+    "SigningKey",
+    "Tenant",
+    "User",
+]
 
 # The schema name models are declared in; mapped to settings.db.app_schema by the engine.
 MODEL_SCHEMA: Final = "ehr_app"
@@ -50,6 +73,8 @@ class Base(DeclarativeBase):
     type_annotation_map = {  # noqa: RUF012 - SQLAlchemy reads this class attribute as-is
         datetime: DateTime(timezone=True),
         dict[str, Any]: JSONB,
+        uuid.UUID: UUID(as_uuid=True),
+        list[str]: ARRAY(String(128)),
     }
 
 
@@ -80,3 +105,221 @@ class IdempotencyKey(Base):
     response_body: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     expires_at: Mapped[datetime]
+
+
+# --- identity and tenancy -------------------------------------------------------------------
+
+
+class Tenant(Base):
+    """A tenant: one HAPI partition (``slug`` is the partition name used in FHIR URLs)."""
+
+    __tablename__ = "tenants"
+    __table_args__ = (
+        CheckConstraint("slug ~ '^[a-z0-9][a-z0-9-]{1,62}$'", name="slug_format"),
+        CheckConstraint("status IN ('active', 'disabled')", name="status_known"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    # Partition name in HAPI URLs: /fhir/{slug}/Patient/...
+    slug: Mapped[str] = mapped_column(String(63), unique=True)
+    # HAPI partition id (an integer HAPI requires; unique across tenants).
+    partition_id: Mapped[int] = mapped_column(Integer, unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    disabled_at: Mapped[datetime | None]
+
+
+class User(Base):
+    """A person who logs in. Unique username per tenant; only a password hash is stored."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "username"),
+        CheckConstraint("status IN ('active', 'disabled')", name="status_known"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="RESTRICT"))
+    username: Mapped[str] = mapped_column(String(128))
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    # argon2 (passlib) hash.
+    password_hash: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    # True once an MFA enrolment is confirmed: a TOTP (or recovery) code is then required.
+    mfa_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # FHIR Patient id for the portal `patient` role (in the tenant's partition), else NULL.
+    patient_id: Mapped[str | None] = mapped_column(String(64))
+    failed_login_count: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]
+    password_changed_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    last_login_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class RoleGrant(Base):
+    """A role held by a user (roles and their permissions are defined in code)."""
+
+    __tablename__ = "role_grants"
+    __table_args__ = (UniqueConstraint("user_id", "role"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(32))
+    granted_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    granted_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class RefreshSession(Base):
+    """One refresh token (only its SHA-256 is stored), in a rotation family.
+
+    Rotation marks the presented token ``rotated_at`` and issues a child in the same family;
+    presenting a token that was already rotated (reuse) revokes the whole family.
+    """
+
+    __tablename__ = "refresh_sessions"
+    __table_args__ = (Index(None, "family_id"), Index(None, "user_id"))
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    family_id: Mapped[uuid.UUID]
+    parent_id: Mapped[uuid.UUID | None]
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    issued_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    expires_at: Mapped[datetime]
+    rotated_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    revoked_reason: Mapped[str | None] = mapped_column(String(64))
+    source_ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(512))
+
+
+class RevokedToken(Base):
+    """A revoked access token (by ``jti``): the source of truth behind Redis's deny-list."""
+
+    __tablename__ = "revoked_tokens"
+    __table_args__ = (Index(None, "expires_at"),)
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[uuid.UUID | None]
+    revoked_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # The token's own exp: the row can be purged after it.
+    expires_at: Mapped[datetime]
+    reason: Mapped[str | None] = mapped_column(String(64))
+
+
+class MfaSecret(Base):
+    """A user's TOTP secret, encrypted at rest (Fernet; keys from settings, rotatable)."""
+
+    __tablename__ = "mfa_secrets"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    secret_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    confirmed_at: Mapped[datetime | None]
+    # Highest TOTP time-step accepted: a code cannot be reused inside its window.
+    last_used_step: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class RecoveryCode(Base):
+    """A one-time MFA recovery code (hash only)."""
+
+    __tablename__ = "recovery_codes"
+    __table_args__ = (Index(None, "user_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    code_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    used_at: Mapped[datetime | None]
+
+
+class ApiKey(Base):
+    """A service client's key: tenant-bound, scoped, expiring; only a hash is stored."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="RESTRICT"))
+    name: Mapped[str] = mapped_column(String(200))
+    # Shown to operators to tell keys apart (the key itself starts with it).
+    prefix: Mapped[str] = mapped_column(String(32), unique=True)
+    # SHA-256 hex of the whole key (keys are 256-bit random: a slow hash adds nothing).
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    roles: Mapped[list[str]] = mapped_column(ARRAY(String(32)), default=list)
+    scopes: Mapped[list[str]] = mapped_column(ARRAY(String(128)), default=list)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    created_by: Mapped[str | None] = mapped_column(String(200))
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+    # The key this one replaced (rotation).
+    rotated_from_id: Mapped[uuid.UUID | None]
+
+
+class SigningKey(Base):
+    """An asymmetric JWT signing key (ES256) with its ``kid``; private part encrypted at rest.
+
+    The newest active key signs; every key not yet expired is published in the JWKS so tokens
+    signed before a rotation stay verifiable until they expire.
+    """
+
+    __tablename__ = "signing_keys"
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    algorithm: Mapped[str] = mapped_column(String(16))
+    private_key_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    public_jwk: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # Set when a newer key takes over signing.
+    retired_at: Mapped[datetime | None]
+    # After this the key is no longer published or accepted.
+    expires_at: Mapped[datetime | None]
+
+
+# --- audit ----------------------------------------------------------------------------------
+
+
+class AuditRecord(Base):
+    """One access to patient data (or a security event): append-only, hash-chained per tenant.
+
+    ``record_hash`` = SHA-256 over the canonical JSON of the record's fields and ``prev_hash``
+    (the previous record of the same tenant, by ``seq``). A database trigger refuses UPDATE and
+    DELETE; the chain detects edits made around it. No PHI: ids and codes only.
+    """
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        UniqueConstraint("tenant", "seq"),
+        Index(None, "tenant", "occurred_at"),
+        Index(None, "tenant", "patient_id"),
+        Index(None, "tenant", "actor_id"),
+        CheckConstraint("outcome IN ('success', 'failure', 'denied')", name="outcome_known"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    # Tenant slug (or "_system" for events outside any tenant).
+    tenant: Mapped[str] = mapped_column(String(63))
+    # Position in the tenant's chain, 1-based, gapless.
+    seq: Mapped[int] = mapped_column(BigInteger)
+    occurred_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    actor_type: Mapped[str] = mapped_column(String(16))  # user | api_key | system
+    actor_id: Mapped[str | None] = mapped_column(String(64))
+    actor_roles: Mapped[list[str]] = mapped_column(ARRAY(String(32)), default=list)
+    action: Mapped[str] = mapped_column(String(64))  # e.g. patient:read, fhir:search
+    resource_type: Mapped[str | None] = mapped_column(String(64))
+    resource_id: Mapped[str | None] = mapped_column(String(64))
+    patient_id: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(16))
+    http_status: Mapped[int | None] = mapped_column(SmallInteger)
+    source_ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(512))
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    purpose_of_use: Mapped[str | None] = mapped_column(String(64))
+    break_glass: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    break_glass_reason: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any] | None]
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    record_hash: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,1 @@
+"""Authentication and authorization: passwords, MFA, tokens, API keys, permissions."""

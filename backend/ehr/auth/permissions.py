@@ -1,0 +1,171 @@
+"""Roles, permissions and SMART-style scopes: the ONE table of who may do what.
+
+Routes never check roles: each declares the permission it needs (``resource:action``) with the
+``RequirePermission`` dependency, and a role grants a set of permissions here. A route without
+an explicit permission dependency fails a test.
+
+SMART-style scopes (v2 syntax, ``user/Patient.rs``) are derived from the same table for access
+tokens; API keys carry explicit scopes, checked against the same permission names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from enum import StrEnum
+from typing import Final
+
+__all__ = [
+    "PERMISSION_SCOPES",
+    "ROLE_PERMISSIONS",
+    "Permission",
+    "Role",
+    "permissions_for",
+    "scopes_for",
+]
+
+
+class Role(StrEnum):
+    PHYSICIAN = "physician"
+    NURSE = "nurse"
+    PHARMACIST = "pharmacist"
+    LAB_TECHNICIAN = "lab_technician"
+    FRONT_DESK = "front_desk"
+    BILLING = "billing"
+    ADMIN = "admin"
+    # Portal users: may only see their own compartment (enforced by the compartment check).
+    PATIENT = "patient"
+
+
+class Permission(StrEnum):
+    PATIENT_READ = "patient:read"
+    PATIENT_WRITE = "patient:write"
+    CLINICAL_READ = "clinical:read"
+    CLINICAL_WRITE = "clinical:write"
+    MEDICATION_READ = "medication:read"
+    MEDICATION_PRESCRIBE = "medication:prescribe"
+    MEDICATION_DISPENSE = "medication:dispense"
+    MEDICATION_ADMINISTER = "medication:administer"
+    ORDER_READ = "order:read"
+    ORDER_PLACE = "order:place"
+    RESULT_READ = "result:read"
+    RESULT_WRITE = "result:write"
+    SCHEDULE_READ = "schedule:read"
+    SCHEDULE_WRITE = "schedule:write"
+    BILLING_READ = "billing:read"
+    BILLING_WRITE = "billing:write"
+    FHIR_READ = "fhir:read"
+    FHIR_WRITE = "fhir:write"
+    AUDIT_VIEW = "audit:view"
+    USER_ADMIN = "user:admin"
+    APIKEY_ADMIN = "apikey:admin"
+    TENANT_ADMIN = "tenant:admin"
+    BREAK_GLASS = "break_glass:assert"
+    # Every authenticated principal: own profile, own MFA, logout.
+    SELF_MANAGE = "self:manage"
+
+
+P = Permission
+_CLINICIAN_COMMON: Final = frozenset(
+    {
+        P.SELF_MANAGE,
+        P.PATIENT_READ,
+        P.CLINICAL_READ,
+        P.MEDICATION_READ,
+        P.ORDER_READ,
+        P.RESULT_READ,
+        P.SCHEDULE_READ,
+        P.FHIR_READ,
+        P.BREAK_GLASS,
+    }
+)
+
+ROLE_PERMISSIONS: Final[Mapping[Role, frozenset[Permission]]] = {
+    Role.PHYSICIAN: _CLINICIAN_COMMON
+    | {
+        P.PATIENT_WRITE,
+        P.CLINICAL_WRITE,
+        P.MEDICATION_PRESCRIBE,
+        P.ORDER_PLACE,
+        P.FHIR_WRITE,
+    },
+    Role.NURSE: _CLINICIAN_COMMON
+    | {P.PATIENT_WRITE, P.CLINICAL_WRITE, P.MEDICATION_ADMINISTER, P.FHIR_WRITE},
+    Role.PHARMACIST: _CLINICIAN_COMMON | {P.MEDICATION_DISPENSE},
+    Role.LAB_TECHNICIAN: frozenset(
+        {P.SELF_MANAGE, P.PATIENT_READ, P.ORDER_READ, P.RESULT_READ, P.RESULT_WRITE, P.FHIR_READ}
+    ),
+    Role.FRONT_DESK: frozenset(
+        {P.SELF_MANAGE, P.PATIENT_READ, P.PATIENT_WRITE, P.SCHEDULE_READ, P.SCHEDULE_WRITE}
+    ),
+    Role.BILLING: frozenset({P.SELF_MANAGE, P.PATIENT_READ, P.BILLING_READ, P.BILLING_WRITE}),
+    # Administrators manage people, keys and the audit trail; no clinical data by default
+    # (break-glass is for clinicians).
+    Role.ADMIN: frozenset(
+        {P.SELF_MANAGE, P.USER_ADMIN, P.APIKEY_ADMIN, P.TENANT_ADMIN, P.AUDIT_VIEW}
+    ),
+    Role.PATIENT: frozenset(
+        {
+            P.SELF_MANAGE,
+            P.PATIENT_READ,
+            P.CLINICAL_READ,
+            P.MEDICATION_READ,
+            P.RESULT_READ,
+            P.SCHEDULE_READ,
+        }
+    ),
+}
+
+# SMART v2 scopes granted with each permission ("rs" read+search, "cud" create/update/delete).
+PERMISSION_SCOPES: Final[Mapping[Permission, tuple[str, ...]]] = {
+    P.PATIENT_READ: ("Patient.rs",),
+    P.PATIENT_WRITE: ("Patient.cu",),
+    P.CLINICAL_READ: (
+        "Encounter.rs",
+        "Condition.rs",
+        "Observation.rs",
+        "AllergyIntolerance.rs",
+        "Procedure.rs",
+        "DocumentReference.rs",
+    ),
+    P.CLINICAL_WRITE: (
+        "Encounter.cu",
+        "Condition.cu",
+        "Observation.cu",
+        "AllergyIntolerance.cu",
+        "Procedure.cu",
+        "DocumentReference.cu",
+    ),
+    P.MEDICATION_READ: ("MedicationRequest.rs", "MedicationDispense.rs", "Medication.rs"),
+    P.MEDICATION_PRESCRIBE: ("MedicationRequest.cu",),
+    P.MEDICATION_DISPENSE: ("MedicationDispense.cu",),
+    P.MEDICATION_ADMINISTER: ("MedicationAdministration.cu",),
+    P.ORDER_READ: ("ServiceRequest.rs",),
+    P.ORDER_PLACE: ("ServiceRequest.cu",),
+    P.RESULT_READ: ("DiagnosticReport.rs", "Observation.rs"),
+    P.RESULT_WRITE: ("DiagnosticReport.cu", "Observation.cu"),
+    P.SCHEDULE_READ: ("Appointment.rs", "Schedule.rs", "Slot.rs"),
+    P.SCHEDULE_WRITE: ("Appointment.cu",),
+    P.BILLING_READ: ("Coverage.rs", "Claim.rs"),
+    P.BILLING_WRITE: ("Claim.cu",),
+}
+
+
+def permissions_for(roles: Iterable[str]) -> frozenset[Permission]:
+    """Union of the permissions of the given role names (unknown names grant nothing)."""
+    granted: set[Permission] = set()
+    for name in roles:
+        try:
+            granted |= ROLE_PERMISSIONS[Role(name)]
+        except ValueError:
+            continue
+    return frozenset(granted)
+
+
+def scopes_for(roles: Iterable[str]) -> frozenset[str]:
+    """SMART-style scopes for an access token: ``patient/`` for the portal role, else ``user/``."""
+    roles = list(roles)
+    context = "patient" if roles and all(r == Role.PATIENT for r in roles) else "user"
+    scopes = {"openid", "fhirUser"}
+    for permission in permissions_for(roles):
+        scopes.update(f"{context}/{scope}" for scope in PERMISSION_SCOPES.get(permission, ()))
+    return frozenset(scopes)
