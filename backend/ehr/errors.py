@@ -16,6 +16,7 @@ Hierarchy::
     ├── NotFoundError              404 not_found
     ├── ConflictError              409 conflict
     ├── PayloadTooLarge            413 payload_too_large
+    ├── TooManyRequests            429 too_many_requests   (throttling; Retry-After in extra)
     ├── DependencyUnavailable      503 dependency_unavailable
     └── (FHIR edge errors live in ehr.fhir.errors and subclass the ones above)
 """
@@ -38,6 +39,7 @@ __all__ = [
     "PayloadTooLarge",
     "PermissionDenied",
     "RequestValidationFailed",
+    "TooManyRequests",
 ]
 
 
@@ -109,6 +111,14 @@ class PayloadTooLarge(AppError):
     status_code = 413
     code = "payload_too_large"
     title = "Payload too large"
+
+
+class TooManyRequests(AppError):
+    """The caller exceeded a rate limit; ``extra["retry_after"]`` (seconds) when known."""
+
+    status_code = 429
+    code = "too_many_requests"
+    title = "Too many requests"
 
 
 class DependencyUnavailable(AppError):

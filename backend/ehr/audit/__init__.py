@@ -1,0 +1,1 @@
+"""Audit trail: one tamper-evident record per access to patient data."""
