@@ -8,6 +8,9 @@
   ``application/fhir+json``; an upstream (HAPI) OperationOutcome carried in
   ``extra["operation_outcome"]`` is passed through unchanged.
 
+Response headers an :class:`~ehr.errors.AppError` carries (``exc.headers``: ``WWW-Authenticate``
+on 401, ``Retry-After`` on 429, ...) are sent with the error.
+
 Sources handled: :class:`~ehr.errors.AppError` (and ``ehr.fhir.errors``), FastAPI's
 ``RequestValidationError`` (422), Starlette's ``HTTPException`` (unknown route 404, 405, ...) and
 any other exception (500 ``internal_error``; logged with the request id, never echoed).
@@ -139,6 +142,7 @@ _STATUS_DESCRIPTIONS: Final[Mapping[int, str]] = {
     412: "Precondition failed",
     413: "Payload too large",
     422: "Validation failed",
+    429: "Too many requests (see Retry-After)",
     500: "Internal error",
     502: "Upstream (FHIR server) error",
     503: "A backing service is unavailable",
@@ -202,6 +206,7 @@ def _classify(exc: BaseException) -> _ErrorInfo:
             code=exc.code,
             title=exc.title,
             detail=exc.detail,
+            headers=dict(exc.headers),
             extra=extra,
             operation_outcome=(
                 outcome

@@ -16,9 +16,14 @@ Hierarchy::
     ├── NotFoundError              404 not_found
     ├── ConflictError              409 conflict
     ├── PayloadTooLarge            413 payload_too_large
-    ├── TooManyRequests            429 too_many_requests   (throttling; Retry-After in extra)
+    ├── TooManyRequests            429 too_many_requests   (throttling; sends Retry-After)
     ├── DependencyUnavailable      503 dependency_unavailable
+    │   └── AuditUnavailable       503 audit_unavailable   (the audit record could not be written)
     └── (FHIR edge errors live in ehr.fhir.errors and subclass the ones above)
+
+Response headers: an error may carry HTTP headers (``headers=`` or the class's
+``default_headers``); the handler sends them with the problem document. 401 sends
+``WWW-Authenticate: Bearer``; 429 sends ``Retry-After`` when ``retry_after`` (seconds) is given.
 """
 
 # Class names say what happened in the domain's words (PermissionDenied, PayloadTooLarge);
@@ -27,10 +32,12 @@ Hierarchy::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 __all__ = [
     "AppError",
+    "AuditUnavailable",
     "AuthenticationRequired",
     "BadRequestError",
     "ConflictError",
@@ -49,11 +56,21 @@ class AppError(Exception):
     status_code: ClassVar[int] = 500
     code: ClassVar[str] = "internal_error"
     title: ClassVar[str] = "Internal server error"
+    # Response headers every instance sends (e.g. WWW-Authenticate on 401).
+    default_headers: ClassVar[Mapping[str, str]] = {}
 
-    def __init__(self, detail: str | None = None, *, extra: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        extra: dict[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         self.detail = detail or self.title
         # Extra members for the problem document (RFC 9457 extension members). No PHI.
         self.extra: dict[str, Any] = extra or {}
+        # Response headers sent with the error (class defaults, overridden by ``headers``).
+        self.headers: dict[str, str] = {**self.default_headers, **(headers or {})}
         super().__init__(self.detail)
 
 
@@ -79,6 +96,8 @@ class AuthenticationRequired(AppError):
     status_code = 401
     code = "authentication_required"
     title = "Authentication required"
+    # RFC 9110 §15.5.2: a 401 names the scheme to use (RFC 6750 for bearer tokens).
+    default_headers: ClassVar[Mapping[str, str]] = {"WWW-Authenticate": 'Bearer realm="ehr"'}
 
 
 class PermissionDenied(AppError):
@@ -114,11 +133,32 @@ class PayloadTooLarge(AppError):
 
 
 class TooManyRequests(AppError):
-    """The caller exceeded a rate limit; ``extra["retry_after"]`` (seconds) when known."""
+    """The caller exceeded a rate limit.
+
+    ``retry_after`` (seconds; or ``extra["retry_after"]``) becomes the ``Retry-After`` header and
+    the ``retry_after`` member of the problem document.
+    """
 
     status_code = 429
     code = "too_many_requests"
     title = "Too many requests"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        retry_after: int | None = None,
+        extra: dict[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        extra = dict(extra or {})
+        if retry_after is None and isinstance(extra.get("retry_after"), int | float):
+            retry_after = int(extra["retry_after"])
+        if retry_after is not None:
+            retry_after = max(0, int(retry_after))
+            extra["retry_after"] = retry_after
+            headers = {"Retry-After": str(retry_after), **(headers or {})}
+        super().__init__(detail, extra=extra, headers=headers)
 
 
 class DependencyUnavailable(AppError):
@@ -127,3 +167,10 @@ class DependencyUnavailable(AppError):
     status_code = 503
     code = "dependency_unavailable"
     title = "A backing service is unavailable"
+
+
+class AuditUnavailable(DependencyUnavailable):
+    """The audit record of a PHI access could not be written: the request fails instead."""
+
+    code = "audit_unavailable"
+    title = "The audit trail is unavailable"

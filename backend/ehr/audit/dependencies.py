@@ -6,50 +6,25 @@ A handler notes what it accessed::
         audit.access("patient:read", resource_type="Patient", resource_id=pid, patient_id=pid)
 
 After the handler returns (before the response is sent) one audit record per noted access is
-written; if writing fails, the request fails with 503 — no unrecorded PHI access.
-(Contract placeholder: the recorder is implemented in ehr.audit.recorder.)
+written, in its own transaction; if writing fails, the request fails with 503
+``audit_unavailable`` — no unrecorded PHI access. If the handler raises after noting accesses,
+the records carry outcome ``denied``/``failure`` and the status. Emergency access:
+``audit.assert_break_glass(reason)`` (purpose of use becomes ``ETREAT``). The caller may state a
+purpose of use in ``X-Purpose-Of-Use`` (HL7 PurposeOfUse code; default ``TREAT``; unknown → 422).
+Implementation: :mod:`ehr.audit.recorder`.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends
 
-__all__ = ["AccessNote", "AuditTrail", "PhiAudit", "get_phi_audit"]
+from ehr.audit.recorder import get_phi_audit, record_security_event
+from ehr.audit.trail import AccessNote, AuditTrail
 
+__all__ = ["AccessNote", "AuditTrail", "PhiAudit", "get_phi_audit", "record_security_event"]
 
-@dataclass(slots=True)
-class AccessNote:
-    action: str
-    resource_type: str | None = None
-    resource_id: str | None = None
-    patient_id: str | None = None
-    details: dict[str, Any] | None = None
-
-
-@dataclass(slots=True)
-class AuditTrail:
-    """What the current request accessed (ids and codes only, never PHI)."""
-
-    notes: list[AccessNote] = field(default_factory=list)
-
-    def access(
-        self,
-        action: str,
-        *,
-        resource_type: str | None = None,
-        resource_id: str | None = None,
-        patient_id: str | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> None:
-        self.notes.append(AccessNote(action, resource_type, resource_id, patient_id, details))
-
-
-async def get_phi_audit() -> AsyncIterator[AuditTrail]:
-    yield AuditTrail()
-
-
+# scope="function": the records are written before the response is sent, so a failed write
+# is answered with 503 instead of after a success status.
 PhiAudit = Annotated[AuditTrail, Depends(get_phi_audit, scope="function")]
