@@ -7,9 +7,11 @@ services reach them::
     async def handler(fhir: TenantFhirDep, session: SessionDep) -> ...
 
 ``SettingsDep``   the app's :class:`~ehr.config.Settings`
-``FhirClientDep`` the pooled :class:`~ehr.fhir.FhirClient` (not tenant-bound: operators/health)
-``TenantFhirDep`` the FHIR client bound to the request's tenant (today the settings' default
-                  tenant; the identity work binds it to the authenticated principal's tenant)
+``FhirClientDep`` the pooled :class:`~ehr.fhir.FhirClient` (not tenant-bound: operator paths and
+                  health only; business routes use ``TenantFhirDep``)
+``TenantDep``     the authenticated principal's tenant slug (= HAPI partition); never chosen by
+                  the caller or by business code (a request without valid credentials is 401)
+``TenantFhirDep`` the FHIR client bound to that tenant: the only FHIR client business code gets
 ``SessionDep``    an ``AsyncSession``; the request owns the transaction: commit after the handler
                   returns (before the response is sent), rollback if it raises
 ``RedisDep``      the pooled ``redis.asyncio.Redis`` client
@@ -92,13 +94,14 @@ def get_fhir_client(resources: ResourcesDep) -> FhirClient:
 FhirClientDep = Annotated[FhirClient, Depends(get_fhir_client)]
 
 
-def get_tenant(settings: SettingsDep) -> str:
-    """The tenant (HAPI partition) of the request.
+def get_tenant(principal: _auth.CurrentPrincipal) -> str:
+    """The tenant (HAPI partition) of the request: the authenticated principal's, always.
 
-    The identity work replaces this with the authenticated principal's tenant; everything
-    tenant-scoped depends on it, so that is the one place to change.
+    It comes from the verified credential (access token or API key) whose tenant the
+    authentication dependency has checked to be active; there is no header, parameter or setting
+    by which a caller or business code could pick another one.
     """
-    return settings.fhir.default_tenant
+    return principal.tenant
 
 
 TenantDep = Annotated[str, Depends(get_tenant)]
@@ -133,3 +136,9 @@ def get_redis(resources: ResourcesDep) -> Redis:
 
 
 RedisDep = Annotated[Redis, Depends(get_redis)]
+
+
+# At the bottom, as a module import: the authentication dependency itself uses the aliases above
+# (sessions, Redis, settings), so importing it first would be circular. ``get_tenant``'s annotation
+# is resolved by FastAPI when routes are declared, after both modules are complete.
+import ehr.auth.dependencies as _auth  # noqa: E402

@@ -32,6 +32,7 @@ from fastapi import APIRouter, FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ehr.auth.authorization import PublicRoute
 from ehr.config import LogSettings, TelemetrySettings
 from ehr.request_context import request_id_var
 
@@ -138,7 +139,8 @@ def configure_logging(settings: LogSettings) -> None:
 metrics_router = APIRouter()
 
 
-@metrics_router.get("/metrics", include_in_schema=False)
+# Public like /health: scraped from inside the cluster (network policy), never PHI.
+@metrics_router.get("/metrics", include_in_schema=False, dependencies=[PublicRoute])
 def metrics() -> Response:
     """Prometheus text exposition of the default registry."""
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
+from ehr.auth.dependencies import get_current_principal
+from ehr.auth.principal import Principal
 from ehr.config import Settings
 from ehr.devstack import Stack
 
@@ -22,6 +27,27 @@ pytestmark = [pytest.mark.integration, pytest.mark.disruptive]
 
 # HAPI restarts in 20-120 s on a small machine (its schema already exists).
 RECOVERY_TIMEOUT_SECONDS = 300.0
+
+
+@pytest.fixture(autouse=True)
+def physician(app: FastAPI, settings: Settings) -> Iterator[None]:
+    """The business routes need a caller: a physician of the default tenant (injected)."""
+    principal = Principal(
+        kind="user",
+        subject=uuid.uuid4(),
+        tenant=settings.fhir.default_tenant,
+        tenant_id=uuid.uuid4(),
+        roles=frozenset({"physician"}),
+    )
+
+    async def as_physician() -> Principal:
+        return principal
+
+    app.dependency_overrides[get_current_principal] = as_physician
+    try:
+        yield
+    finally:
+        app.dependency_overrides.pop(get_current_principal, None)
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
 
+from ehr.auth.authorization import PublicRoute
 from ehr.dependencies import AppResources, ResourcesDep
 from ehr.errors import AppError
 
@@ -58,7 +59,7 @@ class ReadinessReport(BaseModel):
     failing: list[DependencyName]
 
 
-@router.get("/health", response_model=HealthStatus)
+@router.get("/health", response_model=HealthStatus, dependencies=[PublicRoute])
 async def health() -> HealthStatus:
     """Liveness: the process answers. Calls no dependency."""
     return HealthStatus()
@@ -115,6 +116,7 @@ async def check_readiness(resources: AppResources) -> ReadinessReport:
     "/ready",
     response_model=ReadinessReport,
     responses={503: {"model": ReadinessReport, "description": "A dependency check failed."}},
+    dependencies=[PublicRoute],
 )
 async def ready(resources: ResourcesDep) -> JSONResponse:
     """Readiness: HAPI, PostgreSQL and Redis each reported; 503 names the failing ones."""

@@ -1,17 +1,48 @@
-"""/api/patients against the real HAPI: create → read → search, idempotent create, paging."""
+"""/api/patients against the real HAPI: create → read → search, idempotent create, paging.
+
+The caller is a physician principal of the default tenant, injected with ``dependency_overrides``
+(real tokens, roles and tenants are exercised by tests/integration/authz).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
+from ehr.auth.dependencies import get_current_principal
+from ehr.auth.principal import Principal
+from ehr.config import Settings
 from ehr.error_handlers import PROBLEM_JSON
 from ehr.fhir import TenantFhirClient
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True, scope="module")
+def physician(app: FastAPI, settings: Settings) -> Iterator[Principal]:
+    principal = Principal(
+        kind="user",
+        subject=uuid.uuid4(),
+        tenant=settings.fhir.default_tenant,
+        tenant_id=uuid.uuid4(),
+        roles=frozenset({"physician"}),
+        username="live.physician",
+    )
+
+    async def as_physician() -> Principal:
+        return principal
+
+    app.dependency_overrides[get_current_principal] = as_physician
+    try:
+        yield principal
+    finally:
+        app.dependency_overrides.pop(get_current_principal, None)
+
 
 TEST_MRN_SYSTEM = "urn:ehr:test:mrn"
 TagForCleanup = Callable[[str, str], Awaitable[None]]

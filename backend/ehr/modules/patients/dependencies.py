@@ -1,8 +1,9 @@
 """Dependencies of the patients routes.
 
-``PatientsTenant`` is the tenant patient requests run in. Today it is the shared request tenant
-(:data:`ehr.dependencies.TenantDep`, the settings' default tenant); the identity work binds that to
-the authenticated principal and adds the patients permission check here.
+The service is bound to the authenticated principal's tenant
+(:data:`ehr.dependencies.TenantFhirDep`)
+and, for the portal ``patient`` role, to the principal's own Patient (its compartment).
+Permission checks are declared on each route (``RequirePermission``).
 """
 
 from __future__ import annotations
@@ -11,26 +12,33 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from ehr.dependencies import FhirClientDep, SettingsDep, TenantDep
+from ehr.auth.dependencies import CurrentPrincipal
+from ehr.auth.permissions import Role
+from ehr.auth.principal import Principal
+from ehr.dependencies import SettingsDep, TenantFhirDep
 from ehr.modules.patients.service import PatientService
 
-__all__ = ["PatientServiceDep", "PatientsTenant", "get_patient_service", "get_patients_tenant"]
+__all__ = ["PatientServiceDep", "compartment_of", "get_patient_service"]
 
 
-def get_patients_tenant(tenant: TenantDep) -> str:
-    """The tenant whose HAPI partition holds the patients of this request."""
-    return tenant
+def compartment_of(principal: Principal) -> str | None:
+    """The only Patient a portal principal may see; ``None`` for staff and service clients.
 
-
-PatientsTenant = Annotated[str, Depends(get_patients_tenant)]
+    A principal holding only the portal ``patient`` role is confined to its own compartment; a
+    portal principal without a linked Patient sees nothing (an id no Patient has).
+    """
+    if principal.roles and all(role == Role.PATIENT for role in principal.roles):
+        return principal.patient_id or ""
+    return None
 
 
 def get_patient_service(
-    fhir: FhirClientDep, tenant: PatientsTenant, settings: SettingsDep
+    fhir: TenantFhirDep, principal: CurrentPrincipal, settings: SettingsDep
 ) -> PatientService:
     return PatientService(
-        fhir.for_tenant(tenant),
+        fhir,
         page_token_key=settings.security.secret_key.get_secret_value().encode(),
+        compartment=compartment_of(principal),
     )
 
 

@@ -4,7 +4,13 @@ Consistency with HAPI: a create is a FHIR conditional create on the patient's id
 (``If-None-Exist: identifier=system|value``), so a retried POST returns the patient created the
 first time instead of a duplicate. Paging follows HAPI's own ``next`` links; the link is handed
 to the caller as an opaque page token signed with the service's secret (HMAC-SHA256, bound to the
-tenant), so a caller cannot turn it into an arbitrary FHIR request.
+tenant and to the caller's compartment), so a caller cannot turn it into an arbitrary FHIR
+request, nor replay another tenant's or another compartment's paging link.
+
+Portal principals (role ``patient``) are confined to their own Patient (the service's
+``compartment``): reading another id is a 404 (HAPI is not even asked), searches are limited to
+``_id=<own id>`` and results are filtered again. The service returns raw FHIR resources; the
+router applies the break-glass rule and audits before turning them into summaries.
 """
 
 from __future__ import annotations
@@ -14,13 +20,14 @@ import binascii
 import hashlib
 import hmac
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Final, get_args
 from urllib.parse import quote
 
 import structlog
 
 from ehr.errors import BadRequestError
-from ehr.fhir import TenantFhirClient
+from ehr.fhir import FhirResourceNotFound, TenantFhirClient
 from ehr.modules.patients.schemas import (
     Gender,
     PatientCreate,
@@ -29,7 +36,14 @@ from ehr.modules.patients.schemas import (
     PatientSummary,
 )
 
-__all__ = ["InvalidPageTokenError", "PatientSearch", "PatientService", "escape_search_value"]
+__all__ = [
+    "InvalidPageTokenError",
+    "PatientResults",
+    "PatientSearch",
+    "PatientService",
+    "escape_search_value",
+    "to_summary",
+]
 
 logger = structlog.get_logger(__name__)
 
@@ -90,33 +104,69 @@ class PatientSearch:
         return params
 
 
-class PatientService:
-    """The patients use cases for one tenant."""
+@dataclass(frozen=True, slots=True)
+class PatientResults:
+    """One page of a search: the Patient resources, HAPI's total and our ``next`` link."""
 
-    def __init__(self, fhir: TenantFhirClient, *, page_token_key: bytes) -> None:
+    resources: list[dict[str, Any]]
+    total: int | None
+    next: str | None
+
+    def page(self, resources: list[dict[str, Any]] | None = None) -> PatientPage:
+        shown = self.resources if resources is None else resources
+        return PatientPage(items=[to_summary(r) for r in shown], total=self.total, next=self.next)
+
+
+class PatientService:
+    """The patients use cases for one tenant (and, for portal users, one compartment)."""
+
+    def __init__(
+        self,
+        fhir: TenantFhirClient,
+        *,
+        page_token_key: bytes,
+        compartment: str | None = None,
+    ) -> None:
         self._fhir = fhir
         self._page_token_key = page_token_key
+        # None: staff (the whole tenant); else the one Patient id visible ("" = none).
+        self._compartment = compartment
+
+    @property
+    def compartment(self) -> str | None:
+        return self._compartment
 
     # --- use cases ---------------------------------------------------------------------------
 
-    async def search(self, criteria: PatientSearch) -> PatientPage:
-        """The first page of patients matching ``criteria``."""
-        bundle = await self._fhir.search("Patient", criteria.to_params())
-        return self._page(bundle)
+    async def search(self, criteria: PatientSearch) -> PatientResults:
+        """The first page of patients matching ``criteria`` (within the compartment)."""
+        params = criteria.to_params()
+        if self._compartment is not None:
+            if not self._compartment:
+                return PatientResults(resources=[], total=0, next=None)
+            params.append(("_id", self._compartment))
+        bundle = await self._fhir.search("Patient", params)
+        return self._results(bundle)
 
-    async def next_page(self, page_token: str) -> PatientPage:
+    async def next_page(self, page_token: str) -> PatientResults:
         """The page a previous answer's ``next`` token points at."""
         url = self._open_token(page_token)
         bundle = await self._fhir.next_page({"link": [{"relation": "next", "url": url}]})
         if bundle is None:  # pragma: no cover - we always pass a next link
-            return PatientPage(items=[], total=None, next=None)
-        return self._page(bundle)
+            return PatientResults(resources=[], total=None, next=None)
+        return self._results(bundle)
 
-    async def get(self, patient_id: str) -> PatientSummary:
-        """The patient ``patient_id`` (``FhirResourceNotFound`` / ``FhirResourceGone`` if not)."""
-        return to_summary(await self._fhir.read("Patient", patient_id))
+    async def get(self, patient_id: str) -> dict[str, Any]:
+        """The Patient resource ``patient_id``.
 
-    async def create(self, payload: PatientCreate) -> PatientSummary:
+        ``FhirResourceNotFound`` if it does not exist in this tenant, or lies outside the
+        caller's compartment; ``FhirResourceGone`` if deleted.
+        """
+        if self._compartment is not None and patient_id != self._compartment:
+            raise FhirResourceNotFound("The FHIR resource does not exist")
+        return await self._fhir.read("Patient", patient_id)
+
+    async def create(self, payload: PatientCreate) -> dict[str, Any]:
         """Create the patient, or return the one that already has this identifier."""
         identifier = payload.identifier
         name: dict[str, Any] = {"use": "official", "family": payload.family}
@@ -133,20 +183,23 @@ class PatientService:
             resource["birthDate"] = payload.birth_date.isoformat()
         condition = f"{identifier.system}|{escape_search_value(identifier.value)}"
         stored = await self._fhir.create(resource, if_none_exist={"identifier": condition})
-        summary = to_summary(stored)
-        logger.info("patients.create.completed", resource_id=summary.id, tenant=self._fhir.tenant)
-        return summary
+        logger.info(
+            "patients.create.completed", resource_id=stored.get("id"), tenant=self._fhir.tenant
+        )
+        return stored
 
     # --- paging ------------------------------------------------------------------------------
 
-    def _page(self, bundle: Mapping[str, Any]) -> PatientPage:
-        items = [
-            to_summary(entry["resource"])
+    def _results(self, bundle: Mapping[str, Any]) -> PatientResults:
+        resources = [
+            dict(entry["resource"])
             for entry in bundle.get("entry") or []
             if isinstance(entry, Mapping)
             and isinstance(entry.get("resource"), Mapping)
             and entry["resource"].get("resourceType") == "Patient"
         ]
+        if self._compartment is not None:
+            resources = [r for r in resources if r.get("id") == self._compartment]
         total = bundle.get("total")
         next_url = next(
             (
@@ -161,12 +214,19 @@ class PatientService:
             if isinstance(next_url, str)
             else None
         )
-        return PatientPage(
-            items=items, total=total if isinstance(total, int) else None, next=next_link
+        if self._compartment is not None:
+            total = len(resources)
+        return PatientResults(
+            resources=resources, total=total if isinstance(total, int) else None, next=next_link
         )
 
     def _mac(self, url: bytes) -> bytes:
-        message = b"patients.page:" + self._fhir.tenant.encode() + b":" + url
+        scope = (
+            self._fhir.tenant
+            if self._compartment is None
+            else (f"{self._fhir.tenant}/Patient/{self._compartment}")
+        )
+        message = b"patients.page:" + scope.encode() + b":" + url
         return hmac.new(self._page_token_key, message, hashlib.sha256).digest()[:_TOKEN_MAC_BYTES]
 
     def _seal_token(self, url: str) -> str:

@@ -1,24 +1,64 @@
-"""/api/patients against a respx-mocked HAPI: mapping, paging, conditional create, errors."""
+"""/api/patients against a respx-mocked HAPI: mapping, paging, conditional create, errors;
+authorization (permission, portal compartment, break-glass) and the PHI audit notes.
+
+The caller is a principal injected with ``dependency_overrides`` (the auth dependency is tested
+on its own); ``CALLER`` is the principal of the current test.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 import respx
+from fastapi import FastAPI
 
+from ehr.audit.dependencies import AuditTrail, get_phi_audit
+from ehr.auth.authorization import CONFIDENTIALITY_SYSTEM
+from ehr.auth.dependencies import get_current_principal
+from ehr.auth.principal import Principal
 from ehr.error_handlers import PROBLEM_JSON
+from ehr.errors import AuthenticationRequired
 from ehr.main import create_app
 
 SettingsFactory = Callable[..., Any]
 ApiFactory = Callable[..., Any]
 
 BASE = "http://127.0.0.1:9/fhir"  # tests/unit/conftest.py UNIT_FHIR_BASE
-TENANT_BASE = f"{BASE}/DEFAULT"
+TENANT = "unit-tenant"
+TENANT_BASE = f"{BASE}/{TENANT}"
+
+
+def make_principal(*roles: str, patient_id: str | None = None) -> Principal:
+    return Principal(
+        kind="user",
+        subject=uuid.uuid4(),
+        tenant=TENANT,
+        tenant_id=uuid.uuid4(),
+        roles=frozenset(roles),
+        username="unit.user",
+        patient_id=patient_id,
+    )
+
+
+class Caller:
+    """The principal the app sees (None: unauthenticated) and the audit notes it produced."""
+
+    def __init__(self) -> None:
+        self.principal: Principal | None = make_principal("physician")
+        self.trails: list[AuditTrail] = []
+
+    def as_(self, *roles: str, patient_id: str | None = None) -> None:
+        self.principal = make_principal(*roles, patient_id=patient_id)
+
+    @property
+    def notes(self) -> list[tuple[str, str | None, dict[str, Any] | None]]:
+        return [(n.action, n.patient_id, n.details) for t in self.trails for n in t.notes]
 
 
 def make_patient(**overrides: Any) -> dict[str, Any]:
@@ -58,8 +98,29 @@ def hapi() -> Iterator[respx.MockRouter]:
 
 
 @pytest.fixture
-async def api(unit_settings: SettingsFactory, make_api: ApiFactory) -> httpx.AsyncClient:
-    client: httpx.AsyncClient = await make_api(create_app(unit_settings()))
+def caller() -> Caller:
+    return Caller()
+
+
+@pytest.fixture
+async def api(
+    unit_settings: SettingsFactory, make_api: ApiFactory, caller: Caller
+) -> httpx.AsyncClient:
+    app: FastAPI = create_app(unit_settings())
+
+    async def principal() -> Principal:
+        if caller.principal is None:
+            raise AuthenticationRequired("No valid credentials were presented")
+        return caller.principal
+
+    async def trail() -> AsyncIterator[AuditTrail]:
+        audit = AuditTrail()
+        caller.trails.append(audit)
+        yield audit
+
+    app.dependency_overrides[get_current_principal] = principal
+    app.dependency_overrides[get_phi_audit] = trail
+    client: httpx.AsyncClient = await make_api(app)
     return client
 
 
@@ -282,3 +343,165 @@ async def test_hapi_down_is_503_and_the_api_recovers(
 async def test_hapi_timeout_is_504_problem(api: httpx.AsyncClient, hapi: respx.MockRouter) -> None:
     hapi.get(f"{TENANT_BASE}/Patient").mock(side_effect=httpx.ReadTimeout("slow"))
     _problem(await api.get("/api/patients"), 504, "fhir_timeout")
+
+
+# --- authorization and audit ---------------------------------------------------------------------
+
+RESTRICTED = {"security": [{"system": CONFIDENTIALITY_SYSTEM, "code": "R"}], "versionId": "1"}
+
+
+async def test_unauthenticated_is_401_and_hapi_is_not_called(
+    api: httpx.AsyncClient, hapi: respx.MockRouter, caller: Caller
+) -> None:
+    caller.principal = None
+    for method, path in (("GET", "/api/patients"), ("GET", "/api/patients/p-1")):
+        _problem(await api.request(method, path), 401, "authentication_required")
+    _problem(await api.post("/api/patients", json=NEW_PATIENT), 401, "authentication_required")
+    assert not hapi.calls
+    assert caller.notes == []
+
+
+async def test_missing_permission_is_403_and_hapi_is_not_called(
+    api: httpx.AsyncClient, hapi: respx.MockRouter, caller: Caller
+) -> None:
+    caller.as_("admin")  # no patient:read
+    body = _problem(await api.get("/api/patients/p-1"), 403, "permission_denied")
+    assert "patient:read" in body["detail"]
+    caller.as_("lab_technician")  # reads patients, cannot create them
+    _problem(await api.post("/api/patients", json=NEW_PATIENT), 403, "permission_denied")
+    assert not hapi.calls
+
+
+async def test_the_request_runs_in_the_principals_tenant(
+    api: httpx.AsyncClient, hapi: respx.MockRouter, caller: Caller
+) -> None:
+    other = hapi.get(f"{BASE}/other-tenant/Patient/p-1").respond(json=make_patient())
+    mine = hapi.get(f"{TENANT_BASE}/Patient/p-1").respond(json=make_patient())
+    response = await api.get("/api/patients/p-1", headers={"X-Tenant": "other-tenant"})
+    assert response.status_code == 200
+    assert mine.call_count == 1
+    assert not other.called
+
+
+async def test_reading_a_patient_notes_one_audit_access(
+    api: httpx.AsyncClient, hapi: respx.MockRouter, caller: Caller
+) -> None:
+    hapi.get(f"{TENANT_BASE}/Patient/p-1").respond(json=make_patient())
+    assert (await api.get("/api/patients/p-1")).status_code == 200
+    assert caller.notes == [("patient:read", "p-1", None)]
+
+
+async def test_search_and_create_are_audited(
+    api: httpx.AsyncClient, hapi: respx.MockRouter, caller: Caller
+) -> None:
+    hapi.get(f"{TENANT_BASE}/Patient").respond(
+        json=make_bundle([make_patient(), make_patient(id="p-2")])
+    )
+    hapi.post(f"{TENANT_BASE}/Patient").respond(201, json=make_patient(id="new-1"))
+    assert (await api.get("/api/patients")).status_code == 200
+    assert (await api.post("/api/patients", json=NEW_PATIENT)).status_code == 201
+    assert caller.notes == [
+        ("patient:search", "p-1", None),
+        ("patient:search", "p-2", None),
+        ("patient:create", "new-1", None),
+    ]
+
+
+async def test_portal_patient_reads_only_its_own_record(
+    api: httpx.AsyncClient, hapi: respx.MockRouter, caller: Caller
+) -> None:
+    caller.as_("patient", patient_id="p-1")
+    hapi.get(f"{TENANT_BASE}/Patient/p-1").respond(json=make_patient())
+    other = hapi.get(f"{TENANT_BASE}/Patient/p-2").respond(json=make_patient(id="p-2"))
+    assert (await api.get("/api/patients/p-1")).status_code == 200
+    body = _problem(await api.get("/api/patients/p-2"), 404, "fhir_not_found")
+    assert "Testperson" not in json.dumps(body)
+    assert not other.called
+
+
+async def test_portal_patient_search_is_confined_to_its_compartment(
+    api: httpx.AsyncClient, hapi: respx.MockRouter, caller: Caller
+) -> None:
+    caller.as_("patient", patient_id="p-1")
+    route = hapi.get(f"{TENANT_BASE}/Patient").respond(
+        json=make_bundle([make_patient(), make_patient(id="p-2")])
+    )
+    body = (await api.get("/api/patients", params={"name": "Testperson"})).json()
+    assert [item["id"] for item in body["items"]] == ["p-1"]
+    assert body["total"] == 1
+    sent = parse_qs(urlsplit(str(route.calls.last.request.url)).query)
+    assert sent["_id"] == ["p-1"]
+
+
+async def test_portal_user_without_a_linked_patient_sees_nothing(
+    api: httpx.AsyncClient, hapi: respx.MockRouter, caller: Caller
+) -> None:
+    caller.as_("patient")
+    body = (await api.get("/api/patients")).json()
+    assert body == {"items": [], "total": 0, "next": None}
+    _problem(await api.get("/api/patients/p-1"), 404, "fhir_not_found")
+    assert not hapi.calls
+
+
+async def test_page_tokens_do_not_cross_compartments(
+    api: httpx.AsyncClient, hapi: respx.MockRouter, caller: Caller
+) -> None:
+    hapi_next = f"{TENANT_BASE}?_getpages=abc&_getpagesoffset=1"
+    hapi.get(f"{TENANT_BASE}/Patient").respond(json=make_bundle([], next_url=hapi_next))
+    token = (await api.get("/api/patients")).json()["next"].split("page_token=")[1]
+    caller.as_("patient", patient_id="p-1")
+    _problem(
+        await api.get("/api/patients", params={"page_token": token}), 400, "invalid_page_token"
+    )
+
+
+async def test_restricted_patient_needs_break_glass(
+    api: httpx.AsyncClient, hapi: respx.MockRouter, caller: Caller
+) -> None:
+    hapi.get(f"{TENANT_BASE}/Patient/p-1").respond(json=make_patient(meta=RESTRICTED))
+    body = _problem(await api.get("/api/patients/p-1"), 403, "break_glass_required")
+    assert "Testperson" not in json.dumps(body)
+    short = {"X-Break-Glass-Reason": "urgent"}
+    _problem(await api.get("/api/patients/p-1", headers=short), 403, "break_glass_required")
+    assert caller.notes == []
+
+    reason = "Unconscious patient in the emergency department"
+    response = await api.get("/api/patients/p-1", headers={"X-Break-Glass-Reason": reason})
+    assert response.status_code == 200
+    assert caller.notes == [
+        ("patient:read", "p-1", {"break_glass": True, "break_glass_reason": reason})
+    ]
+
+
+async def test_break_glass_needs_the_permission(
+    api: httpx.AsyncClient, hapi: respx.MockRouter, caller: Caller
+) -> None:
+    caller.as_("front_desk")
+    hapi.get(f"{TENANT_BASE}/Patient/p-1").respond(json=make_patient(meta=RESTRICTED))
+    reason = {"X-Break-Glass-Reason": "Unconscious patient in the emergency department"}
+    _problem(await api.get("/api/patients/p-1", headers=reason), 403, "permission_denied")
+
+
+async def test_search_omits_restricted_patients_without_break_glass(
+    api: httpx.AsyncClient, hapi: respx.MockRouter, caller: Caller
+) -> None:
+    hapi.get(f"{TENANT_BASE}/Patient").respond(
+        json=make_bundle([make_patient(), make_patient(id="p-2", meta=RESTRICTED)])
+    )
+    body = (await api.get("/api/patients")).json()
+    assert [item["id"] for item in body["items"]] == ["p-1"]
+    reason = "Unconscious patient in the emergency department"
+    body = (await api.get("/api/patients", headers={"X-Break-Glass-Reason": reason})).json()
+    assert [item["id"] for item in body["items"]] == ["p-1", "p-2"]
+    assert caller.notes[-1] == (
+        "patient:search",
+        "p-2",
+        {"break_glass": True, "break_glass_reason": reason},
+    )
+
+
+async def test_create_matching_a_restricted_patient_needs_break_glass(
+    api: httpx.AsyncClient, hapi: respx.MockRouter, caller: Caller
+) -> None:
+    hapi.post(f"{TENANT_BASE}/Patient").respond(200, json=make_patient(meta=RESTRICTED))
+    _problem(await api.post("/api/patients", json=NEW_PATIENT), 403, "break_glass_required")

@@ -1,0 +1,23 @@
+"""Tenants: one row in ``tenants`` and one HAPI partition each (see docs/adr/0007)."""
+
+from ehr.tenancy.service import (
+    InvalidTenantSlug,
+    TenantNotFound,
+    create_tenant,
+    disable_tenant,
+    enable_tenant,
+    get_tenant_by_slug,
+    list_tenants,
+    validate_slug,
+)
+
+__all__ = [
+    "InvalidTenantSlug",
+    "TenantNotFound",
+    "create_tenant",
+    "disable_tenant",
+    "enable_tenant",
+    "get_tenant_by_slug",
+    "list_tenants",
+    "validate_slug",
+]
