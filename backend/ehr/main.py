@@ -20,6 +20,7 @@ import structlog
 from fastapi import FastAPI
 from pydantic import ValidationError
 
+from ehr.auth.router import router as auth_router
 from ehr.config import Settings, get_settings
 from ehr.db.engine import create_engine, create_sessionmaker
 from ehr.dependencies import AppResources, LifespanState
@@ -114,5 +115,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.tracing = tracing
     app.include_router(health_router)
     app.include_router(metrics_router)
+    app.include_router(auth_router)
     app.include_router(patients_router)
     return app
