@@ -18,6 +18,7 @@ from typing import Annotated
 
 import typer
 
+from ehr.audit.cli import app as audit_app
 from ehr.config import Settings
 from ehr.devstack.cli import app as stack_app
 from ehr.main import SettingsError, load_settings
@@ -31,6 +32,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(stack_app, name="stack")
+app.add_typer(audit_app, name="audit")
 
 
 def _settings() -> Settings:

@@ -20,6 +20,7 @@ import structlog
 from fastapi import FastAPI
 from pydantic import ValidationError
 
+from ehr.audit.router import router as audit_router
 from ehr.auth.router import router as auth_router
 from ehr.config import Settings, get_settings
 from ehr.db.engine import create_engine, create_sessionmaker
@@ -117,4 +118,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics_router)
     app.include_router(auth_router)
     app.include_router(patients_router)
+    app.include_router(audit_router)
     return app

@@ -6,8 +6,11 @@
 2. :class:`MetricsMiddleware` — Prometheus counters/histogram labelled with the route template,
    and one PHI-free access log line (``http.request.completed``; no query string).
 3. :class:`SecurityHeadersMiddleware` — ``nosniff``, ``X-Frame-Options: DENY``, a referrer
-   policy, ``Cache-Control: no-store`` (unless the route set its own).
-4. (CORS, only when ``settings.api.cors_origins`` is set.)
+   policy, ``Cache-Control: no-store`` (unless the route set its own), HSTS, a restrictive
+   ``Permissions-Policy``, and a ``default-src 'none'`` CSP on ``/api`` and ``/fhir``.
+4. (CORS, only when ``settings.api.cors_origins`` is set: explicit origins only — ``*`` or a
+   malformed origin refuses to build the app, see :func:`cors_options`; credentials are allowed
+   because every allowed origin is explicit; ``X-Request-ID`` and ``Retry-After`` are exposed.)
 5. :class:`UnhandledErrorMiddleware` — renders any exception that escaped the app as the 500
    problem document (:func:`ehr.error_handlers.error_response`), so the headers above still apply.
 6. :class:`BodySizeLimitMiddleware` — 413 when ``Content-Length`` exceeds
@@ -27,7 +30,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ehr.config import Settings
+from ehr.config import ApiSettings, Settings
 from ehr.error_handlers import error_response
 from ehr.errors import PayloadTooLarge
 from ehr.observability import HTTP_REQUEST_DURATION, HTTP_REQUESTS, UNMATCHED_ROUTE
@@ -36,10 +39,12 @@ from ehr.request_context import request_id_var
 __all__ = [
     "REQUEST_ID_HEADER",
     "BodySizeLimitMiddleware",
+    "InsecureCorsConfigurationError",
     "MetricsMiddleware",
     "RequestIdMiddleware",
     "SecurityHeadersMiddleware",
     "UnhandledErrorMiddleware",
+    "cors_options",
     "install_middleware",
     "is_valid_request_id",
 ]
@@ -141,6 +146,10 @@ _SECURITY_HEADERS: Final = (
     ("X-Content-Type-Options", "nosniff"),
     ("X-Frame-Options", "DENY"),
     ("Referrer-Policy", "no-referrer"),
+    # Browsers ignore HSTS over plain HTTP; behind TLS it pins the API to HTTPS.
+    ("Strict-Transport-Security", "max-age=31536000; includeSubDomains"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
 )
 # API and FHIR responses are data, never documents: no scripts, no framing.
 _API_CSP: Final = "default-src 'none'; frame-ancestors 'none'"
@@ -270,18 +279,71 @@ class BodySizeLimitMiddleware:
         await response(scope, receive, send)
 
 
+class InsecureCorsConfigurationError(ValueError):
+    """``settings.api.cors_origins`` allows what it must not (``*``, or not an origin)."""
+
+
+# scheme://host[:port], nothing else (no path, no trailing slash, no wildcard).
+_ORIGIN_PATTERN: Final = re.compile(
+    r"https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*)(:[0-9]{1,5})?"
+)
+CORS_ALLOW_METHODS: Final = ("GET", "POST", "PUT", "PATCH", "DELETE")
+CORS_ALLOW_HEADERS: Final = (
+    "Authorization",
+    "Content-Type",
+    "If-Match",
+    "If-None-Match",
+    "Idempotency-Key",
+    "X-API-Key",
+    "X-Break-Glass-Reason",
+    "X-Purpose-Of-Use",
+    REQUEST_ID_HEADER,
+)
+CORS_EXPOSE_HEADERS: Final = (REQUEST_ID_HEADER, "Location", "ETag", "Retry-After")
+
+
+def cors_options(api: ApiSettings) -> dict[str, object] | None:
+    """``CORSMiddleware`` options for ``api.cors_origins``, or None when CORS is off.
+
+    Explicit origins only: ``*`` (which with credentials would let any site act with a user's
+    credentials) and anything that is not ``scheme://host[:port]`` raise
+    :class:`InsecureCorsConfigurationError`, so the app refuses to start. Credentials are allowed
+    only because every origin is explicit.
+    """
+    origins = list(api.cors_origins)
+    if not origins:
+        return None
+    for origin in origins:
+        if origin.strip() == "*" or "*" in origin:
+            raise InsecureCorsConfigurationError(
+                "EHR_API__CORS_ORIGINS: '*' is not allowed (credentials are sent to allowed "
+                "origins); list each frontend origin explicitly"
+            )
+        if not _ORIGIN_PATTERN.fullmatch(origin):
+            raise InsecureCorsConfigurationError(
+                f"EHR_API__CORS_ORIGINS: {origin!r} is not an origin (scheme://host[:port])"
+            )
+    return {
+        "allow_origins": origins,
+        "allow_credentials": True,
+        "allow_methods": list(CORS_ALLOW_METHODS),
+        "allow_headers": list(CORS_ALLOW_HEADERS),
+        "expose_headers": list(CORS_EXPOSE_HEADERS),
+        "max_age": 600,
+    }
+
+
 def install_middleware(app: FastAPI, settings: Settings) -> None:
-    """Add the middleware stack to ``app`` (``add_middleware`` prepends: innermost first)."""
+    """Add the middleware stack to ``app`` (``add_middleware`` prepends: innermost first).
+
+    Raises :class:`InsecureCorsConfigurationError` for a wildcard or malformed CORS origin.
+    """
+    cors = cors_options(settings.api)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.api.max_body_bytes)
     app.add_middleware(UnhandledErrorMiddleware)
-    if settings.api.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.api.cors_origins,
-            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "If-Match", REQUEST_ID_HEADER],
-            expose_headers=[REQUEST_ID_HEADER, "Location", "ETag"],
-        )
+    if cors is not None:
+        app.add_middleware(CORSMiddleware, **cors)  # type: ignore[arg-type]
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)

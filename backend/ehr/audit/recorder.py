@@ -27,9 +27,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ehr.audit.chain import AuditEntry, append_entries
 from ehr.audit.trail import (
+    BREAK_GLASS_PURPOSE,
     DEFAULT_PURPOSE_OF_USE,
     PURPOSE_OF_USE_CODES,
     SYSTEM_TENANT,
+    AccessNote,
     ActorType,
     AuditTrail,
     Outcome,
@@ -125,29 +127,37 @@ def _set_local(name: str, milliseconds: int) -> TextClause:
     return text(f"SET LOCAL {name} = {int(milliseconds)}")
 
 
+def _entry(
+    trail: AuditTrail, note: AccessNote, outcome: Outcome, http_status: int | None
+) -> AuditEntry:
+    details = dict(note.details) if note.details is not None else None
+    flagged = bool(details.pop("break_glass", False)) if details is not None else False
+    noted_reason = details.pop("break_glass_reason", None) if details is not None else None
+    break_glass = trail.break_glass or note.break_glass or flagged is True
+    reason = note.break_glass_reason or noted_reason or trail.break_glass_reason
+    return AuditEntry(
+        tenant=trail.tenant,
+        actor_type=trail.actor_type,
+        actor_id=_clip(trail.actor_id, _MAX_ID),
+        actor_roles=trail.actor_roles,
+        action=note.action,
+        outcome=outcome,
+        resource_type=_clip(note.resource_type, _MAX_ID),
+        resource_id=_clip(note.resource_id, _MAX_ID),
+        patient_id=_clip(note.patient_id, _MAX_ID),
+        http_status=http_status,
+        source_ip=trail.source_ip,
+        user_agent=trail.user_agent,
+        request_id=trail.request_id,
+        purpose_of_use=BREAK_GLASS_PURPOSE if break_glass else trail.purpose_of_use,
+        break_glass=break_glass,
+        break_glass_reason=_clip(str(reason), _MAX_REASON) if break_glass and reason else None,
+        details=details or None,
+    )
+
+
 def _entries(trail: AuditTrail, outcome: Outcome, http_status: int | None) -> list[AuditEntry]:
-    return [
-        AuditEntry(
-            tenant=trail.tenant,
-            actor_type=trail.actor_type,
-            actor_id=_clip(trail.actor_id, _MAX_ID),
-            actor_roles=trail.actor_roles,
-            action=note.action,
-            outcome=outcome,
-            resource_type=_clip(note.resource_type, _MAX_ID),
-            resource_id=_clip(note.resource_id, _MAX_ID),
-            patient_id=_clip(note.patient_id, _MAX_ID),
-            http_status=http_status,
-            source_ip=trail.source_ip,
-            user_agent=trail.user_agent,
-            request_id=trail.request_id,
-            purpose_of_use=trail.purpose_of_use,
-            break_glass=trail.break_glass,
-            break_glass_reason=_clip(trail.break_glass_reason, _MAX_REASON),
-            details=note.details,
-        )
-        for note in trail.notes
-    ]
+    return [_entry(trail, note, outcome, http_status) for note in trail.notes]
 
 
 async def write_trail(

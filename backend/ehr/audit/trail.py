@@ -52,6 +52,9 @@ class AccessNote:
     resource_id: str | None = None
     patient_id: str | None = None
     details: dict[str, Any] | None = None
+    # Emergency access for this note only (the trail-wide flag covers every note).
+    break_glass: bool = False
+    break_glass_reason: str | None = None
 
 
 @dataclass(slots=True)
@@ -82,9 +85,26 @@ class AuditTrail:
         resource_id: str | None = None,
         patient_id: str | None = None,
         details: dict[str, Any] | None = None,
+        break_glass: bool = False,
+        break_glass_reason: str | None = None,
     ) -> None:
-        """Note one access (e.g. ``"patient:read"``); written when the handler finishes."""
-        self.notes.append(AccessNote(action, resource_type, resource_id, patient_id, details))
+        """Note one access (e.g. ``"patient:read"``); written when the handler finishes.
+
+        ``break_glass``/``break_glass_reason`` flag this access as emergency access (also
+        accepted as ``details["break_glass"]``/``details["break_glass_reason"]``, which the
+        recorder moves into the record's columns); its purpose of use is then ``ETREAT``.
+        """
+        self.notes.append(
+            AccessNote(
+                action,
+                resource_type,
+                resource_id,
+                patient_id,
+                details,
+                break_glass,
+                break_glass_reason,
+            )
+        )
 
     def assert_break_glass(self, reason: str) -> None:
         """Flag this request's accesses as emergency (break-glass) access, with the reason.
