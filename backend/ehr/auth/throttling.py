@@ -30,18 +30,13 @@ WINDOW_SECONDS: Final = 60
 
 
 class AttemptsThrottled(TooManyRequests):
-    """429 with ``retry_after`` in the problem document.
-
-    ``headers`` carries ``Retry-After``: rendered once the error handler passes an AppError's
-    ``headers`` attribute on to the response (see the authentication ADR).
-    """
+    """429 with ``retry_after`` in the problem document and the ``Retry-After`` header."""
 
     def __init__(self, retry_after: int) -> None:
         super().__init__(
             "Too many authentication attempts from this address; retry later",
-            extra={"retry_after": retry_after},
+            retry_after=retry_after,
         )
-        self.headers = {"Retry-After": str(retry_after)}
 
 
 async def check_ip_rate(redis: Redis, *, ip: str, limit: int, bucket: str = "auth") -> None:

@@ -101,18 +101,14 @@ class MfaChallenge:
 
 
 class BearerChallenge(AuthenticationRequired):
-    """401 for a missing, invalid, expired or revoked credential.
-
-    ``headers`` carries ``WWW-Authenticate: Bearer`` (RFC 6750): rendered once the error handler
-    passes an AppError's ``headers`` attribute on to the response (see the authentication ADR).
-    """
+    """401 for a missing, invalid, expired or revoked credential, with an RFC 6750 challenge
+    (``WWW-Authenticate: Bearer realm="ehr", error="invalid_token"``)."""
 
     def __init__(self, detail: str | None = None, *, error: str | None = "invalid_token") -> None:
-        super().__init__(detail)
         challenge = 'Bearer realm="ehr"'
         if error is not None:
             challenge += f', error="{error}"'
-        self.headers = {"WWW-Authenticate": challenge}
+        super().__init__(detail, headers={"WWW-Authenticate": challenge})
 
 
 def _refuse(reason: str, detail: str = _INVALID) -> AuthenticationRequired:

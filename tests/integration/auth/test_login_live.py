@@ -86,6 +86,7 @@ async def test_unknown_tenant_unknown_user_and_wrong_password_answer_identically
     ]
     responses = [await client.post("/api/auth/login", json=a) for a in attempts]
     assert {r.status_code for r in responses} == {401}
+    assert {r.headers["www-authenticate"] for r in responses} == {'Bearer realm="ehr"'}
     assert {r.headers["content-type"] for r in responses} == {PROBLEM}
     bodies = [_without_request_id(r.json()) for r in responses]
     assert bodies[0] == bodies[1] == bodies[2]
@@ -161,6 +162,7 @@ async def test_per_ip_throttle_answers_429_problem_with_retry_after(
     body = throttled.json()
     assert body["code"] == "too_many_requests"
     assert 0 < body["retry_after"] <= 60
+    assert throttled.headers["retry-after"] == str(body["retry_after"])
 
 
 async def test_refresh_rotates_and_reuse_revokes_the_whole_family(
@@ -309,11 +311,13 @@ async def test_malformed_credentials_are_401_problems(
     assert response.status_code == 401
     assert response.headers["content-type"] == PROBLEM
     assert response.json()["code"] == "authentication_required"
+    assert response.headers["www-authenticate"].startswith('Bearer realm="ehr"')
 
 
 async def test_no_credentials_is_401(client: httpx.AsyncClient) -> None:
     response = await client.get("/api/auth/me")
     assert response.status_code == 401
+    assert response.headers["www-authenticate"] == 'Bearer realm="ehr"'
     assert response.headers["content-type"] == PROBLEM
 
 

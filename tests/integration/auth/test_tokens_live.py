@@ -1,0 +1,151 @@
+"""JWKS, signing-key rotation with grace, forged tokens through the app, deny-list fallbacks."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from auth_live_support import MakeTenant, MakeUser, bearer, login
+from jose import jwt
+from redis.asyncio import Redis
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ehr.auth.revocation import DENY_READY_KEY, is_revoked, revoke_access_token
+from ehr.auth.signing_keys import invalidate_cache, rotate_signing_key
+from ehr.auth.tokens import decode_access_token, issue_access_token_for
+from ehr.config import Settings
+from ehr.db.models import SigningKey, User
+from ehr.redis_store import create_redis
+
+pytestmark = pytest.mark.integration
+
+
+async def test_jwks_lists_the_kid_of_issued_tokens_and_verifies_them(
+    client: httpx.AsyncClient, make_tenant: MakeTenant, make_user: MakeUser, settings: Settings
+) -> None:
+    tenant = await make_tenant()
+    user = await make_user(tenant)
+    access = (await login(client, tenant, user)).json()["access_token"]
+    kid = jwt.get_unverified_header(access)["kid"]
+    response = await client.get("/.well-known/jwks.json")
+    assert response.status_code == 200
+    keys = {k["kid"]: k for k in response.json()["keys"]}
+    assert kid in keys
+    assert keys[kid]["alg"] == "ES256"
+    assert "d" not in keys[kid]  # public part only
+    # a relying party can verify with the published key alone
+    assert decode_access_token(access, keys, settings).subject == user.id
+
+
+async def test_rotation_keeps_old_tokens_valid_until_the_grace_ends(
+    client: httpx.AsyncClient,
+    make_tenant: MakeTenant,
+    make_user: MakeUser,
+    db: async_sessionmaker[AsyncSession],
+    settings: Settings,
+) -> None:
+    tenant = await make_tenant()
+    user = await make_user(tenant)
+    old_access = (await login(client, tenant, user)).json()["access_token"]
+    old_kid = jwt.get_unverified_header(old_access)["kid"]
+
+    async with db() as session, session.begin():
+        new_kid = await rotate_signing_key(session, settings)
+    new_access = (await login(client, tenant, user)).json()["access_token"]
+    assert jwt.get_unverified_header(new_access)["kid"] == new_kid != old_kid
+    jwks = {k["kid"] for k in (await client.get("/.well-known/jwks.json")).json()["keys"]}
+    assert {old_kid, new_kid} <= jwks
+    assert (await client.get("/api/auth/me", headers=bearer(old_access))).status_code == 200
+    assert (await client.get("/api/auth/me", headers=bearer(new_access))).status_code == 200
+
+    async with db() as session, session.begin():  # the grace period ends
+        await session.execute(
+            update(SigningKey)
+            .where(SigningKey.kid == old_kid)
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    invalidate_cache()
+    assert (await client.get("/api/auth/me", headers=bearer(old_access))).status_code == 401
+    assert (await client.get("/api/auth/me", headers=bearer(new_access))).status_code == 200
+    jwks = {k["kid"] for k in (await client.get("/.well-known/jwks.json")).json()["keys"]}
+    assert old_kid not in jwks
+
+
+async def test_forged_tokens_are_refused_by_the_app(
+    client: httpx.AsyncClient, make_tenant: MakeTenant, make_user: MakeUser
+) -> None:
+    tenant = await make_tenant()
+    user = await make_user(tenant)
+    access = (await login(client, tenant, user)).json()["access_token"]
+    header, payload, _ = access.split(".")
+    claims = jwt.get_unverified_claims(access)
+    jwk_doc = (await client.get("/.well-known/jwks.json")).json()
+    forged = [
+        jwt.encode(
+            claims,
+            json.dumps(jwk_doc),
+            algorithm="HS256",
+            headers={"kid": jwt.get_unverified_header(access)["kid"]},
+        ),
+        f"{header}.{payload}.",
+        jwt.encode({**claims, "iss": "urn:evil"}, "secret", algorithm="HS256"),
+    ]
+    for token in forged:
+        response = await client.get("/api/auth/me", headers=bearer(token))
+        assert response.status_code == 401
+
+
+async def test_revocation_is_seen_without_redis_and_after_redis_loses_it(
+    db: async_sessionmaker[AsyncSession],
+    make_tenant: MakeTenant,
+    make_user: MakeUser,
+    settings: Settings,
+) -> None:
+    tenant = await make_tenant()
+    user = await make_user(tenant)
+    redis = create_redis(settings)
+    dead = Redis.from_url("redis://127.0.0.1:9/0", socket_connect_timeout=0.5)
+    jti = f"test-{user.id.hex}"
+    try:
+        async with db() as session, session.begin():
+            await revoke_access_token(
+                session,
+                redis,
+                jti=jti,
+                user_id=user.id,
+                expires_at=datetime.now(UTC) + timedelta(minutes=5),
+                reason="test",
+            )
+        async with db() as session:
+            assert await is_revoked(session, redis, jti=jti, session_id=None)
+            # Redis unreachable: PostgreSQL answers
+            assert await is_revoked(session, dead, jti=jti, session_id=None)
+            assert not await is_revoked(session, dead, jti="never-revoked", session_id=None)
+            # Redis lost its data (no ready marker): PostgreSQL answers and Redis is re-warmed
+            await redis.delete(DENY_READY_KEY, "ehr:auth:deny:" + jti)
+            assert await is_revoked(session, redis, jti=jti, session_id=None)
+            assert await redis.exists(DENY_READY_KEY, "ehr:auth:deny:" + jti) == 2
+    finally:
+        await redis.aclose()
+        await dead.aclose()
+
+
+async def test_issue_access_token_for_helper(
+    client: httpx.AsyncClient,
+    make_tenant: MakeTenant,
+    make_user: MakeUser,
+    db: async_sessionmaker[AsyncSession],
+    settings: Settings,
+) -> None:
+    tenant = await make_tenant()
+    user = await make_user(tenant, roles=["pharmacist"])
+    async with db() as session, session.begin():
+        row = await session.get(User, user.id)
+        assert row is not None
+        token = await issue_access_token_for(session, settings, row)
+    me = await client.get("/api/auth/me", headers=bearer(token))
+    assert me.status_code == 200
+    assert me.json()["roles"] == ["pharmacist"]
