@@ -2,7 +2,12 @@
 
     ehr serve [--host H] [--port P] [--reload]   the API (uvicorn, ehr.main:create_app factory)
     ehr migrate [--schema NAME] [--revision R]   upgrade the app schema (Alembic)
-    ehr seed [--tenant T]                        synthetic demo data into a tenant (idempotent)
+    ehr seed                                     demo tenant, one user per role, demo patients
+                                                 (development only; idempotent)
+    ehr seed --tenant T                          only the demo patients, into existing tenant T
+    ehr tenants create|list|disable              tenants (HAPI partitions)
+    ehr users create|reset-mfa                   users of a tenant
+    ehr api-keys create|revoke|list              API keys of service clients
     ehr check-config                             validate the settings; print a redacted summary
     ehr stack ...                                the project-local stack (see ehr.devstack.cli)
 
@@ -12,16 +17,18 @@ traceback.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Annotated
 
 import typer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehr.audit.cli import app as audit_app
 from ehr.config import Settings
 from ehr.devstack.cli import app as stack_app
+from ehr.fhir import FhirClient
 from ehr.main import SettingsError, load_settings
+from ehr.tenancy.cli import api_keys_app, tenants_app, users_app
 
 __all__ = ["app"]
 
@@ -32,6 +39,9 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(stack_app, name="stack")
+app.add_typer(tenants_app, name="tenants")
+app.add_typer(users_app, name="users")
+app.add_typer(api_keys_app, name="api-keys")
 app.add_typer(audit_app, name="audit")
 
 
@@ -91,28 +101,59 @@ def migrate(
 def seed(
     tenant: Annotated[
         str | None,
-        typer.Option(help="Tenant (HAPI partition); default settings.fhir.default_tenant."),
+        typer.Option(help="Only load the demo patients into this existing tenant's partition."),
     ] = None,
 ) -> None:
-    """Load the synthetic demo patients into HAPI (re-running creates nothing new)."""
-    from ehr.errors import AppError
-    from ehr.fhir import FhirClient
+    """Development only: the demo tenant with one user per role and the synthetic patients.
+
+    Re-running creates nothing new. Prints how to log in.
+    """
+    from ehr.config import Environment
     from ehr.observability import configure_logging
     from ehr.seed import seed_demo_data
+    from ehr.seed.tenant import DEMO_PASSWORD, seed_demo_tenant
+    from ehr.tenancy.cli import run
 
     settings = _settings()
     configure_logging(settings.log)
+    if settings.env is not Environment.DEVELOPMENT:
+        typer.echo(
+            f"ehr seed: demo data is for development only (EHR_ENV={settings.env})", err=True
+        )
+        raise typer.Exit(code=2)
 
-    async def run() -> None:
-        async with FhirClient(settings.fhir) as fhir:
-            report = await seed_demo_data(fhir.for_tenant(tenant or settings.fhir.default_tenant))
-        typer.echo(json.dumps(report.as_dict()))
+    if tenant is not None:
+        from ehr.tenancy.service import get_tenant_by_slug
 
-    try:
-        asyncio.run(run())
-    except AppError as exc:
-        typer.echo(f"ehr seed: {exc.code}: {exc.detail}", err=True)
-        raise typer.Exit(code=1) from None
+        async def patients_only(_s: Settings, session: AsyncSession, fhir: FhirClient) -> None:
+            found = await get_tenant_by_slug(session, tenant)
+            report = await seed_demo_data(fhir.for_tenant(found.slug))
+            typer.echo(json.dumps(report.as_dict()))
+
+        run("seed", patients_only)
+        return
+
+    async def demo(_s: Settings, session: AsyncSession, fhir: FhirClient) -> None:
+        report = await seed_demo_tenant(session, fhir, settings)
+        patients = report.patients.as_dict() if report.patients else None
+        typer.echo(
+            json.dumps(
+                {
+                    "tenant": report.tenant,
+                    "partition_id": report.partition_id,
+                    "tenant_created": report.tenant_created,
+                    "legacy_default_partition_resources_removed": report.legacy_removed,
+                    "users_created": report.users_created,
+                    "users_existing": report.users_existing,
+                    "patients": patients,
+                }
+            )
+        )
+        users = ", ".join(report.users_created + report.users_existing)
+        typer.echo(f"demo users (tenant demo): {users}")
+        typer.echo(f"demo password (development only): {DEMO_PASSWORD}")
+
+    run("seed", demo)
 
 
 @app.command("check-config")

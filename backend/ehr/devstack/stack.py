@@ -237,12 +237,28 @@ class Stack:
         console.print("[green]✓[/] database migrated")
 
     def seed(self) -> None:
-        """``ehr seed``: synthetic demo data."""
-        console.print("[bold]Loading demo data[/] (ehr seed)")
+        """``ehr seed``: the demo tenant (one user per role) and its synthetic patients."""
+        console.print("[bold]Loading demo data[/] (ehr seed: tenant demo, one user per role)")
         script = Path(sys.executable).parent / "ehr"
         argv = [str(script)] if script.is_file() else [sys.executable, "-m", "ehr.cli"]
         self._run_backend([*argv, "seed"])
         console.print("[green]✓[/] demo data loaded")
+        from ehr.seed.tenant import DEMO_PASSWORD, DEMO_TENANT
+
+        body = (
+            f'{{"tenant": "{DEMO_TENANT}", "username": "demo.physician", '
+            f'"password": "{DEMO_PASSWORD}"}}'
+        )
+        console.print(
+            "[bold]Log in[/] (development only): POST "
+            f"{self.api.base_url}/api/auth/login with JSON {body}\n"
+            "  users: demo.physician, demo.nurse, demo.pharmacist, demo.lab_technician, "
+            "demo.front_desk, demo.billing, demo.admin, demo.patient (same password)\n"
+            "  then call the API with 'Authorization: Bearer <access_token>'",
+            highlight=False,
+            markup=True,
+            soft_wrap=True,
+        )
 
     def _run_backend(self, argv: Sequence[str]) -> None:
         result = subprocess.run(list(argv), env=self.child_env(), cwd=self.root, check=False)

@@ -1,42 +1,92 @@
-"""The demo seed against the real HAPI: running it twice creates nothing the second time."""
+"""The demo seed against the real stack: tenant ``demo`` with one user per role and the synthetic
+patients in its partition; running it twice creates nothing the second time; the printed login
+works and each demo user sees what its role allows.
+
+The demo tenant is left in place (it is what ``make up`` creates on this stack anyway).
+"""
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import AsyncIterator
 
-from ehr.fhir import TenantFhirClient
-from ehr.seed import DEMO_MRN_SYSTEM, remove_demo_data, seed_demo_data
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ehr.config import Environment, Settings
+from ehr.db.engine import create_engine, create_sessionmaker
+from ehr.fhir import FhirClient
+from ehr.seed import DEMO_MRN_SYSTEM
+from ehr.seed.tenant import (
+    DEMO_PASSWORD,
+    DEMO_TENANT,
+    DemoTenantReport,
+    NotDevelopment,
+    demo_username,
+    seed_demo_tenant,
+)
 
 pytestmark = pytest.mark.integration
 
 
-async def _demo_patients(fhir: TenantFhirClient) -> int:
-    bundle = await fhir.search(
-        "Patient", {"identifier": f"{DEMO_MRN_SYSTEM}|", "_summary": "count"}
-    )
-    total = bundle["total"]
-    assert isinstance(total, int)
-    return total
-
-
-async def test_seed_twice_does_not_duplicate(
-    live_tenant_fhir: TenantFhirClient, test_tag: dict[str, str]
-) -> None:
-    already_seeded = await _demo_patients(live_tenant_fhir)  # a developer's demo data stays
+@pytest.fixture(scope="module")
+async def sessions(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_engine(settings.db)
     try:
-        first = await seed_demo_data(live_tenant_fhir, extra_tags=[test_tag])
-        second = await seed_demo_data(live_tenant_fhir, extra_tags=[test_tag])
-        assert first.patients == second.patients == 5
-        assert await _demo_patients(live_tenant_fhir) == 5
-        assert second.created_total == 0
-        assert second.existing_total == first.created_total + first.existing_total
-        assert second.existing["Patient"] == 5
-        assert second.existing["Observation"] > 0
-        observations = await live_tenant_fhir.search(
-            "Observation", {"identifier": "urn:ehr:demo:observation|", "_summary": "count"}
-        )
-        assert observations["total"] == second.existing["Observation"]
+        yield create_sessionmaker(engine)
     finally:
-        if already_seeded == 0:
-            await remove_demo_data(live_tenant_fhir)
-            assert await _demo_patients(live_tenant_fhir) == 0
+        await engine.dispose()
+
+
+async def _seed(
+    sessions: async_sessionmaker[AsyncSession], live_fhir: FhirClient, settings: Settings
+) -> DemoTenantReport:
+    async with sessions() as session, session.begin():
+        return await seed_demo_tenant(session, live_fhir, settings)
+
+
+async def _login(api: httpx.AsyncClient, role: str) -> dict[str, str]:
+    response = await api.post(
+        "/api/auth/login",
+        json={"tenant": DEMO_TENANT, "username": demo_username(role), "password": DEMO_PASSWORD},
+    )
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+async def test_seed_twice_creates_the_demo_tenant_once(
+    sessions: async_sessionmaker[AsyncSession],
+    live_fhir: FhirClient,
+    settings: Settings,
+    api: httpx.AsyncClient,
+) -> None:
+    await _seed(sessions, live_fhir, settings)
+    second = await _seed(sessions, live_fhir, settings)
+    assert not second.tenant_created
+    assert second.users_created == []
+    assert len(second.users_existing) == 8
+    patients = second.patients
+    assert patients is not None
+    assert patients.patients == 5
+    assert patients.created_total == 0
+    demo = live_fhir.for_tenant(DEMO_TENANT)
+    count = await demo.search("Patient", {"identifier": f"{DEMO_MRN_SYSTEM}|", "_summary": "count"})
+    assert count["total"] == 5
+
+    physician = await _login(api, "physician")
+    page = (await api.get("/api/patients", headers=physician)).json()
+    assert page["total"] == 5
+    portal = await _login(api, "patient")
+    mine = (await api.get("/api/patients", headers=portal)).json()
+    assert len(mine["items"]) == 1
+    assert mine["items"][0]["identifiers"][0]["value"] == "DEMO-0001"
+    admin = await _login(api, "admin")
+    assert (await api.get("/api/patients", headers=admin)).status_code == 403
+
+
+async def test_seed_is_refused_outside_development(
+    sessions: async_sessionmaker[AsyncSession], live_fhir: FhirClient, settings: Settings
+) -> None:
+    production = settings.model_copy(update={"env": Environment.PRODUCTION})
+    with pytest.raises(NotDevelopment):
+        await _seed(sessions, live_fhir, production)
