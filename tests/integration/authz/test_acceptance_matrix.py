@@ -26,11 +26,12 @@ import pytest
 from authz_world import MRN_SYSTEM, TenantWorld, World
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
+from sqlalchemy import select
 
 from ehr.auth.authorization import PERMISSION_ATTRIBUTE
 from ehr.auth.permissions import ROLE_PERMISSIONS, Permission, Role
 from ehr.auth.tokens import issue_access_token_for
-from ehr.db.models import User
+from ehr.db.models import AuditRecord, User
 from ehr.error_handlers import PROBLEM_JSON
 
 pytestmark = pytest.mark.integration
@@ -194,6 +195,18 @@ async def test_restricted_patient_needs_break_glass(
         assert plain.json()["code"] == "break_glass_required"
         assert glass.status_code == 200, glass.text
         assert glass.json()["id"] == tenant.restricted["id"]
+        async with world.sessionmaker() as session:
+            record = await session.scalar(
+                select(AuditRecord).where(
+                    AuditRecord.tenant == tenant.slug,
+                    AuditRecord.request_id == glass.headers["x-request-id"],
+                )
+            )
+        assert record is not None
+        assert record.action == "patient:read"
+        assert record.patient_id == tenant.restricted["id"]
+        assert record.break_glass is True
+        assert record.break_glass_reason == BREAK_GLASS["X-Break-Glass-Reason"]
     else:
         assert plain.status_code == glass.status_code == 403
         assert glass.json()["code"] == "permission_denied"

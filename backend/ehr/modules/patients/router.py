@@ -4,7 +4,7 @@ Permissions: ``patient:read`` to search and read, ``patient:write`` to create. E
 caller is shown is noted on the PHI audit trail. Restricted patients (confidentiality R/V) need
 break-glass (``X-Break-Glass-Reason`` + ``break_glass:assert``): without it a read is 403
 ``break_glass_required`` and a search omits them; with it the access is allowed and the audit note
-carries the break-glass flag and reason.
+carries the break-glass flag and reason (purpose of use ETREAT).
 """
 
 from __future__ import annotations
@@ -50,15 +50,13 @@ def _note(
 ) -> None:
     """One audit note for one patient shown; flagged when break-glass opened it."""
     patient_id = str(resource.get("id", "")) or None
-    details: dict[str, Any] | None = None
-    if break_glass is not None:
-        details = {"break_glass": True, "break_glass_reason": break_glass.reason}
     audit.access(
         action,
         resource_type="Patient",
         resource_id=patient_id,
         patient_id=patient_id,
-        details=details,
+        break_glass=break_glass is not None,
+        break_glass_reason=break_glass.reason if break_glass is not None else None,
     )
 
 

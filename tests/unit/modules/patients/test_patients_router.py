@@ -57,8 +57,13 @@ class Caller:
         self.principal = make_principal(*roles, patient_id=patient_id)
 
     @property
-    def notes(self) -> list[tuple[str, str | None, dict[str, Any] | None]]:
-        return [(n.action, n.patient_id, n.details) for t in self.trails for n in t.notes]
+    def notes(self) -> list[tuple[str, str | None, str | None]]:
+        """(action, patient id, break-glass reason if the access was flagged)."""
+        return [
+            (n.action, n.patient_id, n.break_glass_reason if n.break_glass else None)
+            for t in self.trails
+            for n in t.notes
+        ]
 
 
 def make_patient(**overrides: Any) -> dict[str, Any]:
@@ -468,9 +473,7 @@ async def test_restricted_patient_needs_break_glass(
     reason = "Unconscious patient in the emergency department"
     response = await api.get("/api/patients/p-1", headers={"X-Break-Glass-Reason": reason})
     assert response.status_code == 200
-    assert caller.notes == [
-        ("patient:read", "p-1", {"break_glass": True, "break_glass_reason": reason})
-    ]
+    assert caller.notes == [("patient:read", "p-1", reason)]
 
 
 async def test_break_glass_needs_the_permission(
@@ -493,11 +496,7 @@ async def test_search_omits_restricted_patients_without_break_glass(
     reason = "Unconscious patient in the emergency department"
     body = (await api.get("/api/patients", headers={"X-Break-Glass-Reason": reason})).json()
     assert [item["id"] for item in body["items"]] == ["p-1", "p-2"]
-    assert caller.notes[-1] == (
-        "patient:search",
-        "p-2",
-        {"break_glass": True, "break_glass_reason": reason},
-    )
+    assert caller.notes[-1] == ("patient:search", "p-2", reason)
 
 
 async def test_create_matching_a_restricted_patient_needs_break_glass(
