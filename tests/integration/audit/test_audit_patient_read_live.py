@@ -20,6 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from ehr.audit.chain import GENESIS_HASH, verify_chain
+from ehr.auth.authorization import CONFIDENTIALITY_SYSTEM
 from ehr.auth.service import create_user
 from ehr.auth.tokens import issue_access_token_for
 from ehr.config import Settings
@@ -38,6 +39,7 @@ class Reader:
     user_id: uuid.UUID
     token: str
     patient_id: str
+    restricted_id: str
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +70,25 @@ async def reader(
                 "birthDate": "1970-01-01",
             }
         )
-        yield Reader(tenant=slug, user_id=user.id, token=token, patient_id=patient["id"])
-        await fhir.for_tenant(slug).delete("Patient", patient["id"])
+        restricted = await fhir.for_tenant(slug).create(
+            {
+                "resourceType": "Patient",
+                "meta": {
+                    "tag": [test_tag],
+                    "security": [{"system": CONFIDENTIALITY_SYSTEM, "code": "R"}],
+                },
+                "name": [{"family": FAMILY, "given": ["Restricted"]}],
+            }
+        )
+        yield Reader(
+            tenant=slug,
+            user_id=user.id,
+            token=token,
+            patient_id=patient["id"],
+            restricted_id=restricted["id"],
+        )
+        for resource in (patient, restricted):
+            await fhir.for_tenant(slug).delete("Patient", resource["id"])
     finally:
         partitions = {p.name: p.id for p in await list_partitions(fhir)}
         if slug in partitions:
@@ -116,6 +135,27 @@ async def test_reading_one_patient_writes_exactly_one_audit_record(
     assert FAMILY not in str(record.details)
     async with audit_sessionmaker() as session:
         assert (await verify_chain(session, reader.tenant)).ok
+
+
+async def test_break_glass_read_is_flagged_with_its_reason(
+    audit_api: httpx.AsyncClient,
+    audit_sessionmaker: async_sessionmaker[AsyncSession],
+    act_as: ActAs,
+    reader: Reader,
+) -> None:
+    act_as(None)
+    reason = "Unconscious in the emergency department"
+    response = await audit_api.get(
+        f"/api/patients/{reader.restricted_id}",
+        headers={"Authorization": f"Bearer {reader.token}", "X-Break-Glass-Reason": reason},
+    )
+    assert response.status_code == 200, response.text
+    record = (await records_of(audit_sessionmaker, reader.tenant))[-1]
+    assert (record.action, record.resource_id) == ("patient:read", reader.restricted_id)
+    assert record.break_glass is True
+    assert record.break_glass_reason == reason
+    assert record.purpose_of_use == "ETREAT"
+    assert record.details is None  # the flag and reason moved into their columns
 
 
 async def test_an_unwritable_audit_table_fails_the_patient_read_with_503(

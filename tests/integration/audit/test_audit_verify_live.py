@@ -7,6 +7,7 @@ re-enable it — all inside the throwaway schema (see conftest).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from pathlib import Path
@@ -51,12 +52,12 @@ async def _tamper(engine: AsyncEngine, schema: str, statement: str, tenant: str)
         await connection.execute(text(f"ALTER TABLE audit_log ENABLE TRIGGER {TRIGGER}"))
 
 
-async def _cli(schema: str, *args: str) -> tuple[int, str]:
+async def _cli(schema: str, *args: str, command: str = "verify") -> tuple[int, str]:
     env = {**os.environ, "EHR_DB__APP_SCHEMA": schema, "EHR_LOG__LEVEL": "ERROR"}
     process = await asyncio.create_subprocess_exec(
         EHR,
         "audit",
-        "verify",
+        command,
         *args,
         env=env,
         stdout=asyncio.subprocess.PIPE,
@@ -143,3 +144,24 @@ async def test_tampering_is_detected_by_the_function_and_the_command(
     status_all, output_all = await _cli(audit_schema)
     assert status_all == 1, output_all
     assert "BROKEN:" in output_all
+
+
+async def test_the_export_command_writes_the_tenants_records(
+    audit_sessionmaker: async_sessionmaker[AsyncSession], audit_schema: str
+) -> None:
+    tenant = await _chain_of(audit_sessionmaker, count=3)
+    status, output = await _cli(
+        audit_schema, "--tenant", tenant, "--format", "ndjson", command="export"
+    )
+    assert status == 0, output
+    lines = [json.loads(line) for line in output.splitlines()]
+    assert [(line["tenant"], line["seq"]) for line in lines] == [
+        (tenant, 1),
+        (tenant, 2),
+        (tenant, 3),
+    ]
+    status, output = await _cli(
+        audit_schema, "--tenant", tenant, "--format", "fhir", command="export"
+    )
+    assert status == 0, output
+    assert len(json.loads(output)["entry"]) == 3
