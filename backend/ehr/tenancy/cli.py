@@ -187,6 +187,9 @@ def users_create(
 
     async def work(settings: Settings, session: AsyncSession, fhir: FhirClient) -> None:
         found = await get_tenant_by_slug(session, tenant)
+        if patient_id is not None:
+            # The portal user's Patient must exist in this tenant's partition.
+            await fhir.for_tenant(found.slug).read("Patient", patient_id)
         user = await create_user(
             session,
             tenant_id=found.id,

@@ -97,3 +97,20 @@ def test_weak_password_and_unknown_role_exit_2(new_slug: NewSlug) -> None:
     code, _, err = ehr("users", "create", "--tenant", slug, "u2", "--role", "wizard")
     assert code == 2
     assert "wizard" in err
+
+
+def test_portal_user_needs_a_patient_of_its_tenant(new_slug: NewSlug) -> None:
+    slug = new_slug("cli3")
+    assert ehr("tenants", "create", slug, "--name", "x")[0] == 0
+    code, _, err = ehr(
+        "users", "create", "--tenant", slug, "portal.user", "--role", "patient",
+        "--patient-id", "does-not-exist-here",
+    )  # fmt: skip
+    assert code == 2
+    assert "fhir_not_found" in err
+
+
+def test_seed_patients_only_into_an_existing_tenant(new_slug: NewSlug) -> None:
+    code, _, err = ehr("seed", "--tenant", "no-such-tenant-zz")
+    assert code == 2
+    assert "tenant_not_found" in err
