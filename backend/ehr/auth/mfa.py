@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ehr.auth.crypto import decrypt, encrypt
 from ehr.config import Settings
 from ehr.db.models import MfaSecret, RecoveryCode, User
-from ehr.errors import BadRequestError, ConflictError
+from ehr.errors import BadRequestError, ConflictError, NotFoundError
 
 __all__ = [
     "RECOVERY_CODE_COUNT",
@@ -43,6 +43,7 @@ __all__ = [
     "hash_recovery_code",
     "matching_totp_step",
     "normalise_recovery_code",
+    "pending_enrolment_qr",
     "provisioning_uri",
     "qr_png",
     "start_enrolment",
@@ -141,6 +142,17 @@ async def start_enrolment(session: AsyncSession, settings: Settings, user: User)
     await session.flush()
     uri = provisioning_uri(secret, account=user.username, issuer=settings.auth.mfa_issuer_name)
     return MfaEnrolment(secret=secret, otpauth_uri=uri, qr_png=qr_png(uri))
+
+
+async def pending_enrolment_qr(session: AsyncSession, settings: Settings, user: User) -> bytes:
+    """The QR code PNG of the user's pending (unconfirmed) enrolment; 404 when there is none."""
+    secret_row = await session.get(MfaSecret, user.id)
+    if secret_row is None or secret_row.confirmed_at is not None:
+        raise NotFoundError("No MFA enrolment is pending")
+    secret = decrypt(settings, secret_row.secret_encrypted).decode()
+    return qr_png(
+        provisioning_uri(secret, account=user.username, issuer=settings.auth.mfa_issuer_name)
+    )
 
 
 async def _locked_secret(session: AsyncSession, user_id: uuid.UUID) -> MfaSecret | None:

@@ -264,6 +264,25 @@ async def mfa_enroll(
     )
 
 
+@router.get(
+    "/api/auth/mfa/qr.png",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/png": {}}, "description": "The pending enrolment's QR code."},
+        **problem_responses(401, 403, 404),
+    },
+    tags=["auth"],
+)
+async def mfa_qr_png(
+    principal: SelfPrincipal, session: SessionDep, settings: SettingsDep
+) -> Response:
+    """The QR code (PNG) of the caller's pending enrolment (after ``/api/auth/mfa/enroll``, before
+    ``/api/auth/mfa/confirm``). Never cached."""
+    user = await _own_user(session, principal)
+    png = await mfa.pending_enrolment_qr(session, settings, user)
+    return Response(content=png, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+
 @router.post(
     "/api/auth/mfa/confirm",
     response_model=MfaConfirmResponse,

@@ -28,6 +28,10 @@ async def _enrol(client: httpx.AsyncClient, access: str) -> tuple[str, list[str]
     assert body["otpauth_uri"].startswith("otpauth://totp/")
     assert base64.b64decode(body["qr_png_base64"]).startswith(b"\x89PNG")
     secret = body["secret"]
+    png = await client.get("/api/auth/mfa/qr.png", headers=bearer(access))
+    assert png.status_code == 200
+    assert png.headers["content-type"] == "image/png"
+    assert png.content == base64.b64decode(body["qr_png_base64"])
     confirm = await client.post(
         "/api/auth/mfa/confirm", headers=bearer(access), json={"code": _code(secret)}
     )
@@ -163,5 +167,7 @@ async def test_confirm_with_a_wrong_code_and_enrol_twice(
     )
     assert ok.status_code == 200
     assert (await client.post("/api/auth/mfa/enroll", headers=bearer(access))).status_code == 409
+    # nothing pending any more: no QR code
+    assert (await client.get("/api/auth/mfa/qr.png", headers=bearer(access))).status_code == 404
     # login still works only with the second factor
     assert "mfa_token" in (await login(client, tenant, user, PASSWORD)).json()
