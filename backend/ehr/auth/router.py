@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import structlog
 from fastapi import APIRouter, FastAPI, Request, Response, status
@@ -38,11 +38,11 @@ from ehr.auth.schemas import (
     TokenResponse,
 )
 from ehr.auth.signing_keys import build_jwks, ensure_signing_key
-from ehr.auth.throttling import check_ip_rate
+from ehr.auth.throttling import ensure_ip_allowed, record_ip_failure
 from ehr.db.models import ApiKey, User
 from ehr.dependencies import AppResources, RedisDep, SessionDep, SettingsDep
 from ehr.error_handlers import problem_responses
-from ehr.errors import BadRequestError, NotFoundError, PermissionDenied
+from ehr.errors import AuthenticationRequired, BadRequestError, NotFoundError, PermissionDenied
 
 __all__ = ["router"]
 
@@ -76,6 +76,22 @@ def _client_ip(request: Request) -> str:
 
 def _user_agent(request: Request) -> str | None:
     return request.headers.get("user-agent")
+
+
+T = TypeVar("T")
+
+
+async def _throttled(
+    redis: RedisDep, settings: SettingsDep, ip: str, attempt: Callable[[], Awaitable[T]]
+) -> T:
+    """Run a public authentication ``attempt`` under the per-IP failure throttle (a 401 counts
+    as a failure; 429 comes before any credential is checked)."""
+    await ensure_ip_allowed(redis, ip=ip, limit=settings.auth.login_attempts_per_ip_per_minute)
+    try:
+        return await attempt()
+    except AuthenticationRequired:
+        await record_ip_failure(redis, ip=ip)
+        raise
 
 
 def _tokens(pair: service.TokenPair) -> TokenResponse:
@@ -120,15 +136,19 @@ async def login(
     and a locked account all give the same 401.
     """
     ip = _client_ip(request)
-    await check_ip_rate(redis, ip=ip, limit=settings.auth.login_attempts_per_ip_per_minute)
-    result = await service.login(
-        session,
+    result = await _throttled(
+        redis,
         settings,
-        tenant=body.tenant,
-        username=body.username,
-        password=body.password,
-        source_ip=ip,
-        user_agent=_user_agent(request),
+        ip,
+        lambda: service.login(
+            session,
+            settings,
+            tenant=body.tenant,
+            username=body.username,
+            password=body.password,
+            source_ip=ip,
+            user_agent=_user_agent(request),
+        ),
     )
     if result.tokens is None:
         assert result.mfa_token is not None  # noqa: S101 - one of the two is always set
@@ -152,15 +172,19 @@ async def login_mfa(
 ) -> TokenResponse:
     """Second login step: the ``mfa_token`` plus a TOTP ``code`` or a ``recovery_code``."""
     ip = _client_ip(request)
-    await check_ip_rate(redis, ip=ip, limit=settings.auth.login_attempts_per_ip_per_minute)
-    pair = await service.complete_mfa_login(
-        session,
+    pair = await _throttled(
+        redis,
         settings,
-        mfa_token=body.mfa_token,
-        code=body.code,
-        recovery_code=body.recovery_code,
-        source_ip=ip,
-        user_agent=_user_agent(request),
+        ip,
+        lambda: service.complete_mfa_login(
+            session,
+            settings,
+            mfa_token=body.mfa_token,
+            code=body.code,
+            recovery_code=body.recovery_code,
+            source_ip=ip,
+            user_agent=_user_agent(request),
+        ),
     )
     return _tokens(pair)
 
@@ -182,14 +206,18 @@ async def refresh(
     """Exchange a refresh token for new tokens (rotation). A refresh token that was already
     used revokes its whole family."""
     ip = _client_ip(request)
-    await check_ip_rate(redis, ip=ip, limit=settings.auth.login_attempts_per_ip_per_minute)
-    pair = await service.refresh_tokens(
-        session,
+    pair = await _throttled(
         redis,
         settings,
-        refresh_token=body.refresh_token,
-        source_ip=ip,
-        user_agent=_user_agent(request),
+        ip,
+        lambda: service.refresh_tokens(
+            session,
+            redis,
+            settings,
+            refresh_token=body.refresh_token,
+            source_ip=ip,
+            user_agent=_user_agent(request),
+        ),
     )
     return _tokens(pair)
 

@@ -3,14 +3,16 @@
 * Keys live in ``signing_keys`` (private part Fernet-encrypted, :mod:`ehr.auth.crypto`). The
   newest key with ``retired_at IS NULL`` signs.
 * :func:`rotate_signing_key` retires the signing key (``expires_at`` = now + the larger of
-  ``retired_key_grace_seconds`` and the access-token lifetime, so tokens it signed stay
-  verifiable until they expire) and creates a new one.
+  ``retired_key_grace_seconds`` and the access-token lifetime, plus the cache time, so tokens
+  it signed — here or on a replica that has not noticed yet — stay verifiable until they
+  expire) and creates a new one.
 * :func:`ensure_signing_key` creates the first key when there is none. Creation and rotation hold
   a transaction-scoped advisory lock, so several replicas starting at once create exactly one key.
 * The JWKS publishes every key not yet expired.
 * Each process caches the signing key and the verification keys for :data:`CACHE_SECONDS`; an
   unknown ``kid`` (a key another replica just created) reloads the verification keys at most
-  once per :data:`UNKNOWN_KID_RELOAD_SECONDS`, so random kids cannot hammer the database.
+  once per :data:`UNKNOWN_KID_RELOAD_SECONDS` (a cheap query on a tiny table), so random kids
+  cannot hammer the database.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from ehr.db.models import SigningKey
 
 __all__ = [
     "ALGORITHM",
+    "CACHE_SECONDS",
+    "UNKNOWN_KID_RELOAD_SECONDS",
     "ActiveSigningKey",
     "build_jwks",
     "current_signing_key",
@@ -46,8 +50,8 @@ __all__ = [
 logger = structlog.get_logger(__name__)
 
 ALGORITHM: Final = "ES256"
-CACHE_SECONDS: Final = 30.0
-UNKNOWN_KID_RELOAD_SECONDS: Final = 1.0
+CACHE_SECONDS: Final = 30
+UNKNOWN_KID_RELOAD_SECONDS: Final = 0.2
 # pg_advisory_xact_lock key serialising key creation across replicas ("ehr-sign" as an int).
 _ADVISORY_LOCK_KEY: Final = 0x6568722D7369676E
 
@@ -148,7 +152,12 @@ async def rotate_signing_key(session: AsyncSession, settings: Settings) -> str:
     """
     await _lock(session)
     now = datetime.now(UTC)
-    grace = max(settings.auth.retired_key_grace_seconds, settings.auth.access_token_ttl_seconds)
+    # Other replicas may sign with the retired key until their cache expires: its tokens must
+    # stay verifiable for a full token lifetime after that.
+    grace = (
+        max(settings.auth.retired_key_grace_seconds, settings.auth.access_token_ttl_seconds)
+        + CACHE_SECONDS
+    )
     await session.execute(
         update(SigningKey)
         .where(SigningKey.retired_at.is_(None))

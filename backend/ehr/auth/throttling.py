@@ -1,8 +1,12 @@
 """Per-IP throttling of the public authentication endpoints (Redis fixed-window counters).
 
-``ehr:auth:ip:<bucket>:<ip>`` is incremented per attempt and expires with its one-minute window;
-past ``settings.auth.login_attempts_per_ip_per_minute`` the caller gets 429 problem+json with
-``retry_after`` (seconds). Login, MFA login and refresh share the "auth" bucket.
+Only FAILED attempts are counted: ``ehr:auth:ip:<bucket>:<ip>`` is incremented when a login,
+MFA login or refresh fails with 401, and expires with its one-minute window. While the count is at
+``settings.auth.login_attempts_per_ip_per_minute`` every attempt from that address gets 429
+problem+json with ``retry_after`` and ``Retry-After`` — before any password is checked. Counting
+failures only keeps a clinic behind one NAT address (many users logging in and refreshing at
+shift change) from being throttled, while guessing from one address is cut off after a handful of
+misses. Login, MFA login and refresh share the "auth" bucket.
 
 Per-ACCOUNT protection is the lockout on the user row (:mod:`ehr.auth.service`), in PostgreSQL.
 
@@ -22,7 +26,7 @@ from redis.exceptions import RedisError
 
 from ehr.errors import TooManyRequests
 
-__all__ = ["WINDOW_SECONDS", "AttemptsThrottled", "check_ip_rate"]
+__all__ = ["WINDOW_SECONDS", "AttemptsThrottled", "ensure_ip_allowed", "record_ip_failure"]
 
 logger = structlog.get_logger(__name__)
 
@@ -34,24 +38,38 @@ class AttemptsThrottled(TooManyRequests):
 
     def __init__(self, retry_after: int) -> None:
         super().__init__(
-            "Too many authentication attempts from this address; retry later",
+            "Too many failed authentication attempts from this address; retry later",
             retry_after=retry_after,
         )
 
 
-async def check_ip_rate(redis: Redis, *, ip: str, limit: int, bucket: str = "auth") -> None:
-    """Count one attempt from ``ip``; raise :class:`~ehr.errors.TooManyRequests` past ``limit``."""
-    key = f"ehr:auth:ip:{bucket}:{ip[:64]}"
+def _key(bucket: str, ip: str) -> str:
+    return f"ehr:auth:ip:{bucket}:{ip[:64]}"
+
+
+async def ensure_ip_allowed(redis: Redis, *, ip: str, limit: int, bucket: str = "auth") -> None:
+    """Raise :class:`AttemptsThrottled` (429) while ``ip`` has ``limit`` failures this window."""
+    key = _key(bucket, ip)
+    try:
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.get(key)
+            pipe.ttl(key)
+            count, ttl = await pipe.execute()
+    except RedisError as exc:
+        logger.warning("auth.throttle.redis_unavailable", error_type=type(exc).__name__)
+        return
+    if count is not None and int(count) >= limit:
+        logger.info("auth.throttle.ip_limited", bucket=bucket)
+        raise AttemptsThrottled(int(ttl) if int(ttl) > 0 else WINDOW_SECONDS)
+
+
+async def record_ip_failure(redis: Redis, *, ip: str, bucket: str = "auth") -> None:
+    """Count one failed attempt from ``ip`` in the current window."""
+    key = _key(bucket, ip)
     try:
         async with redis.pipeline(transaction=True) as pipe:
             pipe.incr(key)
             pipe.expire(key, WINDOW_SECONDS, nx=True)
-            pipe.ttl(key)
-            count, _, ttl = await pipe.execute()
+            await pipe.execute()
     except RedisError as exc:
         logger.warning("auth.throttle.redis_unavailable", error_type=type(exc).__name__)
-        return
-    if int(count) > limit:
-        retry_after = int(ttl) if int(ttl) > 0 else WINDOW_SECONDS
-        logger.info("auth.throttle.ip_limited", bucket=bucket)
-        raise AttemptsThrottled(retry_after)

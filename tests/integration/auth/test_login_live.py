@@ -139,10 +139,14 @@ async def test_failures_below_the_threshold_are_reset_by_a_success(
 
 
 async def test_per_ip_throttle_answers_429_problem_with_retry_after(
-    settings: Settings, make_tenant: MakeTenant, make_user: MakeUser
+    settings: Settings,
+    make_tenant: MakeTenant,
+    make_user: MakeUser,
+    db: async_sessionmaker[AsyncSession],
 ) -> None:
     tenant = await make_tenant()
     user = await make_user(tenant)
+    victim = await make_user(tenant)
     limited = settings.model_copy(
         update={"auth": settings.auth.model_copy(update={"login_attempts_per_ip_per_minute": 3})}
     )
@@ -151,18 +155,27 @@ async def test_per_ip_throttle_answers_429_problem_with_retry_after(
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app, client=(ip, 1234))
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
-            statuses = [(await login(c, tenant, user)).status_code for _ in range(3)]
-            assert statuses == [200, 200, 200]
-            throttled = await login(c, tenant, user)
+            # successes are not counted (many users behind one NAT address)
+            assert [(await login(c, tenant, user)).status_code for _ in range(4)] == [200] * 4
+            failures = [
+                (await login(c, tenant, victim, password=f"guess-number-{n}")).status_code
+                for n in range(3)
+            ]
+            assert failures == [401, 401, 401]
+            throttled = await login(c, tenant, user)  # even the right password
+            refresh = await c.post("/api/auth/token/refresh", json={"refresh_token": "ehrr_x"})
         other = httpx.ASGITransport(app=manager.app, client=(other_ip, 1234))
         async with httpx.AsyncClient(transport=other, base_url="http://t") as c:
             assert (await login(c, tenant, user)).status_code == 200
     assert throttled.status_code == 429
+    assert refresh.status_code == 429
     assert throttled.headers["content-type"] == PROBLEM
     body = throttled.json()
     assert body["code"] == "too_many_requests"
     assert 0 < body["retry_after"] <= 60
     assert throttled.headers["retry-after"] == str(body["retry_after"])
+    # the throttled attempt never reached the account: the victim's counter is unchanged
+    assert (await _user_row(db, victim.id)).failed_login_count == 3
 
 
 async def test_refresh_rotates_and_reuse_revokes_the_whole_family(

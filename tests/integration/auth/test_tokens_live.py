@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from auth_live_support import MakeTenant, MakeUser, bearer, login
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from jose import jwt
+from jose.utils import long_to_base64
 from redis.asyncio import Redis
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ehr.auth.crypto import encrypt
 from ehr.auth.revocation import DENY_READY_KEY, is_revoked, revoke_access_token
-from ehr.auth.signing_keys import invalidate_cache, rotate_signing_key
-from ehr.auth.tokens import decode_access_token, issue_access_token_for
+from ehr.auth.signing_keys import (
+    UNKNOWN_KID_RELOAD_SECONDS,
+    ActiveSigningKey,
+    invalidate_cache,
+    rotate_signing_key,
+)
+from ehr.auth.tokens import decode_access_token, encode_access_token, issue_access_token_for
 from ehr.config import Settings
 from ehr.db.models import SigningKey, User
 from ehr.redis_store import create_redis
@@ -40,7 +51,7 @@ async def test_jwks_lists_the_kid_of_issued_tokens_and_verifies_them(
     assert decode_access_token(access, keys, settings).subject == user.id
 
 
-async def test_rotation_keeps_old_tokens_valid_until_the_grace_ends(
+async def test_rotation_retires_the_signer_and_keeps_its_tokens_valid(
     client: httpx.AsyncClient,
     make_tenant: MakeTenant,
     make_user: MakeUser,
@@ -54,6 +65,14 @@ async def test_rotation_keeps_old_tokens_valid_until_the_grace_ends(
 
     async with db() as session, session.begin():
         new_kid = await rotate_signing_key(session, settings)
+    async with db() as session:
+        old_row = await session.get(SigningKey, old_kid)
+    assert old_row is not None
+    assert old_row.retired_at is not None
+    assert old_row.expires_at is not None
+    grace = max(settings.auth.retired_key_grace_seconds, settings.auth.access_token_ttl_seconds)
+    assert old_row.expires_at >= old_row.retired_at + timedelta(seconds=grace)
+
     new_access = (await login(client, tenant, user)).json()["access_token"]
     assert jwt.get_unverified_header(new_access)["kid"] == new_kid != old_kid
     jwks = {k["kid"] for k in (await client.get("/.well-known/jwks.json")).json()["keys"]}
@@ -61,17 +80,73 @@ async def test_rotation_keeps_old_tokens_valid_until_the_grace_ends(
     assert (await client.get("/api/auth/me", headers=bearer(old_access))).status_code == 200
     assert (await client.get("/api/auth/me", headers=bearer(new_access))).status_code == 200
 
-    async with db() as session, session.begin():  # the grace period ends
-        await session.execute(
-            update(SigningKey)
-            .where(SigningKey.kid == old_kid)
-            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+
+async def test_a_retired_key_is_accepted_until_its_grace_ends(
+    client: httpx.AsyncClient,
+    make_tenant: MakeTenant,
+    make_user: MakeUser,
+    db: async_sessionmaker[AsyncSession],
+    settings: Settings,
+) -> None:
+    # A retired key of this test's own (expiring a key other processes may still sign with
+    # would break their tokens: the stack's database is shared).
+    tenant = await make_tenant()
+    user = await make_user(tenant)
+    private = ec.generate_private_key(ec.SECP256R1())
+    pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    numbers = private.public_key().public_numbers()
+    kid = f"test-{uuid.uuid4().hex[:16]}"
+    now = datetime.now(UTC)
+    async with db() as session, session.begin():
+        session.add(
+            SigningKey(
+                kid=kid,
+                algorithm="ES256",
+                private_key_encrypted=encrypt(settings, pem),
+                public_jwk={
+                    "kty": "EC",
+                    "crv": "P-256",
+                    "x": long_to_base64(numbers.x, size=32).decode(),
+                    "y": long_to_base64(numbers.y, size=32).decode(),
+                    "kid": kid,
+                    "use": "sig",
+                    "alg": "ES256",
+                },
+                created_at=now - timedelta(hours=1),
+                retired_at=now - timedelta(minutes=1),
+                expires_at=now + timedelta(minutes=30),
+            )
         )
-    invalidate_cache()
-    assert (await client.get("/api/auth/me", headers=bearer(old_access))).status_code == 401
-    assert (await client.get("/api/auth/me", headers=bearer(new_access))).status_code == 200
-    jwks = {k["kid"] for k in (await client.get("/.well-known/jwks.json")).json()["keys"]}
-    assert old_kid not in jwks
+    # Another replica's key: this process learns it from the unknown kid (reloads are spaced).
+    await asyncio.sleep(UNKNOWN_KID_RELOAD_SECONDS + 0.05)
+    try:
+        token = encode_access_token(
+            ActiveSigningKey(kid=kid, private_pem=pem),
+            settings,
+            subject=user.id,
+            tenant_id=tenant.id,
+            tenant=tenant.slug,
+            roles=["physician"],
+        ).token
+        assert (await client.get("/api/auth/me", headers=bearer(token))).status_code == 200
+        jwks = {k["kid"] for k in (await client.get("/.well-known/jwks.json")).json()["keys"]}
+        assert kid in jwks
+
+        async with db() as session, session.begin():  # the grace period ends
+            await session.execute(
+                update(SigningKey)
+                .where(SigningKey.kid == kid)
+                .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+            )
+        invalidate_cache()  # (other processes notice within the cache time)
+        assert (await client.get("/api/auth/me", headers=bearer(token))).status_code == 401
+        jwks = {k["kid"] for k in (await client.get("/.well-known/jwks.json")).json()["keys"]}
+        assert kid not in jwks
+    finally:
+        async with db() as session, session.begin():
+            await session.execute(delete(SigningKey).where(SigningKey.kid == kid))
 
 
 async def test_forged_tokens_are_refused_by_the_app(
