@@ -179,9 +179,10 @@ async def set_password(
     new_password: str,
     settings: Settings | None = None,
     revoke_sessions: bool = True,
+    redis: Redis | None = None,
 ) -> None:
     """Set a new password (policy enforced), clear any lock, and by default end the user's
-    refresh sessions. Flushes."""
+    refresh sessions — and, given ``redis``, deny-list their access tokens too. Flushes."""
     settings = settings or get_settings()
     user = await session.get(User, user_id, with_for_update=True)
     if user is None:
@@ -192,7 +193,17 @@ async def set_password(
     user.failed_login_count = 0
     user.locked_until = None
     if revoke_sessions:
-        await revoke_user_sessions(session, user_id, reason="password_changed")
+        families = await revoke_user_sessions(session, user_id, reason="password_changed")
+        if redis is not None:
+            for family_id in families:
+                await revoke_family_access(
+                    session,
+                    redis,
+                    family_id=family_id,
+                    user_id=user_id,
+                    access_ttl_seconds=settings.auth.access_token_ttl_seconds,
+                    reason="password_changed",
+                )
     await session.flush()
     logger.info("auth.user.password_set", user_id=str(user_id))
 

@@ -20,9 +20,12 @@ from auth_live_support import (
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ehr.auth.passwords import PasswordRejected
+from ehr.auth.service import set_password
 from ehr.config import Settings
 from ehr.db.models import RefreshSession, RevokedToken, Tenant, User
 from ehr.main import create_app
+from ehr.redis_store import create_redis
 
 pytestmark = pytest.mark.integration
 
@@ -344,3 +347,41 @@ async def test_two_credentials_are_refused(
         "/api/auth/me", headers={**bearer(access), "X-API-Key": "ehrk_000000000000_x"}
     )
     assert response.status_code == 401
+
+
+async def test_set_password_ends_sessions_and_enforces_the_policy(
+    client: httpx.AsyncClient,
+    make_tenant: MakeTenant,
+    make_user: MakeUser,
+    db: async_sessionmaker[AsyncSession],
+    settings: Settings,
+) -> None:
+    tenant = await make_tenant()
+    user = await make_user(tenant)
+    tokens = (await login(client, tenant, user)).json()
+    redis = create_redis(settings)
+    try:
+        async with db() as session, session.begin():
+            with pytest.raises(PasswordRejected):
+                await set_password(
+                    session, user_id=user.id, new_password="password123456", settings=settings
+                )
+        async with db() as session, session.begin():
+            await set_password(
+                session,
+                user_id=user.id,
+                new_password="Another-Long-Passphrase-77",
+                settings=settings,
+                redis=redis,
+            )
+    finally:
+        await redis.aclose()
+    assert (
+        await client.get("/api/auth/me", headers=bearer(tokens["access_token"]))
+    ).status_code == 401
+    refresh = await client.post(
+        "/api/auth/token/refresh", json={"refresh_token": tokens["refresh_token"]}
+    )
+    assert refresh.status_code == 401
+    assert (await login(client, tenant, user)).status_code == 401  # the old password
+    assert (await login(client, tenant, user, "Another-Long-Passphrase-77")).status_code == 200
