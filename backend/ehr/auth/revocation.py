@@ -22,11 +22,11 @@ from typing import Final
 import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import exists, select
+from sqlalchemy import delete, exists, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ehr.db.models import RevokedToken
+from ehr.db.models import RefreshSession, RevokedToken
 from ehr.errors import DependencyUnavailable
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "DENY_READY_KEY",
     "family_marker",
     "is_revoked",
+    "purge_expired",
     "revoke_access_token",
     "revoke_family_access",
     "warm_deny_list",
@@ -164,3 +165,20 @@ async def is_revoked(
         except RedisError as exc:
             logger.warning("auth.revocation.warm_failed", error_type=type(exc).__name__)
     return revoked
+
+
+async def purge_expired(session: AsyncSession) -> int:
+    """Delete revocations and refresh sessions past their expiry (a periodic operator job).
+
+    Safe at any time: an expired token is refused by its ``exp`` alone. Flushes; returns rows.
+    """
+    now = datetime.now(UTC)
+    revoked = await session.execute(
+        delete(RevokedToken).where(RevokedToken.expires_at < now).returning(RevokedToken.jti)
+    )
+    sessions = await session.execute(
+        delete(RefreshSession).where(RefreshSession.expires_at < now).returning(RefreshSession.id)
+    )
+    count = len(revoked.all()) + len(sessions.all())
+    logger.info("auth.revocation.purged", rows=count)
+    return count

@@ -19,7 +19,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ehr.auth.crypto import encrypt
-from ehr.auth.revocation import DENY_READY_KEY, is_revoked, revoke_access_token
+from ehr.auth.revocation import DENY_READY_KEY, is_revoked, purge_expired, revoke_access_token
 from ehr.auth.signing_keys import (
     UNKNOWN_KID_RELOAD_SECONDS,
     ActiveSigningKey,
@@ -28,7 +28,7 @@ from ehr.auth.signing_keys import (
 )
 from ehr.auth.tokens import decode_access_token, encode_access_token, issue_access_token_for
 from ehr.config import Settings
-from ehr.db.models import SigningKey, User
+from ehr.db.models import RevokedToken, SigningKey, User
 from ehr.redis_store import create_redis
 
 pytestmark = pytest.mark.integration
@@ -224,3 +224,24 @@ async def test_issue_access_token_for_helper(
     me = await client.get("/api/auth/me", headers=bearer(token))
     assert me.status_code == 200
     assert me.json()["roles"] == ["pharmacist"]
+
+
+async def test_purge_expired_removes_only_expired_rows(
+    db: async_sessionmaker[AsyncSession], make_tenant: MakeTenant, make_user: MakeUser
+) -> None:
+    tenant = await make_tenant()
+    user = await make_user(tenant)
+    now = datetime.now(UTC)
+    expired, live = f"purge-old-{user.id.hex}", f"purge-new-{user.id.hex}"
+    async with db() as session, session.begin():
+        session.add_all(
+            [
+                RevokedToken(jti=expired, user_id=user.id, expires_at=now - timedelta(seconds=5)),
+                RevokedToken(jti=live, user_id=user.id, expires_at=now + timedelta(minutes=5)),
+            ]
+        )
+    async with db() as session, session.begin():
+        assert await purge_expired(session) >= 1
+    async with db() as session:
+        assert await session.get(RevokedToken, expired) is None
+        assert await session.get(RevokedToken, live) is not None
