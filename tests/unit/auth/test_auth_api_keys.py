@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ehr.auth.api_keys import (
+    _KEY_PATTERN,
     API_KEY_PREFIX,
     _new_key,
     _validated_grants,
@@ -20,10 +21,16 @@ def test_key_format_prefix_and_entropy() -> None:
     prefix, key = _new_key()
     assert prefix.startswith(API_KEY_PREFIX)
     assert key.startswith(prefix + "_")
-    assert len(key.split("_")[-1]) == 43  # 256 bits, base64url
+    assert len(key.removeprefix(prefix + "_")) == 43  # 256 bits, base64url (may contain "_")
     assert looks_like_api_key(key)
     assert not looks_like_api_key("eyJhbGciOiJFUzI1NiJ9.e30.sig")
     assert _new_key() != _new_key()
+
+
+def test_every_generated_key_is_accepted_by_the_lookup_pattern() -> None:
+    for _ in range(500):
+        _, key = _new_key()
+        assert _KEY_PATTERN.fullmatch(key), key
 
 
 def test_permissions_are_stored_as_perm_scopes_and_read_back() -> None:
