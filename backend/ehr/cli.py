@@ -8,6 +8,8 @@
     ehr tenants create|list|disable              tenants (HAPI partitions)
     ehr users create|reset-mfa                   users of a tenant
     ehr api-keys create|revoke|list              API keys of service clients
+    ehr audit verify|export                      check the audit hash chains / export records
+    ehr keys rotate-signing|reencrypt|purge-expired   key material, token housekeeping
     ehr check-config                             validate the settings; print a redacted summary
     ehr stack ...                                the project-local stack (see ehr.devstack.cli)
 
@@ -24,6 +26,7 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehr.audit.cli import app as audit_app
+from ehr.auth.cli import keys_app
 from ehr.config import Settings
 from ehr.devstack.cli import app as stack_app
 from ehr.fhir import FhirClient
@@ -43,6 +46,7 @@ app.add_typer(tenants_app, name="tenants")
 app.add_typer(users_app, name="users")
 app.add_typer(api_keys_app, name="api-keys")
 app.add_typer(audit_app, name="audit")
+app.add_typer(keys_app, name="keys")
 
 
 def _settings() -> Settings:
@@ -142,7 +146,6 @@ def seed(
                     "tenant": report.tenant,
                     "partition_id": report.partition_id,
                     "tenant_created": report.tenant_created,
-                    "legacy_default_partition_resources_removed": report.legacy_removed,
                     "users_created": report.users_created,
                     "users_existing": report.users_existing,
                     "patients": patients,

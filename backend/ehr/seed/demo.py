@@ -28,7 +28,6 @@ __all__ = [
     "DEMO_TAG",
     "SeedReport",
     "demo_patient_bundles",
-    "remove_demo_data",
     "seed_demo_data",
 ]
 
@@ -50,16 +49,6 @@ _ALLERGY_VERIFICATION: Final = (
     "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
 )
 _ACT_CODE: Final = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
-
-# Resource types in the order their instances must be deleted (referrers before the patient).
-_DEMO_TYPES: Final = (
-    "Observation",
-    "MedicationRequest",
-    "AllergyIntolerance",
-    "Condition",
-    "Encounter",
-    "Patient",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -410,37 +399,3 @@ async def seed_demo_data(
         existing=report.existing_total,
     )
     return report
-
-
-async def remove_demo_data(fhir: TenantFhirClient) -> int:
-    """Delete every demo resource (by its ``urn:ehr:demo:*`` identifier) in ``fhir``'s tenant.
-
-    Referrers go first so referential integrity holds. Returns the number deleted.
-    """
-    kinds = {
-        "Patient": "mrn",
-        "Encounter": "encounter",
-        "Condition": "condition",
-        "Observation": "observation",
-        "MedicationRequest": "medication-request",
-        "AllergyIntolerance": "allergy",
-    }
-    deleted = 0
-    for resource_type in _DEMO_TYPES:
-        system = f"{DEMO_IDENTIFIER_PREFIX}{kinds[resource_type]}"
-        while True:
-            bundle = await fhir.search(
-                resource_type, {"identifier": f"{system}|", "_count": "100", "_elements": "id"}
-            )
-            ids = [
-                str(entry["resource"]["id"])
-                for entry in bundle.get("entry") or []
-                if isinstance(entry, Mapping) and isinstance(entry.get("resource"), Mapping)
-            ]
-            if not ids:
-                break
-            for resource_id in ids:
-                await fhir.delete(resource_type, resource_id)
-                deleted += 1
-    logger.info("seed.demo.removed", tenant=fhir.tenant, deleted=deleted)
-    return deleted

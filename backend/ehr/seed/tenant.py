@@ -18,7 +18,7 @@ from ehr.auth.permissions import Role
 from ehr.config import Environment, Settings
 from ehr.db.models import User
 from ehr.fhir import FhirClient
-from ehr.seed.demo import DEMO_MRN_SYSTEM, SeedReport, remove_demo_data, seed_demo_data
+from ehr.seed.demo import DEMO_MRN_SYSTEM, SeedReport, seed_demo_data
 from ehr.tenancy.service import create_tenant
 
 __all__ = [
@@ -53,7 +53,6 @@ class DemoTenantReport:
     tenant: str
     partition_id: int
     tenant_created: bool
-    legacy_removed: int = 0
     users_created: list[str] = field(default_factory=list)
     users_existing: list[str] = field(default_factory=list)
     patients: SeedReport | None = None
@@ -80,16 +79,11 @@ async def seed_demo_tenant(
         raise NotDevelopment(
             f"the demo tenant is only seeded in development (EHR_ENV={settings.env.value})"
         )
-    # Before tenants existed the demo patients lived in HAPI's DEFAULT partition. HAPI keeps
-    # conditional-create match URLs across partitions, so the same demo identifiers cannot be
-    # created in the demo partition while they exist there: move them (synthetic data only).
-    report_legacy = await remove_demo_data(fhir.for_tenant(fhir.default_tenant))
     tenant, created = await create_tenant(session, fhir, slug=DEMO_TENANT, name=DEMO_TENANT_NAME)
     report = DemoTenantReport(
         tenant=tenant.slug,
         partition_id=tenant.partition_id,
         tenant_created=created,
-        legacy_removed=report_legacy,
     )
     report.patients = await seed_demo_data(fhir.for_tenant(tenant.slug))
     portal_patient = await _portal_patient_id(fhir)

@@ -281,17 +281,6 @@ async def test_creating_in_a_never_returns_bs_patient(
     await world.fhir.for_tenant(a.slug).delete("Patient", response.json()["id"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "HAPI keeps conditional-create match URLs in one table across partitions "
-        "(HFJ_RES_SEARCH_URL, partition -1) unless PartitionSettings."
-        "setConditionalCreateDuplicateIdentifiersEnabled(true) / starter key "
-        "hapi.fhir.partitioning.conditional_create_duplicate_identifiers_enabled: tenant A then "
-        "gets 409 for an identifier tenant B created conditionally (an existence oracle and a "
-        "denial of service). Needs the HAPI launcher setting (not in this change)."
-    ),
-)
 async def test_conditional_creates_do_not_collide_across_tenants(
     api: httpx.AsyncClient, world: World
 ) -> None:

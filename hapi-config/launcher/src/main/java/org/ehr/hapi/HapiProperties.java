@@ -36,6 +36,17 @@ public class HapiProperties {
 		private boolean request_tenant_partitioning_mode = true;
 		private boolean allow_references_across_partitions = false;
 		private boolean partitioning_include_in_search_hashes = false;
+		// Conditional-create identity per partition: one tenant's identifiers must neither block
+		// nor reveal another's (HAPI's default tracks them across all partitions).
+		private boolean conditional_create_duplicate_identifiers_enabled = true;
+
+		public boolean getConditional_create_duplicate_identifiers_enabled() {
+			return conditional_create_duplicate_identifiers_enabled;
+		}
+
+		public void setConditional_create_duplicate_identifiers_enabled(boolean v) {
+			conditional_create_duplicate_identifiers_enabled = v;
+		}
 
 		public boolean getRequest_tenant_partitioning_mode() {
 			return request_tenant_partitioning_mode;

@@ -91,6 +91,8 @@ public class StorageConfig {
 		if (partitioning != null) {
 			settings.setPartitioningEnabled(true);
 			settings.setIncludePartitionInSearchHashes(partitioning.getPartitioning_include_in_search_hashes());
+			settings.setConditionalCreateDuplicateIdentifiersEnabled(
+					partitioning.getConditional_create_duplicate_identifiers_enabled());
 			settings.setAllowReferencesAcrossPartitions(
 					partitioning.getAllow_references_across_partitions()
 							? CrossPartitionReferenceMode.ALLOWED_UNQUALIFIED
