@@ -1,0 +1,1 @@
+"""The authenticated FHIR gateway: /fhir in front of HAPI (proxy, policy, compartments)."""
