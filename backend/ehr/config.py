@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from functools import lru_cache
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -145,6 +145,46 @@ class ReadinessSettings(BaseModel):
     timeout_seconds: float = 2.0
 
 
+DEFAULT_GATEWAY_OPERATIONS: Final = (
+    "$everything",
+    "$validate",
+    "$expand",
+    "$lookup",
+    "$translate",
+    "$validate-code",
+    "$export",
+    "$export-poll-status",
+    "$meta",
+)
+
+
+class GatewaySettings(BaseModel):
+    """The authenticated FHIR gateway at ``/fhir`` (ehr.gateway; docs/adr/0009-fhir-gateway.md)."""
+
+    # The gateway's public base (what clients see): HAPI's address becomes `{public_base_url}/fhir`.
+    public_base_url: str = "http://127.0.0.1:8000"
+    # `_count` above this is rewritten down to it; searches without `_count` get default_count.
+    max_count: int = Field(default=200, ge=1)
+    default_count: int = Field(default=50, ge=1)
+    # `_history` pages are capped at this `_count` (a history without `_since` still gets it).
+    max_history_count: int = Field(default=50, ge=1)
+    # `_total=accurate` makes HAPI count every match; when False it is downgraded to `estimate`.
+    allow_total_accurate: bool = False
+    # Requests per minute per client (user or API key); over it → 429 + Retry-After.
+    rate_limit_per_minute: int = Field(default=600, ge=1)
+    # A HAPI answer slower than this (headers or any body chunk) → 504 OperationOutcome.
+    upstream_timeout_seconds: float = Field(default=30.0, gt=0)
+    # `$operations` the gateway forwards; every other one is refused with 403.
+    operations: list[str] = Field(default_factory=lambda: list(DEFAULT_GATEWAY_OPERATIONS))
+    # Operations forwarded for admins only (role `admin`).
+    admin_operations: list[str] = Field(default_factory=lambda: ["$trigger-subscription"])
+    # Request bodies up to this size are JSON-checked before forwarding (400 when malformed);
+    # larger ones stream through unbuffered (HAPI validates them). Bounded by api.max_body_bytes.
+    validate_json_max_bytes: int = Field(default=1024 * 1024, ge=0)
+    # How long a search's paging ids (`_getpages`) stay bound to the tenant that created them.
+    page_ttl_seconds: int = Field(default=3600, ge=60)
+
+
 class Settings(BaseSettings):
     """The service's settings; one object, nested by concern."""
 
@@ -166,6 +206,7 @@ class Settings(BaseSettings):
     log: LogSettings = Field(default_factory=LogSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     ready: ReadinessSettings = Field(default_factory=ReadinessSettings)
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

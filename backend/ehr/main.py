@@ -27,6 +27,7 @@ from ehr.db.engine import create_engine, create_sessionmaker
 from ehr.dependencies import AppResources, LifespanState
 from ehr.error_handlers import install_error_handlers
 from ehr.fhir import FhirClient
+from ehr.gateway.router import router as fhir_gateway_router
 from ehr.health.router import router as health_router
 from ehr.middleware import install_middleware
 from ehr.modules.patients.router import router as patients_router
@@ -119,4 +120,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(patients_router)
     app.include_router(audit_router)
+    app.include_router(fhir_gateway_router)
     return app

@@ -29,7 +29,13 @@ SettingsFactory = Callable[..., Any]
 FRAMEWORK_ROUTES = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 
 # Routes that are public by design (must carry PublicRoute, checked below).
-EXPECTED_PUBLIC = frozenset({"/health", "/ready", "/metrics"})
+EXPECTED_PUBLIC = frozenset(
+    {"/health", "/ready", "/metrics", "/fhir/metadata", "/fhir/.well-known/smart-configuration"}
+)
+
+# The FHIR gateway's marker: an authenticated route whose access is decided per FHIR interaction
+# by SMART scopes and the patient compartment (ehr.gateway.policy), not by one permission.
+SMART_SCOPES = "smart-scopes"
 
 
 def _markers(dependant: Dependant) -> Iterator[object]:
@@ -82,6 +88,13 @@ def test_operational_routes_are_public(app: FastAPI) -> None:
     rules = route_rules(app)
     for path in EXPECTED_PUBLIC:
         assert rules[f"GET {path}"] == {"public"}, path
+
+
+def test_fhir_gateway_is_decided_by_smart_scopes(app: FastAPI) -> None:
+    rules = route_rules(app)
+    for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+        assert rules[f"{method} /fhir/{{path:path}}"] == {SMART_SCOPES}
+        assert rules[f"{method} /fhir"] == {SMART_SCOPES}
 
 
 def test_patient_routes_need_their_permissions(app: FastAPI) -> None:

@@ -1,0 +1,53 @@
+"""The gateway with the REAL policy (ehr.gateway.policy): the calls are wired as agreed.
+
+The policy's own rules are tested by its author (test_policy*.py, test_matrix*.py); here only
+that a physician reaches the partition, and that a patient-context read is answered from the
+compartment search (own record 200, another patient's 404).
+"""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from authz_world import World
+
+from ehr.auth.permissions import Role
+from ehr.config import Settings
+
+pytestmark = pytest.mark.integration
+
+
+async def test_physician_reads_and_searches(
+    api: httpx.AsyncClient, gw: World, settings: Settings
+) -> None:
+    tenant = gw.tenants["ga"]
+    read = await api.get(
+        f"/fhir/Patient/{tenant.patient['id']}", headers=tenant.auth(Role.PHYSICIAN)
+    )
+    assert read.status_code == 200, read.text
+    search = await api.get(
+        "/fhir/Patient", params={"_id": tenant.patient["id"]}, headers=tenant.auth(Role.PHYSICIAN)
+    )
+    assert search.status_code == 200, search.text
+    assert search.json()["total"] == 1
+
+
+async def test_patient_context_read_goes_through_the_compartment(
+    api: httpx.AsyncClient, gw: World
+) -> None:
+    tenant = gw.tenants["ga"]
+    own = await api.get(f"/fhir/Patient/{tenant.patient['id']}", headers=tenant.auth(Role.PATIENT))
+    assert own.status_code == 200, own.text
+    assert own.json()["id"] == tenant.patient["id"]
+    assert own.headers["etag"].startswith('W/"')
+    other = await api.get(
+        f"/fhir/Patient/{tenant.restricted['id']}", headers=tenant.auth(Role.PATIENT)
+    )
+    assert other.status_code in {403, 404}, other.text
+    assert other.json()["resourceType"] == "OperationOutcome"
+
+
+async def test_other_tenant_ids_are_not_found(api: httpx.AsyncClient, gw: World) -> None:
+    a, b = gw.tenants["ga"], gw.tenants["gb"]
+    response = await api.get(f"/fhir/Patient/{b.patient['id']}", headers=a.auth(Role.PHYSICIAN))
+    assert response.status_code == 404, response.text
