@@ -16,9 +16,18 @@ from redis.exceptions import RedisError
 
 from ehr.errors import DependencyUnavailable, NotFoundError
 
-__all__ = ["PAGE_KEY_PREFIX", "SearchPageNotFound", "check_page", "remember_pages"]
+__all__ = [
+    "EXPORT_KEY_PREFIX",
+    "PAGE_KEY_PREFIX",
+    "SearchPageNotFound",
+    "check_page",
+    "remember_pages",
+]
 
 PAGE_KEY_PREFIX: Final = "ehr:fhir:page:"
+# Bulk-export jobs get the same treatment: `$export-poll-status?_jobId=<id>` (status, manifest,
+# cancel) only for the tenant whose `$export` started the job.
+EXPORT_KEY_PREFIX: Final = "ehr:fhir:export:"
 
 
 class SearchPageNotFound(NotFoundError):  # noqa: N818 - like FhirResourceNotFound
@@ -28,7 +37,9 @@ class SearchPageNotFound(NotFoundError):  # noqa: N818 - like FhirResourceNotFou
     title = "Search page not found"
 
 
-async def remember_pages(redis: Redis, tenant: str, page_ids: Iterable[str], ttl: int) -> None:
+async def remember_pages(
+    redis: Redis, tenant: str, page_ids: Iterable[str], ttl: int, *, prefix: str = PAGE_KEY_PREFIX
+) -> None:
     """Bind ``page_ids`` to ``tenant`` (first writer wins: an id never changes tenant)."""
     ids = list(page_ids)
     if not ids:
@@ -36,16 +47,18 @@ async def remember_pages(redis: Redis, tenant: str, page_ids: Iterable[str], ttl
     try:
         async with redis.pipeline(transaction=False) as pipe:
             for page_id in ids:
-                pipe.set(f"{PAGE_KEY_PREFIX}{page_id}", tenant, ex=ttl, nx=True)
+                pipe.set(f"{prefix}{page_id}", tenant, ex=ttl, nx=True)
             await pipe.execute()
     except (RedisError, OSError) as exc:
         raise DependencyUnavailable("The search-page registry is unavailable") from exc
 
 
-async def check_page(redis: Redis, tenant: str, page_id: str) -> None:
-    """404 unless ``page_id`` was created by a search of ``tenant``."""
+async def check_page(
+    redis: Redis, tenant: str, page_id: str, *, prefix: str = PAGE_KEY_PREFIX
+) -> None:
+    """404 unless ``page_id`` was created by a search (or export) of ``tenant``."""
     try:
-        owner = await redis.get(f"{PAGE_KEY_PREFIX}{page_id}")
+        owner = await redis.get(f"{prefix}{page_id}")
     except (RedisError, OSError) as exc:
         raise DependencyUnavailable("The search-page registry is unavailable") from exc
     if owner is None:

@@ -15,6 +15,7 @@ Public: ``/fhir/metadata`` (rewritten CapabilityStatement) and
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from dataclasses import replace
 from typing import Annotated, Any, Final
@@ -54,7 +55,7 @@ from ehr.gateway.interactions import (
     takes_body,
 )
 from ehr.gateway.limits import cap_params, check_rate_limit
-from ehr.gateway.pages import check_page, remember_pages
+from ehr.gateway.pages import EXPORT_KEY_PREFIX, check_page, remember_pages
 from ehr.gateway.rewrite import StreamRewriter, rewrite_text
 
 __all__ = ["SMART_SCOPES_MARKER", "router"]
@@ -81,6 +82,7 @@ _METHODS: Final = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 # Small answers the gateway reads whole (a compartment-checked read, a capability statement).
 _SMALL_ANSWER: Final = 16 * 1024 * 1024
 _REWRITTEN_HEADERS: Final = frozenset({"location", "content-location"})
+_JOB_ID: Final = re.compile(r"[?&]_jobId=([A-Za-z0-9\-]{1,128})")
 
 router = APIRouter(prefix="/fhir", tags=["fhir"])
 
@@ -310,6 +312,9 @@ async def gateway(
     page_id = next((value for name, value in interaction.params if name == "_getpages"), None)
     if page_id is not None:
         await check_page(resources.redis, tenant, page_id)
+    if interaction.operation == "$export-poll-status":
+        job_id = next((value for name, value in interaction.params if name == "_jobId"), "")
+        await check_page(resources.redis, tenant, job_id, prefix=EXPORT_KEY_PREFIX)
 
     details: dict[str, Any] = {"method": interaction.method}
     if interaction.operation:
@@ -363,6 +368,7 @@ async def gateway(
         redis=resources.redis,
         tenant=tenant,
         page_ttl=gw.page_ttl_seconds,
+        export_kickoff=interaction.operation == "$export",
     )
 
 
@@ -454,6 +460,7 @@ async def _respond(
     redis: Redis,
     tenant: str,
     page_ttl: int,
+    export_kickoff: bool = False,
 ) -> Response:
     """Stream HAPI's answer back with its address rewritten (headers and body)."""
     status = upstream.status_code
@@ -472,6 +479,10 @@ async def _respond(
         )
         for name, value in forwardable_response_headers(upstream.headers)
     ]
+    if export_kickoff and status == 202:
+        poll = upstream.headers.get("content-location", "")
+        jobs = [match.group(1) for match in _JOB_ID.finditer(poll)]
+        await remember_pages(redis, tenant, jobs, page_ttl, prefix=EXPORT_KEY_PREFIX)
     media_type = upstream.headers.get("content-type")
     rewriter = StreamRewriter(hapi_bases, public, capture_pages=capture_pages)
     known: set[str] = set()

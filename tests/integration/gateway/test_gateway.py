@@ -7,7 +7,9 @@ stub (``allow_all``): these tests are about pass-through, rewriting, isolation, 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
@@ -16,10 +18,13 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from authz_world import World
+from authz_world import World, make_tenant, remove_tenants
+from sqlalchemy import select
 
 from ehr.auth.permissions import Role
 from ehr.config import FhirSettings, GatewaySettings, Settings
+from ehr.db.models import AuditRecord
+from ehr.tenancy.partitions import delete_partition, list_partitions
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("allow_all")]
 
@@ -354,6 +359,69 @@ async def test_bulk_export_kickoff_and_poll(
     status = await api.get(f"{parts.path}?{parts.query}", headers=auth(gw))
     assert status.status_code in {200, 202}, status.text
     no_hapi(status, settings)
+    # the job is the tenant's: another tenant cannot poll (or download) it
+    foreign = await api.get(f"{parts.path}?{parts.query}", headers=auth(gw, "gb"))
+    outcome(foreign, 404)
+    unknown = await api.get(
+        "/fhir/$export-poll-status", params={"_jobId": str(uuid.uuid4())}, headers=auth(gw)
+    )
+    outcome(unknown, 404)
+
+
+async def test_large_body_streams_through(
+    api: httpx.AsyncClient, gw: World, settings: Settings
+) -> None:
+    data = base64.b64encode(os.urandom(3 * 1024 * 1024)).decode()
+    binary = {"resourceType": "Binary", "contentType": "application/octet-stream", "data": data}
+    body = json.dumps(binary).encode()
+    assert len(body) > settings.gateway.validate_json_max_bytes
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 65536):
+            yield body[start : start + 65536]
+
+    created = await api.post(
+        "/fhir/Binary",
+        content=chunks(),
+        headers={**auth(gw), "Content-Type": FHIR_JSON, "Prefer": "return=minimal"},
+    )
+    assert created.status_code == 201, created.text
+    no_hapi(created, settings)
+    binary_id = created.headers["location"].split("/Binary/")[1].split("/")[0]
+    read = await api.get(f"/fhir/Binary/{binary_id}", headers={**auth(gw), "Accept": FHIR_JSON})
+    assert read.status_code == 200
+    assert read.json()["data"] == data
+    deleted = await api.delete(f"/fhir/Binary/{binary_id}", headers=auth(gw))
+    assert deleted.status_code in {200, 204}
+
+
+async def test_each_interaction_is_audited(api: httpx.AsyncClient, gw: World) -> None:
+    tenant = gw.tenants["ga"]
+    pid = tenant.patient["id"]
+    request_ids = {}
+    for kind, path in (("read", f"/fhir/Patient/{pid}"), ("search", "/fhir/Patient")):
+        request_id = f"gw-{uuid.uuid4().hex[:10]}"
+        request_ids[kind] = request_id
+        response = await api.get(path, headers={**auth(gw), "X-Request-ID": request_id})
+        assert response.status_code == 200
+    async with gw.sessionmaker() as session:
+        rows = (
+            (
+                await session.execute(
+                    select(AuditRecord).where(AuditRecord.request_id.in_(request_ids.values()))
+                )
+            )
+            .scalars()
+            .all()
+        )
+    by_request = {row.request_id: row for row in rows}
+    read = by_request[request_ids["read"]]
+    assert (read.action, read.resource_type, read.resource_id) == ("fhir:read", "Patient", pid)
+    assert read.patient_id == pid
+    assert (read.outcome, read.http_status, read.tenant) == ("success", 200, tenant.slug)
+    search = by_request[request_ids["search"]]
+    assert (search.action, search.resource_type) == ("fhir:search", "Patient")
+    assert search.details == {"method": "GET", "params": []}
 
 
 async def test_bad_input(api: httpx.AsyncClient, gw: World) -> None:
@@ -420,3 +488,21 @@ async def test_rate_limit_is_429(make_client: ClientFactory, gw: World) -> None:
     body = outcome(response, 429)
     assert body["issue"][0]["code"] == "throttled"
     assert int(response.headers["retry-after"]) >= 1
+
+
+async def test_tenant_without_partition_is_404(
+    api: httpx.AsyncClient, gw: World, settings: Settings
+) -> None:
+    label = "gz"
+    tenant = await make_tenant(label, gw.run, gw.sessionmaker, gw.fhir, settings)
+    try:
+        tenant_fhir = gw.fhir.for_tenant(tenant.slug)
+        for resource in (tenant.patient, tenant.restricted):
+            await tenant_fhir.delete("Patient", resource["id"])
+        partitions = {p.name: p.id for p in await list_partitions(gw.fhir)}
+        await delete_partition(gw.fhir, partitions[tenant.slug])
+        response = await api.get("/fhir/Patient", headers=tenant.auth(Role.PHYSICIAN))
+        outcome(response, 404)
+        no_hapi(response, settings)
+    finally:
+        await remove_tenants([tenant.slug], gw.fhir, gw.sessionmaker)
