@@ -13,11 +13,23 @@ import re
 from collections.abc import Iterable
 from typing import Final
 
-__all__ = ["PAGE_ID_PATTERN", "StreamRewriter", "rewrite_text"]
+__all__ = [
+    "MAX_PATIENT_IDS",
+    "PAGE_ID_PATTERN",
+    "PATIENT_ID_PATTERN",
+    "StreamRewriter",
+    "rewrite_text",
+]
 
 # HAPI's search ids are UUIDs; allow any id-like token and require a delimiter after it.
 PAGE_ID_PATTERN: Final = re.compile(rb"_getpages=([A-Za-z0-9\-]{1,128})(?=[&\"'\s<#]|\\u0026)")
-_PAGE_TAIL: Final = 160
+# Patients an answer names: Patient entries (`fullUrl` …/Patient/<id>) and references to one.
+PATIENT_ID_PATTERN: Final = re.compile(
+    rb'"(?:fullUrl|reference)"\s*:\s*"(?:[^"]{0,300}/)?Patient/([A-Za-z0-9\-.]{1,64})["/]'
+)
+# Beyond this many distinct patients an answer's audit record says "truncated".
+MAX_PATIENT_IDS: Final = 1000
+_PAGE_TAIL: Final = 400
 # The tenant base must end there (not run on into a longer tenant slug: `.../t1` vs `.../t10`).
 _BOUNDARY: Final = rb"(?=[/?#\"'\s<\\]|\Z)"
 
@@ -25,7 +37,14 @@ _BOUNDARY: Final = rb"(?=[/?#\"'\s<\\]|\Z)"
 class StreamRewriter:
     """Rewrites HAPI's bases to ``replacement`` across chunk boundaries; see the module doc."""
 
-    def __init__(self, needles: Iterable[str], replacement: str, *, capture_pages: bool = False):
+    def __init__(
+        self,
+        needles: Iterable[str],
+        replacement: str,
+        *,
+        capture_pages: bool = False,
+        capture_patients: bool = False,
+    ):
         ordered = sorted({n.rstrip("/") for n in needles if n}, key=len, reverse=True)
         if not ordered:
             raise ValueError("at least one needle is needed")
@@ -37,13 +56,26 @@ class StreamRewriter:
         self._capture = capture_pages
         self._scan_tail = b""
         self.page_ids: set[str] = set()
+        self._capture_patients = capture_patients
+        self.patient_ids: set[str] = set()
+        self.patients_truncated = False
 
     def _scan(self, data: bytes) -> None:
-        if not self._capture or not data:
+        if not (self._capture or self._capture_patients) or not data:
             return
         window = self._scan_tail + data
-        for match in PAGE_ID_PATTERN.finditer(window):
-            self.page_ids.add(match.group(1).decode())
+        if self._capture:
+            for match in PAGE_ID_PATTERN.finditer(window):
+                self.page_ids.add(match.group(1).decode())
+        if self._capture_patients:
+            for match in PATIENT_ID_PATTERN.finditer(window):
+                patient_id = match.group(1).decode()
+                if patient_id in self.patient_ids:
+                    continue
+                if len(self.patient_ids) >= MAX_PATIENT_IDS:
+                    self.patients_truncated = True
+                    break
+                self.patient_ids.add(patient_id)
         self._scan_tail = window[-_PAGE_TAIL:]
 
     def feed(self, chunk: bytes) -> bytes:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Annotated, Any, Final
 from urllib.parse import parse_qsl, urlencode
@@ -31,6 +31,7 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from ehr.audit.dependencies import PhiAudit
+from ehr.audit.recorder import trail_for, write_trail
 from ehr.auth.authorization import PERMISSION_ATTRIBUTE, PublicRoute
 from ehr.auth.dependencies import get_current_principal
 from ehr.auth.permissions import Role
@@ -349,6 +350,26 @@ async def gateway(
         content = urlencode(params).encode()
         headers["content-type"] = FORM
         params = ()
+    returns_data = interaction.kind in {"search", "history"} or interaction.operation in {
+        "$everything"
+    }
+
+    async def audit_result(rewriter: StreamRewriter, status: int) -> None:
+        # The patients this answer named, written before its last bytes are released: if the
+        # record cannot be written the stream is cut (the client gets no complete answer).
+        if status != 200 or not rewriter.patient_ids:
+            return
+        trail = trail_for(principal, request)
+        ids = sorted(rewriter.patient_ids)
+        trail.access(
+            f"fhir:{interaction.kind}.result",
+            resource_type=interaction.resource_type,
+            resource_id=interaction.resource_id,
+            patient_id=ids[0] if len(ids) == 1 else None,
+            details={"patients": ids, "truncated": rewriter.patients_truncated},
+        )
+        await write_trail(resources.sessionmaker, trail, outcome="success", http_status=status)
+
     path_out = "" if page_id is not None else interaction.path
     upstream = await passthrough.open(
         interaction.method,
@@ -369,6 +390,7 @@ async def gateway(
         tenant=tenant,
         page_ttl=gw.page_ttl_seconds,
         export_kickoff=interaction.operation == "$export",
+        on_complete=audit_result if returns_data else None,
     )
 
 
@@ -461,6 +483,7 @@ async def _respond(
     tenant: str,
     page_ttl: int,
     export_kickoff: bool = False,
+    on_complete: Callable[[StreamRewriter, int], Awaitable[None]] | None = None,
 ) -> Response:
     """Stream HAPI's answer back with its address rewritten (headers and body)."""
     status = upstream.status_code
@@ -484,7 +507,9 @@ async def _respond(
         jobs = [match.group(1) for match in _JOB_ID.finditer(poll)]
         await remember_pages(redis, tenant, jobs, page_ttl, prefix=EXPORT_KEY_PREFIX)
     media_type = upstream.headers.get("content-type")
-    rewriter = StreamRewriter(hapi_bases, public, capture_pages=capture_pages)
+    rewriter = StreamRewriter(
+        hapi_bases, public, capture_pages=capture_pages, capture_patients=on_complete is not None
+    )
     known: set[str] = set()
 
     async def body() -> AsyncIterator[bytes]:
@@ -500,6 +525,8 @@ async def _respond(
             tail = rewriter.flush()
             if rewriter.page_ids - known:
                 await remember_pages(redis, tenant, rewriter.page_ids - known, page_ttl)
+            if on_complete is not None:
+                await on_complete(rewriter, status)
             if tail:
                 yield tail
         finally:

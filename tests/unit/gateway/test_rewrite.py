@@ -66,3 +66,28 @@ def test_memory_stays_bounded() -> None:
 def test_header_value() -> None:
     location = f"{TENANT_BASE}/Patient/9/_history/1"
     assert rewrite_text(location, [TENANT_BASE, HAPI], PUBLIC) == f"{PUBLIC}/Patient/9/_history/1"
+
+
+SEARCH = (
+    '{"resourceType":"Bundle","entry":[{"fullUrl":"' + TENANT_BASE + '/Patient/p-1",'
+    '"resource":{"resourceType":"Patient","id":"p-1"}},{"fullUrl":"'
+    + TENANT_BASE
+    + '/Observation/o1","resource":{"resourceType":"Observation","subject":'
+    '{"reference":"Patient/p.2"},"performer":[{"reference":"Practitioner/x"}]}}]}'
+).encode()
+
+
+@pytest.mark.parametrize("cut", range(1, len(SEARCH), 7))
+def test_patients_are_noted_across_chunks(cut: int) -> None:
+    rewriter = StreamRewriter([TENANT_BASE, HAPI], PUBLIC, capture_patients=True)
+    out = rewriter.feed(SEARCH[:cut]) + rewriter.feed(SEARCH[cut:]) + rewriter.flush()
+    assert HAPI.encode() not in out
+    assert rewriter.patient_ids == {"p-1", "p.2"}
+    assert not rewriter.patients_truncated
+
+
+def test_the_last_bytes_wait_for_the_end() -> None:
+    rewriter = StreamRewriter([TENANT_BASE, HAPI], PUBLIC)
+    sent = rewriter.feed(SEARCH)
+    assert not SEARCH.endswith(sent[-5:]) or len(sent) < len(SEARCH)
+    assert sent + rewriter.flush() == SEARCH.replace(TENANT_BASE.encode(), PUBLIC.encode())
