@@ -478,6 +478,18 @@ def _check_patient_interaction(principal: Principal, interaction: FhirInteractio
         raise PermissionDenied(
             f"{kind} of {resource_type} is not available with a patient-context token"
         )
+    elif (
+        kind == "create"
+        and interaction.conditional
+        and compartment_param(resource_type, own) not in interaction.params
+    ):
+        # The criteria (If-None-Exist) must be pinned by the caller: HAPI answers a match with
+        # the matched resource, and the gateway forwards the header as sent.
+        name, value = compartment_param(resource_type, own)
+        raise PermissionDenied(
+            f"A conditional create with a patient-context token must include {name}={value} "
+            "in its criteria"
+        )
     _check_params(principal, resource_type, interaction.params)
 
 

@@ -25,7 +25,8 @@ import httpx
 import pytest
 from authz_world import TenantWorld, World
 
-from ehr.auth.permissions import Role, scopes_for
+from ehr.auth.api_keys import create_api_key
+from ehr.auth.permissions import PERMISSION_SCOPES, Role, scopes_for
 
 pytestmark = pytest.mark.integration
 
@@ -33,13 +34,15 @@ FHIR_JSON = "application/fhir+json"
 
 
 def role_grants(role: Role, resource_type: str, letters: str) -> bool:
+    """Scopes add up: ``Patient.rs`` + ``Patient.cu`` grant ``us``."""
     context = "patient" if role is Role.PATIENT else "user"
+    granted: set[str] = set()
     for scope in scopes_for([role]):
         ctx, _, rest = scope.partition("/")
-        rtype, _, granted = rest.partition(".")
-        if ctx == context and rtype in (resource_type, "*") and set(letters) <= set(granted):
-            return True
-    return False
+        rtype, _, letters_granted = rest.partition(".")
+        if ctx == context and rtype in (resource_type, "*"):
+            granted |= set(letters_granted)
+    return set(letters) <= granted
 
 
 def any_read(role: Role) -> bool:
@@ -290,3 +293,95 @@ async def test_portal_user_stays_in_their_compartment(api: httpx.AsyncClient, gw
     )
     assert refused.status_code == 403, refused.text
     assert secret not in refused.text
+
+
+# --- every role x every resource type its scopes name (and some no role has) -------------------
+
+SCOPED_TYPES = sorted(
+    {scope.split(".")[0] for scopes in PERMISSION_SCOPES.values() for scope in scopes}
+)
+UNSCOPED_TYPES = ["Group", "AuditEvent", "Provenance", "Person"]
+
+
+@pytest.mark.parametrize("label", ["ga", "gb"])
+async def test_every_role_x_every_type_search_and_post_search(
+    api: httpx.AsyncClient, gw: World, label: str
+) -> None:
+    tenant = gw.tenants[label]
+    failures: list[str] = []
+    for role in Role:
+        headers = {**tenant.auth(role), "Accept": FHIR_JSON}
+        for resource_type in [*SCOPED_TYPES, *UNSCOPED_TYPES]:
+            allowed = role_grants(role, resource_type, "s")
+            get = await api.get(f"/fhir/{resource_type}?_count=1", headers=headers)
+            post = await api.post(
+                f"/fhir/{resource_type}/_search",
+                headers={**headers, "Content-Type": "application/x-www-form-urlencoded"},
+                content=b"_count=1",
+            )
+            for how, response in (("GET", get), ("POST _search", post)):
+                where = f"{role.value} {how} {resource_type} → {response.status_code}"
+                if allowed and response.status_code != 200:
+                    failures.append(f"allowed, expected 200: {where} {response.text[:200]}")
+                if not allowed and response.status_code != 403:
+                    failures.append(f"denied but not 403: {where}")
+    assert not failures, "\n".join(failures)
+
+
+async def test_conditional_update_needs_update_and_search(
+    api: httpx.AsyncClient, gw: World
+) -> None:
+    tenant = gw.tenants["ga"]
+    identifier = tenant.patient["identifier"][0]
+    for role in Role:
+        response = await api.put(
+            f"/fhir/Patient?identifier={identifier['system']}|{identifier['value']}",
+            headers={**tenant.auth(role), "Accept": FHIR_JSON, "Content-Type": FHIR_JSON},
+            content=json.dumps(tenant.patient),
+        )
+        if role_grants(role, "Patient", "us"):
+            assert response.status_code == 200, f"{role}: {response.text}"
+        else:
+            assert response.status_code == 403, f"{role}: {response.status_code}"
+
+
+# --- API keys: system/ scopes only ------------------------------------------------------------
+
+
+async def _api_key(gw: World, tenant: TenantWorld, *scopes: str) -> dict[str, str]:
+    async with gw.sessionmaker() as session, session.begin():
+        _, plaintext = await create_api_key(
+            session,
+            tenant_id=tenant.tenant_id,
+            name=f"matrix {' '.join(scopes)}",
+            scopes=scopes,
+            ttl_days=1,
+            created_by="test",
+        )
+    return {"X-API-Key": plaintext, "Accept": FHIR_JSON}
+
+
+async def test_api_keys_use_system_scopes(api: httpx.AsyncClient, gw: World) -> None:
+    a, b = gw.tenants["ga"], gw.tenants["gb"]
+    pid = a.patient["id"]
+    reader = await _api_key(gw, a, "system/Patient.rs")
+    assert (await api.get(f"/fhir/Patient/{pid}", headers=reader)).status_code == 200
+    assert (await api.get(f"/fhir/Patient?_id={pid}", headers=reader)).status_code == 200
+    assert (await api.get("/fhir/Observation", headers=reader)).status_code == 403
+    assert (await api.put(f"/fhir/Patient/{pid}", headers=reader)).status_code in (403, 415)
+    # Another tenant's id through A's key: not found, nothing of B.
+    other = await api.get(f"/fhir/Patient/{b.patient['id']}", headers=reader)
+    assert other.status_code == 404
+    assert b.family not in other.text
+    # user/ and patient/ scopes on a key grant nothing.
+    for scope in ("user/Patient.rs", "patient/Patient.rs"):
+        key = await _api_key(gw, a, scope)
+        assert (await api.get(f"/fhir/Patient/{pid}", headers=key)).status_code == 403
+    # Bulk export: system/*.rs only; admin operations: never.
+    exporter = await _api_key(gw, a, "system/*.rs")
+    assert (await api.get("/fhir/$export", headers=reader)).status_code == 403
+    export = await api.get("/fhir/$export", headers={**exporter, "Prefer": "respond-async"})
+    assert export.status_code != 403, export.text
+    everything = await _api_key(gw, a, "system/*.cruds")
+    for op in ("$reindex", "$expunge", "$partition-management-create-partition"):
+        assert (await api.post(f"/fhir/{op}", headers=everything)).status_code == 403

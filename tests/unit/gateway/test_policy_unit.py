@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -444,7 +445,16 @@ def test_patient_context_writes_are_pinned() -> None:
     conditional_create = FhirInteraction(
         "create", "POST", "Observation", None, None, (("identifier", "a|1"),), True
     )
-    assert constrain(writer, conditional_create).params[-1] == ("patient", f"Patient/{ME}")
+    with pytest.raises(PermissionDenied, match="criteria"):
+        authorize(writer, conditional_create)
+    pinned = replace(
+        conditional_create, params=(("identifier", "a|1"), ("patient", f"Patient/{ME}"))
+    )
+    authorize(writer, pinned)
+    assert constrain(writer, pinned) == pinned
+    # The gateway's header-only form (no criteria in params) is refused, never forwarded.
+    with pytest.raises(PermissionDenied):
+        authorize(writer, replace(conditional_create, params=()))
 
 
 def test_user_and_system_contexts_unchanged() -> None:
