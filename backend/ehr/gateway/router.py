@@ -326,11 +326,13 @@ async def gateway(
         details["page"] = True
     if interaction.kind in {"search", "history"}:
         details["params"] = sorted({name for name, _ in interaction.params})
+    # A read the policy turned into a compartment search is still audited as the read it was.
+    audited = parsed if decision.read_as_search else interaction
     audit.access(
-        f"fhir:{interaction.kind}",
-        resource_type=interaction.resource_type,
-        resource_id=interaction.resource_id,
-        patient_id=_patient_of(principal, interaction),
+        f"fhir:{audited.kind}",
+        resource_type=audited.resource_type,
+        resource_id=audited.resource_id,
+        patient_id=_patient_of(principal, audited),
         details=details,
     )
 

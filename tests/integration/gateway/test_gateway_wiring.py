@@ -10,9 +10,11 @@ from __future__ import annotations
 import httpx
 import pytest
 from authz_world import World
+from sqlalchemy import select
 
 from ehr.auth.permissions import Role
 from ehr.config import Settings
+from ehr.db.models import AuditRecord
 
 pytestmark = pytest.mark.integration
 
@@ -40,6 +42,16 @@ async def test_patient_context_read_goes_through_the_compartment(
     assert own.status_code == 200, own.text
     assert own.json()["id"] == tenant.patient["id"]
     assert own.headers["etag"].startswith('W/"')
+    async with gw.sessionmaker() as session:
+        record = (
+            await session.execute(
+                select(AuditRecord)
+                .where(AuditRecord.tenant == tenant.slug, AuditRecord.action == "fhir:read")
+                .where(AuditRecord.resource_id == tenant.patient["id"])
+                .where(AuditRecord.actor_id == str(tenant.users[Role.PATIENT]))
+            )
+        ).scalar_one()
+    assert record.patient_id == tenant.patient["id"]
     other = await api.get(
         f"/fhir/Patient/{tenant.restricted['id']}", headers=tenant.auth(Role.PATIENT)
     )
