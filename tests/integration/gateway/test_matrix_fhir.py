@@ -385,3 +385,91 @@ async def test_api_keys_use_system_scopes(api: httpx.AsyncClient, gw: World) -> 
     everything = await _api_key(gw, a, "system/*.cruds")
     for op in ("$reindex", "$expunge", "$partition-management-create-partition"):
         assert (await api.post(f"/fhir/{op}", headers=everything)).status_code == 403
+
+
+async def test_a_system_key_with_every_scope_cannot_reach_tenant_b(
+    api: httpx.AsyncClient, gw: World
+) -> None:
+    """The most privileged credential of tenant A, every interaction aimed at tenant B."""
+    a, b = gw.tenants["ga"], gw.tenants["gb"]
+    key = await _api_key(gw, a, "system/*.cruds")
+    bid = b.patient["id"]
+    identifier = b.patient["identifier"][0]
+    by_identifier = f"identifier={identifier['system']}|{identifier['value']}"
+    failures: list[str] = []
+    probes = [
+        *_cross_probes(a, b).items(),
+        ("everything", ("GET", f"/fhir/Patient/{bid}/$everything", None, FHIR_JSON)),
+        ("meta", ("GET", f"/fhir/Patient/{bid}/$meta", None, FHIR_JSON)),
+        ("conditional-delete", ("DELETE", f"/fhir/Patient?{by_identifier}", None, FHIR_JSON)),
+        (
+            "conditional-patch",
+            (
+                "PATCH",
+                f"/fhir/Patient?{by_identifier}",
+                [{"op": "replace", "path": "/gender", "value": "female"}],
+                "application/json-patch+json",
+            ),
+        ),
+        ("search-identifier", ("GET", f"/fhir/Patient?{by_identifier}", None, FHIR_JSON)),
+        ("revinclude", ("GET", f"/fhir/Patient?_id={bid}&_revinclude=*", None, FHIR_JSON)),
+    ]
+    for name, (method, url, body, content_type) in probes:
+        headers = dict(key)
+        if body is not None:
+            headers["Content-Type"] = content_type
+        response = await api.request(
+            method, url, headers=headers, content=json.dumps(body) if body is not None else None
+        )
+        where = f"system key {name} {method} {url} → {response.status_code}"
+        if name == "search-name":
+            if response.status_code == 200 and response.json().get("entry"):
+                failures.append(f"found B's patient: {where}")
+            continue
+        try:
+            _no_data_of(b, response)
+        except AssertionError as error:
+            failures.append(f"{where}: {error}")
+        if (
+            response.status_code == 200
+            and name.startswith(("search", "revinclude"))
+            and response.json().get("entry")
+        ):
+            failures.append(f"found B's data: {where}")
+    still = await gw.fhir.for_tenant(b.slug).read("Patient", bid)
+    assert still["name"][0]["family"] == b.family
+    assert still.get("gender") == b.patient.get("gender")
+    assert not failures, "\n".join(failures)
+
+
+async def test_portal_post_search_is_constrained(api: httpx.AsyncClient, gw: World) -> None:
+    tenant = gw.tenants["gb"]
+    fhir = gw.fhir.for_tenant(tenant.slug)
+    mine = await fhir.create(_observation(tenant, gw.run))
+    theirs = await fhir.create(
+        {
+            **_observation(tenant, gw.run),
+            "subject": {"reference": f"Patient/{tenant.restricted['id']}"},
+        }
+    )
+    headers = {
+        **tenant.auth(Role.PATIENT),
+        "Accept": FHIR_JSON,
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+    found = await api.post(
+        "/fhir/Observation/_search", headers=headers, content=b"code:text=matrix"
+    )
+    assert found.status_code == 200, found.text
+    ids = {e["resource"]["id"] for e in found.json().get("entry", [])}
+    assert mine["id"] in ids
+    assert theirs["id"] not in ids
+    for form in (
+        f"patient=Patient/{tenant.restricted['id']}",
+        f"_id={theirs['id']}&subject.name=Zz",
+        "_revinclude=Observation:performer",
+    ):
+        refused = await api.post(
+            "/fhir/Observation/_search", headers=headers, content=form.encode()
+        )
+        assert refused.status_code == 403, f"{form}: {refused.status_code}"
