@@ -95,11 +95,18 @@ def forwardable_request_headers(
 
 
 def forwardable_response_headers(headers: httpx.Headers) -> list[tuple[str, str]]:
-    """HAPI's response headers minus hop-by-hop, framing and identity headers."""
+    """HAPI's response headers minus hop-by-hop (also those named in ``Connection``), framing
+    and identity headers."""
+    named = {
+        token.strip().lower()
+        for value in headers.get_list("connection")
+        for token in value.split(",")
+        if token.strip()
+    }
     return [
         (name, value)
         for name, value in headers.multi_items()
-        if name.lower() not in _DROPPED_RESPONSE_HEADERS
+        if name.lower() not in _DROPPED_RESPONSE_HEADERS and name.lower() not in named
     ]
 
 

@@ -235,7 +235,8 @@ def test_request_headers_are_an_allow_list() -> None:
 def test_response_headers_drop_hop_by_hop() -> None:
     headers = httpx.Headers(
         [
-            ("Connection", "close"),
+            ("Connection", "close, X-Hop"),
+            ("X-Hop", "1"),
             ("Keep-Alive", "timeout=5"),
             ("Transfer-Encoding", "chunked"),
             ("Content-Length", "10"),
