@@ -126,6 +126,9 @@ PERMISSION_SCOPES: Final[Mapping[Permission, tuple[str, ...]]] = {
         "AllergyIntolerance.rs",
         "Procedure.rs",
         "DocumentReference.rs",
+        "Immunization.rs",
+        "CarePlan.rs",
+        "Goal.rs",
     ),
     P.CLINICAL_WRITE: (
         "Encounter.cu",
@@ -134,8 +137,17 @@ PERMISSION_SCOPES: Final[Mapping[Permission, tuple[str, ...]]] = {
         "AllergyIntolerance.cu",
         "Procedure.cu",
         "DocumentReference.cu",
+        "Immunization.cu",
+        "CarePlan.cu",
+        "Goal.cu",
     ),
-    P.MEDICATION_READ: ("MedicationRequest.rs", "MedicationDispense.rs", "Medication.rs"),
+    P.MEDICATION_READ: (
+        "MedicationRequest.rs",
+        "MedicationDispense.rs",
+        "MedicationAdministration.rs",
+        "MedicationStatement.rs",
+        "Medication.rs",
+    ),
     P.MEDICATION_PRESCRIBE: ("MedicationRequest.cu",),
     P.MEDICATION_DISPENSE: ("MedicationDispense.cu",),
     P.MEDICATION_ADMINISTER: ("MedicationAdministration.cu",),
@@ -147,6 +159,16 @@ PERMISSION_SCOPES: Final[Mapping[Permission, tuple[str, ...]]] = {
     P.SCHEDULE_WRITE: ("Appointment.cu",),
     P.BILLING_READ: ("Coverage.rs", "Claim.rs"),
     P.BILLING_WRITE: ("Claim.cu",),
+    # Direct FHIR access (/fhir): the directory and terminology that clinical data points to.
+    P.FHIR_READ: (
+        "Practitioner.rs",
+        "PractitionerRole.rs",
+        "Organization.rs",
+        "Location.rs",
+        "ValueSet.rs",
+        "CodeSystem.rs",
+        "ConceptMap.rs",
+    ),
 }
 
 
