@@ -249,6 +249,14 @@ async def gateway(
             is_admin=Role.ADMIN.value in principal.roles,
         )
 
+    if parsed.kind == "create" and parsed.conditional:
+        # The criteria of a conditional create are its parameters: the policy checks (and in
+        # patient context constrains) them like a search's, and they go back into the header.
+        criteria = request.headers.get("if-none-exist", "").removeprefix("?")
+        parsed = parsed.with_params(parse_qsl(criteria, keep_blank_values=True))
+        if not parsed.params:
+            raise BadRequestError("If-None-Exist needs search parameters")
+
     media = _media_type(request)
     content: bytes | AsyncIterable[bytes] | None = None
     bundle: Mapping[str, Any] | None = None
@@ -345,6 +353,10 @@ async def gateway(
         return _single_resource(found, parsed, settings, passthrough.hapi_bases(tenant))
 
     params = cap_params(interaction.kind, interaction.params, gw)
+    if interaction.kind == "create":
+        if interaction.conditional:
+            headers["if-none-exist"] = urlencode(params, safe=":|,/")
+        params = ()
     if interaction.kind == "search":
         headers["cache-control"] = "no-cache"
     if form_params is not None:

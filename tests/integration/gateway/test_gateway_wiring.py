@@ -7,6 +7,8 @@ compartment search (own record 200, another patient's 404).
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 from authz_world import World
@@ -63,3 +65,41 @@ async def test_other_tenant_ids_are_not_found(api: httpx.AsyncClient, gw: World)
     a, b = gw.tenants["ga"], gw.tenants["gb"]
     response = await api.get(f"/fhir/Patient/{b.patient['id']}", headers=a.auth(Role.PHYSICIAN))
     assert response.status_code == 404, response.text
+
+
+async def test_conditional_create_criteria_stay_in_the_compartment(
+    api: httpx.AsyncClient, gw: World
+) -> None:
+    tenant = gw.tenants["ga"]
+    system, value = "urn:ehr:test:gw-cond", f"obs-{gw.run}"
+    other = await gw.fhir.for_tenant(tenant.slug).create(
+        {
+            "resourceType": "Observation",
+            "meta": {"tag": [{"system": "urn:ehr:test", "code": gw.run}]},
+            "identifier": [{"system": system, "value": value}],
+            "status": "final",
+            "code": {"text": "gateway conditional"},
+            "subject": {"reference": f"Patient/{tenant.restricted['id']}"},
+        }
+    )
+    mine = {
+        "resourceType": "Observation",
+        "meta": {"tag": [{"system": "urn:ehr:test", "code": gw.run}]},
+        "identifier": [{"system": system, "value": value}],
+        "status": "final",
+        "code": {"text": "gateway conditional"},
+        "subject": {"reference": f"Patient/{tenant.patient['id']}"},
+    }
+    response = await api.post(
+        "/fhir/Observation",
+        content=json.dumps(mine),
+        headers={
+            **tenant.auth(Role.PATIENT),
+            "Content-Type": "application/fhir+json",
+            "If-None-Exist": f"identifier={system}|{value}",
+        },
+    )
+    # Never the other patient's Observation (200 + its Location): a new one, or a refusal.
+    assert response.status_code in {201, 403}, response.text
+    assert other["id"] not in response.text
+    assert other["id"] not in response.headers.get("location", "")
