@@ -48,7 +48,7 @@ from ehr.fhir.passthrough import (
 )
 from ehr.fhir.transport import Interaction
 from ehr.gateway.discovery import rewrite_capability_statement, smart_configuration
-from ehr.gateway.enforcement import enforce
+from ehr.gateway.enforcement import Decision, enforce
 from ehr.gateway.interactions import (
     ParsedInteraction,
     check_operation,
@@ -313,17 +313,23 @@ async def gateway(
         else:
             content = _stream_request(request)
 
-    decision = enforce(principal, parsed, bundle=bundle, resource=resource)
-    interaction = decision.interaction
     tenant = principal.tenant
+    # Search pages and export jobs belong to the principal whose search/kick-off created them
+    # (tenant AND user/key): not even another user of the same tenant may follow them.
+    owner = f"{tenant}:{principal.subject}"
     passthrough = FhirPassThrough(resources.fhir)
-
-    page_id = next((value for name, value in interaction.params if name == "_getpages"), None)
+    page_id = next((value for name, value in parsed.params if name == "_getpages"), None)
     if page_id is not None:
-        await check_page(resources.redis, tenant, page_id)
+        # A page continues a search this principal was allowed (and constrained) to make.
+        await check_page(resources.redis, owner, page_id)
+        interaction = parsed
+        decision = Decision(interaction=parsed, read_as_search=False)
+    else:
+        decision = enforce(principal, parsed, bundle=bundle, resource=resource)
+        interaction = decision.interaction
     if interaction.operation == "$export-poll-status":
         job_id = next((value for name, value in interaction.params if name == "_jobId"), "")
-        await check_page(resources.redis, tenant, job_id, prefix=EXPORT_KEY_PREFIX)
+        await check_page(resources.redis, owner, job_id, prefix=EXPORT_KEY_PREFIX)
 
     details: dict[str, Any] = {"method": interaction.method}
     if interaction.operation:
@@ -401,7 +407,7 @@ async def gateway(
         _public_fhir(settings),
         capture_pages=interaction.kind in {"search", "history", "operation"},
         redis=resources.redis,
-        tenant=tenant,
+        owner=owner,
         page_ttl=gw.page_ttl_seconds,
         export_kickoff=interaction.operation == "$export",
         on_complete=audit_result if returns_data else None,
@@ -494,7 +500,7 @@ async def _respond(
     *,
     capture_pages: bool,
     redis: Redis,
-    tenant: str,
+    owner: str,
     page_ttl: int,
     export_kickoff: bool = False,
     on_complete: Callable[[StreamRewriter, int], Awaitable[None]] | None = None,
@@ -503,7 +509,7 @@ async def _respond(
     status = upstream.status_code
     if status >= 500:
         await upstream.aclose()
-        logger.warning("fhir.gateway.upstream_error", tenant=tenant, upstream_status=status)
+        logger.warning("fhir.gateway.upstream_error", upstream_status=status)
         if status in {502, 503, 504}:
             raise FhirUnavailable("The FHIR server is unavailable")
         raise FhirUpstreamError("The FHIR server failed to process the request")
@@ -519,7 +525,7 @@ async def _respond(
     if export_kickoff and status == 202:
         poll = upstream.headers.get("content-location", "")
         jobs = [match.group(1) for match in _JOB_ID.finditer(poll)]
-        await remember_pages(redis, tenant, jobs, page_ttl, prefix=EXPORT_KEY_PREFIX)
+        await remember_pages(redis, owner, jobs, page_ttl, prefix=EXPORT_KEY_PREFIX)
     media_type = upstream.headers.get("content-type")
     rewriter = StreamRewriter(
         hapi_bases, public, capture_pages=capture_pages, capture_patients=on_complete is not None
@@ -532,13 +538,13 @@ async def _respond(
                 out = rewriter.feed(chunk)
                 if rewriter.page_ids - known:
                     fresh = rewriter.page_ids - known
-                    await remember_pages(redis, tenant, fresh, page_ttl)
+                    await remember_pages(redis, owner, fresh, page_ttl)
                     known.update(fresh)
                 if out:
                     yield out
             tail = rewriter.flush()
             if rewriter.page_ids - known:
-                await remember_pages(redis, tenant, rewriter.page_ids - known, page_ttl)
+                await remember_pages(redis, owner, rewriter.page_ids - known, page_ttl)
             if on_complete is not None:
                 await on_complete(rewriter, status)
             if tail:

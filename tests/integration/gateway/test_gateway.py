@@ -299,6 +299,9 @@ async def test_search_pages_never_show_hapi_and_stay_in_their_tenant(
     parts = urlsplit(next_urls[0])
     foreign = await api.get(f"{parts.path}?{parts.query}", headers=auth(gw, "gb"))
     outcome(foreign, 404)
+    # ... nor another user of the same tenant: pages belong to the principal that searched
+    colleague = await api.get(f"{parts.path}?{parts.query}", headers=auth(gw, "ga", Role.NURSE))
+    outcome(colleague, 404)
     made_up = await api.get("/fhir", params={"_getpages": str(uuid.uuid4())}, headers=auth(gw))
     outcome(made_up, 404)
 
