@@ -247,3 +247,51 @@ async def test_transaction_entries(world: Compartments) -> None:
     first = response["entry"][0]["resource"]
     assert ids(first, "Observation") == set(world.a_obs)
     assert not response["entry"][2]["resource"].get("entry")
+
+
+async def test_constrained_writes_never_touch_bs_observation(world: Compartments) -> None:
+    """Update/delete of B's id, constrained to A's compartment, change nothing of B's."""
+    writer = Principal(
+        kind="user",
+        subject=uuid.uuid4(),
+        tenant="DEFAULT",
+        tenant_id=uuid.uuid4(),
+        roles=frozenset(),
+        scopes=frozenset({"patient/Observation.cruds"}),
+        patient_id=world.a["id"],
+    )
+    a, target = world.a["id"], world.b_obs[0]
+    delete = constrain(writer, interaction("DELETE", f"Observation/{target}"))
+    assert delete.conditional
+    query = "&".join(f"{k}={v}" for k, v in delete.params)
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [{"request": {"method": "DELETE", "url": f"Observation?{query}"}}],
+    }
+    authorize_bundle(writer, bundle)
+    await world.fhir.transaction(bundle)
+    still = await world.fhir.read("Observation", target)
+    assert still["valueString"] == f"secret-of-{world.b['id']}"
+    # A conditional delete pinned to A's compartment deletes A's only.
+    own = await world.fhir.create(
+        {
+            "resourceType": "Observation",
+            "meta": _tag(world.run),
+            "status": "final",
+            "code": CODE,
+            "subject": {"reference": f"Patient/{a}"},
+        }
+    )
+    mine = constrain(writer, interaction("DELETE", f"Observation/{own['id']}"))
+    query = "&".join(f"{k}={v}" for k, v in mine.params)
+    await world.fhir.transaction(
+        {
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [{"request": {"method": "DELETE", "url": f"Observation?{query}"}}],
+        }
+    )
+    with pytest.raises(AppError) as gone:
+        await world.fhir.read("Observation", own["id"])
+    assert gone.value.status_code in (404, 410)
