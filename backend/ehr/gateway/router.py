@@ -493,6 +493,19 @@ def _single_resource(
     return Response(body.encode(), media_type=FHIR_JSON, headers=headers)
 
 
+def _is_textual(media_type: str | None) -> bool:
+    """FHIR JSON/XML, NDJSON and text are rewritten; other bodies (a Binary's own bytes: PDF,
+    images) pass through untouched, so no byte of a document is ever changed."""
+    if not media_type:
+        return True
+    media = media_type.split(";", 1)[0].strip().lower()
+    return (
+        media.startswith("text/")
+        or media.endswith(("+json", "/json", "+xml", "/xml", "ndjson"))
+        or media == "application/x-ndjson"
+    )
+
+
 async def _respond(
     upstream: UpstreamResponse,
     hapi_bases: tuple[str, str],
@@ -532,6 +545,13 @@ async def _respond(
     )
     known: set[str] = set()
 
+    async def raw_body() -> AsyncIterator[bytes]:
+        try:
+            async for chunk in upstream.body():
+                yield chunk
+        finally:
+            await upstream.aclose()
+
     async def body() -> AsyncIterator[bytes]:
         try:
             async for chunk in upstream.body():
@@ -553,7 +573,7 @@ async def _respond(
             await upstream.aclose()
 
     response = StreamingResponse(
-        body(),
+        body() if _is_textual(media_type) else raw_body(),
         status_code=status,
         media_type=media_type,
         background=BackgroundTask(upstream.aclose),

@@ -515,3 +515,26 @@ async def test_tenant_without_partition_is_404(
         no_hapi(response, settings)
     finally:
         await remove_tenants([tenant.slug], gw.fhir, gw.sessionmaker)
+
+
+async def test_binary_bytes_pass_untouched(
+    api: httpx.AsyncClient, gw: World, settings: Settings
+) -> None:
+    raw = b"%PDF-1.4 a document that quotes " + settings.fhir.base_url.encode() + b"/x " * 3
+    binary = {
+        "resourceType": "Binary",
+        "contentType": "application/pdf",
+        "data": base64.b64encode(raw).decode(),
+    }
+    created = await api.post("/fhir/Binary", content=json.dumps(binary), headers=fhir_headers(gw))
+    assert created.status_code == 201, created.text
+    binary_id = created.headers["location"].split("/Binary/")[1].split("/")[0]
+    try:
+        download = await api.get(
+            f"/fhir/Binary/{binary_id}", headers={**auth(gw), "Accept": "application/pdf"}
+        )
+        assert download.status_code == 200
+        assert download.headers["content-type"].startswith("application/pdf")
+        assert download.content == raw
+    finally:
+        await api.delete(f"/fhir/Binary/{binary_id}", headers=auth(gw))
