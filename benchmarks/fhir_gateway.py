@@ -754,6 +754,30 @@ async def streaming_phase(
 BLOBS = {"1x": 40, "4x": 160}  # KiB per blob Observation; 200 of each
 
 
+def _revision() -> str:
+    """The commit measured, and whether backend/ has uncommitted changes (they run too)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "backend"],  # noqa: S607
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{head} + uncommitted backend changes" if dirty else head
+
+
 async def run(args: argparse.Namespace) -> None:
     settings = Settings()
     hapi = settings.fhir.base_url.rstrip("/")
@@ -761,7 +785,7 @@ async def run(args: argparse.Namespace) -> None:
     timeout = httpx.Timeout(REQUEST_TIMEOUT, connect=5.0)
     print(
         f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; HAPI {hapi}; "
-        f"tenant {args.tenant}"
+        f"tenant {args.tenant}; code {_revision()}"
     )
     identity = Identity(settings, args.tenant)
     async with (
