@@ -36,7 +36,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
+import json
 import math
 import os
 import random
@@ -229,7 +231,7 @@ async def _transaction(http: httpx.AsyncClient, base: str, resources: list[dict[
 class Data:
     patients: list[tuple[str, str]]  # (id, mrn value)
     observations: list[str]
-    blob_counts: dict[str, int] = field(default_factory=dict)
+    binaries: dict[str, str] = field(default_factory=dict)  # size -> Binary id (NDJSON)
 
 
 async def seed(
@@ -265,6 +267,31 @@ async def seed(
         response.raise_for_status()
         for start in range(response.json().get("total", 0), 200, 20):
             await _transaction(http, base, [_blob(size, kib, i) for i in range(start, start + 20)])
+    binaries = {}
+    for size, kib in blobs.items():
+        binary_tag = {"system": BLOB_TAG["system"], "code": f"ndjson-{size}-{kib}k"}
+        found = await _search_all(
+            http,
+            f"{base}/Binary",
+            {"_tag": f"{binary_tag['system']}|{binary_tag['code']}", "_elements": "id"},
+        )
+        if found:
+            binaries[size] = found[0]["id"]
+            continue
+        lines = [json.dumps(_blob(size, kib, i) | {"id": f"b{i}"}) for i in range(200)]
+        payload = ("\n".join(lines) + "\n").encode()
+        binary = {
+            "resourceType": "Binary",
+            "meta": {"tag": [binary_tag]},
+            "contentType": "application/fhir+ndjson",
+            "data": base64.b64encode(payload).decode(),
+        }
+        response = await http.post(
+            f"{base}/Binary", json=binary, headers={"Content-Type": FHIR_JSON}, timeout=120.0
+        )
+        if response.status_code >= 400:
+            raise SystemExit(f"seed Binary failed: {response.status_code} {response.text[:300]}")
+        binaries[size] = response.json()["id"]
     if missing:
         existing = await _search_all(
             http, f"{base}/Patient", {"_tag": tag, "_elements": "identifier", "_count": "200"}
@@ -284,7 +311,7 @@ async def seed(
         f"{len(observations)} observations, blobs {blobs} KiB x 200 each "
         f"({time.perf_counter() - started:.1f} s)"
     )
-    return Data(patients=chosen, observations=[o["id"] for o in observations])
+    return Data(patients=chosen, observations=[o["id"] for o in observations], binaries=binaries)
 
 
 # --------------------------------------------------------------------------------------------
@@ -543,8 +570,6 @@ async def download(
 
 async def bundle_pages(target: Target, code: str) -> tuple[int, int, float]:
     """Download every page of the blob search (bytes, pages, seconds), bodies streamed."""
-    import json
-
     started = time.perf_counter()
     url: str | None = (
         target.base + f"Observation?code={urllib.parse.quote(code, safe='')}&_count=200"
@@ -675,6 +700,7 @@ async def streaming_phase(
     refresh: Callable[[], Awaitable[None]],
     api_pid: int | None,
     identity: Identity,
+    data: Data,
 ) -> None:
     sizes = list(BLOBS)
     print(
@@ -699,6 +725,8 @@ async def streaming_phase(
             sampler = RssSampler(api_pid) if api_pid else None
             with sampler or contextlib.nullcontext():
                 gw_bytes, gw_pages, gw_s = await bundle_pages(gateway, code)
+            _record(("Bundle", size, "direct"), direct_s, size_bytes, None)
+            _record(("Bundle", size, "gateway"), gw_s, gw_bytes, sampler)
             line += (
                 f"; gateway {gw_bytes / 2**20:6.1f} MiB {gw_pages} page(s) {gw_s:5.2f} s "
                 f"(x{gw_s / direct_s:.2f})"
@@ -715,7 +743,10 @@ async def streaming_phase(
     if gateway is not None:
         key = await identity.export_key()
         export_gateway = Target("gateway", gateway.base, gateway.client, lambda: key)
-    for size in sizes:
+    exported = args.export_wait > 0
+    if not exported:
+        print("  $export skipped (--export-wait 0)")
+    for size in sizes if exported else []:
         type_filter = f"Observation?code={BLOB_SYSTEM}|{blob_code(size, BLOBS[size])}"
         for target in [direct, *([export_gateway] if export_gateway else [])]:
             try:
@@ -726,32 +757,95 @@ async def streaming_phase(
                 print(
                     f"  NDJSON {size} {target.name}: $export FAILED: {' '.join(str(exc).split())}"
                 )
-                if target is direct:
-                    print("  (HAPI's own export fails: NDJSON streaming not measured)")
-                    return
-                continue
-            headers = target.headers() | {"Accept": "application/fhir+ndjson"}
-            sampler = RssSampler(api_pid) if (api_pid and target is export_gateway) else None
-            started = time.perf_counter()
-            total = 0
-            with sampler or contextlib.nullcontext():
-                for url in files:
-                    got, _head = await download(target.client, url, headers)
-                    total += got
-            took = time.perf_counter() - started
-            line = (
-                f"  NDJSON {size} {target.name:<8}: job {job_s:5.1f} s; {len(files)} file(s), "
-                f"{total / 2**20:6.1f} MiB in {took:5.2f} s ({total / 2**20 / took:6.1f} MiB/s)"
+                exported = False
+                break
+            await ndjson_download(
+                f"NDJSON $export {size}", target, files, api_pid, target is export_gateway, job_s
             )
-            if sampler is not None:
-                line += (
-                    f"; RSS before {sampler.before} peak {sampler.peak} after {sampler.after} "
-                    f"(peak-before {sampler.peak - sampler.before})"
-                )
-            print(line, flush=True)
+        if not exported:
+            break
+    if exported:
+        streaming_summary()
+        return
+    # The same download path as an export file (a Binary read as application/fhir+ndjson),
+    # on NDJSON Binaries the setup stored: the 200 blob Observations of each size, one per line.
+    print("  (no export files: the NDJSON run downloads the seeded NDJSON Binaries instead)")
+    # Through the gateway with the export client's API key (a physician may not read Binary).
+    for size in sizes * 3:
+        binary = f"Binary/{data.binaries[size]}"
+        for target in [direct, *([export_gateway] if export_gateway else [])]:
+            await ndjson_download(
+                f"NDJSON Binary {size}", target, [target.base + binary], api_pid,
+                target is export_gateway, None,
+            )  # fmt: skip
+    streaming_summary()
+
+
+async def ndjson_download(
+    label: str,
+    target: Target,
+    urls: list[str],
+    api_pid: int | None,
+    sample_rss: bool,
+    job_s: float | None,
+) -> None:
+    headers = target.headers() | {"Accept": "application/fhir+ndjson"}
+    sampler = RssSampler(api_pid) if (api_pid and sample_rss) else None
+    started = time.perf_counter()
+    total = 0
+    first = b""
+    with sampler or contextlib.nullcontext():
+        for url in urls:
+            try:
+                got, head = await download(target.client, url, headers)
+            except (RuntimeError, httpx.HTTPError) as exc:
+                print(f"  {label} {target.name}: FAILED: {' '.join(str(exc).split())[:300]}")
+                return
+            total += got
+            first = first or head
+    took = time.perf_counter() - started
+    _record(("NDJSON", label.rsplit(" ", 1)[-1], target.name), took, total, sampler)
+    ndjson = first.startswith(b'{"resourceType"')
+    line = (
+        f"  {label} {target.name:<8}: "
+        + (f"job {job_s:5.1f} s; " if job_s is not None else "")
+        + f"{len(urls)} file(s), {total / 2**20:6.1f} MiB in {took:5.2f} s "
+        f"({total / 2**20 / took:6.1f} MiB/s){'' if ndjson else ' NOT NDJSON'}"
+    )
+    if sampler is not None:
+        line += (
+            f"; RSS before {sampler.before} peak {sampler.peak} after {sampler.after} "
+            f"(peak-before {sampler.peak - sampler.before})"
+        )
+    print(line, flush=True)
 
 
 BLOBS = {"1x": 40, "4x": 160}  # KiB per blob Observation; 200 of each
+# (kind, size, target) -> [(seconds, bytes, rss peak - before in KiB or None)]
+STREAMS: dict[tuple[str, str, str], list[tuple[float, int, int | None]]] = {}
+
+
+def _record(key: tuple[str, str, str], seconds: float, size: int, sampler: Any) -> None:
+    growth = sampler.peak - sampler.before if sampler is not None else None
+    STREAMS.setdefault(key, []).append((seconds, size, growth))
+
+
+def streaming_summary() -> None:
+    print("\n  streaming summary (median of repeats; RSS growth = max peak-before, KiB)")
+    for kind in ("Bundle", "NDJSON"):
+        for size in BLOBS:
+            direct = STREAMS.get((kind, size, "direct"), [])
+            gateway = STREAMS.get((kind, size, "gateway"), [])
+            if not direct:
+                continue
+            line = f"    {kind:<6} {size}: {direct[0][1] / 2**20:6.1f} MiB"
+            if gateway:
+                ratios = [g[0] / d[0] for d, g in zip(direct, gateway, strict=False)]
+                growth = [g[2] for g in gateway if g[2] is not None]
+                line += f"; time gateway/direct {spread(ratios)}"
+                if growth:
+                    line += f"; gateway RSS growth {max(growth)} KiB"
+            print(line)
 
 
 def _revision() -> str:
@@ -836,7 +930,7 @@ async def run(args: argparse.Namespace) -> None:
                 await latency_phase(args, data, targets, refresh)
                 await saturation_phase(args, data, targets, refresh)
                 if not args.skip_streaming:
-                    await streaming_phase(args, targets, refresh, api_pid, identity)
+                    await streaming_phase(args, targets, refresh, api_pid, identity, data)
         finally:
             await identity.aclose()
 
@@ -853,7 +947,9 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=16, help="saturation concurrency")
     parser.add_argument("--sat-seconds", type=float, default=8.0)
     parser.add_argument("--sat-rounds", type=int, default=3)
-    parser.add_argument("--export-wait", type=float, default=150.0, help="max s per $export")
+    parser.add_argument(
+        "--export-wait", type=float, default=150.0, help="max s per $export (0: skip)"
+    )
     parser.add_argument("--skip-streaming", action="store_true")
     parser.add_argument("--api-url", help="use this running API instead of starting one")
     parser.add_argument("--api-pid", type=int, help="its pid, for the RSS measurement")
