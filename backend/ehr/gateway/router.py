@@ -48,7 +48,7 @@ from ehr.fhir.passthrough import (
 )
 from ehr.fhir.transport import Interaction
 from ehr.gateway.discovery import rewrite_capability_statement, smart_configuration
-from ehr.gateway.enforcement import Decision, enforce
+from ehr.gateway.enforcement import enforce
 from ehr.gateway.interactions import (
     ParsedInteraction,
     check_operation,
@@ -320,13 +320,9 @@ async def gateway(
     passthrough = FhirPassThrough(resources.fhir)
     page_id = next((value for name, value in parsed.params if name == "_getpages"), None)
     if page_id is not None:
-        # A page continues a search this principal was allowed (and constrained) to make.
         await check_page(resources.redis, owner, page_id)
-        interaction = parsed
-        decision = Decision(interaction=parsed, read_as_search=False)
-    else:
-        decision = enforce(principal, parsed, bundle=bundle, resource=resource)
-        interaction = decision.interaction
+    decision = enforce(principal, parsed, bundle=bundle, resource=resource)
+    interaction = decision.interaction
     if interaction.operation == "$export-poll-status":
         job_id = next((value for name, value in interaction.params if name == "_jobId"), "")
         await check_page(resources.redis, owner, job_id, prefix=EXPORT_KEY_PREFIX)

@@ -8,6 +8,7 @@ compartment search (own record 200, another patient's 404).
 from __future__ import annotations
 
 import json
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -103,3 +104,16 @@ async def test_conditional_create_criteria_stay_in_the_compartment(
     assert response.status_code in {201, 403}, response.text
     assert other["id"] not in response.text
     assert other["id"] not in response.headers.get("location", "")
+
+
+async def test_pages_follow_with_the_real_policy(api: httpx.AsyncClient, gw: World) -> None:
+    tenant = gw.tenants["ga"]
+    first = await api.get(
+        "/fhir/Patient", params={"_count": "1"}, headers=tenant.auth(Role.PHYSICIAN)
+    )
+    assert first.status_code == 200, first.text
+    next_url = next(link["url"] for link in first.json()["link"] if link["relation"] == "next")
+    parts = urlsplit(next_url)
+    second = await api.get(f"{parts.path}?{parts.query}", headers=tenant.auth(Role.PHYSICIAN))
+    assert second.status_code == 200, second.text
+    assert second.json()["resourceType"] == "Bundle"
