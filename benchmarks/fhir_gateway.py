@@ -63,10 +63,11 @@ from sqlalchemy import select
 from ehr.auth.api_keys import create_api_key, revoke_api_key
 from ehr.auth.service import create_user
 from ehr.auth.tokens import issue_access_token_for
-from ehr.config import Settings
+from ehr.config import LogSettings, Settings
 from ehr.db.engine import create_engine, create_sessionmaker
 from ehr.db.models import Tenant, User
 from ehr.fhir import FhirClient
+from ehr.observability import configure_logging
 from ehr.tenancy import create_tenant
 
 BENCH_TAG = {"system": "urn:ehr:bench", "code": "fhir-gateway"}
@@ -874,6 +875,8 @@ def _revision() -> str:
 
 async def run(args: argparse.Namespace) -> None:
     settings = Settings()
+    # This process's own logs (setup through the ehr services): warnings only, human-readable.
+    configure_logging(LogSettings(level="WARNING", json_format=False))
     hapi = settings.fhir.base_url.rstrip("/")
     limits = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT)
     timeout = httpx.Timeout(REQUEST_TIMEOUT, connect=5.0)
