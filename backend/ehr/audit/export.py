@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from ehr.audit.chain import format_timestamp
+from ehr.audit.chain import HASHED_FIELDS, format_timestamp
 from ehr.db.models import AuditRecord
 
 __all__ = [
@@ -47,30 +47,8 @@ __all__ = [
     "stream_ndjson",
 ]
 
-CSV_COLUMNS: Final = (
-    "id",
-    "tenant",
-    "seq",
-    "occurred_at",
-    "actor_type",
-    "actor_id",
-    "actor_roles",
-    "action",
-    "resource_type",
-    "resource_id",
-    "patient_id",
-    "outcome",
-    "http_status",
-    "source_ip",
-    "user_agent",
-    "request_id",
-    "purpose_of_use",
-    "break_glass",
-    "break_glass_reason",
-    "details",
-    "prev_hash",
-    "record_hash",
-)
+# The record's own id, every hashed field, then the chain links.
+CSV_COLUMNS: Final = ("id", *HASHED_FIELDS, "prev_hash", "record_hash")
 
 EXT_BREAK_GLASS: Final = "urn:ehr:audit:break-glass"
 EXT_REQUEST_ID: Final = "urn:ehr:audit:request-id"
