@@ -117,8 +117,6 @@ class AuthSettings(BaseModel):
         default_factory=lambda: [SecretStr(DEV_ENCRYPTION_KEY)]
     )
     api_key_max_ttl_days: int = 365
-    # A break-glass assertion is valid for this long.
-    break_glass_ttl_seconds: int = 3600
 
 
 class AuditSettings(BaseModel):
