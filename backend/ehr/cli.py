@@ -31,6 +31,7 @@ from ehr.config import Settings
 from ehr.devstack.cli import app as stack_app
 from ehr.fhir import FhirClient
 from ehr.main import SettingsError, load_settings
+from ehr.modules.medication_safety.cli import app as medication_safety_app
 from ehr.tenancy.cli import api_keys_app, tenants_app, users_app
 
 __all__ = ["app"]
@@ -47,6 +48,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(api_keys_app, name="api-keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
+app.add_typer(medication_safety_app, name="medication-safety")
 
 
 def _settings() -> Settings:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from functools import lru_cache
+from pathlib import Path
 from typing import Final, Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
@@ -27,6 +28,7 @@ __all__ = [
     "FhirSettings",
     "InsecureDefaultSecretError",
     "LogSettings",
+    "MedicationSafetySettings",
     "ReadinessSettings",
     "RedisSettings",
     "SecuritySettings",
@@ -183,6 +185,12 @@ class GatewaySettings(BaseModel):
     page_ttl_seconds: int = Field(default=3600, ge=60)
 
 
+class MedicationSafetySettings(BaseModel):
+    # Directory of an operator-imported RxNorm table (`ehr medication-safety import-rxnorm`);
+    # when it holds one, it is used instead of the compact subset shipped in the package.
+    rxnorm_dir: Path | None = None
+
+
 class Settings(BaseSettings):
     """The service's settings; one object, nested by concern."""
 
@@ -205,6 +213,7 @@ class Settings(BaseSettings):
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     ready: ReadinessSettings = Field(default_factory=ReadinessSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    medication_safety: MedicationSafetySettings = Field(default_factory=MedicationSafetySettings)
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:
