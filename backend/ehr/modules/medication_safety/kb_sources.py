@@ -216,6 +216,11 @@ class KnowledgeFile(_Strict):
     """One YAML file under ``data/sources/``."""
 
     description: str | None = None
+    # The KB release label (semver or ISO date); at most one file sets it (the KB version is
+    # ``<release>+<content hash>``, ``0.0.0+<hash>`` when no file sets one).
+    release: str | None = Field(
+        default=None, pattern=r"^([0-9]+\.[0-9]+\.[0-9]+|[0-9]{4}-[0-9]{2}-[0-9]{2})$"
+    )
     citations: tuple[Citation, ...] = ()
     classes: tuple[DrugClass, ...] = ()
     interactions: tuple[InteractionRule, ...] = ()

@@ -1,0 +1,724 @@
+"""The in-process medication-safety check: proposed medications against a patient's profile.
+
+``check(proposed, active, allergies, context, *, kb, resolver, policy) -> CheckResult``
+
+Inputs are small frozen dataclasses the service builds from FHIR (MedicationRequest /
+MedicationStatement → :class:`MedicationInput`, AllergyIntolerance → :class:`AllergyInput`; the
+caller filters allergies by clinical/verification status and leaves out of ``active`` the order a
+proposed one replaces). Every coding is resolved to RxNorm ingredients by ``resolver``; codings
+that do not resolve are listed in :attr:`CheckResult.unresolved`, items with nothing checkable in
+:attr:`CheckResult.not_checkable` — nothing is silently ignored.
+
+What is checked
+- **drug-drug**: each proposed medication against each active one and against every other
+  proposed one; one issue per (pair of medications, rule), from the compiled pair index. Two
+  ingredients of one product never interact with each other, and the same ingredient on both
+  sides is duplicate therapy, not an interaction. When several ingredient pairs of two
+  (combination) products hit the same rule, the most severe hit (after member overrides) is
+  reported. Route qualifiers: a side with ``routes`` only matches a medication whose route is one
+  of them; a medication whose route is unknown matches (conservative).
+- **drug-allergy** (each proposed medication against each allergy; the one strongest finding per
+  pair is reported): same ingredient (``ALG-SAME-INGREDIENT``: contraindicated, interruptive) >
+  same allergen group (``ALG-SAME-GROUP``: major, interruptive; an allergy coded as a SNOMED CT
+  substance listed on a group counts as an allergy to the group) > cross-sensitivity at level
+  ``alert`` (major, interruptive) > level ``info`` (minor, informational). Level ``none`` raises
+  no issue; it is recorded in :attr:`CheckResult.cleared` (the KB's explicit "not cross-reactive",
+  e.g. sulfonamide antibiotics → furosemide) so a UI can say it was considered.
+- **duplicate therapy**: the same ingredient in two medications (including inside combination
+  products, whatever code each carries) when their routes are the same or either is unknown
+  (``DUP-SAME-INGREDIENT``: major, interruptive; topical and oral hydrocortisone are not
+  duplicates); and each duplicate class whose distinct member ingredients across all medications
+  exceed ``1 + allowance`` when a proposed medication contributes a member (one issue per class;
+  rule id ``DUP-<SLUG>``; severity/display from the class; the class's ``routes`` filter members).
+
+Policy (display only; severity is the KB's and is never changed)
+``Policy(interruptive=..., rule_display=...)``. The KB is authored to the default convention
+contraindicated + major → interruptive, moderate → passive, minor → informational, with deliberate
+exceptions (a passive major rule, a member override). An issue's display is, first match wins:
+
+1. ``policy.rule_display[rule_id]`` — a tenant's per-rule choice;
+2. if the severity's membership in ``policy.interruptive`` differs from the default
+   (``DEFAULT_INTERRUPTIVE`` = contraindicated, major): promoted (now in the set) →
+   ``interruptive``; demoted (now out of the set) → ``passive`` when the KB display was
+   interruptive, else the KB display;
+3. the KB display (the rule's, or its member override's).
+
+So ``Policy()`` changes nothing, ``Policy(interruptive={contraindicated})`` makes every major
+issue non-interruptive, ``Policy(interruptive={contraindicated, major, moderate})`` makes
+moderate issues interruptive too.
+
+Order of issues: severity (contraindicated first), rule id, then the implicated item ids.
+``context`` (age, sex) is accepted for context-aware rules; no rule uses it yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Final, Literal
+
+from ehr.modules.medication_safety.kb_compiler import (
+    LEVEL_RANK,
+    RULE_ALLERGY_SAME_GROUP,
+    RULE_ALLERGY_SAME_INGREDIENT,
+    RULE_DUPLICATE_INGREDIENT,
+    SEVERITY_RANK,
+    CitationRef,
+    CompiledCrossSensitivity,
+    CompiledDuplicateClass,
+    KnowledgeBase,
+    PairHit,
+)
+from ehr.modules.medication_safety.kb_sources import (
+    CrossSensitivityLevel,
+    Display,
+    RouteCategory,
+    Severity,
+)
+from ehr.modules.medication_safety.normalisation import NDC_SYSTEM, RXNORM_SYSTEM, CodeResolver
+
+__all__ = [
+    "DEFAULT_INTERRUPTIVE",
+    "DEFAULT_POLICY",
+    "SNOMED_SYSTEM",
+    "AllergyInput",
+    "CheckResult",
+    "ClearedCheck",
+    "Coding",
+    "ImplicatedItem",
+    "Issue",
+    "IssueCategory",
+    "MatchedIngredient",
+    "MedicationInput",
+    "PatientContext",
+    "Policy",
+    "UncheckedItem",
+    "UnresolvedCode",
+    "check",
+]
+
+SNOMED_SYSTEM: Final = "http://snomed.info/sct"
+DEFAULT_INTERRUPTIVE: Final = frozenset({Severity.CONTRAINDICATED, Severity.MAJOR})
+
+Criticality = Literal["low", "high", "unable-to-assess"]
+Role = Literal["proposed", "active", "allergy"]
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+@dataclass(frozen=True, slots=True)
+class Coding:
+    system: str
+    code: str
+    display: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MedicationInput:
+    """One medication. ``id`` is the caller's key (echoed in issues); ``reference`` the FHIR
+    reference (``MedicationRequest/123``) when the item exists as a resource; ``route`` overrides
+    the route parsed from the code's dose form."""
+
+    id: str
+    label: str
+    codings: tuple[Coding, ...] = ()
+    text: str | None = None
+    route: RouteCategory | None = None
+    reference: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AllergyInput:
+    """One allergy/intolerance (the caller has already filtered by clinical/verification status).
+
+    Codings: RxNorm/NDC (an ingredient or product) or a SNOMED CT substance listed on an allergen
+    group."""
+
+    id: str
+    label: str
+    codings: tuple[Coding, ...] = ()
+    text: str | None = None
+    criticality: Criticality | None = None
+    reference: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PatientContext:
+    age_years: int | None = None
+    sex: Literal["female", "male", "other", "unknown"] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """A tenant's display policy (see the module docstring for the exact rule)."""
+
+    interruptive: frozenset[Severity] = DEFAULT_INTERRUPTIVE
+    rule_display: Mapping[str, Display] = field(default_factory=lambda: MappingProxyType({}))
+
+    def display_for(self, rule_id: str, severity: Severity, kb_display: Display) -> Display:
+        chosen = self.rule_display.get(rule_id)
+        if chosen is not None:
+            return chosen
+        interrupts = severity in self.interruptive
+        if interrupts == (severity in DEFAULT_INTERRUPTIVE):
+            return kb_display
+        if interrupts:
+            return Display.INTERRUPTIVE
+        return Display.PASSIVE if kb_display is Display.INTERRUPTIVE else kb_display
+
+
+DEFAULT_POLICY: Final = Policy()
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+class IssueCategory(StrEnum):
+    DRUG_DRUG = "drug-drug"
+    DRUG_ALLERGY = "drug-allergy"
+    DUPLICATE_THERAPY = "duplicate-therapy"
+
+
+@dataclass(frozen=True, slots=True)
+class MatchedIngredient:
+    rxcui: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImplicatedItem:
+    """A medication or allergy an issue is about, with what matched in it."""
+
+    kind: Literal["medication", "allergy"]
+    role: Role
+    id: str
+    label: str
+    reference: str | None
+    ingredients: tuple[MatchedIngredient, ...]
+    class_id: str | None = None  # the class / allergen group / duplicate class that matched
+    class_label: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One finding. ``implicated[0]`` is a proposed medication; for drug-allergy the allergy is
+    ``implicated[1]``; a duplicate class may implicate more than two medications."""
+
+    category: IssueCategory
+    rule_id: str
+    severity: Severity
+    display: Display  # after the policy
+    kb_display: Display  # the knowledge base's (rule or member override)
+    title: str
+    implicated: tuple[ImplicatedItem, ...]
+    mechanism: str | None
+    consequence: str | None
+    management: str
+    citations: tuple[CitationRef, ...]
+    source_list: str | None = None
+    note: str | None = None  # a member override's note
+
+
+@dataclass(frozen=True, slots=True)
+class UnresolvedCode:
+    item_id: str
+    kind: Literal["medication", "allergy"]
+    system: str
+    code: str
+    display: str | None
+    reason: Literal["unknown-code", "unsupported-system"]
+
+
+@dataclass(frozen=True, slots=True)
+class UncheckedItem:
+    item_id: str
+    kind: Literal["medication", "allergy"]
+    label: str
+    reason: Literal["free-text-only", "no-code-resolved", "no-code"]
+
+
+@dataclass(frozen=True, slots=True)
+class ClearedCheck:
+    """A cross-sensitivity the KB rules out (level ``none``) for this allergy and medication."""
+
+    rule_id: str
+    medication_id: str
+    allergy_id: str
+    rationale: str
+    citations: tuple[CitationRef, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    issues: tuple[Issue, ...]
+    unresolved: tuple[UnresolvedCode, ...]
+    not_checkable: tuple[UncheckedItem, ...]
+    cleared: tuple[ClearedCheck, ...]
+    kb_version: str
+
+    @property
+    def interruptive(self) -> bool:
+        return any(issue.display is Display.INTERRUPTIVE for issue in self.issues)
+
+
+# --------------------------------------------------------------------------- resolution
+
+
+@dataclass(frozen=True, slots=True)
+class _Med:
+    item: MedicationInput
+    role: Role
+    ingredients: tuple[str, ...]  # sorted, distinct
+    route: RouteCategory | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Allergy:
+    item: AllergyInput
+    ingredients: frozenset[str]
+    groups: tuple[str, ...]  # sorted, distinct
+
+
+_CHECKABLE_SYSTEMS: Final = frozenset({RXNORM_SYSTEM, NDC_SYSTEM})
+
+
+def _unresolved(
+    item_id: str, kind: Literal["medication", "allergy"], coding: Coding, system_known: bool
+) -> UnresolvedCode:
+    return UnresolvedCode(
+        item_id,
+        kind,
+        coding.system,
+        coding.code,
+        coding.display,
+        "unknown-code" if system_known else "unsupported-system",
+    )
+
+
+def _unchecked_reason(
+    codings: tuple[Coding, ...], text: str | None
+) -> Literal["free-text-only", "no-code-resolved", "no-code"]:
+    if codings:
+        return "no-code-resolved"
+    return "free-text-only" if text else "no-code"
+
+
+def _resolve_medication(
+    med: MedicationInput,
+    role: Role,
+    resolver: CodeResolver,
+    unresolved: list[UnresolvedCode],
+    unchecked: list[UncheckedItem],
+) -> _Med | None:
+    ingredients: set[str] = set()
+    route = med.route
+    for coding in med.codings:
+        resolution = resolver.resolve(coding.system, coding.code)
+        if resolution is None or not resolution.ingredients:
+            unresolved.append(
+                _unresolved(med.id, "medication", coding, coding.system in _CHECKABLE_SYSTEMS)
+            )
+            continue
+        ingredients |= resolution.ingredients
+        if route is None:
+            route = resolution.route
+    if not ingredients:
+        unchecked.append(
+            UncheckedItem(med.id, "medication", med.label, _unchecked_reason(med.codings, med.text))
+        )
+        return None
+    return _Med(med, role, tuple(sorted(ingredients)), route)
+
+
+def _resolve_allergy(
+    allergy: AllergyInput,
+    kb: KnowledgeBase,
+    resolver: CodeResolver,
+    unresolved: list[UnresolvedCode],
+    unchecked: list[UncheckedItem],
+) -> _Allergy | None:
+    ingredients: set[str] = set()
+    groups: set[str] = set()
+    for coding in allergy.codings:
+        if coding.system == SNOMED_SYSTEM and coding.code in kb.snomed_allergen_groups:
+            groups.update(kb.snomed_allergen_groups[coding.code])
+            continue
+        resolution = resolver.resolve(coding.system, coding.code)
+        if resolution is None or not resolution.ingredients:
+            known = coding.system in _CHECKABLE_SYSTEMS or coding.system == SNOMED_SYSTEM
+            unresolved.append(_unresolved(allergy.id, "allergy", coding, known))
+            continue
+        ingredients |= resolution.ingredients
+    if not ingredients and not groups:
+        unchecked.append(
+            UncheckedItem(
+                allergy.id,
+                "allergy",
+                allergy.label,
+                _unchecked_reason(allergy.codings, allergy.text),
+            )
+        )
+        return None
+    for rxcui in ingredients:
+        groups.update(kb.ingredient_allergen_groups.get(rxcui, ()))
+    return _Allergy(allergy, frozenset(ingredients), tuple(sorted(groups)))
+
+
+# --------------------------------------------------------------------------- checks
+
+
+class _Namer:
+    """Ingredient names: the KB's, else the resolver's concept name, else the RxCUI."""
+
+    __slots__ = ("_kb", "_resolver")
+
+    def __init__(self, kb: KnowledgeBase, resolver: CodeResolver) -> None:
+        self._kb = kb
+        self._resolver = resolver
+
+    def __call__(self, rxcui: str) -> MatchedIngredient:
+        name = self._kb.ingredients.get(rxcui)
+        if name is None:
+            resolution = self._resolver.resolve(RXNORM_SYSTEM, rxcui)
+            name = resolution.name if resolution is not None else f"RxCUI {rxcui}"
+        return MatchedIngredient(rxcui, name)
+
+
+def _route_ok(allowed: frozenset[RouteCategory] | None, route: RouteCategory | None) -> bool:
+    return allowed is None or route is None or route in allowed
+
+
+def _med_item(
+    med: _Med,
+    ingredients: Iterable[str],
+    namer: _Namer,
+    class_id: str | None = None,
+    class_label: str | None = None,
+) -> ImplicatedItem:
+    return ImplicatedItem(
+        "medication",
+        med.role,
+        med.item.id,
+        med.item.label,
+        med.item.reference,
+        tuple(namer(x) for x in ingredients),
+        class_id,
+        class_label,
+    )
+
+
+def _interactions(
+    p: _Med, q: _Med, kb: KnowledgeBase, policy: Policy, namer: _Namer
+) -> Iterable[Issue]:
+    best: dict[str, tuple[PairHit, str, str]] = {}
+    pair_index = kb.pair_index
+    for x in p.ingredients:
+        for y in q.ingredients:
+            hits = pair_index.get((x, y))
+            if hits is None:
+                continue
+            for hit in hits:
+                if not (
+                    _route_ok(hit.first_routes, p.route) and _route_ok(hit.second_routes, q.route)
+                ):
+                    continue
+                current = best.get(hit.rule.id)
+                if (
+                    current is None
+                    or SEVERITY_RANK[hit.severity] < SEVERITY_RANK[current[0].severity]
+                ):
+                    best[hit.rule.id] = (hit, x, y)
+    for hit, x, y in best.values():
+        rule = hit.rule
+        p_side, q_side = (rule.a, rule.b) if hit.first_side == "a" else (rule.b, rule.a)
+        p_item = _med_item(p, (x,), namer, p_side.class_id, p_side.label)
+        q_item = _med_item(q, (y,), namer, q_side.class_id, q_side.label)
+        yield Issue(
+            category=IssueCategory.DRUG_DRUG,
+            rule_id=rule.id,
+            severity=hit.severity,
+            display=policy.display_for(rule.id, hit.severity, hit.display),
+            kb_display=hit.display,
+            title=(
+                f"Interaction: {p_item.ingredients[0].name} + {q_item.ingredients[0].name}"
+                f" ({rule.a.label} + {rule.b.label})"
+            ),
+            implicated=(p_item, q_item),
+            mechanism=rule.mechanism,
+            consequence=rule.consequence,
+            management=rule.management,
+            citations=rule.citations,
+            source_list=rule.source_list,
+            note=None if hit.override is None else hit.override.note,
+        )
+
+
+def _same_ingredient(p: _Med, q: _Med, policy: Policy, namer: _Namer) -> Issue | None:
+    if p.route is not None and q.route is not None and p.route != q.route:
+        return None
+    shared = sorted(set(p.ingredients) & set(q.ingredients))
+    if not shared:
+        return None
+    names = ", ".join(namer(x).name for x in shared)
+    severity, display = Severity.MAJOR, Display.INTERRUPTIVE
+    return Issue(
+        category=IssueCategory.DUPLICATE_THERAPY,
+        rule_id=RULE_DUPLICATE_INGREDIENT,
+        severity=severity,
+        display=policy.display_for(RULE_DUPLICATE_INGREDIENT, severity, display),
+        kb_display=display,
+        title=f"Duplicate ingredient: {names} ({p.item.label}; {q.item.label})",
+        implicated=(_med_item(p, shared, namer), _med_item(q, shared, namer)),
+        mechanism=None,
+        consequence=f"The patient would receive {names} from two medications (overdose risk).",
+        management=(
+            "Confirm both are intended; otherwise stop one or account for the combined dose "
+            "(combination products included)."
+        ),
+        citations=(),
+    )
+
+
+def _duplicate_classes(
+    meds: Sequence[_Med], kb: KnowledgeBase, policy: Policy, namer: _Namer
+) -> Iterable[Issue]:
+    index = kb.ingredient_duplicate_classes
+    relevant: dict[str, CompiledDuplicateClass] = {}
+    for med in meds:
+        if med.role != "proposed":
+            continue
+        for x in med.ingredients:
+            for dup in index.get(x, ()):
+                if _route_ok(dup.routes, med.route):
+                    relevant[dup.id] = dup
+    for dup_id in sorted(relevant):
+        dup = relevant[dup_id]
+        contributions: list[tuple[_Med, list[str]]] = []
+        distinct: set[str] = set()
+        for med in meds:
+            if not _route_ok(dup.routes, med.route):
+                continue
+            members = [x for x in med.ingredients if x in dup.member_ids]
+            if members:
+                contributions.append((med, members))
+                distinct.update(members)
+        if len(distinct) <= 1 + dup.allowance or len(contributions) < 2:
+            continue
+        contributions.sort(key=lambda c: c[0].role != "proposed")  # stable: proposed first
+        yield Issue(
+            category=IssueCategory.DUPLICATE_THERAPY,
+            rule_id=dup.rule_id,
+            severity=dup.severity,
+            display=policy.display_for(dup.rule_id, dup.severity, dup.display),
+            kb_display=dup.display,
+            title=f"Duplicate therapy: {len(distinct)} {dup.label}",
+            implicated=tuple(
+                _med_item(med, members, namer, dup.id, dup.label) for med, members in contributions
+            ),
+            mechanism=None,
+            consequence=(f"{len(distinct)} different {dup.label} (allowed: {1 + dup.allowance})."),
+            management=dup.management,
+            citations=dup.citations,
+        )
+
+
+_CROSS_OUTCOME: Final[Mapping[CrossSensitivityLevel, tuple[Severity, Display]]] = {
+    CrossSensitivityLevel.ALERT: (Severity.MAJOR, Display.INTERRUPTIVE),
+    CrossSensitivityLevel.INFO: (Severity.MINOR, Display.INFORMATIONAL),
+}
+
+
+def _allergy_item(
+    allergy: _Allergy,
+    ingredients: Iterable[str],
+    namer: _Namer,
+    class_id: str | None = None,
+    class_label: str | None = None,
+) -> ImplicatedItem:
+    return ImplicatedItem(
+        "allergy",
+        "allergy",
+        allergy.item.id,
+        allergy.item.label,
+        allergy.item.reference,
+        tuple(namer(x) for x in sorted(ingredients)),
+        class_id,
+        class_label,
+    )
+
+
+def _allergy_issue(
+    p: _Med,
+    allergy: _Allergy,
+    kb: KnowledgeBase,
+    policy: Policy,
+    namer: _Namer,
+    cleared: list[ClearedCheck],
+) -> Issue | None:
+    shared = sorted(allergy.ingredients.intersection(p.ingredients))
+    if shared:
+        names = ", ".join(namer(x).name for x in shared)
+        severity, display = Severity.CONTRAINDICATED, Display.INTERRUPTIVE
+        groups = [
+            kb.allergen_groups[g] for x in shared for g in kb.ingredient_allergen_groups.get(x, ())
+        ]
+        return Issue(
+            category=IssueCategory.DRUG_ALLERGY,
+            rule_id=RULE_ALLERGY_SAME_INGREDIENT,
+            severity=severity,
+            display=policy.display_for(RULE_ALLERGY_SAME_INGREDIENT, severity, display),
+            kb_display=display,
+            title=f"Allergy: {p.item.label} contains {names} ({allergy.item.label})",
+            implicated=(_med_item(p, shared, namer), _allergy_item(allergy, shared, namer)),
+            mechanism=f"The medication contains {names}, which the patient is recorded as "
+            "allergic or intolerant to.",
+            consequence="Risk of a hypersensitivity or intolerance reaction.",
+            management="Avoid unless the allergy record is refuted; choose an alternative.",
+            citations=tuple(dict.fromkeys(c for g in groups for c in g.citations)),
+        )
+    if allergy.groups:
+        allergy_groups = set(allergy.groups)
+        for x in p.ingredients:
+            for group_id in kb.ingredient_allergen_groups.get(x, ()):
+                if group_id not in allergy_groups:
+                    continue
+                group = kb.allergen_groups[group_id]
+                severity, display = Severity.MAJOR, Display.INTERRUPTIVE
+                name = namer(x).name
+                return Issue(
+                    category=IssueCategory.DRUG_ALLERGY,
+                    rule_id=RULE_ALLERGY_SAME_GROUP,
+                    severity=severity,
+                    display=policy.display_for(RULE_ALLERGY_SAME_GROUP, severity, display),
+                    kb_display=display,
+                    title=f"Allergy: {name} is in {group.label} ({allergy.item.label})",
+                    implicated=(
+                        _med_item(p, (x,), namer, group.id, group.label),
+                        _allergy_item(
+                            allergy,
+                            allergy.ingredients & group.member_ids,
+                            namer,
+                            group.id,
+                            group.label,
+                        ),
+                    ),
+                    mechanism=f"{name} belongs to the same allergen group ({group.label}) as the "
+                    "recorded allergy.",
+                    consequence="High risk of a hypersensitivity reaction.",
+                    management="Avoid the group unless the allergy has been evaluated; choose "
+                    "an alternative.",
+                    citations=group.citations,
+                )
+        best: tuple[CompiledCrossSensitivity, str] | None = None
+        index = kb.cross_sensitivity_index
+        for group_id in allergy.groups:
+            for x in p.ingredients:
+                found = index.get((group_id, x))
+                if found and (best is None or _cross_key(found[0]) < _cross_key(best[0])):
+                    best = (found[0], x)
+        if best is not None:
+            cross, x = best
+            outcome = _CROSS_OUTCOME.get(cross.level)
+            if outcome is None:
+                cleared.append(
+                    ClearedCheck(
+                        cross.id, p.item.id, allergy.item.id, cross.rationale, cross.citations
+                    )
+                )
+                return None
+            severity, display = outcome
+            name = namer(x).name
+            from_group = kb.allergen_groups[cross.from_group]
+            return Issue(
+                category=IssueCategory.DRUG_ALLERGY,
+                rule_id=cross.id,
+                severity=severity,
+                display=policy.display_for(cross.id, severity, display),
+                kb_display=display,
+                title=f"Cross-sensitivity: {name} with {from_group.label} ({allergy.item.label})",
+                implicated=(
+                    _med_item(p, (x,), namer, cross.to_group, cross.target_label),
+                    _allergy_item(
+                        allergy,
+                        allergy.ingredients & from_group.member_ids,
+                        namer,
+                        from_group.id,
+                        from_group.label,
+                    ),
+                ),
+                mechanism=cross.rationale,
+                consequence=(
+                    "Possible cross-reactive hypersensitivity reaction."
+                    if cross.level is CrossSensitivityLevel.ALERT
+                    else "Cross-reactivity is uncommon; noted for information."
+                ),
+                management=cross.management,
+                citations=cross.citations,
+            )
+    return None
+
+
+def _cross_key(cross: CompiledCrossSensitivity) -> tuple[int, str]:
+    return (LEVEL_RANK[cross.level], cross.id)
+
+
+def _sort_key(issue: Issue) -> tuple[int, str, tuple[str, ...]]:
+    return (SEVERITY_RANK[issue.severity], issue.rule_id, tuple(i.id for i in issue.implicated))
+
+
+def check(
+    proposed: Sequence[MedicationInput],
+    active: Sequence[MedicationInput],
+    allergies: Sequence[AllergyInput],
+    context: PatientContext | None = None,
+    *,
+    kb: KnowledgeBase,
+    resolver: CodeResolver,
+    policy: Policy = DEFAULT_POLICY,
+) -> CheckResult:
+    """Check ``proposed`` against ``active``, each other and ``allergies`` (see module doc)."""
+    unresolved: list[UnresolvedCode] = []
+    unchecked: list[UncheckedItem] = []
+    cleared: list[ClearedCheck] = []
+    namer = _Namer(kb, resolver)
+
+    new = [
+        m
+        for med in proposed
+        if (m := _resolve_medication(med, "proposed", resolver, unresolved, unchecked)) is not None
+    ]
+    current = [
+        m
+        for med in active
+        if (m := _resolve_medication(med, "active", resolver, unresolved, unchecked)) is not None
+    ]
+    known_allergies = [
+        a
+        for allergy in allergies
+        if (a := _resolve_allergy(allergy, kb, resolver, unresolved, unchecked)) is not None
+    ]
+
+    issues: list[Issue] = []
+    for i, p in enumerate(new):
+        for q in (*current, *new[i + 1 :]):
+            issues.extend(_interactions(p, q, kb, policy, namer))
+            duplicate = _same_ingredient(p, q, policy, namer)
+            if duplicate is not None:
+                issues.append(duplicate)
+        for allergy in known_allergies:
+            found = _allergy_issue(p, allergy, kb, policy, namer, cleared)
+            if found is not None:
+                issues.append(found)
+    if new:
+        issues.extend(_duplicate_classes([*new, *current], kb, policy, namer))
+    issues.sort(key=_sort_key)
+    return CheckResult(
+        issues=tuple(issues),
+        unresolved=tuple(unresolved),
+        not_checkable=tuple(unchecked),
+        cleared=tuple(cleared),
+        kb_version=kb.version,
+    )
