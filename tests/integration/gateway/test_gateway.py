@@ -346,6 +346,57 @@ async def test_smart_configuration(api: httpx.AsyncClient, settings: Settings) -
     assert "permission-v2" in config["capabilities"]
 
 
+async def _poll_until_done(
+    api: httpx.AsyncClient, gw: World, poll_path: str, *, timeout: float = 180.0
+) -> httpx.Response:
+    """HAPI starts a queued job on its next maintenance pass (about a minute)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        status = await api.get(poll_path, headers=auth(gw))
+        if status.status_code != 202 or asyncio.get_running_loop().time() > deadline:
+            return status
+        await asyncio.sleep(2)
+
+
+async def test_bulk_export_completes_in_its_partition(
+    api: httpx.AsyncClient, gw: World, settings: Settings
+) -> None:
+    """Kick-off, poll to completion and download: the files hold this tenant's data only."""
+    mine = await create(api, gw, patient(gw, "Exported"))
+    theirs = await api.post(
+        "/fhir/Patient",
+        content=json.dumps(patient(gw, "NotExported")),
+        headers={**fhir_headers(gw, "gb"), "Prefer": "return=representation"},
+    )
+    assert theirs.status_code == 201, theirs.text
+    kickoff = await api.get(
+        "/fhir/Patient/$export",
+        params={"_type": "Patient"},
+        headers={**auth(gw), "Prefer": "respond-async", "Accept": FHIR_JSON},
+    )
+    assert kickoff.status_code == 202, kickoff.text
+    parts = urlsplit(kickoff.headers["content-location"])
+    done = await _poll_until_done(api, gw, f"{parts.path}?{parts.query}")
+    assert done.status_code == 200, done.text
+    no_hapi(done, settings)
+    manifest = done.json()
+    assert manifest["error"] == []
+    outputs = manifest["output"]
+    assert [item["type"] for item in outputs] == ["Patient"]
+    ids: set[str] = set()
+    for item in outputs:
+        assert item["url"].startswith(f"{PUBLIC}/Binary/")
+        path = urlsplit(item["url"]).path
+        download = await api.get(path, headers={**auth(gw), "Accept": "application/fhir+ndjson"})
+        assert download.status_code == 200, download.text
+        no_hapi(download, settings)
+        ids |= {json.loads(line)["id"] for line in download.text.splitlines() if line.strip()}
+        # another tenant cannot fetch this tenant's export file
+        assert (await api.get(path, headers=auth(gw, "gb"))).status_code == 404
+    assert mine["id"] in ids
+    assert theirs.json()["id"] not in ids
+
+
 async def test_bulk_export_kickoff_and_poll(
     api: httpx.AsyncClient, gw: World, settings: Settings
 ) -> None:

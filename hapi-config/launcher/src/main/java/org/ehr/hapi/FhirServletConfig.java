@@ -8,6 +8,7 @@ import ca.uhn.fhir.jpa.api.dao.IFhirSystemDao;
 import ca.uhn.fhir.jpa.interceptor.CascadingDeleteInterceptor;
 import ca.uhn.fhir.jpa.delete.ThreadSafeResourceDeleterSvc;
 import ca.uhn.fhir.interceptor.api.IInterceptorBroadcaster;
+import ca.uhn.fhir.interceptor.api.IInterceptorService;
 import ca.uhn.fhir.jpa.partition.PartitionManagementProvider;
 import ca.uhn.fhir.jpa.provider.IJpaSystemProvider;
 import ca.uhn.fhir.jpa.provider.JpaCapabilityStatementProvider;
@@ -48,6 +49,7 @@ public class FhirServletConfig {
 			PartitionManagementProvider partitionManagementProvider,
 			IInterceptorBroadcaster interceptorBroadcaster,
 			ThreadSafeResourceDeleterSvc resourceDeleterSvc,
+			IInterceptorService interceptorService,
 			RequestTenantPartitionInterceptor tenantPartitionInterceptor) {
 		RestfulServer server = new RestfulServer(systemDao.getContext());
 		systemDao
@@ -84,6 +86,8 @@ public class FhirServletConfig {
 			server.registerInterceptor(tenantPartitionInterceptor);
 			server.setTenantIdentificationStrategy(new UrlBaseTenantIdentificationStrategy());
 			server.registerProvider(partitionManagementProvider);
+			// Batch steps (bulk export) are not REST requests: bind them globally.
+			interceptorService.registerInterceptor(new BulkExportPartitionBinding());
 		}
 		return server;
 	}

@@ -76,6 +76,9 @@ public class StorageConfig {
 		settings.setExpungeEnabled(props.getExpunge_enabled());
 		settings.setDeleteExpungeEnabled(props.getDelete_expunge_enabled());
 		settings.setBulkExportFileRetentionPeriodHours(props.getBulk_export_file_retention_period_hours());
+		// Gated batch jobs (bulk export) move to their next step as soon as one finishes,
+		// instead of waiting for the once-a-minute maintenance pass.
+		settings.setJobFastTrackingEnabled(true);
 		LOG.info(
 				"HAPI storage: client ids {}, server ids {}, search-cache reuse {} ms",
 				props.getClient_id_strategy(),
