@@ -69,12 +69,17 @@ def _filter_operations(container: dict[str, Any], allowed: Collection[str]) -> N
 
 
 def rewrite_capability_statement(
-    statement: dict[str, Any], settings: Settings, hapi_bases: Iterable[str]
+    statement: dict[str, Any],
+    settings: Settings,
+    hapi_bases: Iterable[str],
+    *,
+    public: str | None = None,
 ) -> dict[str, Any]:
-    """HAPI's CapabilityStatement as the gateway's (see the module doc)."""
+    """HAPI's CapabilityStatement as the gateway's (see the module doc); ``public`` is the
+    FHIR base it describes (default ``/fhir``; ``/fhir/{tenant}`` for a tenant-qualified base)."""
     from ehr.gateway.rewrite import rewrite_text
 
-    public = _public_fhir(settings)
+    public = public or _public_fhir(settings)
     allowed = set(settings.gateway.operations)
     endpoints = _endpoints(settings)
     statement["implementation"] = {"description": "EHR platform FHIR gateway", "url": public}

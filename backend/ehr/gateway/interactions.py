@@ -19,6 +19,7 @@ from ehr.fhir.addressing import (
     OPERATION_PATTERN,
     RESOURCE_TYPE_PATTERN,
 )
+from ehr.tenancy.service import RESERVED_SLUGS, SLUG_PATTERN
 
 __all__ = [
     "InteractionKind",
@@ -26,6 +27,7 @@ __all__ = [
     "ParsedInteraction",
     "check_operation",
     "parse_interaction",
+    "split_tenant_base",
 ]
 
 InteractionKind = Literal[
@@ -118,6 +120,19 @@ def check_operation(
     if operation in allowed or (is_admin and operation in admin_allowed):
         return operation
     raise _refuse(f"The operation {operation} is not available through the FHIR gateway")
+
+
+def split_tenant_base(path: str) -> tuple[str | None, str]:
+    """``("demo", "Patient/1")`` for ``demo/Patient/1``; ``(None, path)`` without a tenant.
+
+    Clients may use the tenant-qualified base ``/fhir/{tenant}`` (the shape of HAPI's own URL
+    partitioning): a first segment that is a tenant slug (lower case, never a resource type,
+    ``metadata`` or an operation) names the tenant. The principal's tenant still decides.
+    """
+    head, _, rest = path.strip("/").partition("/")
+    if SLUG_PATTERN.fullmatch(head) and head not in RESERVED_SLUGS:
+        return head, rest
+    return None, path
 
 
 def parse_interaction(

@@ -26,7 +26,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.routing import APIRoute
 from redis.asyncio import Redis
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.background import BackgroundTask
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.routing import Match
 from starlette.types import Scope
 
@@ -37,7 +40,8 @@ from ehr.auth.dependencies import get_current_principal
 from ehr.auth.permissions import Role
 from ehr.auth.principal import Principal
 from ehr.config import Settings
-from ehr.dependencies import ResourcesDep
+from ehr.db.models import Tenant
+from ehr.dependencies import AppResources, ResourcesDep
 from ehr.errors import AppError, BadRequestError
 from ehr.fhir.errors import FhirResourceNotFound, FhirUnavailable, FhirUpstreamError
 from ehr.fhir.passthrough import (
@@ -53,11 +57,13 @@ from ehr.gateway.interactions import (
     ParsedInteraction,
     check_operation,
     parse_interaction,
+    split_tenant_base,
     takes_body,
 )
 from ehr.gateway.limits import cap_params, check_rate_limit
 from ehr.gateway.pages import EXPORT_KEY_PREFIX, check_page, remember_pages
 from ehr.gateway.rewrite import StreamRewriter, rewrite_text
+from ehr.tenancy.service import RESERVED_SLUGS, SLUG_PATTERN
 
 __all__ = ["SMART_SCOPES_MARKER", "router"]
 
@@ -130,8 +136,10 @@ def _metric_interaction(kind: str) -> Interaction:
     return mapping.get(kind, "operation")
 
 
-def _public_fhir(settings: Settings) -> str:
-    return f"{settings.gateway.public_base_url.rstrip('/')}/fhir"
+def _public_fhir(settings: Settings, tenant: str | None = None) -> str:
+    """The public FHIR base: ``/fhir``, or ``/fhir/{tenant}`` when the client used that form."""
+    base = f"{settings.gateway.public_base_url.rstrip('/')}/fhir"
+    return f"{base}/{tenant}" if tenant else base
 
 
 def _patient_of(principal: Principal, interaction: ParsedInteraction) -> str | None:
@@ -164,9 +172,31 @@ async def _stream_request(request: Request) -> AsyncIterator[bytes]:
 # --- discovery (public) ---------------------------------------------------------------------------
 
 
-@router.get("/metadata", dependencies=[PublicRoute], response_class=Response)
-async def metadata(resources: ResourcesDep) -> Response:
-    """HAPI's CapabilityStatement, rewritten: our base URL, SMART security, allowed operations."""
+class _TenantSegment(Convertor[str]):
+    """A path segment that is a tenant slug (never a resource type: those start upper case)."""
+
+    regex = SLUG_PATTERN.pattern.removeprefix("^").removesuffix("$")
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("tenant", _TenantSegment())
+
+
+async def _active_tenant(sessionmaker: async_sessionmaker[AsyncSession], slug: str) -> str:
+    """``slug`` if it is an active tenant, else 404 (discovery under ``/fhir/{tenant}``)."""
+    async with sessionmaker() as session:
+        status = await session.scalar(select(Tenant.status).where(Tenant.slug == slug))
+    if status != "active" or slug in RESERVED_SLUGS:
+        raise FhirResourceNotFound(f"No FHIR base /fhir/{slug}")
+    return slug
+
+
+async def _capability_statement(resources: AppResources, public: str) -> Response:
     settings = resources.settings
     passthrough = FhirPassThrough(resources.fhir)
     tenant = resources.fhir.default_tenant
@@ -186,13 +216,35 @@ async def metadata(resources: ResourcesDep) -> Response:
         raise FhirUpstreamError("The FHIR server's CapabilityStatement is not JSON") from exc
     finally:
         await upstream.aclose()
-    body = rewrite_capability_statement(statement, settings, passthrough.hapi_bases(tenant))
+    body = rewrite_capability_statement(
+        statement, settings, passthrough.hapi_bases(tenant), public=public
+    )
     return JSONResponse(body, media_type=FHIR_JSON)
+
+
+@router.get("/metadata", dependencies=[PublicRoute], response_class=Response)
+async def metadata(resources: ResourcesDep) -> Response:
+    """HAPI's CapabilityStatement, rewritten: our base URL, SMART security, allowed operations."""
+    return await _capability_statement(resources, _public_fhir(resources.settings))
 
 
 @router.get("/.well-known/smart-configuration", dependencies=[PublicRoute])
 async def smart_config(resources: ResourcesDep) -> JSONResponse:
     """SMART App Launch discovery: issuer, JWKS, endpoints, scopes and capabilities."""
+    return JSONResponse(smart_configuration(resources.settings))
+
+
+@router.get("/{tenant:tenant}/metadata", dependencies=[PublicRoute], response_class=Response)
+async def tenant_metadata(tenant: str, resources: ResourcesDep) -> Response:
+    """The CapabilityStatement for the tenant-qualified base ``/fhir/{tenant}``; 404 if unknown."""
+    slug = await _active_tenant(resources.sessionmaker, tenant)
+    return await _capability_statement(resources, _public_fhir(resources.settings, slug))
+
+
+@router.get("/{tenant:tenant}/.well-known/smart-configuration", dependencies=[PublicRoute])
+async def tenant_smart_config(tenant: str, resources: ResourcesDep) -> JSONResponse:
+    """SMART discovery for the tenant-qualified base ``/fhir/{tenant}``; 404 if unknown."""
+    await _active_tenant(resources.sessionmaker, tenant)
     return JSONResponse(smart_configuration(resources.settings))
 
 
@@ -219,7 +271,7 @@ async def check_grammar(request: Request) -> None:
     """Refuse non-FHIR paths (403/404/400) before authentication: nothing is revealed by it."""
     parse_interaction(
         request.method,
-        str(request.path_params.get("path", "")),
+        split_tenant_base(str(request.path_params.get("path", "")))[1],
         list(request.query_params.multi_items()),
         has_if_none_exist="if-none-exist" in request.headers,
     )
@@ -235,6 +287,11 @@ async def gateway(
     """Every FHIR interaction, to the caller's tenant partition (see the module doc)."""
     settings = resources.settings
     gw = settings.gateway
+    named_tenant, path = split_tenant_base(path)
+    if named_tenant is not None and named_tenant != principal.tenant:
+        # Unknown, or not the caller's: the same answer, so tenant names are not revealed.
+        raise FhirResourceNotFound(f"No FHIR base /fhir/{named_tenant} for this caller")
+    public = _public_fhir(settings, named_tenant)
     await check_rate_limit(resources.redis, str(principal.subject), gw.rate_limit_per_minute)
 
     query = list(request.query_params.multi_items())
@@ -352,7 +409,7 @@ async def gateway(
     if decision.read_as_search:
         # Patient context: a read became a compartment search; answer its single match or 404.
         found = await _compartment_search(passthrough, tenant, interaction, parsed, timeout)
-        return _single_resource(found, parsed, settings, passthrough.hapi_bases(tenant))
+        return _single_resource(found, parsed, public, passthrough.hapi_bases(tenant))
 
     params = cap_params(interaction.kind, interaction.params, gw)
     if interaction.kind == "create":
@@ -400,7 +457,7 @@ async def gateway(
     return await _respond(
         upstream,
         passthrough.hapi_bases(tenant),
-        _public_fhir(settings),
+        public,
         capture_pages=interaction.kind in {"search", "history", "operation"},
         redis=resources.redis,
         owner=owner,
@@ -468,12 +525,11 @@ async def _compartment_search(
 def _single_resource(
     resource: dict[str, Any] | None,
     interaction: ParsedInteraction,
-    settings: Settings,
+    public: str,
     hapi_bases: tuple[str, str],
 ) -> Response:
     if resource is None:
         raise FhirResourceNotFound("The FHIR resource does not exist")
-    public = _public_fhir(settings)
     body = rewrite_text(json.dumps(resource, ensure_ascii=False), hapi_bases, public)
     headers: dict[str, str] = {}
     meta = resource.get("meta")

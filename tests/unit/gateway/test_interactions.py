@@ -8,7 +8,7 @@ import pytest
 from ehr.config import GatewaySettings
 from ehr.errors import BadRequestError, NotFoundError, PermissionDenied
 from ehr.fhir.passthrough import forwardable_request_headers, forwardable_response_headers
-from ehr.gateway.interactions import check_operation, parse_interaction
+from ehr.gateway.interactions import check_operation, parse_interaction, split_tenant_base
 from ehr.gateway.limits import cap_params
 
 
@@ -248,3 +248,20 @@ def test_response_headers_drop_hop_by_hop() -> None:
     )
     kept = {name.lower() for name, _ in forwardable_response_headers(headers)}
     assert kept == {"etag", "location", "content-type"}
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("demo/Patient/1", ("demo", "Patient/1")),
+        ("demo", ("demo", "")),
+        ("clinic-2/$export", ("clinic-2", "$export")),
+        ("Patient/1", (None, "Patient/1")),
+        ("metadata", (None, "metadata")),
+        ("$export", (None, "$export")),
+        ("_history", (None, "_history")),
+        ("", (None, "")),
+    ],
+)
+def test_split_tenant_base(path: str, expected: tuple[str | None, str]) -> None:
+    assert split_tenant_base(path) == expected
