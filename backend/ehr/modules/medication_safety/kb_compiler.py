@@ -9,8 +9,9 @@ Steps (all deterministic — the same sources give the same :class:`KnowledgeBas
    duplicate classes and the engine's built-in rule ids); every referenced citation, class and
    allergen group exists; one RxCUI has one name everywhere and one name one RxCUI; no member is
    listed twice in a list; member overrides name a member of the rule; near misses do not match
-   their own rule; a duplicate class has at least ``allowance + 2`` members (else it can never
-   fire). Every problem is reported (file + offending id), not only the first.
+   their own rule; a rule's sides are not one and the same ingredient; a duplicate class has at
+   least ``allowance + 2`` members. Every problem is reported (file + offending id), not only
+   the first.
 3. **Compile** to plain frozen dataclasses and dicts (no pydantic on the hot path):
    ``pair_index[(x, y)]`` → the interaction hits for ingredient ``x`` in one medication and ``y``
    in the other (both orders are keys; member overrides are already applied per pair; route
@@ -526,6 +527,10 @@ def _cross_check(loaded: _Loaded) -> list[CompileProblem]:
                     )
                 )
         if a is not None and b is not None:
+            if len(a | b) < 2:
+                problems.append(
+                    CompileProblem(file, rule.id, "both sides are the same single ingredient")
+                )
             for miss in rule.near_misses:
                 if (miss.a in a and miss.b in b and miss.a != miss.b) or (
                     miss.b in a and miss.a in b and miss.a != miss.b

@@ -312,6 +312,15 @@ def test_near_miss_must_not_match_its_rule(write_sources: WriteSources) -> None:
     _one(problems, "core.yaml: ONC-HP-25", "near miss 36567+21212 matches the rule")
 
 
+def test_rule_that_can_never_fire(write_sources: WriteSources) -> None:
+    bad = TINY_CORE.replace(
+        'b: {ingredient: {rxcui: "4917", name: nitroglycerin}}',
+        'b: {ingredient: {rxcui: "136411", name: sildenafil}}',
+    )
+    problems = _problems(write_sources, {**TINY_SOURCES, "core.yaml": bad})
+    _one(problems, "core.yaml: DDI-SILDENAFIL-NITRATES", "same single ingredient")
+
+
 def test_duplicate_class_that_can_never_fire(write_sources: WriteSources) -> None:
     bad = TINY_ALLERGY_DUP.replace("allowance: 1\n", "allowance: 2\n")
     problems = _problems(write_sources, {**TINY_SOURCES, "allergy-dup.yaml": bad})
