@@ -322,7 +322,8 @@ _DOSE_FORMS: Final[Mapping[str, RouteCategory]] = {
 }
 _LONGEST_DOSE_FORM: Final = max(len(form.split()) for form in _DOSE_FORMS)
 
-# Fallback for a dose form missing above (a newer RxNorm release): first keyword found wins.
+# Fallback for a dose form missing above (a newer RxNorm release): the first keyword that starts
+# one of the last four words wins ("otic" must not match "exotic").
 _KEYWORDS: Final[tuple[tuple[str, RouteCategory], ...]] = (
     ("ophthalmic", _E),
     ("otic", _O),
@@ -346,6 +347,7 @@ _KEYWORDS: Final[tuple[tuple[str, RouteCategory], ...]] = (
     ("capsule", _S),
 )
 _BRAND: Final = re.compile(r"\s*\[[^\[\]]*\]\s*$")
+_PACK_QUANTITY: Final = re.compile(r"^[0-9][0-9.]* [A-Z]+$")
 
 
 def _dose_form_route(name: str) -> RouteCategory | None:
@@ -355,9 +357,9 @@ def _dose_form_route(name: str) -> RouteCategory | None:
         route = _DOSE_FORMS.get(" ".join(words[-size:]))
         if route is not None:
             return route
-    tail = " ".join(words[-4:])
+    tail = words[-4:]
     for keyword, route in _KEYWORDS:
-        if keyword in tail:
+        if any(word.startswith(keyword) for word in tail):
             return route
     return None
 
@@ -379,7 +381,9 @@ def pack_components(name: str) -> list[str]:
         elif char == ")":
             depth -= 1
             if depth == 0:
-                components.append(name[begin:index].strip())
+                component = name[begin:index].strip()
+                if not _PACK_QUANTITY.match(component):  # "1 (118 ML) (drug)": a size, not a drug
+                    components.append(component)
             elif depth < 0:
                 return []
     return components if depth == 0 else []
@@ -449,6 +453,10 @@ class RxNormTable:
 
     def __len__(self) -> int:
         return len(self._by_rxcui)
+
+    def __iter__(self) -> Iterator[Resolution]:
+        """Every concept of the table (for checks and tooling; ``resolve`` is the fast path)."""
+        return iter(self._by_rxcui.values())
 
     @property
     def ndc_count(self) -> int:

@@ -248,7 +248,11 @@ def read_supplement(path: Path) -> list[SupplementRow]:
 
 # ---- Completing partial rows by name ---------------------------------------------------------
 
-_QUANTITY = re.compile(r"^[0-9][0-9.]* [A-Z][A-Z-]* ")
+# Leading words before the first substance: a quantity factor ("12 HR", "0.5 ML") and/or a
+# qualitative distinction ("3-Bead", "Abuse-Deterrent", "40/60 Release"); substance names start
+# with a lower-case letter (a few start with a capital, e.g. "Bordetella": the unstripped name is
+# tried first).
+_PREFIX = re.compile(r"^(?:[A-Z0-9][^ ]* )+")
 # The strength: the first "<number> <UNIT>" whose unit starts with a capital or "%"; the
 # substance is what comes before (non-greedy, so "polyethylene glycol 3350 100000 MG" keeps
 # "3350" in the substance because "100000" is not a unit).
@@ -258,16 +262,20 @@ _STRENGTH = re.compile(
 _BRAND_SUFFIX = re.compile(r"\s*\[[^\[\]]*\]\s*$")
 
 
-def _drug_substances(name: str) -> list[str] | None:
-    """The substance names of an SCD/SBD/SCDC name, or ``None`` when one has no strength."""
-    text = _QUANTITY.sub("", _BRAND_SUFFIX.sub("", name).strip())
-    substances: list[str] = []
-    for component in text.split(" / "):
-        match = _STRENGTH.match(component.strip())
-        if match is None:
-            return None
-        substances.append(match.group("substance"))
-    return substances
+def _drug_substances(name: str) -> list[list[str]]:
+    """Readings of an SCD/SBD/SCDC name as substance names (as written, then without prefix)."""
+    text = _BRAND_SUFFIX.sub("", name).strip()
+    readings: list[list[str]] = []
+    for candidate in dict.fromkeys((text, _PREFIX.sub("", text))):
+        substances: list[str] = []
+        for component in candidate.split(" / "):
+            match = _STRENGTH.match(component.strip())
+            if match is None:
+                break
+            substances.append(match.group("substance"))
+        else:
+            readings.append(substances)
+    return readings
 
 
 # Salt and hydrate words that RxNorm appends to an ingredient name to form a precise ingredient
@@ -310,32 +318,41 @@ def ingredients_from_name(
     names (``amlodipine / benazepril``); drug names carry strengths and a dose form; pack names
     list drugs (``{n (drug) / ...} Pack``).
     """
-    substances: list[str] = []
     if tty == "MIN":
-        substances = [part.strip() for part in name.split(" / ")]
-    elif tty in {"GPCK", "BPCK"}:
+        return _resolve_all([[part.strip() for part in name.split(" / ")]], name_index, salt_bases)
+    if tty in {"GPCK", "BPCK"}:
         components = pack_components(name)
         if not components:
             return None
+        found: set[str] = set()
         for component in components:
-            found = _drug_substances(component)
-            if found is None:
+            drug = _resolve_all(_drug_substances(component), name_index, salt_bases)
+            if drug is None:
                 return None
-            substances.extend(found)
-    elif tty in {"SCDC", "SCD", "SBD"}:
-        found = _drug_substances(name)
-        if found is None:
-            return None
-        substances = found
-    else:
-        return None
-    ingredients: set[str] = set()
-    for substance in substances:
-        rxcui = _lookup(substance, name_index, salt_bases or {})
-        if rxcui is None:
-            return None
-        ingredients.add(rxcui)
-    return _sorted_ids(ingredients) if ingredients else None
+            found.update(drug)
+        return _sorted_ids(found)
+    if tty in {"SCDC", "SCD", "SBD"}:
+        return _resolve_all(_drug_substances(name), name_index, salt_bases)
+    return None
+
+
+def _resolve_all(
+    readings: list[list[str]],
+    name_index: Mapping[str, str],
+    salt_bases: Mapping[str, str] | None,
+) -> tuple[str, ...] | None:
+    """The ingredients of the first reading whose every substance is known."""
+    for substances in readings:
+        ingredients: set[str] = set()
+        for substance in substances:
+            rxcui = _lookup(substance, name_index, salt_bases or {})
+            if rxcui is None:
+                break
+            ingredients.add(rxcui)
+        else:
+            if ingredients:
+                return _sorted_ids(ingredients)
+    return None
 
 
 # ---- The subset build -----------------------------------------------------------------------
