@@ -24,8 +24,9 @@ Implementation
   segment (the HIPAA 11-digit form RxNorm stores). **An unhyphenated 10-digit NDC is refused**
   (``None``): it has three possible 11-digit readings, and a reading found in our table does not
   prove it is the right one (the shipped table is a subset, and RxNorm omits many NDCs), so
-  resolving it could silently name the wrong drug. FHIR's NDC system expects the hyphenated
-  10-digit form or the 11-digit form.
+  resolving it could silently name the wrong drug. HL7 Terminology (THO) defines codes of
+  ``http://hl7.org/fhir/sid/ndc`` as the 10-digit NDC *with* its hyphens; the 11-digit form is
+  the one US claims and RxNorm use, so it is accepted too.
 - Route: parsed from the RxNorm dose form at the end of the name (see :func:`route_of`). When in
   doubt between a local and a systemic reading the route is ``systemic`` (systemic rules then
   fire); an unrecognised dose form gives ``None`` (the engine treats an unknown route as matching).
