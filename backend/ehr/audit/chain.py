@@ -29,6 +29,7 @@ from ehr.db.models import AuditRecord
 __all__ = [
     "GENESIS_HASH",
     "HASHED_FIELDS",
+    "LOCK_SQL",
     "AuditEntry",
     "ChainBreak",
     "ChainVerifier",
@@ -39,6 +40,8 @@ __all__ = [
     "compute_hash",
     "format_timestamp",
     "link_entries",
+    "lock_key",
+    "read_head",
     "verify_chain",
 ]
 
@@ -156,10 +159,25 @@ async def append_entries(session: AsyncSession, entries: Sequence[AuditEntry]) -
     if len(tenants) != 1:
         raise ValueError("append_entries takes entries of one tenant")
     tenant = tenants.pop()
-    await session.execute(
-        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-        {"key": _LOCK_PREFIX + tenant},
-    )
+    await session.execute(text(LOCK_SQL), {"key": lock_key(tenant)})
+    last_seq, last_hash = await read_head(session, tenant)
+    records = link_entries(entries, last_seq=last_seq, last_hash=last_hash, now=datetime.now(UTC))
+    session.add_all(records)
+    await session.flush()
+    return [record.seq for record in records]
+
+
+# The tenant's chain lock: every appender holds it (until its transaction ends) while it reads
+# the head and inserts, so appenders of a tenant — in any process — queue up.
+LOCK_SQL: Final = "SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"
+
+
+def lock_key(tenant: str) -> str:
+    return _LOCK_PREFIX + tenant
+
+
+async def read_head(session: AsyncSession, tenant: str) -> tuple[int, str]:
+    """The tenant's last ``(seq, record_hash)``; ``(0, GENESIS_HASH)`` for an empty chain."""
     last = (
         await session.execute(
             select(AuditRecord.seq, AuditRecord.record_hash)
@@ -168,11 +186,7 @@ async def append_entries(session: AsyncSession, entries: Sequence[AuditEntry]) -
             .limit(1)
         )
     ).first()
-    last_seq, last_hash = (int(last[0]), str(last[1])) if last is not None else (0, GENESIS_HASH)
-    records = link_entries(entries, last_seq=last_seq, last_hash=last_hash, now=datetime.now(UTC))
-    session.add_all(records)
-    await session.flush()
-    return [record.seq for record in records]
+    return (int(last[0]), str(last[1])) if last is not None else (0, GENESIS_HASH)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,11 +21,11 @@ from typing import Annotated, Any, Final
 
 import structlog
 from fastapi import Depends, Request
-from sqlalchemy import TextClause, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ehr.audit.chain import AuditEntry, append_entries
+from ehr.audit.appender import appender_for
+from ehr.audit.chain import AuditEntry
 from ehr.audit.trail import (
     BREAK_GLASS_PURPOSE,
     DEFAULT_PURPOSE_OF_USE,
@@ -105,13 +105,14 @@ def _success_status(request: Request) -> int:
 async def _append(
     sessionmaker: async_sessionmaker[AsyncSession], entries: Sequence[AuditEntry]
 ) -> None:
-    """Append in one short transaction of its own; any failure is :class:`AuditUnavailable`."""
+    """Append in a short transaction of its own (group-committed with concurrent appends of the
+    tenant: :mod:`ehr.audit.appender`); any failure is :class:`AuditUnavailable`."""
     tenant = entries[0].tenant
+    appender = appender_for(
+        sessionmaker, lock_timeout_ms=_LOCK_TIMEOUT_MS, statement_timeout_ms=_STATEMENT_TIMEOUT_MS
+    )
     try:
-        async with sessionmaker() as session, session.begin():
-            await session.execute(_set_local("lock_timeout", _LOCK_TIMEOUT_MS))
-            await session.execute(_set_local("statement_timeout", _STATEMENT_TIMEOUT_MS))
-            await append_entries(session, entries)
+        await appender.append(entries)
     except (SQLAlchemyError, OSError, TimeoutError, ValueError, TypeError) as exc:
         # No statement text or parameters: they may hold ids we keep out of logs.
         logger.error(
@@ -120,11 +121,6 @@ async def _append(
         raise AuditUnavailable(
             "The access could not be recorded in the audit trail; nothing was returned."
         ) from exc
-
-
-def _set_local(name: str, milliseconds: int) -> TextClause:
-    # name and value are constants of this module, never input.
-    return text(f"SET LOCAL {name} = {int(milliseconds)}")
 
 
 def _entry(

@@ -12,15 +12,16 @@
 Anything else — no credential, two credentials, malformed, expired, revoked, unknown — is 401
 problem+json (:class:`~ehr.auth.tokens.BearerChallenge`, ``WWW-Authenticate: Bearer``).
 
-The check runs in its own short transaction (one pooled connection, released before the
-handler runs), so an API key's ``last_used_at`` is recorded even when the handler fails, and a
-request without credentials is refused without touching the database. The verified access-token
-claims are left in ``request.state.access_claims`` (logout needs the jti and refresh family).
+A bearer token is checked with reads on one pooled connection (no transaction: no BEGIN/COMMIT
+round trips), released before the handler runs. An API key is checked in its own short
+transaction, so its ``last_used_at`` is recorded even when the handler fails. A request without
+credentials is refused without touching the database. The verified access-token claims are left
+in ``request.state.access_claims`` (logout needs the jti and refresh family).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Final
+from typing import TYPE_CHECKING, Annotated, Final
 
 import structlog
 from fastapi import Depends, Request
@@ -36,6 +37,9 @@ from ehr.auth.principal import Principal
 from ehr.auth.revocation import is_revoked
 from ehr.auth.service import load_account
 from ehr.auth.tokens import AccessClaims, BearerChallenge, verify_access_token
+
+if TYPE_CHECKING:
+    from ehr.dependencies import AppResources
 
 __all__ = ["CurrentPrincipal", "access_claims", "get_current_principal"]
 
@@ -73,23 +77,11 @@ async def get_current_principal(request: Request) -> Principal:
     credential = _credential(request)
     resources = get_resources(request)
     settings = resources.settings
-    async with resources.sessionmaker() as session, session.begin():
-        if looks_like_api_key(credential):
-            identity = await resolve_api_key(session, credential)
-            if identity is None:
-                logger.info("auth.api_key.refused")
-                raise BearerChallenge("The API key is invalid, expired or revoked")
-            key, tenant = identity.key, identity.tenant
-            await mark_used(session, resources.redis, key.id)
-            return Principal(
-                kind="api_key",
-                subject=key.id,
-                tenant=tenant.slug,
-                tenant_id=tenant.id,
-                roles=frozenset(key.roles),
-                scopes=key_scopes(key),
-                key_permissions=key_permissions(key),
-            )
+    if looks_like_api_key(credential):
+        return await _api_key_principal(resources, credential)
+    async with resources.sessionmaker() as session:
+        # Reads only: no transaction (saves the BEGIN and COMMIT round trips on every request).
+        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         claims = await verify_access_token(session, settings, credential)
         if await is_revoked(session, resources.redis, jti=claims.jti, session_id=claims.session_id):
             logger.info("auth.token.refused", reason="revoked")
@@ -115,6 +107,25 @@ async def get_current_principal(request: Request) -> Principal:
         username=account.user.username,
         patient_id=account.user.patient_id,
     )
+
+
+async def _api_key_principal(resources: AppResources, credential: str) -> Principal:
+    async with resources.sessionmaker() as session, session.begin():
+        identity = await resolve_api_key(session, credential)
+        if identity is None:
+            logger.info("auth.api_key.refused")
+            raise BearerChallenge("The API key is invalid, expired or revoked")
+        key, tenant = identity.key, identity.tenant
+        await mark_used(session, resources.redis, key.id)
+        return Principal(
+            kind="api_key",
+            subject=key.id,
+            tenant=tenant.slug,
+            tenant_id=tenant.id,
+            roles=frozenset(key.roles),
+            scopes=key_scopes(key),
+            key_permissions=key_permissions(key),
+        )
 
 
 def access_claims(request: Request) -> AccessClaims | None:
