@@ -80,6 +80,8 @@ from ehr.modules.medication_safety.kb_sources import (
 from ehr.modules.medication_safety.normalisation import NDC_SYSTEM, RXNORM_SYSTEM, CodeResolver
 
 __all__ = [
+    "BUILTIN_RULE_OUTCOMES",
+    "CROSS_SENSITIVITY_OUTCOMES",
     "DEFAULT_INTERRUPTIVE",
     "DEFAULT_POLICY",
     "SNOMED_SYSTEM",
@@ -180,6 +182,30 @@ class IssueCategory(StrEnum):
     DRUG_DRUG = "drug-drug"
     DRUG_ALLERGY = "drug-allergy"
     DUPLICATE_THERAPY = "duplicate-therapy"
+
+
+# The engine's own rules (not in the sources): category, severity and KB display of their issues.
+BUILTIN_RULE_OUTCOMES: Final[Mapping[str, tuple[IssueCategory, Severity, Display]]] = (
+    MappingProxyType(
+        {
+            RULE_ALLERGY_SAME_INGREDIENT: (
+                IssueCategory.DRUG_ALLERGY,
+                Severity.CONTRAINDICATED,
+                Display.INTERRUPTIVE,
+            ),
+            RULE_ALLERGY_SAME_GROUP: (
+                IssueCategory.DRUG_ALLERGY,
+                Severity.MAJOR,
+                Display.INTERRUPTIVE,
+            ),
+            RULE_DUPLICATE_INGREDIENT: (
+                IssueCategory.DUPLICATE_THERAPY,
+                Severity.MAJOR,
+                Display.INTERRUPTIVE,
+            ),
+        }
+    )
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -463,7 +489,7 @@ def _same_ingredient(p: _Med, q: _Med, policy: Policy, namer: _Namer) -> Issue |
     if not shared:
         return None
     names = ", ".join(namer(x).name for x in shared)
-    severity, display = Severity.MAJOR, Display.INTERRUPTIVE
+    _, severity, display = BUILTIN_RULE_OUTCOMES[RULE_DUPLICATE_INGREDIENT]
     return Issue(
         category=IssueCategory.DUPLICATE_THERAPY,
         rule_id=RULE_DUPLICATE_INGREDIENT,
@@ -525,7 +551,8 @@ def _duplicate_classes(
         )
 
 
-_CROSS_OUTCOME: Final[Mapping[CrossSensitivityLevel, tuple[Severity, Display]]] = {
+# Severity and display of a cross-sensitivity issue by level (level ``none`` raises none).
+CROSS_SENSITIVITY_OUTCOMES: Final[Mapping[CrossSensitivityLevel, tuple[Severity, Display]]] = {
     CrossSensitivityLevel.ALERT: (Severity.MAJOR, Display.INTERRUPTIVE),
     CrossSensitivityLevel.INFO: (Severity.MINOR, Display.INFORMATIONAL),
 }
@@ -561,7 +588,7 @@ def _allergy_issue(
     shared = sorted(allergy.ingredients.intersection(p.ingredients))
     if shared:
         names = ", ".join(namer(x).name for x in shared)
-        severity, display = Severity.CONTRAINDICATED, Display.INTERRUPTIVE
+        _, severity, display = BUILTIN_RULE_OUTCOMES[RULE_ALLERGY_SAME_INGREDIENT]
         groups = [
             kb.allergen_groups[g] for x in shared for g in kb.ingredient_allergen_groups.get(x, ())
         ]
@@ -586,7 +613,7 @@ def _allergy_issue(
                 if group_id not in allergy_groups:
                     continue
                 group = kb.allergen_groups[group_id]
-                severity, display = Severity.MAJOR, Display.INTERRUPTIVE
+                _, severity, display = BUILTIN_RULE_OUTCOMES[RULE_ALLERGY_SAME_GROUP]
                 name = namer(x).name
                 return Issue(
                     category=IssueCategory.DRUG_ALLERGY,
@@ -621,7 +648,7 @@ def _allergy_issue(
                     best = (found[0], x)
         if best is not None:
             cross, x = best
-            outcome = _CROSS_OUTCOME.get(cross.level)
+            outcome = CROSS_SENSITIVITY_OUTCOMES.get(cross.level)
             if outcome is None:
                 cleared.append(
                     ClearedCheck(
