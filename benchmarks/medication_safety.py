@@ -6,12 +6,14 @@
 Target P10 (/work/shared/docs/performance.md): median < 1 ms. No stack needed (pure in-process).
 
 The profile uses realistic codes: each medication is coded with the first single-ingredient SCD
-the shipped RxNorm table has for its ingredient (the ingredient's IN code when it has none); the
-allergies are coded by RxNorm ingredient, plus one SNOMED CT substance (as EHRs record
-"penicillin") and one free-text entry. Variants, measured in interleaved rounds (order alternating
+the shipped RxNorm table has for its ingredient (the ingredient's IN code when it has none; free
+text when the table lacks the ingredient, as tamsulosin: outside the KB, not in the subset); the
+allergies are three RxNorm ingredients, one SNOMED CT substance (as EHRs record "penicillin") and
+one free-text entry. Variants, measured in interleaved rounds (order alternating
 between rounds), each call timed with perf_counter_ns:
 
-  check/alerting   engine.check: the new drug fires interactions, a duplicate and an allergy
+  check/alerting   engine.check: the new drug (naproxen) fires interactions, a duplicate class
+                   and an allergy (aspirin) issue
   check/clean      engine.check: a new drug that fires nothing (the common case)
   check+render     check/alerting plus every issue rendered as a CDS card and a DetectedIssue
 
@@ -54,9 +56,9 @@ PROFILE = [
     "simvastatin", "hydrochlorothiazide", "tamsulosin", "allopurinol", "prednisone",
     "spironolactone", "digoxin", "tramadol",
 ]  # fmt: skip
-ALLERGIES = ["amoxicillin", "sulfamethoxazole", "codeine"]
+ALLERGIES = ["amoxicillin", "sulfamethoxazole", "aspirin"]
 PENICILLIN_SNOMED = "764146007"  # Substance: penicillin
-NEW_ALERTING = "clarithromycin"  # strong CYP3A4 inhibitor: statins, digoxin, warfarin
+NEW_ALERTING = "naproxen"  # warfarin, ACE inhibitor/diuretics, a second NSAID, aspirin allergy
 NEW_CLEAN = "acetaminophen"
 
 
