@@ -60,6 +60,8 @@ class Permission(StrEnum):
     APIKEY_ADMIN = "apikey:admin"
     TENANT_ADMIN = "tenant:admin"
     BREAK_GLASS = "break_glass:assert"
+    # The tenant's medication-safety display policy (which alerts interrupt).
+    MEDICATION_SAFETY_CONFIGURE = "medication_safety:configure"
     # Every authenticated principal: own profile, own MFA, logout.
     SELF_MANAGE = "self:manage"
 
@@ -98,10 +100,17 @@ ROLE_PERMISSIONS: Final[Mapping[Role, frozenset[Permission]]] = {
         {P.SELF_MANAGE, P.PATIENT_READ, P.PATIENT_WRITE, P.SCHEDULE_READ, P.SCHEDULE_WRITE}
     ),
     Role.BILLING: frozenset({P.SELF_MANAGE, P.PATIENT_READ, P.BILLING_READ, P.BILLING_WRITE}),
-    # Administrators manage people, keys and the audit trail; no clinical data by default
-    # (break-glass is for clinicians).
+    # Administrators manage people, keys, the audit trail and tenant configuration; no clinical
+    # data by default (break-glass is for clinicians).
     Role.ADMIN: frozenset(
-        {P.SELF_MANAGE, P.USER_ADMIN, P.APIKEY_ADMIN, P.TENANT_ADMIN, P.AUDIT_VIEW}
+        {
+            P.SELF_MANAGE,
+            P.USER_ADMIN,
+            P.APIKEY_ADMIN,
+            P.TENANT_ADMIN,
+            P.AUDIT_VIEW,
+            P.MEDICATION_SAFETY_CONFIGURE,
+        }
     ),
     Role.PATIENT: frozenset(
         {

@@ -44,6 +44,7 @@ __all__ = [
     "AuditRecord",
     "Base",
     "IdempotencyKey",
+    "MedicationSafetyPolicy",
     "MfaSecret",
     "RecoveryCode",
     "RefreshSession",
@@ -323,3 +324,37 @@ class AuditRecord(Base):
     details: Mapped[dict[str, Any] | None]
     prev_hash: Mapped[str] = mapped_column(String(64))
     record_hash: Mapped[str] = mapped_column(String(64))
+
+
+# --- medication safety ----------------------------------------------------------------------
+
+
+class MedicationSafetyPolicy(Base):
+    """A tenant's medication-safety display policy (which alerts interrupt the prescriber).
+
+    Display only: the knowledge base's severities never change. No row = the default policy
+    (contraindicated and major interrupt; the KB's per-rule display otherwise). Rule ids in
+    ``rule_display`` were checked against the KB when saved; ids a later KB drops are ignored.
+    """
+
+    __tablename__ = "medication_safety_policies"
+    __table_args__ = (
+        CheckConstraint(
+            "interruptive_severities <@ "
+            "ARRAY['contraindicated', 'major', 'moderate', 'minor']::varchar[]",
+            name="severities_known",
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    # One policy per tenant; it goes with the tenant.
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), unique=True
+    )
+    # KB severities whose issues interrupt (engine Policy.interruptive).
+    interruptive_severities: Mapped[list[str]] = mapped_column(ARRAY(String(32)))
+    # rule id -> display (interruptive | passive | informational): per-rule choices.
+    rule_display: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Who saved it last: "<actor type>:<id>" (user or API key id), never a name.
+    updated_by: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
