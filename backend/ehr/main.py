@@ -30,6 +30,7 @@ from ehr.fhir import FhirClient
 from ehr.gateway.router import router as fhir_gateway_router
 from ehr.health.router import router as health_router
 from ehr.middleware import install_middleware
+from ehr.modules.medication_safety.router import router as medication_safety_router
 from ehr.modules.patients.router import router as patients_router
 from ehr.observability import configure_logging, configure_tracing, metrics_router
 from ehr.redis_store import create_redis
@@ -119,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics_router)
     app.include_router(auth_router)
     app.include_router(patients_router)
+    app.include_router(medication_safety_router)
     app.include_router(audit_router)
     app.include_router(fhir_gateway_router)
     return app

@@ -106,6 +106,61 @@ PROBES: dict[tuple[str, str], ProbeBuilder] = {
     ("POST", "/api/auth/logout"): lambda w, t, r: Probe(
         "POST", "/api/auth/logout", fresh_token=True
     ),
+    # Medication safety: ibuprofen (RxNorm SCD 197806) against warfarin (SCD 855332).
+    ("POST", "/api/medication-safety/check"): lambda w, t, r: Probe(
+        "POST",
+        "/api/medication-safety/check",
+        body={
+            "proposed": [
+                {
+                    "codings": [
+                        {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "197806"}
+                    ]
+                }
+            ],
+            "active": [
+                {
+                    "codings": [
+                        {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "855332"}
+                    ]
+                }
+            ],
+        },
+        expect=200,
+    ),
+    ("POST", "/api/medication-safety/patients/{patient_id}/check"): lambda w, t, r: Probe(
+        "POST",
+        f"/api/medication-safety/patients/{t.patient['id']}/check",
+        body={
+            "proposed": [
+                {
+                    "codings": [
+                        {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "197806"}
+                    ]
+                }
+            ]
+        },
+        expect=200,
+    ),
+    ("GET", "/api/medication-safety/knowledge-base"): lambda w, t, r: Probe(
+        "GET", "/api/medication-safety/knowledge-base", expect=200
+    ),
+    ("GET", "/api/medication-safety/knowledge-base/rules"): lambda w, t, r: Probe(
+        "GET",
+        "/api/medication-safety/knowledge-base/rules",
+        params={"severity": "major"},
+        expect=200,
+    ),
+    ("GET", "/api/medication-safety/policy"): lambda w, t, r: Probe(
+        "GET", "/api/medication-safety/policy", expect=200
+    ),
+    # Saving the default policy: allowed callers succeed without changing any display.
+    ("PUT", "/api/medication-safety/policy"): lambda w, t, r: Probe(
+        "PUT",
+        "/api/medication-safety/policy",
+        body={"interruptive_severities": ["contraindicated", "major"], "rule_display": {}},
+        expect=200,
+    ),
 }
 
 

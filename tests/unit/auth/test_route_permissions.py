@@ -129,3 +129,14 @@ def test_markers_inside_nested_dependencies_are_found(unit_settings: SettingsFac
         return {"tenant": tenant}
 
     assert route_rules(app)["GET /api/nested"] == {Permission.AUDIT_VIEW}
+
+
+def test_medication_safety_routes_need_their_permissions(app: FastAPI) -> None:
+    rules = route_rules(app)
+    read = {Permission.MEDICATION_READ}
+    assert rules["POST /api/medication-safety/check"] == read
+    assert rules["POST /api/medication-safety/patients/{patient_id}/check"] == read
+    assert rules["GET /api/medication-safety/knowledge-base"] == read
+    assert rules["GET /api/medication-safety/knowledge-base/rules"] == read
+    assert rules["GET /api/medication-safety/policy"] == read
+    assert rules["PUT /api/medication-safety/policy"] == {Permission.MEDICATION_SAFETY_CONFIGURE}
