@@ -323,6 +323,7 @@ async def test_ibuprofen_interacts_with_warfarin_only(api: httpx.AsyncClient, wo
     assert body["interruptive"] is True
     assert [i["role"] for i in issue["implicated"]] == ["proposed", "active"]
     assert issue["implicated"][1]["reference"] == world.a.ref("warfarin")
+    assert issue["implicated"][1]["label"] == "warfarin sodium 5 MG Oral Tablet"  # RxNorm name
     assert issue["citations"]
     assert issue["source_list"]
     assert issue["mechanism"]

@@ -47,7 +47,7 @@ import datetime as dt
 import re
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final
@@ -121,6 +121,7 @@ __all__ = [
     "PAGE_SIZE",
     "RXNORM_ATTRIBUTION",
     "SNOMED_ROUTES",
+    "CodingNamer",
     "LoadedKnowledge",
     "MedicationSafetyService",
     "PatientCheck",
@@ -181,6 +182,10 @@ RXNORM_ATTRIBUTION: Final = (
 _FHIR_DATETIME: Final = re.compile(
     r"^(?P<year>\d{4})(-(?P<month>\d{2})(-(?P<day>\d{2})(?P<time>T.+)?)?)?$"
 )
+_DISPLAYS: Final = frozenset(d.value for d in Display)
+# Names a list of codings (the RxNorm concept name of the first one the table resolves).
+CodingNamer = Callable[[Sequence[Coding]], str | None]
+
 _MEDICATION_REFERENCE: Final = re.compile(
     r"^(?:.*/)?Medication/([A-Za-z0-9\-.]{1,64})(?:/_history/.*)?$"
 )
@@ -229,7 +234,7 @@ def _policy_of(row: MedicationSafetyPolicy) -> TenantPolicy:
     displays = {
         str(rule): Display(value)
         for rule, value in (row.rule_display or {}).items()
-        if value in Display._value2member_map_
+        if value in _DISPLAYS
     }
     return TenantPolicy(
         Policy(interruptive=severities, rule_display=MappingProxyType(displays)),
@@ -480,12 +485,24 @@ def _route(resource: Mapping[str, Any]) -> RouteCategory | None:
     return None
 
 
+def _first_display(codings: Sequence[Coding]) -> str | None:
+    return next((c.display for c in codings if c.display), None)
+
+
 def _medication_input(
-    resource: Mapping[str, Any], medications: Mapping[str, Mapping[str, Any]]
+    resource: Mapping[str, Any],
+    medications: Mapping[str, Mapping[str, Any]],
+    name_of: CodingNamer | None,
 ) -> MedicationInput:
     reference = _reference_of(resource)
     codings, text, display = _medication_concept(resource, medications)
-    label = text or next((c.display for c in codings if c.display), None) or display or reference
+    label = (
+        text
+        or _first_display(codings)
+        or (name_of(codings) if name_of is not None else None)
+        or display
+        or reference
+    )
     return MedicationInput(
         id=reference,
         label=label,
@@ -501,8 +518,12 @@ def medication_from_request(
     medications: Mapping[str, Mapping[str, Any]],
     *,
     may_see_restricted: bool,
+    name_of: CodingNamer | None = None,
 ) -> MedicationInput | Skipped:
-    """A MedicationRequest as an active medication, or why it is left out (module doc)."""
+    """A MedicationRequest as an active medication, or why it is left out (module doc).
+
+    The label: the concept's text, a coding's display, ``name_of(codings)`` (the RxNorm name),
+    the reference's display, else the reference itself."""
     reference = _reference_of(resource)
     if resource.get("status") not in ACTIVE_REQUEST_STATUSES:
         return Skipped(reference, "status-not-active")
@@ -512,7 +533,7 @@ def medication_from_request(
         return Skipped(reference, "do-not-perform")
     if is_restricted(resource) and not may_see_restricted:
         return Skipped(reference, "restricted")
-    return _medication_input(resource, medications)
+    return _medication_input(resource, medications, name_of)
 
 
 def medication_from_statement(
@@ -521,6 +542,7 @@ def medication_from_statement(
     *,
     now: dt.datetime,
     may_see_restricted: bool,
+    name_of: CodingNamer | None = None,
 ) -> MedicationInput | Skipped:
     """A MedicationStatement as an active medication, or why it is left out (module doc)."""
     reference = _reference_of(resource)
@@ -531,11 +553,14 @@ def medication_from_statement(
         return Skipped(reference, "effective-period-ended")
     if is_restricted(resource) and not may_see_restricted:
         return Skipped(reference, "restricted")
-    return _medication_input(resource, medications)
+    return _medication_input(resource, medications, name_of)
 
 
 def allergy_from_fhir(
-    resource: Mapping[str, Any], *, may_see_restricted: bool
+    resource: Mapping[str, Any],
+    *,
+    may_see_restricted: bool,
+    name_of: CodingNamer | None = None,
 ) -> AllergyInput | Skipped:
     """An AllergyIntolerance as an allergy to check, or why it is left out (module doc)."""
     reference = _reference_of(resource)
@@ -558,7 +583,12 @@ def allergy_from_fhir(
     criticality = resource.get("criticality")
     return AllergyInput(
         id=reference,
-        label=text or next((c.display for c in codings if c.display), None) or reference,
+        label=(
+            text
+            or _first_display(codings)
+            or (name_of(codings) if name_of is not None else None)
+            or reference
+        ),
         codings=tuple(codings),
         text=text,
         criticality=criticality if criticality in ("low", "high", "unable-to-assess") else None,
@@ -572,6 +602,7 @@ def build_profile(
     replaces: Iterable[str] = (),
     now: dt.datetime,
     may_see_restricted: bool,
+    name_of: CodingNamer | None = None,
 ) -> PatientProfile:
     """The engine inputs for ``record`` (see the module doc for what counts)."""
     replaced = frozenset(replaces)
@@ -594,18 +625,25 @@ def build_profile(
         keep_medication(
             resource,
             medication_from_request(
-                resource, record.medications, may_see_restricted=may_see_restricted
+                resource,
+                record.medications,
+                may_see_restricted=may_see_restricted,
+                name_of=name_of,
             ),
         )
     for resource in record.statements:
         keep_medication(
             resource,
             medication_from_statement(
-                resource, record.medications, now=now, may_see_restricted=may_see_restricted
+                resource,
+                record.medications,
+                now=now,
+                may_see_restricted=may_see_restricted,
+                name_of=name_of,
             ),
         )
     for resource in record.allergies:
-        found = allergy_from_fhir(resource, may_see_restricted=may_see_restricted)
+        found = allergy_from_fhir(resource, may_see_restricted=may_see_restricted, name_of=name_of)
         if isinstance(found, Skipped):
             skipped.append(found)
         else:
@@ -666,9 +704,14 @@ def _has_next(bundle: Mapping[str, Any]) -> bool:
     )
 
 
-async def read_patient_record(fhir: TenantFhirClient, patient: Mapping[str, Any]) -> PatientRecord:
-    """The patient's orders, statements, allergies and referenced Medications (bounded)."""
-    subject = f"Patient/{patient['id']}"
+def _first_error(group: BaseExceptionGroup[Exception]) -> Exception:
+    first = group.exceptions[0]
+    return _first_error(first) if isinstance(first, BaseExceptionGroup) else first
+
+
+async def _search_concurrently(
+    fhir: TenantFhirClient, subject: str
+) -> tuple[_Found, _Found, _Found]:
     async with asyncio.TaskGroup() as group:
         requests = group.create_task(
             _search_all(
@@ -695,7 +738,20 @@ async def read_patient_record(fhir: TenantFhirClient, patient: Mapping[str, Any]
         allergies = group.create_task(
             _search_all(fhir, "AllergyIntolerance", [("patient", subject)])
         )
-    found = (requests.result(), statements.result(), allergies.result())
+    return requests.result(), statements.result(), allergies.result()
+
+
+async def read_patient_record(fhir: TenantFhirClient, patient: Mapping[str, Any]) -> PatientRecord:
+    """The patient's orders, statements, allergies and referenced Medications (bounded).
+
+    The three searches run concurrently; if one fails the others are cancelled and its error
+    (an :mod:`ehr.fhir.errors` error) is raised as itself.
+    """
+    subject = f"Patient/{patient['id']}"
+    try:
+        found = await _search_concurrently(fhir, subject)
+    except ExceptionGroup as failed:
+        raise _first_error(failed) from None
     medications = {
         ref: resource
         for part in found
@@ -796,26 +852,30 @@ def _answer(
     return fields
 
 
-def _label(item: MedicationIn | AllergyIn, item_id: str) -> str:
+def _label(item: MedicationIn | AllergyIn, codings: Sequence[Coding], name_of: CodingNamer) -> str:
+    """The caller's label, else its text, a coding's display, the RxNorm name, ``system|code``."""
     if item.label:
         return item.label
     if item.text:
         return item.text
-    first = item.codings[0] if item.codings else None
-    if first is not None:
-        return first.display or f"{first.system}|{first.code}"
-    return item_id  # pragma: no cover - the schema requires a coding or a text
+    named = _first_display(codings) or name_of(codings)
+    if named:
+        return named
+    first = codings[0]  # the schema requires a coding when there is no text
+    return f"{first.system}|{first.code}"
 
 
-def _medications(items: Sequence[MedicationIn], prefix: str) -> list[MedicationInput]:
+def _medications(
+    items: Sequence[MedicationIn], prefix: str, name_of: CodingNamer
+) -> list[MedicationInput]:
     inputs: list[MedicationInput] = []
     for position, item in enumerate(items, start=1):
-        item_id = item.id or f"{prefix}-{position}"
+        codings = tuple(Coding(c.system, c.code, c.display) for c in item.codings)
         inputs.append(
             MedicationInput(
-                id=item_id,
-                label=_label(item, item_id),
-                codings=tuple(Coding(c.system, c.code, c.display) for c in item.codings),
+                id=item.id or f"{prefix}-{position}",
+                label=_label(item, codings, name_of),
+                codings=codings,
                 text=item.text,
                 route=item.route,
             )
@@ -823,15 +883,15 @@ def _medications(items: Sequence[MedicationIn], prefix: str) -> list[MedicationI
     return inputs
 
 
-def _allergies(items: Sequence[AllergyIn]) -> list[AllergyInput]:
+def _allergies(items: Sequence[AllergyIn], name_of: CodingNamer) -> list[AllergyInput]:
     inputs: list[AllergyInput] = []
     for position, item in enumerate(items, start=1):
-        item_id = item.id or f"allergy-{position}"
+        codings = tuple(Coding(c.system, c.code, c.display) for c in item.codings)
         inputs.append(
             AllergyInput(
-                id=item_id,
-                label=_label(item, item_id),
-                codings=tuple(Coding(c.system, c.code, c.display) for c in item.codings),
+                id=item.id or f"allergy-{position}",
+                label=_label(item, codings, name_of),
+                codings=codings,
                 text=item.text,
                 criticality=item.criticality,
             )
@@ -866,6 +926,14 @@ class MedicationSafetyService:
         self._patients = patients
         self._policy = policy
 
+    def _name_of(self, codings: Sequence[Coding]) -> str | None:
+        """The RxNorm name of the first coding the table resolves (for labels)."""
+        for coding in codings:
+            resolution = self._knowledge.resolver.resolve(coding.system, coding.code)
+            if resolution is not None:
+                return resolution.name
+        return None
+
     def _run(
         self,
         proposed: Sequence[MedicationInput],
@@ -891,9 +959,9 @@ class MedicationSafetyService:
             else None
         )
         result = self._run(
-            _medications(request.proposed, "proposed"),
-            _medications(request.active, "active"),
-            _allergies(request.allergies),
+            _medications(request.proposed, "proposed", self._name_of),
+            _medications(request.active, "active", self._name_of),
+            _allergies(request.allergies, self._name_of),
             context,
         )
         return CheckResponse(**_answer(result, include))
@@ -917,9 +985,10 @@ class MedicationSafetyService:
             replaces=request.replaces,
             now=dt.datetime.now(dt.UTC),
             may_see_restricted=may_see_restricted,
+            name_of=self._name_of,
         )
         result = self._run(
-            _medications(request.proposed, "proposed"),
+            _medications(request.proposed, "proposed", self._name_of),
             profile.active,
             profile.allergies,
             profile.context,
