@@ -558,8 +558,11 @@ async def test_knowledge_base_and_rules(api: httpx.AsyncClient, world: World) ->
 async def test_policy_change_by_admin_changes_the_display(
     api: httpx.AsyncClient, world: World
 ) -> None:
-    initial = await api.get(f"{PATH}/policy", headers=world.a.auth("physician"))
+    initial = await api.get(f"{PATH}/policy", headers=world.a.auth("admin"))
     assert initial.status_code == 200, initial.text
+    # Reading the policy is the administrators' (clinicians see its effect on each issue).
+    hidden = await api.get(f"{PATH}/policy", headers=world.a.auth("physician"))
+    assert hidden.status_code == 403, hidden.text
     assert initial.json()["is_default"] is True
     assert initial.json()["interruptive_severities"] == ["contraindicated", "major"]
 
@@ -613,7 +616,7 @@ async def test_policy_change_by_admin_changes_the_display(
         "ALG-SAME-GROUP": ("informational", "interruptive"),
     }
     assert check.json()["interruptive"] is False
-    seen = await api.get(f"{PATH}/policy", headers=world.a.auth("nurse"))
+    seen = await api.get(f"{PATH}/policy", headers=world.a.auth("admin"))
     assert seen.json() == policy
 
     # Tenant B is untouched.

@@ -1,8 +1,9 @@
 """``/api/medication-safety``: drug-drug, drug-allergy and duplicate-therapy checks (thin:
 authorize, call, audit, return).
 
-Permissions: ``medication:read`` for the checks, the knowledge base and reading the policy;
-``medication_safety:configure`` (administrators) to change the tenant's display policy.
+Permissions: ``medication:read`` for the checks and the knowledge base;
+``medication_safety:configure`` (administrators) to read and change the tenant's display policy
+(clinicians see its effect: every issue carries the display the policy gave it).
 
 Audit: a check of explicit lists is noted as ``medication_safety:check`` (no patient id: the
 caller may still have sent a patient's medications); a patient check as
@@ -187,7 +188,7 @@ async def knowledge_base_rules(
 
 @router.get(
     "/policy",
-    dependencies=[READ],
+    dependencies=[RequirePermission(Permission.MEDICATION_SAFETY_CONFIGURE)],
     response_model=PolicyOut,
     responses=problem_responses(401, 403, 503),
 )
