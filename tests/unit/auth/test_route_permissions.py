@@ -138,5 +138,5 @@ def test_medication_safety_routes_need_their_permissions(app: FastAPI) -> None:
     assert rules["POST /api/medication-safety/patients/{patient_id}/check"] == read
     assert rules["GET /api/medication-safety/knowledge-base"] == read
     assert rules["GET /api/medication-safety/knowledge-base/rules"] == read
-    assert rules["GET /api/medication-safety/policy"] == read
+    assert rules["GET /api/medication-safety/policy"] == {Permission.MEDICATION_SAFETY_CONFIGURE}
     assert rules["PUT /api/medication-safety/policy"] == {Permission.MEDICATION_SAFETY_CONFIGURE}
