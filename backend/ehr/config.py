@@ -23,6 +23,7 @@ __all__ = [
     "ApiSettings",
     "AuditSettings",
     "AuthSettings",
+    "CdsHooksSettings",
     "DatabaseSettings",
     "Environment",
     "FhirSettings",
@@ -191,6 +192,44 @@ class MedicationSafetySettings(BaseModel):
     rxnorm_dir: Path | None = None
 
 
+DEFAULT_CDS_ALGORITHMS: Final = (
+    "ES256",
+    "ES384",
+    "ES512",
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+)
+
+
+class CdsHooksSettings(BaseModel):
+    """CDS Hooks 2.0 services at ``/cds-services`` (ehr.modules.cds_hooks; ADR 0012)."""
+
+    # Public origin of the service as CDS clients call it: a client JWT's `aud` must equal
+    # `{public_base_url}{path}` exactly. Empty: the gateway's public_base_url.
+    public_base_url: str = ""
+    # JWT signature algorithms accepted (asymmetric only; `none` and HS* are always refused).
+    algorithms: list[str] = Field(default_factory=lambda: list(DEFAULT_CDS_ALGORITHMS))
+    # Clock skew tolerated on `exp`, `iat` and `nbf`.
+    clock_skew_seconds: int = Field(default=30, ge=0, le=300)
+    # Longest accepted token lifetime (`exp` - `iat`); the spec recommends at most 5 minutes.
+    max_token_lifetime_seconds: int = Field(default=300, ge=30, le=3600)
+    # Keys fetched from a `jku` are cached this long; an unknown `kid` refetches (at most once
+    # per jwks_min_refresh_seconds per URL).
+    jwks_cache_seconds: int = Field(default=3600, ge=60)
+    jwks_min_refresh_seconds: int = Field(default=30, ge=1)
+    jwks_fetch_timeout_seconds: float = Field(default=3.0, gt=0)
+    # Reading missing prefetch data from a client's `fhirServer` gives up after this long (→ 412).
+    fhir_server_timeout_seconds: float = Field(default=5.0, gt=0)
+    # How long order-select's cards are remembered so order-sign does not repeat them.
+    shown_card_ttl_seconds: int = Field(default=12 * 3600, ge=60)
+    # How long an issued card's rule is remembered for feedback (metrics per rule).
+    card_memory_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+
+
 class Settings(BaseSettings):
     """The service's settings; one object, nested by concern."""
 
@@ -214,6 +253,7 @@ class Settings(BaseSettings):
     ready: ReadinessSettings = Field(default_factory=ReadinessSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     medication_safety: MedicationSafetySettings = Field(default_factory=MedicationSafetySettings)
+    cds_hooks: CdsHooksSettings = Field(default_factory=CdsHooksSettings)
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

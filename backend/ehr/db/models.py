@@ -43,6 +43,8 @@ __all__ = [
     "ApiKey",
     "AuditRecord",
     "Base",
+    "CdsClient",
+    "CdsFeedback",
     "IdempotencyKey",
     "MedicationSafetyPolicy",
     "MfaSecret",
@@ -358,3 +360,80 @@ class MedicationSafetyPolicy(Base):
     # Who saved it last: "<actor type>:<id>" (user or API key id), never a name.
     updated_by: Mapped[str] = mapped_column(String(200))
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+# --- CDS Hooks ------------------------------------------------------------------------------
+
+
+class CdsClient(Base):
+    """A CDS Hooks client (an EHR, or one of our frontends) trusted by one tenant.
+
+    The client signs a JWT on every call (asymmetric keys only); ``issuer`` (the JWT ``iss``)
+    names it and binds the call to ``tenant_id``. Its public keys come from ``jwks`` (a JWKS
+    document stored here) and/or the ``jku`` URLs in ``jku_allowlist`` (exact matches). FHIR
+    servers it may name in ``fhirServer`` are listed in ``fhir_servers``: we fetch missing
+    prefetch data from nowhere else. ``first_party``: when the call names no ``fhirServer``, data
+    is read from HAPI in the client's tenant (our own frontends).
+    """
+
+    __tablename__ = "cds_clients"
+    __table_args__ = (
+        CheckConstraint(
+            "jwks IS NOT NULL OR cardinality(jku_allowlist) > 0", name="has_key_source"
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), index=True
+    )
+    issuer: Mapped[str] = mapped_column(String(255), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    jwks: Mapped[dict[str, Any] | None]
+    jku_allowlist: Mapped[list[str]] = mapped_column(
+        ARRAY(String(2048)), default=list, server_default=text("'{}'")
+    )
+    fhir_servers: Mapped[list[str]] = mapped_column(
+        ARRAY(String(2048)), default=list, server_default=text("'{}'")
+    )
+    first_party: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class CdsFeedback(Base):
+    """What a clinician did with a CDS card (CDS Hooks 2.0 feedback), for alert-fatigue review.
+
+    ``rule_id`` is the rule or care-gap id that produced the card (looked up from the card's uuid
+    when the card was issued by this service recently; None otherwise). ``user_comment`` is the
+    clinician's free text from ``overrideReason.userComment``: it may hold PHI and is never logged.
+    The same card, outcome and outcome time sent twice is stored once.
+    """
+
+    __tablename__ = "cds_feedback"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "card_uuid", "outcome", "outcome_timestamp"),
+        Index(None, "tenant_id", "service_id", "received_at"),
+        CheckConstraint("outcome IN ('accepted', 'overridden')", name="outcome_known"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    client_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("cds_clients.id", ondelete="SET NULL")
+    )
+    service_id: Mapped[str] = mapped_column(String(64))
+    card_uuid: Mapped[uuid.UUID]
+    rule_id: Mapped[str | None] = mapped_column(String(128))
+    outcome: Mapped[str] = mapped_column(String(16))
+    outcome_timestamp: Mapped[datetime]
+    # The ids of the suggestions the clinician accepted (``acceptedSuggestions[].id``).
+    accepted_suggestions: Mapped[list[str]] = mapped_column(
+        ARRAY(String(128)), default=list, server_default=text("'{}'")
+    )
+    # ``overrideReason.reason`` (a Coding: system, code, display).
+    override_reason: Mapped[dict[str, Any] | None]
+    user_comment: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -1,0 +1,1 @@
+"""CDS Hooks 2.0 services at ``/cds-services`` (ADR 0012)."""
