@@ -10,6 +10,7 @@
     ehr api-keys create|revoke|list              API keys of service clients
     ehr audit verify|export                      check the audit hash chains / export records
     ehr keys rotate-signing|reencrypt|purge-expired   key material, token housekeeping
+    ehr cds-hooks clients add|list|disable|enable    trusted CDS Hooks clients
     ehr check-config                             validate the settings; print a redacted summary
     ehr stack ...                                the project-local stack (see ehr.devstack.cli)
 
@@ -31,6 +32,7 @@ from ehr.config import Settings
 from ehr.devstack.cli import app as stack_app
 from ehr.fhir import FhirClient
 from ehr.main import SettingsError, load_settings
+from ehr.modules.cds_hooks.cli import app as cds_hooks_app
 from ehr.modules.medication_safety.cli import app as medication_safety_app
 from ehr.tenancy.cli import api_keys_app, tenants_app, users_app
 
@@ -49,6 +51,7 @@ app.add_typer(api_keys_app, name="api-keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
 app.add_typer(medication_safety_app, name="medication-safety")
+app.add_typer(cds_hooks_app, name="cds-hooks")
 
 
 def _settings() -> Settings:

@@ -20,6 +20,7 @@ from ehr.auth.authorization import PERMISSION_ATTRIBUTE, RequirePermission
 from ehr.auth.permissions import Permission
 from ehr.auth.principal import Principal
 from ehr.main import create_app
+from ehr.modules.cds_hooks.client_auth import CDS_CLIENT_JWT, CdsClientDep, CdsClientIdentity
 
 SettingsFactory = Callable[..., Any]
 
@@ -36,6 +37,10 @@ EXPECTED_PUBLIC = frozenset(
 # The FHIR gateway's marker: an authenticated route whose access is decided per FHIR interaction
 # by SMART scopes and the patient compartment (ehr.gateway.policy), not by one permission.
 SMART_SCOPES = "smart-scopes"
+
+# CDS Hooks routes (/cds-services...): the caller is a registered CDS client proven by its signed
+# JWT (ehr.modules.cds_hooks.client_auth); the marker is CDS_CLIENT_JWT, on those paths only.
+CDS_HOOKS_PREFIX = "/cds-services"
 
 
 def _markers(dependant: Dependant) -> Iterator[object]:
@@ -140,3 +145,24 @@ def test_medication_safety_routes_need_their_permissions(app: FastAPI) -> None:
     assert rules["GET /api/medication-safety/knowledge-base/rules"] == read
     assert rules["GET /api/medication-safety/policy"] == {Permission.MEDICATION_SAFETY_CONFIGURE}
     assert rules["PUT /api/medication-safety/policy"] == {Permission.MEDICATION_SAFETY_CONFIGURE}
+
+
+def test_cds_hooks_routes_are_decided_by_client_jwts(app: FastAPI) -> None:
+    for route, markers in route_rules(app).items():
+        path = route.split(" ", 1)[1]
+        if path == CDS_HOOKS_PREFIX or path.startswith(CDS_HOOKS_PREFIX + "/"):
+            assert CDS_CLIENT_JWT in markers, route
+            assert "public" not in markers, route
+        else:
+            assert CDS_CLIENT_JWT not in markers, f"{route}: the CDS client marker is for CDS Hooks"
+
+
+def test_the_walker_finds_the_cds_client_marker(unit_settings: SettingsFactory) -> None:
+    app = create_app(unit_settings())
+
+    @app.post("/cds-services/probe-for-the-walker")
+    async def handler(client: CdsClientDep) -> dict[str, str]:
+        assert isinstance(client, CdsClientIdentity)
+        return {"tenant": client.tenant}
+
+    assert route_rules(app)["POST /cds-services/probe-for-the-walker"] == {CDS_CLIENT_JWT}
