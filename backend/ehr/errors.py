@@ -15,6 +15,7 @@ Hierarchy::
     ├── PermissionDenied           403 permission_denied
     ├── NotFoundError              404 not_found
     ├── ConflictError              409 conflict
+    ├── PreconditionFailed         412 precondition_failed (e.g. CDS Hooks: data unobtainable)
     ├── PayloadTooLarge            413 payload_too_large
     ├── TooManyRequests            429 too_many_requests   (throttling; sends Retry-After)
     ├── DependencyUnavailable      503 dependency_unavailable
@@ -45,6 +46,7 @@ __all__ = [
     "NotFoundError",
     "PayloadTooLarge",
     "PermissionDenied",
+    "PreconditionFailed",
     "RequestValidationFailed",
     "TooManyRequests",
 ]
@@ -122,6 +124,14 @@ class ConflictError(AppError):
     status_code = 409
     code = "conflict"
     title = "Conflict"
+
+
+class PreconditionFailed(AppError):
+    """What the request needs cannot be obtained (CDS Hooks: prefetch missing and unfetchable)."""
+
+    status_code = 412
+    code = "precondition_failed"
+    title = "Precondition failed"
 
 
 class PayloadTooLarge(AppError):

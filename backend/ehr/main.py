@@ -30,6 +30,7 @@ from ehr.fhir import FhirClient
 from ehr.gateway.router import router as fhir_gateway_router
 from ehr.health.router import router as health_router
 from ehr.middleware import install_middleware
+from ehr.modules.cds_hooks.router import router as cds_hooks_router
 from ehr.modules.medication_safety.router import router as medication_safety_router
 from ehr.modules.patients.router import router as patients_router
 from ehr.observability import configure_logging, configure_tracing, metrics_router
@@ -122,5 +123,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(patients_router)
     app.include_router(medication_safety_router)
     app.include_router(audit_router)
+    app.include_router(cds_hooks_router)
     app.include_router(fhir_gateway_router)
     return app

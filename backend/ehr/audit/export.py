@@ -59,6 +59,7 @@ ROLE_SYSTEM: Final = "urn:ehr:role"
 ACTOR_SYSTEMS: Final = {
     "user": "urn:ehr:user",
     "api_key": "urn:ehr:api-key",
+    "cds_client": "urn:ehr:cds-client",
     "system": "urn:ehr:system",
 }
 DCM: Final = "http://dicom.nema.org/resources/ontology/DCM"

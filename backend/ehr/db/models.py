@@ -308,7 +308,7 @@ class AuditRecord(Base):
     # Position in the tenant's chain, 1-based, gapless.
     seq: Mapped[int] = mapped_column(BigInteger)
     occurred_at: Mapped[datetime] = mapped_column(server_default=func.now())
-    actor_type: Mapped[str] = mapped_column(String(16))  # user | api_key | system
+    actor_type: Mapped[str] = mapped_column(String(16))  # user | api_key | cds_client | system
     actor_id: Mapped[str | None] = mapped_column(String(64))
     actor_roles: Mapped[list[str]] = mapped_column(ARRAY(String(32)), default=list)
     action: Mapped[str] = mapped_column(String(64))  # e.g. patient:read, fhir:search
@@ -378,15 +378,14 @@ class CdsClient(Base):
 
     __tablename__ = "cds_clients"
     __table_args__ = (
+        Index(None, "tenant_id"),
         CheckConstraint(
             "jwks IS NOT NULL OR cardinality(jku_allowlist) > 0", name="has_key_source"
         ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    tenant_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("tenants.id", ondelete="CASCADE"), index=True
-    )
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     issuer: Mapped[str] = mapped_column(String(255), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     jwks: Mapped[dict[str, Any] | None]
@@ -396,9 +395,7 @@ class CdsClient(Base):
     fhir_servers: Mapped[list[str]] = mapped_column(
         ARRAY(String(2048)), default=list, server_default=text("'{}'")
     )
-    first_party: Mapped[bool] = mapped_column(
-        Boolean, default=False, server_default=text("false")
-    )
+    first_party: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 

@@ -136,6 +136,7 @@ __all__ = [
     "known_rule_ids",
     "list_rules",
     "load_policy",
+    "medication_from_draft",
     "medication_from_request",
     "medication_from_statement",
     "patient_context",
@@ -533,6 +534,18 @@ def medication_from_request(
         return Skipped(reference, "do-not-perform")
     if is_restricted(resource) and not may_see_restricted:
         return Skipped(reference, "restricted")
+    return _medication_input(resource, medications, name_of)
+
+
+def medication_from_draft(
+    resource: Mapping[str, Any],
+    medications: Mapping[str, Mapping[str, Any]],
+    *,
+    name_of: CodingNamer | None = None,
+) -> MedicationInput:
+    """A proposed order (e.g. a CDS Hooks draft MedicationRequest) as an engine input, whatever
+    its status: the caller decided it is being ordered now. Same codes, label and route rules as
+    :func:`medication_from_request`."""
     return _medication_input(resource, medications, name_of)
 
 

@@ -69,9 +69,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("issuer", name=op.f("uq_cds_clients_issuer")),
         schema=schema,
     )
-    op.create_index(
-        op.f("ix_cds_clients_tenant_id"), "cds_clients", ["tenant_id"], schema=schema
-    )
+    op.create_index(op.f("ix_cds_clients_tenant_id"), "cds_clients", ["tenant_id"], schema=schema)
     op.create_table(
         "cds_feedback",
         sa.Column("id", sa.BigInteger(), sa.Identity(always=True), nullable=False),

@@ -1,0 +1,81 @@
+"""Dependencies of the CDS Hooks routes.
+
+``CdsClientDep``       the calling CDS client, authenticated by its signed JWT (client_auth)
+``CdsAuditDep``        the call's audit trail, written when the handler finishes — also when it
+                       fails (outcome failure/denied with the status): every call is recorded
+``CdsHooksServiceDep`` the decision logic bound to the client's tenant (HAPI partition), the
+                       tenant's medication-safety display policy and the knowledge base
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Final
+
+from fastapi import Depends, Request
+
+from ehr.audit.recorder import write_trail
+from ehr.audit.trail import AuditTrail, Outcome
+from ehr.dependencies import ResourcesDep
+from ehr.errors import AppError
+from ehr.modules.cds_hooks.client_auth import CdsClientDep
+from ehr.modules.cds_hooks.service import CdsHooksService
+from ehr.modules.medication_safety.dependencies import KnowledgeDep
+from ehr.modules.medication_safety.service import load_policy
+from ehr.request_context import request_id_var
+
+__all__ = ["CdsAuditDep", "CdsHooksServiceDep", "get_cds_audit", "get_cds_hooks_service"]
+
+_MAX_USER_AGENT: Final = 512
+
+
+def _outcome_of(status: int) -> Outcome:
+    return "denied" if status in (401, 403) else "failure"
+
+
+async def get_cds_audit(
+    request: Request, client: CdsClientDep, resources: ResourcesDep
+) -> AsyncIterator[AuditTrail]:
+    trail = AuditTrail(
+        tenant=client.tenant,
+        actor_type="cds_client",
+        actor_id=str(client.client_id),
+        source_ip=request.client.host[:64] if request.client is not None else None,
+        user_agent=(request.headers.get("user-agent") or "")[:_MAX_USER_AGENT] or None,
+        request_id=(request_id_var.get() or "")[:128] or None,
+    )
+    try:
+        yield trail
+    except AppError as exc:
+        await write_trail(
+            resources.sessionmaker,
+            trail,
+            outcome=_outcome_of(exc.status_code),
+            http_status=exc.status_code,
+        )
+        raise
+    except Exception:
+        await write_trail(resources.sessionmaker, trail, outcome="failure", http_status=500)
+        raise
+    await write_trail(resources.sessionmaker, trail, outcome="success", http_status=200)
+
+
+CdsAuditDep = Annotated[AuditTrail, Depends(get_cds_audit, scope="function")]
+
+
+async def get_cds_hooks_service(
+    client: CdsClientDep, resources: ResourcesDep, knowledge: KnowledgeDep
+) -> CdsHooksService:
+    async with resources.sessionmaker() as session:
+        policy = await load_policy(session, client.tenant_id)
+    return CdsHooksService(
+        client=client,
+        knowledge=knowledge,
+        policy=policy,
+        fhir=resources.fhir.for_tenant(client.tenant),
+        redis=resources.redis,
+        settings=resources.settings.cds_hooks,
+    )
+
+
+CdsHooksServiceDep = Annotated[CdsHooksService, Depends(get_cds_hooks_service)]

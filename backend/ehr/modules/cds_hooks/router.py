@@ -1,0 +1,124 @@
+"""``/cds-services``: CDS Hooks 2.0.1 discovery, services and feedback, at the root as the spec
+places them (thin: authenticate, parse, call, audit, answer).
+
+Every call — discovery included — must carry the client's signed JWT (``client_auth``): 401
+otherwise. A malformed call (bad JSON, a missing hook/hookInstance/context, a hook that does not
+match the service, fhirAuthorization without fhirServer, a context missing what the hook
+requires) → 400 problem+json naming what is wrong; data the service needs that was neither
+prefetched nor fetchable → 412; HAPI unavailable → 503. Never a 500 for what the client sent.
+
+Audit: discovery ``cds:discovery``; a service call ``cds:{hook}`` on the patient in context
+(details: service, hookInstance, cards, suppressed, prefetch keys sent/fetched, data source);
+feedback ``cds:feedback`` (details: service, items stored). The actor is the CDS client.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Final
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import JSONResponse
+
+from ehr.dependencies import ResourcesDep
+from ehr.error_handlers import problem_responses
+from ehr.modules.cds_hooks.client_auth import CdsClientDep
+from ehr.modules.cds_hooks.dependencies import CdsAuditDep, CdsHooksServiceDep
+from ehr.modules.cds_hooks.schemas import CdsResponse, Discovery
+from ehr.modules.cds_hooks.service import (
+    discovery,
+    parse_feedback,
+    parse_request,
+    service_definition,
+    store_feedback,
+)
+
+__all__ = ["CDS_SERVICES_PATH", "router"]
+
+CDS_SERVICES_PATH: Final = "/cds-services"
+
+router = APIRouter(prefix=CDS_SERVICES_PATH, tags=["cds-hooks"])
+
+ServiceId = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9\-]{0,63}$")]
+
+
+def _json(model: Discovery | CdsResponse | dict[str, Any]) -> JSONResponse:
+    if isinstance(model, dict):
+        return JSONResponse(model)
+    return JSONResponse(model.model_dump(mode="json", by_alias=True, exclude_none=True))
+
+
+@router.get(
+    "",
+    response_model=Discovery,
+    response_model_exclude_none=True,
+    responses=problem_responses(401, 503),
+)
+async def discover(client: CdsClientDep, audit: CdsAuditDep) -> JSONResponse:
+    """The services this server offers, with their hooks and prefetch templates."""
+    audit.access("cds:discovery", details={"client": client.name[:64]})
+    return _json(discovery())
+
+
+@router.post(
+    "/{service_id}",
+    response_model=CdsResponse,
+    response_model_exclude_none=True,
+    responses=problem_responses(400, 401, 404, 412, 413, 503),
+)
+async def call_service(
+    service_id: ServiceId,
+    request: Request,
+    service: CdsHooksServiceDep,
+    audit: CdsAuditDep,
+) -> JSONResponse:
+    """Answer a hook call with cards (and system actions)."""
+    definition = service_definition(service_id)
+    call = parse_request(await request.body(), definition)
+    patient_id = str(call.context.get("patientId") or "")[:64] or None
+    details: dict[str, Any] = {
+        "service": definition.id,
+        "hook_instance": str(call.hook_instance),
+    }
+    audit.access(
+        f"cds:{definition.hook}",
+        resource_type="Patient" if patient_id else None,
+        resource_id=patient_id,
+        patient_id=patient_id,
+        details=details,
+    )
+    outcome = await service.call(definition, call)
+    details.update(
+        cards=len(outcome.issued),
+        suppressed=outcome.suppressed,
+        prefetch_sent=outcome.prefetch_sent,
+        prefetch_fetched=outcome.prefetch_fetched,
+        source=outcome.source,
+    )
+    return _json(outcome.response)
+
+
+@router.post(
+    "/{service_id}/feedback",
+    responses=problem_responses(400, 401, 404, 413, 503),
+)
+async def feedback(
+    service_id: ServiceId,
+    request: Request,
+    client: CdsClientDep,
+    resources: ResourcesDep,
+    audit: CdsAuditDep,
+) -> JSONResponse:
+    """Record what the clinician did with cards (accepted suggestions, override reasons)."""
+    definition = service_definition(service_id)
+    items = parse_feedback(await request.body())
+    details: dict[str, Any] = {"service": definition.id, "items": len(items.feedback)}
+    audit.access("cds:feedback", details=details)
+    stored = await store_feedback(
+        resources.sessionmaker,
+        resources.redis,
+        client=client,
+        definition=definition,
+        feedback=items,
+    )
+    details["stored"] = stored.stored
+    return _json({"stored": stored.stored, "duplicates": stored.duplicates})
