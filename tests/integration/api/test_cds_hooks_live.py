@@ -562,7 +562,10 @@ async def test_prefetch_only_client_is_answered_from_prefetch(
 
 
 async def test_registered_fhir_server_is_read_with_the_lent_token(
-    api: httpx.AsyncClient, world: World
+    api: httpx.AsyncClient,
+    world: World,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     body = _call(
         "order-sign",
@@ -587,6 +590,9 @@ async def test_registered_fhir_server_is_read_with_the_lent_token(
     response = await _post(api, world, "order-sign", body, world.external)
     assert response.status_code == 412
     assert "not registered" in response.json()["detail"]
+    captured = capsys.readouterr()
+    for text in (captured.out, captured.err, caplog.text):
+        assert "lent-token-never-logged" not in text
 
 
 async def test_a_client_reads_only_its_own_tenant(api: httpx.AsyncClient, world: World) -> None:

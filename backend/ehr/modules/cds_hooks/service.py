@@ -12,8 +12,13 @@ Services (id = hook name; discovery lists all but the legacy ones):
                      ``shown_card_ttl_seconds``; when Redis is down, cards are repeated rather
                      than lost).
 ``encounter-start``  the care gaps to close during the visit, with draft orders as suggestions.
-``medication-prescribe`` (deprecated in 2.0; not advertised) answered like order-sign for the
-                     ``medications`` of older clients.
+``encounter-discharge`` issues in the current medication list and the care gaps still open.
+``appointment-book`` the care gaps to plan into the appointment.
+``allergyintolerance-create`` active medications against the allergy being recorded.
+``medication-refill`` order-sign's medication checks for the refills (each replaces its own
+                     active order, so a refill never "interacts" with itself).
+``medication-prescribe`` (deprecated in 2.0) and ``order-review`` (withdrawn before 1.0): not
+                     advertised; answered like order-sign for older clients.
 
 Where the data comes from: :mod:`.prefetch`. Every call is audited (one record, the patient in
 context); cards are counted per service and rule (Prometheus) and remembered by uuid so feedback
