@@ -17,6 +17,7 @@ serve`` enables with ``proxy_headers=True``).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Annotated, Any, Final
 
 import structlog
@@ -49,6 +50,7 @@ __all__ = [
     "record_security_event",
     "trail_for",
     "write_trail",
+    "written_after",
 ]
 
 logger = structlog.get_logger(__name__)
@@ -182,33 +184,37 @@ def trail_for(principal: Principal, request: Request) -> AuditTrail:
     )
 
 
+@asynccontextmanager
+async def written_after(
+    sessionmaker: async_sessionmaker[AsyncSession], trail: AuditTrail, request: Request
+) -> AsyncIterator[AuditTrail]:
+    """Yield ``trail``; write it when the block ends: ``success`` with the route's status, or
+    ``denied``/``failure`` with the error's status when the block raises (the error goes on)."""
+    try:
+        yield trail
+    except AppError as exc:
+        await write_trail(
+            sessionmaker, trail, outcome=_outcome_of(exc.status_code), http_status=exc.status_code
+        )
+        raise
+    except Exception as exc:
+        status = getattr(exc, "status_code", 500)
+        status = status if isinstance(status, int) else 500
+        await write_trail(sessionmaker, trail, outcome=_outcome_of(status), http_status=status)
+        raise
+    await write_trail(sessionmaker, trail, outcome="success", http_status=_success_status(request))
+
+
 async def get_phi_audit(
     request: Request,
     principal: Annotated[Principal, Depends(get_current_principal)],
     resources: ResourcesDep,
 ) -> AsyncIterator[AuditTrail]:
     """Yield the request's trail; write it when the handler finishes (see the module doc)."""
-    trail = trail_for(principal, request)
-    try:
+    async with written_after(
+        resources.sessionmaker, trail_for(principal, request), request
+    ) as trail:
         yield trail
-    except AppError as exc:
-        await write_trail(
-            resources.sessionmaker,
-            trail,
-            outcome=_outcome_of(exc.status_code),
-            http_status=exc.status_code,
-        )
-        raise
-    except Exception as exc:
-        status = getattr(exc, "status_code", 500)
-        status = status if isinstance(status, int) else 500
-        await write_trail(
-            resources.sessionmaker, trail, outcome=_outcome_of(status), http_status=status
-        )
-        raise
-    await write_trail(
-        resources.sessionmaker, trail, outcome="success", http_status=_success_status(request)
-    )
 
 
 async def record_security_event(

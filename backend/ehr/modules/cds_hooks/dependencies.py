@@ -14,10 +14,9 @@ from typing import Annotated, Final
 
 from fastapi import Depends, Request
 
-from ehr.audit.recorder import write_trail
-from ehr.audit.trail import AuditTrail, Outcome
+from ehr.audit.recorder import written_after
+from ehr.audit.trail import AuditTrail
 from ehr.dependencies import ResourcesDep
-from ehr.errors import AppError
 from ehr.modules.cds_hooks.client_auth import CdsClientDep
 from ehr.modules.cds_hooks.service import CdsHooksService
 from ehr.modules.medication_safety.dependencies import KnowledgeDep
@@ -27,10 +26,6 @@ from ehr.request_context import request_id_var
 __all__ = ["CdsAuditDep", "CdsHooksServiceDep", "get_cds_audit", "get_cds_hooks_service"]
 
 _MAX_USER_AGENT: Final = 512
-
-
-def _outcome_of(status: int) -> Outcome:
-    return "denied" if status in (401, 403) else "failure"
 
 
 async def get_cds_audit(
@@ -44,20 +39,8 @@ async def get_cds_audit(
         user_agent=(request.headers.get("user-agent") or "")[:_MAX_USER_AGENT] or None,
         request_id=(request_id_var.get() or "")[:128] or None,
     )
-    try:
+    async with written_after(resources.sessionmaker, trail, request):
         yield trail
-    except AppError as exc:
-        await write_trail(
-            resources.sessionmaker,
-            trail,
-            outcome=_outcome_of(exc.status_code),
-            http_status=exc.status_code,
-        )
-        raise
-    except Exception:
-        await write_trail(resources.sessionmaker, trail, outcome="failure", http_status=500)
-        raise
-    await write_trail(resources.sessionmaker, trail, outcome="success", http_status=200)
 
 
 CdsAuditDep = Annotated[AuditTrail, Depends(get_cds_audit, scope="function")]
