@@ -34,6 +34,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 
 from ehr.errors import AppError
+from ehr.outages import unavailable_error
 from ehr.request_context import request_id_var
 
 __all__ = [
@@ -319,6 +320,8 @@ def _log(info: _ErrorInfo, exc: BaseException, path: str) -> None:
 
 def error_response(exc: BaseException, scope: Scope) -> Response:
     """Render ``exc`` for the request in ``scope`` (problem+json or OperationOutcome)."""
+    # A database (or Redis) that cannot be reached is a 503, not a 500 (ehr.outages, ADR 0013).
+    exc = unavailable_error(exc) or exc
     info = _classify(exc)
     path = str(scope.get("path", ""))
     request_id = request_id_var.get()

@@ -1,15 +1,19 @@
 """The access-token deny-list: PostgreSQL is the truth, Redis the fast path.
 
-* Revoking writes BOTH a ``revoked_tokens`` row (in the request's transaction) and a Redis key
-  ``ehr:auth:deny:<id>`` with TTL = the token's remaining lifetime. A failed Redis write fails
-  the revocation (``strict``; the transaction rolls back and the caller retries), so every
-  committed revocation is also in Redis — and visible to every replica at once, well within the
-  one-second requirement.
+* Revoking writes a ``revoked_tokens`` row (in the request's transaction) and a Redis key
+  ``ehr:auth:deny:<id>`` with TTL = the token's remaining lifetime — visible to every replica at
+  once, well within the one-second requirement.
 * Checking asks Redis for the token's ``jti`` and its refresh family (``fam:<sid>``, written
   when a family is revoked: logout, refresh-token reuse). A Redis miss is authoritative only
-  while the marker ``ehr:auth:deny:ready`` exists: it is set after the deny-list was loaded
-  from PostgreSQL, so a restarted or flushed Redis (marker gone) sends checks to PostgreSQL and
-  re-warms Redis. If Redis cannot be reached, PostgreSQL answers.
+  while the marker ``ehr:auth:deny:ready`` exists: it is set (TTL :data:`DENY_READY_TTL_SECONDS`)
+  after the deny-list was loaded from PostgreSQL, so a restarted or flushed Redis (marker gone)
+  sends checks to PostgreSQL and re-warms Redis, and any entry Redis missed is back within the
+  marker's TTL at the latest.
+* Redis down (docs/adr/0013-outages.md): checks are answered by PostgreSQL, and a revocation
+  still succeeds — its row is committed; the Redis key is kept in process
+  (:attr:`~ehr.redis_store.RedisHealth.pending_denials`) and written by the next call that
+  reaches Redis (a process that dies first leaves it to the marker's TTL). While Redis is down,
+  every process checks PostgreSQL, so the revocation holds at once.
 * Operational requirement: the Redis instance must not evict keys with a TTL (``noeviction``).
 """
 
@@ -21,17 +25,19 @@ from typing import Final
 
 import structlog
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 from sqlalchemy import delete, exists, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehr.db.models import RefreshSession, RevokedToken
-from ehr.errors import DependencyUnavailable
+from ehr.redis_store import RedisHealth, redis_health
 
 __all__ = [
     "DENY_KEY_PREFIX",
     "DENY_READY_KEY",
+    "DENY_READY_TTL_SECONDS",
     "family_marker",
     "is_revoked",
     "purge_expired",
@@ -44,6 +50,12 @@ logger = structlog.get_logger(__name__)
 
 DENY_KEY_PREFIX: Final = "ehr:auth:deny:"
 DENY_READY_KEY: Final = "ehr:auth:deny:ready"
+# The ready marker expires: Redis is re-warmed from PostgreSQL at least this often, which bounds
+# how long an entry Redis missed (its writer died while Redis was down) can go unseen there.
+DENY_READY_TTL_SECONDS: Final = 300
+_COMPONENT: Final = "revocation"
+# Deny-list entries one process keeps for Redis at most (beyond: left to the marker's TTL).
+_MAX_PENDING: Final = 100_000
 
 
 def family_marker(family_id: uuid.UUID) -> str:
@@ -55,6 +67,36 @@ def _ttl(expires_at: datetime) -> int:
     return max(1, int((expires_at - datetime.now(UTC)).total_seconds()) + 1)
 
 
+def _defer(health: RedisHealth, token_id: str, expires_at: datetime) -> None:
+    """Keep a deny-list entry for Redis until a call reaches it."""
+    pending = health.pending_denials
+    if token_id not in pending and len(pending) >= _MAX_PENDING:
+        logger.warning("auth.revocation.pending_full", pending=len(pending))
+        return
+    pending[token_id] = expires_at.timestamp()
+    health.served_without_redis(_COMPONENT, "postgres")
+
+
+def _queue_pending(pipe: Pipeline, health: RedisHealth) -> list[str]:
+    """Add the pending entries' SETs to ``pipe``; the ids queued (expired ones are dropped)."""
+    now = datetime.now(UTC).timestamp()
+    queued: list[str] = []
+    for token_id, expires in list(health.pending_denials.items()):
+        if expires <= now:
+            del health.pending_denials[token_id]
+            continue
+        pipe.set(DENY_KEY_PREFIX + token_id, b"1", ex=max(1, int(expires - now) + 1))
+        queued.append(token_id)
+    return queued
+
+
+def _flushed(health: RedisHealth, queued: list[str]) -> None:
+    for token_id in queued:
+        health.pending_denials.pop(token_id, None)
+    if queued:
+        logger.info("auth.revocation.pending_written", entries=len(queued))
+
+
 async def _deny(
     session: AsyncSession,
     redis: Redis,
@@ -63,7 +105,6 @@ async def _deny(
     user_id: uuid.UUID | None,
     expires_at: datetime,
     reason: str,
-    strict: bool,
 ) -> None:
     await session.execute(
         insert(RevokedToken)
@@ -72,12 +113,22 @@ async def _deny(
     )
     if expires_at <= datetime.now(UTC):
         return
+    health = redis_health(redis)
+    if not health.available():
+        _defer(health, token_id, expires_at)
+        return
     try:
-        await redis.set(DENY_KEY_PREFIX + token_id, b"1", ex=_ttl(expires_at))
-    except RedisError as exc:
-        logger.warning("auth.revocation.redis_failed", error_type=type(exc).__name__)
-        if strict:
-            raise DependencyUnavailable("The revocation store is unavailable; retry") from None
+        async with redis.pipeline(transaction=False) as pipe:
+            queued = _queue_pending(pipe, health)
+            pipe.set(DENY_KEY_PREFIX + token_id, b"1", ex=_ttl(expires_at))
+            await pipe.execute()
+    except (RedisError, OSError) as exc:
+        health.failed(_COMPONENT, exc)
+        logger.warning("auth.revocation.redis_deferred", error_type=type(exc).__name__)
+        _defer(health, token_id, expires_at)
+        return
+    health.succeeded()
+    _flushed(health, queued)
 
 
 async def revoke_access_token(
@@ -90,16 +141,13 @@ async def revoke_access_token(
     reason: str,
     strict: bool = True,
 ) -> None:
-    """Deny the access token ``jti`` until ``expires_at`` (its own exp)."""
-    await _deny(
-        session,
-        redis,
-        token_id=jti,
-        user_id=user_id,
-        expires_at=expires_at,
-        reason=reason,
-        strict=strict,
-    )
+    """Deny the access token ``jti`` until ``expires_at`` (its own exp).
+
+    Never fails because Redis does (see the module doc); ``strict`` is accepted for existing
+    callers and no longer changes anything.
+    """
+    del strict
+    await _deny(session, redis, token_id=jti, user_id=user_id, expires_at=expires_at, reason=reason)
 
 
 async def revoke_family_access(
@@ -112,7 +160,11 @@ async def revoke_family_access(
     reason: str,
     strict: bool = True,
 ) -> None:
-    """Deny every access token carrying ``sid`` = ``family_id`` (they all expire within the TTL)."""
+    """Deny every access token carrying ``sid`` = ``family_id`` (they all expire within the TTL).
+
+    ``strict``: as in :func:`revoke_access_token` (accepted, no effect).
+    """
+    del strict
     await _deny(
         session,
         redis,
@@ -120,7 +172,6 @@ async def revoke_family_access(
         user_id=user_id,
         expires_at=datetime.now(UTC) + timedelta(seconds=access_ttl_seconds),
         reason=reason,
-        strict=strict,
     )
 
 
@@ -136,7 +187,7 @@ async def warm_deny_list(session: AsyncSession, redis: Redis) -> int:
     async with redis.pipeline(transaction=False) as pipe:
         for jti, expires_at in rows:
             pipe.set(DENY_KEY_PREFIX + jti, b"1", ex=_ttl(expires_at))
-        pipe.set(DENY_READY_KEY, b"1")
+        pipe.set(DENY_READY_KEY, b"1", ex=DENY_READY_TTL_SECONDS)
         await pipe.execute()
     logger.info("auth.revocation.warmed", entries=len(rows))
     return len(rows)
@@ -147,22 +198,31 @@ async def is_revoked(
 ) -> bool:
     """Whether the token ``jti`` (or its refresh family) has been revoked."""
     ids = [jti] if session_id is None else [jti, family_marker(session_id)]
-    redis_reachable = True
-    try:
-        async with redis.pipeline(transaction=False) as pipe:
-            pipe.exists(DENY_READY_KEY)
-            pipe.exists(*(DENY_KEY_PREFIX + i for i in ids))
-            ready, hits = await pipe.execute()
-        if ready:
-            return bool(hits)
-    except RedisError as exc:
-        redis_reachable = False
-        logger.warning("auth.revocation.redis_unavailable", error_type=type(exc).__name__)
+    health = redis_health(redis)
+    redis_reachable = health.available()
+    if redis_reachable:
+        try:
+            async with redis.pipeline(transaction=False) as pipe:
+                queued = _queue_pending(pipe, health)
+                pipe.exists(DENY_READY_KEY)
+                pipe.exists(*(DENY_KEY_PREFIX + i for i in ids))
+                *_, ready, hits = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            redis_reachable = False
+            health.failed(_COMPONENT, exc)
+        else:
+            health.succeeded()
+            _flushed(health, queued)
+            if ready:
+                return bool(hits)
+    if not redis_reachable:
+        health.served_without_redis(_COMPONENT, "postgres")
     revoked = bool(await session.scalar(select(exists().where(RevokedToken.jti.in_(ids)))))
     if redis_reachable:
         try:
             await warm_deny_list(session, redis)
-        except RedisError as exc:
+        except (RedisError, OSError) as exc:
+            health.failed(_COMPONENT, exc)
             logger.warning("auth.revocation.warm_failed", error_type=type(exc).__name__)
     return revoked
 

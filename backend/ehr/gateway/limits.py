@@ -3,7 +3,10 @@
 Caps rewrite the query rather than refuse it (a client asking for 10 000 rows gets pages of
 ``max_count``, which FHIR allows: the server may return fewer than asked). The rate limit is a
 fixed one-minute window per client (user or API key id) in Redis: ``INCR`` + ``EXPIRE``, one round
-trip; over the limit → 429 with ``Retry-After`` = seconds to the window's end.
+trip; over the limit → 429 with ``Retry-After`` = seconds to the window's end. While Redis cannot
+be reached the same window is counted in process (:class:`~ehr.redis_store.LocalWindowCounter`):
+the gateway keeps serving, each process enforcing the limit on its own (N replicas: up to N times
+the limit per client) — docs/adr/0013-outages.md.
 """
 
 from __future__ import annotations
@@ -16,12 +19,14 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from ehr.config import GatewaySettings
-from ehr.errors import BadRequestError, DependencyUnavailable, TooManyRequests
+from ehr.errors import BadRequestError, TooManyRequests
+from ehr.redis_store import redis_health
 
 __all__ = ["RATE_KEY_PREFIX", "cap_params", "check_rate_limit"]
 
 RATE_KEY_PREFIX: Final = "ehr:fhir:rate:"
 _WINDOW: Final = 60
+_COMPONENT: Final = "fhir_rate_limit"
 
 
 def _count_value(value: str) -> int:
@@ -66,19 +71,34 @@ def cap_params(
     return tuple(out)
 
 
-async def check_rate_limit(redis: Redis, client_id: str, per_minute: int) -> None:
-    """Count one request for ``client_id``; 429 + Retry-After when over ``per_minute``."""
-    now = time.time()
-    window = int(now // _WINDOW)
-    key = f"{RATE_KEY_PREFIX}{client_id}:{window}"
+async def _redis_count(redis: Redis, key: str) -> int | None:
+    """The window's count after this request, or None when Redis cannot answer."""
+    health = redis_health(redis)
+    if not health.available():
+        return None
     try:
         async with redis.pipeline(transaction=False) as pipe:
             pipe.incr(key)
             pipe.expire(key, _WINDOW * 2)
             count, _ = await pipe.execute()
     except (RedisError, OSError) as exc:
-        raise DependencyUnavailable("The rate limiter is unavailable") from exc
-    if int(count) > per_minute:
+        health.failed(_COMPONENT, exc)
+        return None
+    health.succeeded()
+    return int(count)
+
+
+async def check_rate_limit(redis: Redis, client_id: str, per_minute: int) -> None:
+    """Count one request for ``client_id``; 429 + Retry-After when over ``per_minute``."""
+    now = time.time()
+    window = int(now // _WINDOW)
+    key = f"{RATE_KEY_PREFIX}{client_id}:{window}"
+    count = await _redis_count(redis, key)
+    if count is None:
+        health = redis_health(redis)
+        health.served_without_redis(_COMPONENT, "local")
+        count, _ = health.local_counter(_COMPONENT, _WINDOW).incr(client_id, now=now)
+    if count > per_minute:
         retry_after = max(1, int((window + 1) * _WINDOW - now) + 1)
         raise TooManyRequests(
             f"More than {per_minute} FHIR requests per minute", retry_after=retry_after

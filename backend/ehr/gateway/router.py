@@ -61,7 +61,7 @@ from ehr.gateway.interactions import (
     takes_body,
 )
 from ehr.gateway.limits import cap_params, check_rate_limit
-from ehr.gateway.pages import EXPORT_KEY_PREFIX, check_page, remember_pages
+from ehr.gateway.pages import EXPORT_KEY_PREFIX, check_page, remember_pages, require_registry
 from ehr.gateway.rewrite import StreamRewriter, rewrite_text
 from ehr.tenancy.service import RESERVED_SLUGS, SLUG_PATTERN
 
@@ -443,6 +443,9 @@ async def gateway(
         )
         await write_trail(resources.sessionmaker, trail, outcome="success", http_status=status)
 
+    if interaction.operation == "$export":
+        # Its job must be bound to the caller: no kick-off while the registry is down (ADR 0013).
+        await require_registry(resources.redis)
     path_out = "" if page_id is not None else interaction.path
     upstream = await passthrough.open(
         interaction.method,
@@ -590,7 +593,7 @@ async def _respond(
     if export_kickoff and status == 202:
         poll = upstream.headers.get("content-location", "")
         jobs = [match.group(1) for match in _JOB_ID.finditer(poll)]
-        await remember_pages(redis, owner, jobs, page_ttl, prefix=EXPORT_KEY_PREFIX)
+        await remember_pages(redis, owner, jobs, page_ttl, prefix=EXPORT_KEY_PREFIX, required=True)
     media_type = upstream.headers.get("content-type")
     rewriter = StreamRewriter(
         hapi_bases, public, capture_pages=capture_pages, capture_patients=on_complete is not None
