@@ -20,6 +20,7 @@ import structlog
 from fastapi import FastAPI
 from pydantic import ValidationError
 
+from ehr.api_docs import router as api_docs_router
 from ehr.audit.router import router as audit_router
 from ehr.auth.router import router as auth_router
 from ehr.config import Settings, get_settings
@@ -111,12 +112,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "operational endpoints `/health`, `/ready`, `/metrics`."
         ),
         lifespan=lifespan,
+        docs_url=None,  # ehr.api_docs serves /docs and /redoc from local assets
+        redoc_url=None,
     )
     app.state.settings = settings
     install_error_handlers(app)
     install_middleware(app, settings)
     tracing = configure_tracing(app, settings.telemetry)
     app.state.tracing = tracing
+    app.include_router(api_docs_router)
     app.include_router(health_router)
     app.include_router(metrics_router)
     app.include_router(auth_router)
