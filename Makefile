@@ -17,6 +17,7 @@ ROOT   := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
 VENV   := $(ROOT)/.venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.ehr-installed
+PIP    := $(PY) -m pip --disable-pip-version-check
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 STACK  := @$(PY) -m ehr.devstack
 # Runs a command with the stack's EHR_DB__URL / EHR_REDIS__URL / EHR_FHIR__BASE_URL set
@@ -31,10 +32,12 @@ help: ## list the targets
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-# Reinstall only when backend/pyproject.toml is newer than the stamp.
+# Reinstall only when backend/pyproject.toml is newer than the stamp. Quiet for a new user: no
+# "new release of pip" notice (pip is upgraded right here); the editable install is a plain .pth
+# entry (package-dir in pyproject.toml), which setuptools installs without its warning box.
 $(STAMP): $(ROOT)/backend/pyproject.toml | $(PY)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '$(ROOT)/backend[dev]'
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '$(ROOT)/backend[dev]'
 	touch $(STAMP)
 
 venv: $(STAMP) ## create .venv (python3.11) and install backend[dev] when pyproject changed
