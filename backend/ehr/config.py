@@ -62,6 +62,8 @@ class ApiSettings(BaseModel):
     port: int = 8000
     # Requests with a larger body are refused with 413 before they are read whole.
     max_body_bytes: int = 10 * 1024 * 1024
+    # JSON bodies nested deeper than this (objects and arrays) are refused with 400.
+    max_json_depth: int = Field(default=64, ge=8, le=512)
     # Origins allowed for browser frontends (CORS); empty = no cross-origin access.
     cors_origins: list[str] = Field(default_factory=list)
 

@@ -10,6 +10,7 @@ Hierarchy::
 
     AppError
     ├── BadRequestError            400 bad_request
+    │   └── MalformedBody          400 malformed_body      (not JSON, too deep, bad text/numbers)
     ├── RequestValidationFailed    422 validation_failed   (payload did not validate)
     ├── AuthenticationRequired     401 authentication_required
     ├── PermissionDenied           403 permission_denied
@@ -17,6 +18,7 @@ Hierarchy::
     ├── ConflictError              409 conflict
     ├── PreconditionFailed         412 precondition_failed (e.g. CDS Hooks: data unobtainable)
     ├── PayloadTooLarge            413 payload_too_large
+    ├── UnsupportedMediaType       415 unsupported_media_type
     ├── TooManyRequests            429 too_many_requests   (throttling; sends Retry-After)
     ├── DependencyUnavailable      503 dependency_unavailable
     │   └── AuditUnavailable       503 audit_unavailable   (the audit record could not be written)
@@ -43,12 +45,14 @@ __all__ = [
     "BadRequestError",
     "ConflictError",
     "DependencyUnavailable",
+    "MalformedBody",
     "NotFoundError",
     "PayloadTooLarge",
     "PermissionDenied",
     "PreconditionFailed",
     "RequestValidationFailed",
     "TooManyRequests",
+    "UnsupportedMediaType",
 ]
 
 
@@ -82,6 +86,14 @@ class BadRequestError(AppError):
     status_code = 400
     code = "bad_request"
     title = "Bad request"
+
+
+class MalformedBody(BadRequestError):
+    """The body cannot be taken at all: not UTF-8 JSON, nested too deep, a number that is not
+    finite, or text that is not Unicode scalar values (a lone surrogate) or holds NUL."""
+
+    code = "malformed_body"
+    title = "Malformed request body"
 
 
 class RequestValidationFailed(AppError):
@@ -140,6 +152,14 @@ class PayloadTooLarge(AppError):
     status_code = 413
     code = "payload_too_large"
     title = "Payload too large"
+
+
+class UnsupportedMediaType(AppError):
+    """The body's media type is not one this route takes."""
+
+    status_code = 415
+    code = "unsupported_media_type"
+    title = "Unsupported media type"
 
 
 class TooManyRequests(AppError):

@@ -13,7 +13,9 @@
    because every allowed origin is explicit; ``X-Request-ID`` and ``Retry-After`` are exposed.)
 5. :class:`UnhandledErrorMiddleware` — renders any exception that escaped the app as the 500
    problem document (:func:`ehr.error_handlers.error_response`), so the headers above still apply.
-6. :class:`BodySizeLimitMiddleware` — 413 when ``Content-Length`` exceeds
+6. :class:`~ehr.intake.RequestTargetMiddleware` — 400 for a path or query that is not UTF-8 or
+   holds NUL once percent-decoded.
+7. :class:`BodySizeLimitMiddleware` — 413 when ``Content-Length`` exceeds
    ``settings.api.max_body_bytes``, and while streaming a (chunked) body past the limit.
 """
 
@@ -33,6 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ehr.config import ApiSettings, Settings
 from ehr.error_handlers import error_response
 from ehr.errors import PayloadTooLarge
+from ehr.intake import RequestTargetMiddleware
 from ehr.observability import HTTP_REQUEST_DURATION, HTTP_REQUESTS, UNMATCHED_ROUTE
 from ehr.request_context import request_id_var
 
@@ -341,6 +344,7 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
     """
     cors = cors_options(settings.api)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.api.max_body_bytes)
+    app.add_middleware(RequestTargetMiddleware)
     app.add_middleware(UnhandledErrorMiddleware)
     if cors is not None:
         app.add_middleware(CORSMiddleware, **cors)  # type: ignore[arg-type]

@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ehr.auth.authorization import PublicRoute
 from ehr.config import LogSettings, TelemetrySettings
+from ehr.intake import IntakeRoute
 from ehr.request_context import request_id_var
 
 __all__ = [
@@ -136,7 +137,7 @@ def configure_logging(settings: LogSettings) -> None:
 
 # --- metrics endpoint ---------------------------------------------------------------------------
 
-metrics_router = APIRouter()
+metrics_router = APIRouter(route_class=IntakeRoute)
 
 
 # Public like /health: scraped from inside the cluster (network policy), never PHI.

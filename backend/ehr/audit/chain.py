@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -25,6 +25,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehr.db.models import AuditRecord
+from ehr.intake import clean_text
 
 __all__ = [
     "GENESIS_HASH",
@@ -42,6 +43,7 @@ __all__ = [
     "link_entries",
     "lock_key",
     "read_head",
+    "storable_entry",
     "verify_chain",
 ]
 
@@ -129,13 +131,95 @@ class AuditEntry:
     occurred_at: datetime | None = None
 
 
+# Member of ``details`` naming the fields whose values were altered to be stored (see below).
+ALTERED_MEMBER: Final = "_altered"
+
+
+def _column_lengths() -> dict[str, int]:
+    lengths: dict[str, int] = {}
+    for column in AuditRecord.__table__.columns:
+        length = getattr(column.type, "length", None)
+        if isinstance(length, int):
+            lengths[column.name] = length
+    return lengths
+
+
+_COLUMN_LENGTHS: Final = _column_lengths()
+_MAX_DETAIL_TEXT: Final = 4096
+
+
+def _storable_value(value: Any, path: str, altered: list[str]) -> Any:
+    if isinstance(value, str):
+        cleaned, changed = clean_text(value)
+        if len(cleaned) > _MAX_DETAIL_TEXT:
+            cleaned, changed = cleaned[:_MAX_DETAIL_TEXT], True
+        if changed:
+            altered.append(path)
+        return cleaned
+    if isinstance(value, Mapping):
+        result: dict[str, Any] = {}
+        for key, item in value.items():
+            name, changed = clean_text(str(key))
+            if changed:
+                altered.append(f"{path}.{name}")
+            result[name] = _storable_value(item, f"{path}.{name}", altered)
+        return result
+    if isinstance(value, list | tuple):
+        return [_storable_value(item, f"{path}[{i}]", altered) for i, item in enumerate(value)]
+    if isinstance(value, float) and value != value:  # NaN cannot be stored in JSON
+        altered.append(path)
+        return None
+    return value
+
+
+def storable_entry(entry: AuditEntry) -> AuditEntry:
+    """``entry`` as the database can store it, whatever the caller sent.
+
+    Text the database cannot hold (NUL, lone surrogates) is replaced with U+FFFD and text longer
+    than its column is clipped; the record then names the altered fields in
+    ``details["_altered"]``, so the trail says the stored value is not the value sent. Bad input
+    must never be able to stop the audit record from being written.
+    """
+    altered: list[str] = []
+    changes: dict[str, Any] = {}
+    for spec in fields(entry):
+        value = getattr(entry, spec.name)
+        if spec.name == "details" or not isinstance(value, str | list | tuple):
+            continue
+        if isinstance(value, str):
+            cleaned, changed = clean_text(value)
+            limit = _COLUMN_LENGTHS.get(spec.name)
+            if limit is not None and len(cleaned) > limit:
+                cleaned, changed = cleaned[:limit], True
+            if changed:
+                altered.append(spec.name)
+                changes[spec.name] = cleaned
+        elif spec.name == "actor_roles":
+            roles = [clean_text(str(role))[0][:32] for role in value]
+            if roles != list(value):
+                altered.append(spec.name)
+                changes[spec.name] = roles
+    details = entry.details
+    if details is not None:
+        cleaned_details = _storable_value(details, "details", altered)
+        if cleaned_details != details:
+            changes["details"] = cleaned_details
+    if not altered:
+        return replace(entry, **changes) if changes else entry
+    details_out = dict(changes.get("details", details) or {})
+    details_out[ALTERED_MEMBER] = sorted(set(altered))
+    changes["details"] = details_out
+    return replace(entry, **changes)
+
+
 def link_entries(
     entries: Sequence[AuditEntry], *, last_seq: int, last_hash: str, now: datetime
 ) -> list[AuditRecord]:
     """The records for ``entries`` following (``last_seq``, ``last_hash``) — pure, no I/O."""
     records: list[AuditRecord] = []
     seq, prev_hash = last_seq, last_hash
-    for entry in entries:
+    for sent in entries:
+        entry = storable_entry(sent)
         seq += 1
         values = asdict(entry)
         values["seq"] = seq

@@ -35,12 +35,13 @@ from ehr.auth.principal import Principal
 from ehr.dependencies import ResourcesDep, SessionDep, SettingsDep
 from ehr.error_handlers import FHIR_JSON, problem_responses
 from ehr.errors import RequestValidationFailed
+from ehr.intake import IntakeRoute
 
 __all__ = ["AUDIT_PATH", "router"]
 
 AUDIT_PATH: Final = "/api/audit"
 
-router = APIRouter(prefix=AUDIT_PATH, tags=["audit"])
+router = APIRouter(prefix=AUDIT_PATH, tags=["audit"], route_class=IntakeRoute)
 
 AuditViewer = Annotated[Principal, RequirePermission(Permission.AUDIT_VIEW)]
 

@@ -43,6 +43,7 @@ from ehr.db.models import ApiKey, User
 from ehr.dependencies import AppResources, RedisDep, SessionDep, SettingsDep
 from ehr.error_handlers import problem_responses
 from ehr.errors import AuthenticationRequired, BadRequestError, NotFoundError, PermissionDenied
+from ehr.intake import IntakeRoute
 
 __all__ = ["router"]
 
@@ -64,7 +65,7 @@ async def _signing_key_lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
-router = APIRouter(lifespan=_signing_key_lifespan)
+router = APIRouter(lifespan=_signing_key_lifespan, route_class=IntakeRoute)
 
 SelfPrincipal = Annotated[Principal, RequirePermission(Permission.SELF_MANAGE)]
 KeyAdmin = Annotated[Principal, RequirePermission(Permission.APIKEY_ADMIN)]

@@ -24,7 +24,6 @@ from urllib.parse import parse_qsl, urlencode
 import structlog
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from fastapi.routing import APIRoute
 from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -42,7 +41,7 @@ from ehr.auth.principal import Principal
 from ehr.config import Settings
 from ehr.db.models import Tenant
 from ehr.dependencies import AppResources, ResourcesDep
-from ehr.errors import AppError, BadRequestError
+from ehr.errors import BadRequestError, UnsupportedMediaType
 from ehr.fhir.errors import FhirResourceNotFound, FhirUnavailable, FhirUpstreamError
 from ehr.fhir.passthrough import (
     FhirPassThrough,
@@ -63,6 +62,7 @@ from ehr.gateway.interactions import (
 from ehr.gateway.limits import cap_params, check_rate_limit
 from ehr.gateway.pages import EXPORT_KEY_PREFIX, check_page, remember_pages, require_registry
 from ehr.gateway.rewrite import StreamRewriter, rewrite_text
+from ehr.intake import IntakeRoute, read_json
 from ehr.tenancy.service import RESERVED_SLUGS, SLUG_PATTERN
 
 __all__ = ["SMART_SCOPES_MARKER", "router"]
@@ -91,15 +91,7 @@ _SMALL_ANSWER: Final = 16 * 1024 * 1024
 _REWRITTEN_HEADERS: Final = frozenset({"location", "content-location"})
 _JOB_ID: Final = re.compile(r"[?&]_jobId=([A-Za-z0-9\-]{1,128})")
 
-router = APIRouter(prefix="/fhir", tags=["fhir"])
-
-
-class UnsupportedMediaType(AppError):  # noqa: N818 - named like the HTTP status
-    """The request body is not a FHIR content type (415 OperationOutcome)."""
-
-    status_code = 415
-    code = "unsupported_media_type"
-    title = "Unsupported media type"
+router = APIRouter(prefix="/fhir", tags=["fhir"], route_class=IntakeRoute)
 
 
 async def smart_scopes(
@@ -154,13 +146,6 @@ def _patient_of(principal: Principal, interaction: ParsedInteraction) -> str | N
             if ref and "/" not in ref and "," not in ref:
                 return ref
     return None
-
-
-def _json_body(raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequestError("The request body is not valid JSON") from None
 
 
 async def _stream_request(request: Request) -> AsyncIterator[bytes]:
@@ -251,7 +236,7 @@ async def tenant_smart_config(tenant: str, resources: ResourcesDep) -> JSONRespo
 # --- the gateway ----------------------------------------------------------------------------------
 
 
-class FallbackRoute(APIRoute):
+class FallbackRoute(IntakeRoute):
     """A catch-all that yields to every other route, whatever the registration order.
 
     Starlette takes the first full match; a partial match is used only when nothing matches
@@ -352,7 +337,7 @@ async def gateway(
             raw = await request.body()
             if media not in _JSON_TYPES:
                 raise UnsupportedMediaType("This request body must be FHIR JSON")
-            document = _json_body(raw)
+            document = await read_json(raw, max_depth=settings.api.max_json_depth)
             if parsed.kind == "transaction":
                 bundle_type = document.get("type") if isinstance(document, dict) else None
                 if (

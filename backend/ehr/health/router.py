@@ -33,12 +33,13 @@ from sqlalchemy import text
 from ehr.auth.authorization import PublicRoute
 from ehr.dependencies import AppResources, ResourcesDep
 from ehr.errors import AppError
+from ehr.intake import IntakeRoute
 
 __all__ = ["CheckResult", "HealthStatus", "ReadinessReport", "check_readiness", "router"]
 
 logger = structlog.get_logger(__name__)
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], route_class=IntakeRoute)
 
 DependencyName = Literal["hapi", "postgres", "redis"]
 

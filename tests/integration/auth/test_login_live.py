@@ -274,7 +274,7 @@ async def test_disabled_user_or_tenant_is_refused_at_once(
 @pytest.mark.parametrize(
     ("content", "status"),
     [
-        (b"{not json", 422),
+        (b"{not json", 400),
         (b'{"tenant": "x"}', 422),
         (b'{"tenant": "x", "username": "y", "password": "z", "extra": 1}', 422),
         (b"[]", 422),

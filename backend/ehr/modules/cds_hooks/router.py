@@ -21,6 +21,13 @@ from fastapi.responses import JSONResponse
 
 from ehr.dependencies import ResourcesDep
 from ehr.error_handlers import problem_responses
+from ehr.intake import (
+    JSON_MEDIA_TYPES,
+    IntakeRoute,
+    max_json_depth,
+    read_json,
+    require_media_type,
+)
 from ehr.modules.cds_hooks.client_auth import CdsClientDep
 from ehr.modules.cds_hooks.dependencies import CdsAuditDep, CdsHooksServiceDep
 from ehr.modules.cds_hooks.schemas import CdsResponse, Discovery
@@ -36,9 +43,17 @@ __all__ = ["CDS_SERVICES_PATH", "router"]
 
 CDS_SERVICES_PATH: Final = "/cds-services"
 
-router = APIRouter(prefix=CDS_SERVICES_PATH, tags=["cds-hooks"])
+router = APIRouter(prefix=CDS_SERVICES_PATH, tags=["cds-hooks"], route_class=IntakeRoute)
 
 ServiceId = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9\-]{0,63}$")]
+
+
+async def _document(request: Request) -> Any:
+    """The body by the intake rules: ``application/json`` (else 415), strict JSON (else 400)."""
+    require_media_type(
+        request.headers.get("content-type"), JSON_MEDIA_TYPES, allow_json_suffix=False
+    )
+    return await read_json(await request.body(), max_depth=max_json_depth(request))
 
 
 def _json(model: Discovery | CdsResponse | dict[str, Any]) -> JSONResponse:
@@ -73,7 +88,7 @@ async def call_service(
 ) -> JSONResponse:
     """Answer a hook call with cards (and system actions)."""
     definition = service_definition(service_id)
-    call = parse_request(await request.body(), definition)
+    call = parse_request(await _document(request), definition)
     patient_id = str(call.context.get("patientId") or "")[:64] or None
     details: dict[str, Any] = {
         "service": definition.id,
@@ -110,7 +125,7 @@ async def feedback(
 ) -> JSONResponse:
     """Record what the clinician did with cards (accepted suggestions, override reasons)."""
     definition = service_definition(service_id)
-    items = parse_feedback(await request.body())
+    items = parse_feedback(await _document(request))
     details: dict[str, Any] = {"service": definition.id, "items": len(items.feedback)}
     audit.access("cds:feedback", details=details)
     stored = await store_feedback(

@@ -94,15 +94,26 @@ class FhirAuthorization(BaseModel):
     patient: str | None = None
 
 
+# What one hook call may hold (a clinical workflow needs far less; an outsider controls these
+# counts, and the work per call grows with them). Larger calls are refused with 400 before any
+# work starts; responses are capped too.
+MAX_DRAFT_ORDERS: Final = 100  # orders signed together (an order set) in one draftOrders Bundle
+MAX_SELECTIONS: Final = 100  # order-select: the orders just selected
+MAX_CONTEXT_MEMBERS: Final = 64
+MAX_PREFETCH_KEYS: Final = 32
+MAX_PREFETCH_ENTRIES: Final = 1000  # entries of one prefetched Bundle
+MAX_CARDS: Final = 50  # cards in one response (the most severe first; the rest summarised)
+
+
 class CdsRequest(SpecModel):
     hook: str = Field(min_length=1, max_length=128)
     # "A universally unique identifier (UUID) for this particular hook call."
     hook_instance: uuid.UUID
     fhir_server: AnyHttpUrl | None = None
     fhir_authorization: FhirAuthorization | None = None
-    context: dict[str, Any]
+    context: dict[str, Any] = Field(max_length=MAX_CONTEXT_MEMBERS)
     # Key → resource, Bundle, OperationOutcome, or null ("no data"); absent keys were not sent.
-    prefetch: dict[str, Any] | None = None
+    prefetch: dict[str, Any] | None = Field(default=None, max_length=MAX_PREFETCH_KEYS)
 
     @model_validator(mode="after")
     def _authorization_needs_server(self) -> CdsRequest:

@@ -29,11 +29,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
+import anyio.to_thread
 import structlog
 from prometheus_client import Counter
 from pydantic import ValidationError
@@ -46,6 +46,7 @@ from ehr.config import CdsHooksSettings
 from ehr.db.models import CdsFeedback
 from ehr.errors import BadRequestError, DependencyUnavailable, NotFoundError, PreconditionFailed
 from ehr.fhir import TenantFhirClient
+from ehr.intake import parse_json
 from ehr.modules.cds_hooks.cards import (
     CARE_GAP_TOPIC_SYSTEM,
     IssuedCard,
@@ -70,6 +71,10 @@ from ehr.modules.cds_hooks.prefetch import (
     gather,
 )
 from ehr.modules.cds_hooks.schemas import (
+    MAX_CARDS,
+    MAX_DRAFT_ORDERS,
+    MAX_PREFETCH_ENTRIES,
+    MAX_SELECTIONS,
     Card,
     CdsRequest,
     CdsResponse,
@@ -344,22 +349,68 @@ def _validation_message(error: ValidationError) -> str:
     return "; ".join(parts)[:1000]
 
 
-def _json_object(body: bytes) -> dict[str, Any]:
-    try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequestError("The request body is not valid JSON") from None
+def _json_object(body: bytes | Any) -> dict[str, Any]:
+    """The call's JSON object: ``body`` as sent (parsed by the intake rules) or already parsed."""
+    document = parse_json(body) if isinstance(body, bytes) else body
     if not isinstance(document, dict):
         raise BadRequestError("The request body must be a JSON object")
     return document
 
 
-def parse_request(body: bytes, definition: ServiceDefinition) -> CdsRequest:
+def _entry_count(value: object) -> int:
+    if isinstance(value, dict):
+        entries = value.get("entry")
+        return len(entries) if isinstance(entries, list) else 0
+    return len(value) if isinstance(value, list) else 0
+
+
+def _check_bounds(document: Mapping[str, Any]) -> None:
+    """Refuse a call larger than any clinical workflow needs, before any work is done on it.
+
+    The work of a call grows with its orders (pairs of drugs) and prefetched entries: these
+    counts are capped (:data:`~ehr.modules.cds_hooks.schemas.MAX_DRAFT_ORDERS` ...).
+    """
+    context = document.get("context")
+    if isinstance(context, dict):
+        for name in ("draftOrders", "medications", "orders"):
+            count = _entry_count(context.get(name))
+            if count > MAX_DRAFT_ORDERS:
+                raise BadRequestError(
+                    f"context.{name} holds {count} orders; at most {MAX_DRAFT_ORDERS} are "
+                    "checked in one call",
+                    extra={"limit": MAX_DRAFT_ORDERS},
+                )
+        selections = context.get("selections")
+        if isinstance(selections, list) and len(selections) > MAX_SELECTIONS:
+            raise BadRequestError(
+                f"context.selections holds {len(selections)} references; at most {MAX_SELECTIONS}",
+                extra={"limit": MAX_SELECTIONS},
+            )
+        allergies = context.get("allergyIntolerances")
+        if _entry_count(allergies) > MAX_DRAFT_ORDERS:
+            raise BadRequestError(
+                f"context.allergyIntolerances holds more than {MAX_DRAFT_ORDERS} entries",
+                extra={"limit": MAX_DRAFT_ORDERS},
+            )
+    prefetch = document.get("prefetch")
+    if isinstance(prefetch, dict):
+        for key, value in prefetch.items():
+            count = _entry_count(value) if isinstance(value, dict) else 0
+            if count > MAX_PREFETCH_ENTRIES:
+                raise BadRequestError(
+                    f"prefetch.{str(key)[:64]} holds {count} entries; at most "
+                    f"{MAX_PREFETCH_ENTRIES} per prefetched Bundle",
+                    extra={"limit": MAX_PREFETCH_ENTRIES},
+                )
+
+
+def parse_request(body: bytes | Any, definition: ServiceDefinition) -> CdsRequest:
     """The call, checked against the spec and the hook's context (400 with a clear message)."""
     document = _json_object(body)
     missing = [name for name in ("hook", "hookInstance", "context") if name not in document]
     if missing:
         raise BadRequestError(f"Missing required field(s): {', '.join(missing)}")
+    _check_bounds(document)
     try:
         request = CdsRequest.model_validate(document)
     except ValidationError as exc:
@@ -384,7 +435,7 @@ def parse_request(body: bytes, definition: ServiceDefinition) -> CdsRequest:
     return request
 
 
-def parse_feedback(body: bytes) -> FeedbackRequest:
+def parse_feedback(body: bytes | Any) -> FeedbackRequest:
     document = _json_object(body)
     try:
         return FeedbackRequest.model_validate(document)
@@ -474,6 +525,43 @@ def _incomplete_card() -> IssuedCard:
         "data:incomplete",
         "Record read incompletely",
     )
+
+
+_INDICATOR_RANK: Final = {"critical": 0, "warning": 1, "info": 2}
+
+
+def _most_severe(result: CheckResult, limit: int = MAX_CARDS) -> tuple[CheckResult, int]:
+    """``result`` with at most ``limit`` issues (they come most severe first), and how many
+    were left out: no call renders more cards than a response can carry."""
+    if len(result.issues) <= limit:
+        return result, 0
+    return replace(result, issues=result.issues[:limit]), len(result.issues) - limit
+
+
+def capped_cards(
+    issued: list[IssuedCard], *, omitted: int = 0, limit: int = MAX_CARDS
+) -> list[IssuedCard]:
+    """At most ``limit`` cards: the most severe first; what was left out (``omitted`` findings
+    never rendered, plus cards over the limit) is counted on one summary card."""
+    if len(issued) <= limit and not omitted:
+        return issued
+    ranked = sorted(issued, key=lambda i: _INDICATOR_RANK.get(i.card.indicator, 3))
+    kept = ranked[: limit - 1]
+    left_out = len(issued) - len(kept) + omitted
+    logger.info("cds_hooks.cards.capped", cards=len(issued) + omitted, omitted=left_out)
+    return [
+        *kept,
+        _source_card(
+            f"{left_out} more findings not shown",
+            (
+                f"This call produced {len(kept) + left_out} findings; the {len(kept)} most "
+                "severe are shown. Review the orders with the medication-safety check for the "
+                "full list."
+            ),
+            "data:cards-capped",
+            "More findings than shown",
+        ),
+    ]
 
 
 # --------------------------------------------------------------------------- the service
@@ -592,10 +680,47 @@ class CdsHooksService:
 
     async def call(self, definition: ServiceDefinition, request: CdsRequest) -> CallOutcome:
         prefetched = await self._gather(definition, request)
-        chart = chart_from(prefetched)
         patient_id = _patient_id(request)
         now = dt.datetime.now(dt.UTC)
+        # The checks are CPU work that grows with the (capped) orders and records: a worker
+        # thread keeps the event loop (health checks, other calls) answering meanwhile.
+        issued, omitted = await anyio.to_thread.run_sync(
+            self._decide, definition, request, prefetched, patient_id, now
+        )
+        outcome = CallOutcome(
+            response=CdsResponse(),
+            patient_id=patient_id,
+            prefetch_sent=len(prefetched.sent),
+            prefetch_fetched=len(prefetched.fetched),
+            source=(
+                "prefetch"
+                if not prefetched.fetched
+                else ("fhir_server" if request.fhir_server is not None else "hapi")
+            ),
+        )
+        if definition.hook == "order-sign":
+            issued, outcome.suppressed = await self._without_shown(definition, issued)
+        issued = capped_cards(issued, omitted=omitted)
+        outcome.issued = issued
+        outcome.response = CdsResponse(cards=[i.card for i in issued])
+        await self._remember(definition, issued)
+        for card in issued:
+            CARDS_RETURNED.labels(definition.id, card.rule_id).inc()
+        return outcome
+
+    def _decide(
+        self,
+        definition: ServiceDefinition,
+        request: CdsRequest,
+        prefetched: Prefetched,
+        patient_id: str,
+        now: dt.datetime,
+    ) -> tuple[list[IssuedCard], int]:
+        """The cards of one call before coordination, and how many findings were left out
+        (beyond :data:`MAX_CARDS`). Synchronous: runs in a worker thread."""
+        chart = chart_from(prefetched)
         issued: list[IssuedCard] = []
+        omitted = 0
         profile: PatientProfile | None = None
         if chart is None:
             issued.append(_record_missing_card(patient_id))
@@ -613,7 +738,7 @@ class CdsHooksService:
                 issued += care_gap_cards(chart, today=now.date(), hook=gap_hook)
                 if definition.hook == "patient-view":
                     issued += _allergy_cards(chart, patient_id)
-                result = self._check(profile.active, (), profile)
+                result, omitted = _most_severe(self._check(profile.active, (), profile))
                 issued += medication_cards(
                     result, patient_id=patient_id, drafts={}, active_orders={}
                 )
@@ -623,26 +748,9 @@ class CdsHooksService:
         elif definition.hook == "allergyintolerance-create":
             issued += self._new_allergy_cards(request, profile, patient_id)
         else:
-            issued += self._order_cards(definition, request, chart, profile, patient_id, now)
-        outcome = CallOutcome(
-            response=CdsResponse(),
-            patient_id=patient_id,
-            prefetch_sent=len(prefetched.sent),
-            prefetch_fetched=len(prefetched.fetched),
-            source=(
-                "prefetch"
-                if not prefetched.fetched
-                else ("fhir_server" if request.fhir_server is not None else "hapi")
-            ),
-        )
-        if definition.hook == "order-sign":
-            issued, outcome.suppressed = await self._without_shown(definition, issued)
-        outcome.issued = issued
-        outcome.response = CdsResponse(cards=[i.card for i in issued])
-        await self._remember(definition, issued)
-        for card in issued:
-            CARDS_RETURNED.labels(definition.id, card.rule_id).inc()
-        return outcome
+            cards, omitted = self._order_cards(definition, request, chart, profile, patient_id, now)
+            issued += cards
+        return issued, omitted
 
     def _order_cards(
         self,
@@ -652,7 +760,7 @@ class CdsHooksService:
         profile: PatientProfile | None,
         patient_id: str,
         now: dt.datetime,
-    ) -> list[IssuedCard]:
+    ) -> tuple[list[IssuedCard], int]:
         drafts = _legacy_medications(
             request.context.get(_DRAFTS_FIELD.get(definition.hook, "draftOrders"))
         )
@@ -675,8 +783,9 @@ class CdsHooksService:
         current = profile.active if profile is not None else ()
         active = [*(m for m in current if m.reference not in renewed), *others]
         cards: list[IssuedCard] = []
+        omitted = 0
         if proposed:
-            result = self._check(proposed, active, profile)
+            result, omitted = _most_severe(self._check(proposed, active, profile))
             active_orders = {
                 f"MedicationRequest/{r['id']}": r
                 for r in (chart.medication_requests if chart is not None else ())
@@ -695,7 +804,7 @@ class CdsHooksService:
                 patient_id=patient_id,
                 now=now,
             )
-        return cards
+        return cards, omitted
 
     def _new_allergy_cards(
         self, request: CdsRequest, profile: PatientProfile | None, patient_id: str

@@ -25,6 +25,7 @@ from ehr.auth.permissions import Permission
 from ehr.auth.principal import Principal
 from ehr.dependencies import ResourcesDep, SessionDep
 from ehr.error_handlers import problem_responses
+from ehr.intake import IntakeRoute
 from ehr.modules.medication_safety.dependencies import (
     KnowledgeDep,
     MedicationSafetyServiceDep,
@@ -56,7 +57,9 @@ __all__ = ["MEDICATION_SAFETY_PATH", "router"]
 
 MEDICATION_SAFETY_PATH: Final = "/api/medication-safety"
 
-router = APIRouter(prefix=MEDICATION_SAFETY_PATH, tags=["medication-safety"])
+router = APIRouter(
+    prefix=MEDICATION_SAFETY_PATH, tags=["medication-safety"], route_class=IntakeRoute
+)
 
 CanRead = Annotated[Principal, RequirePermission(Permission.MEDICATION_READ)]
 READ = RequirePermission(Permission.MEDICATION_READ)

@@ -25,13 +25,14 @@ from ehr.auth.authorization import (
 from ehr.auth.permissions import Permission
 from ehr.auth.principal import Principal
 from ehr.error_handlers import problem_responses
+from ehr.intake import IntakeRoute
 from ehr.modules.patients.dependencies import PatientServiceDep
 from ehr.modules.patients.schemas import FHIR_ID_PATTERN, PatientCreate, PatientPage, PatientSummary
 from ehr.modules.patients.service import PATIENTS_PATH, PatientSearch, to_summary
 
 __all__ = ["router"]
 
-router = APIRouter(prefix=PATIENTS_PATH, tags=["patients"])
+router = APIRouter(prefix=PATIENTS_PATH, tags=["patients"], route_class=IntakeRoute)
 
 # FHIR date search: optional prefix, then YYYY, YYYY-MM or YYYY-MM-DD.
 _BIRTHDATE_PATTERN = r"^(eq|ne|gt|lt|ge|le|sa|eb|ap)?\d{4}(-\d{2}(-\d{2})?)?$"
