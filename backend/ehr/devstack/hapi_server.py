@@ -164,6 +164,14 @@ class HapiServer:
             note = "" if self.process.running() else " — not started by the devstack"
             console.print(f"[green]✓[/] HAPI already answering on {self.base_url} (reused{note})")
             return False
+        if self.process.running() and self.process.age() > self.timeout_seconds:
+            # Ours, but past its whole start-up window without answering: hung, not starting.
+            console.print(
+                f"[yellow]![/] HAPI (pid {self.process.pid()}) started "
+                f"{self.process.age():.0f} s ago and does not answer {self.metadata_url}: "
+                "replacing it"
+            )
+            self.stop()
         if not self.process.running():
             if port_open(self.port):
                 raise StackError(

@@ -12,19 +12,22 @@ use; everything else (HAPI, the API, tests) connects over TCP as role ``ehr`` wi
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import hashlib
 import os
 import pwd
 import shlex
+import signal
 import subprocess
+import time
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 from ehr.config import DEV_DB_PASSWORD
 from ehr.devstack.errors import StackError
-from ehr.devstack.processes import console, log_tail, port_open
+from ehr.devstack.processes import child_pids, console, log_tail, port_open, process_alive
 
 __all__ = ["APP_DATABASE", "DB_ROLE", "HAPI_DATABASE", "PostgresCluster"]
 
@@ -259,21 +262,45 @@ SELECT format('CREATE DATABASE %I OWNER %I', '{APP_DATABASE}', '{DB_ROLE}')
         self.psql(sql)
 
     def stop(self) -> bool:
-        """``pg_ctl stop -m fast``; True when a running cluster was stopped."""
+        """Stop the cluster; True when a running one was stopped.
+
+        ``pg_ctl stop -m fast`` (roll back sessions, checkpoint); if that does not finish in time,
+        ``-m immediate``; if the postmaster still lives, SIGKILL it and its children (the next
+        start runs crash recovery, which is fine for a dev/test cluster).
+        """
         if not self.running():
             return False
         console.print("Stopping PostgreSQL…")
-        self._run(
-            [
-                str(self.bin_dir / "pg_ctl"),
-                "stop",
-                "-D",
-                str(self.data_dir),
-                "-m",
-                "fast",
-                "-w",
-                "-t",
-                "60",
-            ]
-        )
+        for mode, timeout in (("fast", 60), ("immediate", 15)):
+            result = self._run(
+                [
+                    str(self.bin_dir / "pg_ctl"), "stop",
+                    "-D", str(self.data_dir),
+                    "-m", mode,
+                    "-w", "-t", str(timeout),
+                ],
+                check=False,
+            )  # fmt: skip
+            if result.returncode == 0 or not self.running():
+                return True
+            console.print(
+                f"[yellow]![/] `pg_ctl stop -m {mode}` did not stop PostgreSQL "
+                f"({(result.stdout + result.stderr).strip() or f'exit {result.returncode}'})"
+            )
+        postmaster = self.pid()
+        if postmaster is not None and process_alive(postmaster):
+            console.print(f"[yellow]![/] sending SIGKILL to the postmaster (pid {postmaster})")
+            children = child_pids(postmaster)
+            for pid in [postmaster, *children]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and any(
+                process_alive(pid) for pid in [postmaster, *children]
+            ):
+                time.sleep(0.2)
+        if self.running() or (postmaster is not None and process_alive(postmaster)):
+            raise StackError(
+                f"PostgreSQL ({self.data_dir}) did not stop", log_tail=log_tail(self.log_file)
+            )
         return True

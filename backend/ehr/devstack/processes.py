@@ -29,10 +29,15 @@ from ehr.devstack.errors import StackError
 
 __all__ = [
     "ManagedProcess",
+    "child_pids",
     "console",
+    "listening_pids",
     "log_tail",
     "port_open",
     "process_alive",
+    "process_cwd",
+    "process_identity",
+    "terminate",
     "wait_until",
 ]
 
@@ -99,6 +104,69 @@ def _identity(pid: int) -> str:
     with contextlib.suppress(OSError):
         parts.append(os.readlink(f"/proc/{pid}/exe"))
     return " ".join(parts)
+
+
+def child_pids(pid: int) -> list[int]:
+    """The live direct children of ``pid``."""
+    children: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[-1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            children.append(int(entry.name))
+    return children
+
+
+def process_identity(pid: int) -> str:
+    """The command line and executable of ``pid`` ('' when unreadable)."""
+    return _identity(pid)
+
+
+def process_cwd(pid: int) -> Path | None:
+    """The working directory of ``pid`` (None when unreadable)."""
+    try:
+        return Path(os.readlink(f"/proc/{pid}/cwd"))
+    except OSError:
+        return None
+
+
+def listening_pids(port: int) -> list[int]:
+    """The pids holding a listening TCP socket on ``port`` (any address; as far as /proc shows)."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            # sl local_address rem_address st ... inode; st 0A = LISTEN
+            fields = row.split()
+            listening = len(fields) > 9 and fields[3] == "0A"
+            if listening and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f"socket:[{fields[9]}]")
+    if not inodes:
+        return []
+    pids: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fds = list((entry / "fd").iterdir())
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target in inodes:
+                pids.append(int(entry.name))
+                break
+    return sorted(pids)
 
 
 def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
@@ -172,31 +240,77 @@ class ManagedProcess:
         self.pid_file.write_text(f"{child.pid}\n")
         return child.pid
 
+    def started_at(self) -> float | None:
+        """When the recorded process was started (the pid file's mtime), or None."""
+        try:
+            return self.pid_file.stat().st_mtime
+        except OSError:
+            return None
+
+    def age(self) -> float:
+        """Seconds since the recorded process was started (0 when unknown)."""
+        started = self.started_at()
+        return max(0.0, time.time() - started) if started is not None else 0.0
+
     def stop(self, *, timeout: float = 30.0) -> bool:
         """SIGTERM the process group, SIGKILL it after ``timeout``; True when something stopped."""
         pid = self.pid()
         if pid is None:
             return False
-        pgid = pid  # a session leader's group id is its pid
-        _signal_group(pgid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while _group_alive(pgid) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if _group_alive(pgid):
-            _signal_group(pgid, signal.SIGKILL)
-            deadline = time.monotonic() + 10
-            while _group_alive(pgid) and time.monotonic() < deadline:
-                time.sleep(0.2)
-        if _group_alive(pgid):
-            raise StackError(f"{self.name} (process group {pgid}) did not exit after SIGKILL")
-        _children.pop(pid, None)
+        terminate(self.name, pid, timeout=timeout)
         self.pid_file.unlink(missing_ok=True)
         return True
 
 
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, sig)
+def terminate(name: str, pid: int, *, timeout: float) -> None:
+    """Stop ``pid``: SIGTERM, then SIGKILL after ``timeout`` s if it (or its group) is still there.
+
+    A session leader (every service the devstack starts) is stopped with its whole process group;
+    any other process alone. Raises :class:`StackError` if it survives SIGKILL.
+    """
+    try:
+        group = os.getpgid(pid) == pid
+    except ProcessLookupError:
+        _reap(pid)
+        return
+
+    def alive() -> bool:
+        return _group_alive(pid) if group else process_alive(pid)
+
+    def send(sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            if group:
+                os.killpg(pid, sig)
+            else:
+                os.kill(pid, sig)
+
+    what = f"{name} (process group {pid})" if group else f"{name} (pid {pid})"
+    send(signal.SIGTERM)
+    if not _wait_gone(alive, timeout):
+        console.print(
+            f"[yellow]![/] {what} still running {timeout:.0f} s after SIGTERM: sending SIGKILL"
+        )
+        send(signal.SIGKILL)
+        if not _wait_gone(alive, 10.0):
+            raise StackError(f"{what} did not exit after SIGKILL")
+    _reap(pid)
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status of our own child ``pid`` (it is gone, or a zombie)."""
+    child = _children.pop(pid, None)
+    if child is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=5)
+
+
+def _wait_gone(alive: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while alive():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.2)
+    return True
 
 
 def wait_until(

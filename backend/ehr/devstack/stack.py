@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
+from dotenv import dotenv_values
 from pydantic import SecretStr
 from rich.table import Table
 
@@ -44,6 +45,9 @@ from ehr.devstack.settings import StackSettings
 __all__ = ["SERVICES", "ServiceStatus", "Stack"]
 
 SERVICES = ("postgres", "redis", "hapi", "api")
+# The backend's public origin (ehr.config.GatewaySettings.public_base_url); the CDS Hooks `aud`
+# defaults to it.
+PUBLIC_BASE_URL_SETTING = "EHR_GATEWAY__PUBLIC_BASE_URL"
 
 
 @dataclass(frozen=True)
@@ -164,12 +168,31 @@ class Stack:
         )
 
     def service_env(self) -> dict[str, str]:
-        """The ``EHR_*`` settings that point the backend (API, migrations, seed, tests) here."""
-        return {
+        """The ``EHR_*`` settings that point the backend (API, migrations, seed, tests) here.
+
+        The public base URL (FHIR gateway links, SMART endpoints, the CDS Hooks ``aud``, which
+        defaults to it) is the API this stack serves, ``http://127.0.0.1:{EHR_STACK_API_PORT}``,
+        unless the user set ``EHR_GATEWAY__PUBLIC_BASE_URL`` (environment or ``.env``).
+        """
+        env = {
             "EHR_DB__URL": self.database_url(),
             "EHR_REDIS__URL": self.redis_url(),
             "EHR_FHIR__BASE_URL": self.hapi.base_url,
         }
+        if not self._set_by_user(PUBLIC_BASE_URL_SETTING):
+            env[PUBLIC_BASE_URL_SETTING] = self.api.base_url
+        return env
+
+    def _set_by_user(self, name: str) -> bool:
+        """True when ``name`` is in the environment or a ``.env`` the backend reads (any case)."""
+        wanted = name.lower()
+        if any(key.lower() == wanted for key in os.environ):
+            return True
+        # The API runs in the repository root; `ehr stack run` commands in the caller's cwd.
+        for env_file in {self.root / ".env", Path.cwd() / ".env"}:
+            if env_file.is_file() and any(key.lower() == wanted for key in dotenv_values(env_file)):
+                return True
+        return False
 
     def child_env(self) -> dict[str, str]:
         return {**os.environ, **self.service_env()}

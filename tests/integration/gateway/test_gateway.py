@@ -29,7 +29,8 @@ from ehr.tenancy.partitions import delete_partition, list_partitions
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("allow_all")]
 
 FHIR_JSON = "application/fhir+json"
-PUBLIC = "http://127.0.0.1:8000/fhir"
+# The devstack sets the public base to its API port (EHR_STACK_API_PORT; 8000 by default).
+PUBLIC = f"{Settings().gateway.public_base_url.rstrip('/')}/fhir"
 ClientFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
