@@ -27,7 +27,6 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
@@ -48,6 +47,7 @@ __all__ = [
     "install_error_handlers",
     "is_fhir_path",
     "problem_responses",
+    "status_description",
 ]
 
 logger = structlog.get_logger(__name__)
@@ -142,6 +142,7 @@ _STATUS_DESCRIPTIONS: Final[Mapping[int, str]] = {
     410: "Gone (deleted)",
     412: "Precondition failed",
     413: "Payload too large",
+    415: "Unsupported media type",
     422: "Validation failed",
     429: "Too many requests (see Retry-After)",
     500: "Internal error",
@@ -151,11 +152,16 @@ _STATUS_DESCRIPTIONS: Final[Mapping[int, str]] = {
 }
 
 
+def status_description(status: int) -> str:
+    """The short description of an error status in the OpenAPI document."""
+    return _STATUS_DESCRIPTIONS.get(status, "Error")
+
+
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """``responses=`` for a business route: each status documented as a problem document."""
     return {
         status: {
-            "description": _STATUS_DESCRIPTIONS.get(status, "Error"),
+            "description": status_description(status),
             "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}},
         }
         for status in statuses
@@ -347,24 +353,12 @@ async def handle_exception(request: Request, exc: Exception) -> Response:
 
 
 def _install_openapi_schemas(app: FastAPI) -> None:
-    """Add ProblemDetails (referenced by :func:`problem_responses`) to the OpenAPI components."""
+    """The app's OpenAPI document documents every error it can answer (ehr.openapi_document)."""
 
     def openapi() -> dict[str, Any]:
-        if app.openapi_schema is not None:
-            return app.openapi_schema
-        schema = get_openapi(
-            title=app.title,
-            version=app.version,
-            openapi_version=app.openapi_version,
-            description=app.description,
-            routes=app.routes,
-        )
-        problem = ProblemDetails.model_json_schema(ref_template="#/components/schemas/{model}")
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
-        components.update(problem.pop("$defs", {}))
-        components["ProblemDetails"] = problem
-        app.openapi_schema = schema
-        return schema
+        from ehr.openapi_document import build_openapi
+
+        return build_openapi(app)
 
     app.openapi = openapi  # type: ignore[method-assign]
 

@@ -12,7 +12,6 @@ from typing import Annotated, Final
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
-from pydantic import AwareDatetime
 
 from ehr.audit.dependencies import PhiAudit
 from ehr.audit.export import stream_bundle, stream_csv, stream_ndjson
@@ -35,7 +34,7 @@ from ehr.auth.principal import Principal
 from ehr.dependencies import ResourcesDep, SessionDep, SettingsDep
 from ehr.error_handlers import FHIR_JSON, problem_responses
 from ehr.errors import RequestValidationFailed
-from ehr.intake import IntakeRoute
+from ehr.intake import IntakeRoute, IsoAwareDateTime
 
 __all__ = ["AUDIT_PATH", "router"]
 
@@ -71,10 +70,10 @@ def audit_filters(
         Query(pattern=ACTION_PATTERN, description="Action code, e.g. `patient:read`."),
     ] = None,
     since: Annotated[
-        AwareDatetime | None, Query(description="From this instant (inclusive, with offset).")
+        IsoAwareDateTime | None, Query(description="From this instant (inclusive, with offset).")
     ] = None,
     until: Annotated[
-        AwareDatetime | None, Query(description="Before this instant (exclusive, with offset).")
+        IsoAwareDateTime | None, Query(description="Before this instant (exclusive, with offset).")
     ] = None,
 ) -> AuditFilters:
     """The filters, bound to the caller's own tenant (there is no tenant parameter)."""

@@ -12,6 +12,7 @@ from typing import Any, Final
 from pydantic import BaseModel, ConfigDict, Field
 
 from ehr.errors import RequestValidationFailed
+from ehr.intake import IsoDateTime
 
 __all__ = [
     "ACTION_PATTERN",
@@ -48,8 +49,8 @@ class AuditFilters:
     user: str | None = None
     patient: str | None = None
     action: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
+    since: IsoDateTime | None = None
+    until: IsoDateTime | None = None
 
     def echo(self) -> dict[str, Any]:
         """The filters as recorded on the audit trail (ids and codes only)."""

@@ -22,7 +22,7 @@ from typing import Annotated, Any, Final
 from urllib.parse import parse_qsl, urlencode
 
 import structlog
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from redis.asyncio import Redis
 from sqlalchemy import select
@@ -207,6 +207,10 @@ async def _capability_statement(resources: AppResources, public: str) -> Respons
     return JSONResponse(body, media_type=FHIR_JSON)
 
 
+# The path parameter as documented (the `tenant` convertor already matches only slugs).
+TenantSlug = Annotated[str, Path(pattern=SLUG_PATTERN.pattern)]
+
+
 @router.get("/metadata", dependencies=[PublicRoute], response_class=Response)
 async def metadata(resources: ResourcesDep) -> Response:
     """HAPI's CapabilityStatement, rewritten: our base URL, SMART security, allowed operations."""
@@ -220,14 +224,14 @@ async def smart_config(resources: ResourcesDep) -> JSONResponse:
 
 
 @router.get("/{tenant:tenant}/metadata", dependencies=[PublicRoute], response_class=Response)
-async def tenant_metadata(tenant: str, resources: ResourcesDep) -> Response:
+async def tenant_metadata(tenant: TenantSlug, resources: ResourcesDep) -> Response:
     """The CapabilityStatement for the tenant-qualified base ``/fhir/{tenant}``; 404 if unknown."""
     slug = await _active_tenant(resources.sessionmaker, tenant)
     return await _capability_statement(resources, _public_fhir(resources.settings, slug))
 
 
 @router.get("/{tenant:tenant}/.well-known/smart-configuration", dependencies=[PublicRoute])
-async def tenant_smart_config(tenant: str, resources: ResourcesDep) -> JSONResponse:
+async def tenant_smart_config(tenant: TenantSlug, resources: ResourcesDep) -> JSONResponse:
     """SMART discovery for the tenant-qualified base ``/fhir/{tenant}``; 404 if unknown."""
     await _active_tenant(resources.sessionmaker, tenant)
     return JSONResponse(smart_configuration(resources.settings))

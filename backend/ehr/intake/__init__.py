@@ -22,12 +22,16 @@ from ehr.intake.media import (
     require_media_type,
 )
 from ehr.intake.routes import IntakeRoute, RequestTargetMiddleware, max_json_depth, read_json
+from ehr.intake.types import IsoAwareDateTime, IsoDate, IsoDateTime
 
 __all__ = [
     "DEFAULT_MAX_JSON_DEPTH",
     "JSON_MEDIA_TYPES",
     "OFFLOAD_JSON_BYTES",
     "IntakeRoute",
+    "IsoAwareDateTime",
+    "IsoDate",
+    "IsoDateTime",
     "RequestTargetMiddleware",
     "check_request_target",
     "check_text",

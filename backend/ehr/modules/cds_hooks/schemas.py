@@ -24,6 +24,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from ehr.intake import IsoDateTime
+
 __all__ = [
     "SUMMARY_MAX_CHARS",
     "AcceptedSuggestion",
@@ -211,7 +213,7 @@ class FeedbackItem(SpecModel):
     outcome: Literal["accepted", "overridden"]
     accepted_suggestions: list[AcceptedSuggestion] | None = None
     override_reason: OverrideReason | None = None
-    outcome_timestamp: dt.datetime
+    outcome_timestamp: IsoDateTime
 
     @field_validator("outcome_timestamp")
     @classmethod

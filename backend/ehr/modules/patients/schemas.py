@@ -7,6 +7,8 @@ from typing import Annotated, Final, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from ehr.intake import IsoDate
+
 __all__ = [
     "FHIR_ID_PATTERN",
     "Gender",
@@ -63,7 +65,7 @@ class PatientCreate(BaseModel):
     family: _Text
     given: list[_Text] = Field(default_factory=list, max_length=5)
     gender: Gender | None = None
-    birth_date: Annotated[dt.date | None, AfterValidator(_not_in_future)] = None
+    birth_date: Annotated[IsoDate | None, AfterValidator(_not_in_future)] = None
 
 
 class PatientSummary(BaseModel):

@@ -1,0 +1,244 @@
+"""The fuzzing world: the live API (uvicorn, its own process) on the real stack, a tenant with a
+user of every role, a registered CDS client, and who may call each operation.
+
+``fuzz_server``   base URL of a uvicorn process running ``ehr.main:create_app`` with the
+                  stack's settings (the public URLs point at it, so CDS ``aud`` checks pass)
+``fuzz_world``    :class:`FuzzWorld`: tokens by role, burner tokens (for operations that revoke
+                  the caller's own credentials), the CDS client key, the operation → role map
+
+Everything made here is removed at the end (tenant, partition, users, CDS client; audit records
+stay: the audit log is append-only).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, iter_route_contexts
+from sqlalchemy import delete, select
+from support_cds import CdsClientKey, new_client_key, register_cds_client, remove_cds_clients
+
+from ehr.auth.authorization import PERMISSION_ATTRIBUTE
+from ehr.auth.permissions import ROLE_PERMISSIONS, Permission, Role
+from ehr.auth.service import create_user
+from ehr.auth.tokens import issue_access_token_for
+from ehr.config import Settings
+from ehr.db.engine import create_engine, create_sessionmaker
+from ehr.db.models import ApiKey, RevokedToken, Tenant, User
+from ehr.fhir import FhirClient
+from ehr.main import create_app
+from ehr.tenancy import create_tenant
+from ehr.tenancy.partitions import delete_partition, list_partitions
+
+TOKEN_TTL_SECONDS = 3600  # a `make fuzz` run outlives the default 5-minute tokens
+# Roles tried first when several hold a permission (the broadest clinical role, then admin).
+ROLE_PREFERENCE = (Role.PHYSICIAN, Role.ADMIN, Role.PHARMACIST, Role.NURSE)
+PUBLIC = "public"
+CDS_CLIENT = "cds-client"
+
+
+@dataclass
+class FuzzWorld:
+    base_url: str
+    tenant: str
+    tokens: dict[str, str] = field(default_factory=dict)
+    burner_tokens: dict[str, str] = field(default_factory=dict)
+    cds_issuer: str = ""
+    cds_key: CdsClientKey | None = None
+    # "METHOD /path/template" → PUBLIC, CDS_CLIENT or a role name
+    callers: dict[str, str] = field(default_factory=dict)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _markers(dependant: Dependant) -> Iterator[object]:
+    marker = getattr(dependant.call, PERMISSION_ATTRIBUTE, None)
+    if marker is not None:
+        yield marker
+    for sub in dependant.dependencies:
+        yield from _markers(sub)
+
+
+def _role_for(permission: Permission) -> str:
+    for role in ROLE_PREFERENCE:
+        if permission in ROLE_PERMISSIONS[role]:
+            return role.value
+    for role, granted in ROLE_PERMISSIONS.items():
+        if permission in granted:
+            return role.value
+    raise AssertionError(f"no role holds {permission}")
+
+
+def operation_callers(app: FastAPI) -> dict[str, str]:
+    """Who can reach each operation: PUBLIC, CDS_CLIENT, or the role whose token to send."""
+    callers: dict[str, str] = {}
+    for context in iter_route_contexts(app.routes):
+        if not isinstance(context.original_route, APIRoute):
+            continue
+        dependant = context.dependant
+        assert isinstance(dependant, Dependant)
+        markers = set(_markers(dependant))
+        permissions = [m for m in markers if isinstance(m, Permission)]
+        if permissions:
+            caller = _role_for(permissions[0])
+        elif PUBLIC in markers:
+            caller = PUBLIC
+        elif context.path.startswith("/cds-services"):
+            caller = CDS_CLIENT
+        else:  # the FHIR gateway: SMART scopes decide; a physician's token reaches it
+            caller = Role.PHYSICIAN.value
+        path = re.sub(r"\{(\w+):\w+\}", r"{\1}", context.path)  # as OpenAPI writes it
+        for method in context.methods or ():
+            callers[f"{method} {path}"] = caller
+        callers.setdefault(f"* {path}", caller)  # methods the route does not take (405)
+    return callers
+
+
+@pytest.fixture(scope="session")
+def fuzz_server(settings: Settings) -> Iterator[str]:
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "EHR_GATEWAY__PUBLIC_BASE_URL": base,
+        "EHR_CDS_HOOKS__PUBLIC_BASE_URL": base,
+        "EHR_AUTH__ACCESS_TOKEN_TTL_SECONDS": str(TOKEN_TTL_SECONDS),
+        "EHR_LOG__LEVEL": "WARNING",
+    }
+    log = Path(tempfile.gettempdir()) / f"ehr-fuzz-api-{port}.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "ehr.main:create_app",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-access-log",
+            ],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(f"the API exited ({process.returncode}); see {log}")
+            try:
+                if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the API did not become ready; see {log}")
+            time.sleep(0.25)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+async def fuzz_world(
+    fuzz_server: str, settings: Settings, run_id: str
+) -> AsyncIterator[FuzzWorld]:
+    issuing = settings.model_copy(
+        update={
+            "auth": settings.auth.model_copy(
+                update={"access_token_ttl_seconds": TOKEN_TTL_SECONDS}
+            )
+        }
+    )
+    engine = create_engine(settings.db)
+    sessions = create_sessionmaker(engine)
+    fhir = FhirClient(settings.fhir)
+    slug = f"fz-{run_id[4:]}"
+    world = FuzzWorld(base_url=fuzz_server, tenant=slug)
+    world.callers = operation_callers(create_app(settings))
+    try:
+        async with sessions() as session, session.begin():
+            tenant, _ = await create_tenant(session, fhir, slug=slug, name="Fuzzing tenant")
+        patient = await fhir.for_tenant(slug).create(
+            {"resourceType": "Patient", "gender": "unknown", "birthDate": "1970-01-01"}
+        )
+        async with sessions() as session, session.begin():
+            for role in Role:
+                for burner in (False, True):
+                    user = await create_user(
+                        session,
+                        tenant_id=tenant.id,
+                        username=f"fuzz.{role.value}{'.burner' if burner else ''}",
+                        password=f"fuzz-{run_id}-not-a-secret-{role.value}",
+                        roles=[role.value],
+                        patient_id=patient["id"] if role is Role.PATIENT else None,
+                        granted_by="test",
+                        settings=settings,
+                    )
+                    token = await issue_access_token_for(session, issuing, user)
+                    (world.burner_tokens if burner else world.tokens)[role.value] = token
+        world.cds_key = new_client_key("ES256")
+        world.cds_issuer = f"https://fuzz-{run_id}.cds.example"
+        await register_cds_client(
+            sessions, tenant_slug=slug, issuer=world.cds_issuer, key=world.cds_key,
+            first_party=True,
+        )  # fmt: skip
+        yield world
+    finally:
+        await remove_cds_clients(sessions, [world.cds_issuer] if world.cds_issuer else [])
+        await _remove_tenant(slug, fhir, sessions)
+        await fhir.aclose()
+        await engine.dispose()
+
+
+async def _remove_tenant(slug: str, fhir: FhirClient, sessions: Any) -> None:
+    partitions = {p.name: p.id for p in await list_partitions(fhir)}
+    if slug in partitions:
+        tenant_fhir = fhir.for_tenant(slug)
+        # Whatever the fuzzer created in the partition goes with it ($expunge is not needed:
+        # deleting the partition's resources first lets HAPI drop it).
+        for resource_type in ("Observation", "MedicationRequest", "AllergyIntolerance",
+                              "Condition", "Encounter", "Patient"):  # fmt: skip
+            bundle = await tenant_fhir.search(resource_type, {"_count": "500", "_elements": "id"})
+            for entry in bundle.get("entry") or []:
+                await tenant_fhir.delete(resource_type, entry["resource"]["id"])
+        await delete_partition(fhir, partitions[slug])
+    async with sessions() as session, session.begin():
+        ids = list((await session.scalars(select(Tenant.id).where(Tenant.slug == slug))).all())
+        if ids:
+            user_ids = list(
+                (await session.scalars(select(User.id).where(User.tenant_id.in_(ids)))).all()
+            )
+            if user_ids:
+                await session.execute(
+                    delete(RevokedToken).where(RevokedToken.user_id.in_(user_ids))
+                )
+            await session.execute(delete(ApiKey).where(ApiKey.tenant_id.in_(ids)))
+            await session.execute(delete(User).where(User.tenant_id.in_(ids)))
+            await session.execute(delete(Tenant).where(Tenant.id.in_(ids)))
