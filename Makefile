@@ -20,8 +20,9 @@ STAMP  := $(VENV)/.ehr-installed
 PIP    := $(PY) -m pip --disable-pip-version-check
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 STACK  := @$(PY) -m ehr.devstack
-# Runs a command with the stack's EHR_DB__URL / EHR_REDIS__URL / EHR_FHIR__BASE_URL set
-# (they differ from the settings' defaults when EHR_STACK_* ports are overridden).
+# Runs a command with the stack's EHR_DB__URL / EHR_REDIS__URL / EHR_FHIR__BASE_URL and
+# EHR_GATEWAY__PUBLIC_BASE_URL (unless set) set: they differ from the settings' defaults when
+# EHR_STACK_* ports are overridden.
 IN_STACK := $(PY) -m ehr.devstack run --
 
 .PHONY: help venv up down stop status logs test lint bench seed migrate clean-stack

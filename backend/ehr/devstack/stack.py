@@ -325,7 +325,7 @@ class Stack:
         if redis is not None:
             redis.stop()
         cluster = self.postgres()
-        postmaster = cluster.pid() if cluster is not None else None
+        postmaster = cluster.pid() if cluster is not None and cluster.running() else None
         if cluster is not None:
             cluster.stop()
         leftovers = []
@@ -335,8 +335,10 @@ class Stack:
             leftovers.append("HAPI")
         if redis is not None and redis.running():
             leftovers.append("Redis")
+        # A killed postmaster may linger as a zombie until init reaps it: `pg_ctl status` would
+        # count it, process_alive does not.
         if cluster is not None and (
-            cluster.running() or (postmaster is not None and process_alive(postmaster))
+            process_alive(postmaster) if postmaster is not None else cluster.running()
         ):
             leftovers.append("PostgreSQL")
         if leftovers:
