@@ -62,6 +62,9 @@ class ApiSettings(BaseModel):
     port: int = 8000
     # Requests with a larger body are refused with 413 before they are read whole.
     max_body_bytes: int = 10 * 1024 * 1024
+    # The business API's JSON bodies are small (a clinical form, a list of medications): larger
+    # ones are refused before they are parsed (parsing holds the interpreter; see ADR 0015).
+    business_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # JSON bodies nested deeper than this (objects and arrays) are refused with 400.
     max_json_depth: int = Field(default=64, ge=8, le=512)
     # Origins allowed for browser frontends (CORS); empty = no cross-origin access.
@@ -230,6 +233,8 @@ class CdsHooksSettings(BaseModel):
     shown_card_ttl_seconds: int = Field(default=12 * 3600, ge=60)
     # How long an issued card's rule is remembered for feedback (metrics per rule).
     card_memory_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    # Largest hook call (context + prefetch) taken; larger ones are refused with 413 unparsed.
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
 
 
 class Settings(BaseSettings):

@@ -13,9 +13,12 @@ and closes them on shutdown.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Final
 
+import anyio.to_thread
 import structlog
 from fastapi import FastAPI
 from pydantic import ValidationError
@@ -32,6 +35,7 @@ from ehr.gateway.router import router as fhir_gateway_router
 from ehr.health.router import router as health_router
 from ehr.middleware import install_middleware
 from ehr.modules.cds_hooks.router import router as cds_hooks_router
+from ehr.modules.medication_safety.dependencies import get_knowledge
 from ehr.modules.medication_safety.router import router as medication_safety_router
 from ehr.modules.patients.router import router as patients_router
 from ehr.observability import configure_logging, configure_tracing, metrics_router
@@ -40,6 +44,8 @@ from ehr.redis_store import create_redis
 __all__ = ["SettingsError", "create_app", "describe_settings_error", "load_settings"]
 
 logger = structlog.get_logger(__name__)
+
+SWITCH_INTERVAL_SECONDS: Final = 0.001
 
 
 class SettingsError(SystemExit):
@@ -76,6 +82,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """
     settings = settings if settings is not None else load_settings()
     configure_logging(settings.log)
+    # CPU-heavy work runs in worker threads (large JSON bodies, CDS checks); with CPython's
+    # default 5 ms switch interval the event loop waits up to that long each time it wants the
+    # interpreter back, and a health check needs it a dozen times. 1 ms keeps it answering.
+    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[LifespanState]:
@@ -97,6 +107,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 redis=redis,
             )
             app.state.resources = resources
+            # The medication-safety knowledge base and RxNorm table (~0.5 s of CPU) are loaded
+            # before the first request, not during one: a first CDS call or check would
+            # otherwise compete with every other request for the interpreter.
+            await anyio.to_thread.run_sync(get_knowledge)
             logger.info("app.started", env=settings.env.value, tenant=settings.fhir.default_tenant)
             try:
                 yield {"resources": resources}

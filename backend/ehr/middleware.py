@@ -15,8 +15,10 @@
    problem document (:func:`ehr.error_handlers.error_response`), so the headers above still apply.
 6. :class:`~ehr.intake.RequestTargetMiddleware` — 400 for a path or query that is not UTF-8 or
    holds NUL once percent-decoded.
-7. :class:`BodySizeLimitMiddleware` — 413 when ``Content-Length`` exceeds
-   ``settings.api.max_body_bytes``, and while streaming a (chunked) body past the limit.
+7. :class:`BodySizeLimitMiddleware` — 413 when ``Content-Length`` exceeds the door's limit
+   (``/api``: ``api.business_max_body_bytes``; ``/cds-services``: ``cds_hooks.max_body_bytes``;
+   everything else, ``/fhir`` included: ``api.max_body_bytes``), and while streaming a
+   (chunked) body past it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import time
 import uuid
 from typing import Final
 
+import anyio
 import structlog
 from fastapi import FastAPI
 from starlette.datastructures import MutableHeaders
@@ -226,15 +229,29 @@ class BodySizeLimitMiddleware:
     413 is sent instead.
     """
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        prefix_limits: tuple[tuple[str, int], ...] = (),
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        # (path prefix, limit): the first prefix the path starts with decides.
+        self.prefix_limits = prefix_limits
+
+    def limit_for(self, path: str) -> int:
+        for prefix, limit in self.prefix_limits:
+            if path == prefix or path.startswith(prefix + "/"):
+                return limit
+        return self.max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.max_body_bytes
+        limit = self.limit_for(str(scope.get("path", "")))
         declared = _header(scope, b"content-length")
         if declared is not None:
             try:
@@ -242,7 +259,7 @@ class BodySizeLimitMiddleware:
             except ValueError:
                 declared_length = -1
             if declared_length > limit:
-                await self._refuse(scope, receive, send)
+                await self._refuse(scope, receive, send, limit)
                 return
 
         received = 0
@@ -273,13 +290,37 @@ class BodySizeLimitMiddleware:
             if not exceeded or response_started:
                 raise
         if exceeded and not response_started:
-            await self._refuse(scope, receive, send)
+            await self._refuse(scope, receive, send, limit)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        error = PayloadTooLarge(f"The request body exceeds {self.max_body_bytes} bytes.")
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        error = PayloadTooLarge(f"The request body exceeds {limit} bytes.", extra={"limit": limit})
         response = error_response(error, scope)
         response.headers["Connection"] = "close"
+        # Read (and drop) what the client is still sending first: the server stops reading once
+        # the answer is out, and a client mid-upload would see a reset instead of the 413.
+        await _discard_body(receive, limit)
         await response(scope, receive, send)
+
+
+# A refused body is read and dropped (bounded), so that a client still sending it gets the 413
+# instead of a reset connection; past this much, or this long, the connection is just closed.
+_DISCARD_FACTOR: Final = 4
+_DISCARD_SECONDS: Final = 5.0
+
+
+async def _discard_body(receive: Receive, limit: int) -> None:
+    budget = _DISCARD_FACTOR * limit + 1024 * 1024
+    try:
+        with anyio.move_on_after(_DISCARD_SECONDS):
+            while budget > 0:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return
+                budget -= len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    return
+    except Exception:  # noqa: BLE001 - the client went away: nothing left to do
+        return
 
 
 class InsecureCorsConfigurationError(ValueError):
@@ -343,7 +384,14 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
     Raises :class:`InsecureCorsConfigurationError` for a wildcard or malformed CORS origin.
     """
     cors = cors_options(settings.api)
-    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.api.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_body_bytes=settings.api.max_body_bytes,
+        prefix_limits=(
+            ("/api", settings.api.business_max_body_bytes),
+            ("/cds-services", settings.cds_hooks.max_body_bytes),
+        ),
+    )
     app.add_middleware(RequestTargetMiddleware)
     app.add_middleware(UnhandledErrorMiddleware)
     if cors is not None:

@@ -50,7 +50,8 @@ def _add_test_routes(app: FastAPI) -> None:
 
 @pytest.fixture
 async def app(unit_settings: SettingsFactory) -> FastAPI:
-    app = create_app(unit_settings(api=ApiSettings(cors_origins=[FRONTEND], max_body_bytes=LIMIT)))
+    api = ApiSettings(cors_origins=[FRONTEND], max_body_bytes=LIMIT, business_max_body_bytes=LIMIT)
+    app = create_app(unit_settings(api=api))
     _add_test_routes(app)
     return app
 

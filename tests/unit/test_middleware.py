@@ -43,7 +43,9 @@ def _add_test_routes(app: FastAPI) -> None:
 
 @pytest.fixture
 async def api(unit_settings: SettingsFactory, make_api: ApiFactory) -> httpx.AsyncClient:
-    app = create_app(unit_settings(api=ApiSettings(max_body_bytes=LIMIT)))
+    app = create_app(
+        unit_settings(api=ApiSettings(max_body_bytes=4 * LIMIT, business_max_body_bytes=LIMIT))
+    )
     _add_test_routes(app)
     client: httpx.AsyncClient = await make_api(app)
     return client
@@ -153,7 +155,7 @@ async def test_chunked_body_within_the_limit_is_accepted(api: httpx.AsyncClient)
 
 
 async def test_fhir_routes_get_an_operation_outcome_413(api: httpx.AsyncClient) -> None:
-    response = await api.post("/fhir/_test/echo", content=_chunks(LIMIT * 2))
+    response = await api.post("/fhir/_test/echo", content=_chunks(LIMIT * 5))  # over 4 * LIMIT
     assert response.status_code == 413
     assert response.headers["content-type"] == FHIR_JSON
     assert response.json()["issue"][0]["code"] == "too-costly"
@@ -180,3 +182,24 @@ async def test_security_headers_on_errors_and_operational_routes(api: httpx.Asyn
 async def test_a_route_may_choose_its_cache_policy(api: httpx.AsyncClient) -> None:
     response = await api.get("/api/_test/cached")
     assert response.headers["cache-control"] == "max-age=60"
+
+
+async def test_each_door_has_its_own_body_limit(
+    unit_settings: SettingsFactory, make_api: ApiFactory
+) -> None:
+    from ehr.config import CdsHooksSettings
+
+    settings = unit_settings(
+        api=ApiSettings(max_body_bytes=8 * LIMIT, business_max_body_bytes=LIMIT),
+        cds_hooks=CdsHooksSettings(max_body_bytes=2 * LIMIT),
+    )
+    api = await make_api(create_app(settings))
+    between = b"x" * (3 * LIMIT)  # over the business and CDS limits, under the FHIR door's
+    business = await api.post("/api/patients", content=between)
+    assert business.status_code == 413
+    assert business.json()["limit"] == LIMIT
+    cds = await api.post("/cds-services/order-sign", content=between)
+    assert cds.status_code == 413
+    assert cds.json()["limit"] == 2 * LIMIT
+    fhir = await api.post("/fhir/Patient", content=between)
+    assert fhir.status_code != 413  # reaches the gateway (which asks for credentials)

@@ -111,7 +111,12 @@ def _children(value: dict[str, Any] | list[Any]) -> Iterator[tuple[str | int, An
     return enumerate(value)
 
 
-def _check_tree(document: Any, max_depth: int) -> None:
+# NUL and surrogates can reach a parsed string only through \u escapes (a raw NUL byte is not
+# JSON, raw surrogates are not UTF-8): without such an escape, no string needs checking.
+_SUSPECT_ESCAPE: Final = re.compile(r"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
+
+
+def _check_tree(document: Any, max_depth: int, *, check_strings: bool = True) -> None:
     if isinstance(document, str):
         check_text(document, where="The document", pointer="")
         return
@@ -125,13 +130,13 @@ def _check_tree(document: Any, max_depth: int) -> None:
                 f"The JSON document nests deeper than {max_depth} levels",
                 extra={"pointer": json_pointer(path), "max_depth": max_depth},
             )
-        is_object = isinstance(container, dict)
+        is_object = check_strings and isinstance(container, dict)
         for key, item in _children(container):
             if is_object and isinstance(key, str) and not is_clean_text(key):
                 where = json_pointer(path)
                 check_text(key, where=f"A member name in {where or 'the document'}", pointer=where)
             if isinstance(item, str):
-                if not is_clean_text(item):
+                if check_strings and not is_clean_text(item):
                     where = json_pointer((*path, key))
                     check_text(item, where=f"The string at {where}", pointer=where)
             elif isinstance(item, dict | list):
@@ -160,5 +165,5 @@ def parse_json(body: bytes | str, *, max_depth: int = DEFAULT_MAX_JSON_DEPTH) ->
         position = getattr(exc, "pos", None)
         extra = {"position": position} if isinstance(position, int) else None
         raise MalformedBody("The request body is not valid JSON", extra=extra) from None
-    _check_tree(document, max_depth)
+    _check_tree(document, max_depth, check_strings=_SUSPECT_ESCAPE.search(text) is not None)
     return document

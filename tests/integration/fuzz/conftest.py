@@ -13,27 +13,21 @@ stay: the audit log is append-only).
 from __future__ import annotations
 
 import os
-import re
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
-from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy import delete, select
-from support_cds import CdsClientKey, new_client_key, register_cds_client, remove_cds_clients
+from support_cds import new_client_key, register_cds_client, remove_cds_clients
+from support_fuzz import TOKEN_TTL_SECONDS, FuzzWorld, free_port, operation_callers
 
-from ehr.auth.authorization import PERMISSION_ATTRIBUTE
-from ehr.auth.permissions import ROLE_PERMISSIONS, Permission, Role
+from ehr.auth.permissions import Role
 from ehr.auth.service import create_user
 from ehr.auth.tokens import issue_access_token_for
 from ehr.config import Settings
@@ -44,77 +38,10 @@ from ehr.main import create_app
 from ehr.tenancy import create_tenant
 from ehr.tenancy.partitions import delete_partition, list_partitions
 
-TOKEN_TTL_SECONDS = 3600  # a `make fuzz` run outlives the default 5-minute tokens
-# Roles tried first when several hold a permission (the broadest clinical role, then admin).
-ROLE_PREFERENCE = (Role.PHYSICIAN, Role.ADMIN, Role.PHARMACIST, Role.NURSE)
-PUBLIC = "public"
-CDS_CLIENT = "cds-client"
-
-
-@dataclass
-class FuzzWorld:
-    base_url: str
-    tenant: str
-    tokens: dict[str, str] = field(default_factory=dict)
-    burner_tokens: dict[str, str] = field(default_factory=dict)
-    cds_issuer: str = ""
-    cds_key: CdsClientKey | None = None
-    # "METHOD /path/template" → PUBLIC, CDS_CLIENT or a role name
-    callers: dict[str, str] = field(default_factory=dict)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _markers(dependant: Dependant) -> Iterator[object]:
-    marker = getattr(dependant.call, PERMISSION_ATTRIBUTE, None)
-    if marker is not None:
-        yield marker
-    for sub in dependant.dependencies:
-        yield from _markers(sub)
-
-
-def _role_for(permission: Permission) -> str:
-    for role in ROLE_PREFERENCE:
-        if permission in ROLE_PERMISSIONS[role]:
-            return role.value
-    for role, granted in ROLE_PERMISSIONS.items():
-        if permission in granted:
-            return role.value
-    raise AssertionError(f"no role holds {permission}")
-
-
-def operation_callers(app: FastAPI) -> dict[str, str]:
-    """Who can reach each operation: PUBLIC, CDS_CLIENT, or the role whose token to send."""
-    callers: dict[str, str] = {}
-    for context in iter_route_contexts(app.routes):
-        if not isinstance(context.original_route, APIRoute):
-            continue
-        dependant = context.dependant
-        assert isinstance(dependant, Dependant)
-        markers = set(_markers(dependant))
-        permissions = [m for m in markers if isinstance(m, Permission)]
-        if permissions:
-            caller = _role_for(permissions[0])
-        elif PUBLIC in markers:
-            caller = PUBLIC
-        elif context.path.startswith("/cds-services"):
-            caller = CDS_CLIENT
-        else:  # the FHIR gateway: SMART scopes decide; a physician's token reaches it
-            caller = Role.PHYSICIAN.value
-        path = re.sub(r"\{(\w+):\w+\}", r"{\1}", context.path)  # as OpenAPI writes it
-        for method in context.methods or ():
-            callers[f"{method} {path}"] = caller
-        callers.setdefault(f"* {path}", caller)  # methods the route does not take (405)
-    return callers
-
 
 @pytest.fixture(scope="session")
 def fuzz_server(settings: Settings) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
@@ -166,14 +93,10 @@ def fuzz_server(settings: Settings) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-async def fuzz_world(
-    fuzz_server: str, settings: Settings, run_id: str
-) -> AsyncIterator[FuzzWorld]:
+async def fuzz_world(fuzz_server: str, settings: Settings, run_id: str) -> AsyncIterator[FuzzWorld]:
     issuing = settings.model_copy(
         update={
-            "auth": settings.auth.model_copy(
-                update={"access_token_ttl_seconds": TOKEN_TTL_SECONDS}
-            )
+            "auth": settings.auth.model_copy(update={"access_token_ttl_seconds": TOKEN_TTL_SECONDS})
         }
     )
     engine = create_engine(settings.db)
@@ -188,6 +111,7 @@ async def fuzz_world(
         patient = await fhir.for_tenant(slug).create(
             {"resourceType": "Patient", "gender": "unknown", "birthDate": "1970-01-01"}
         )
+        world.patient_id = patient["id"]
         async with sessions() as session, session.begin():
             for role in Role:
                 for burner in (False, True):

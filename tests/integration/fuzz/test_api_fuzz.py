@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 import schemathesis
-from conftest import CDS_CLIENT, PUBLIC, FuzzWorld
 from hypothesis import HealthCheck, Phase, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -25,6 +24,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 from support_cds import mint_cds_token
+from support_fuzz import CDS_CLIENT, PUBLIC, FuzzWorld
 
 from ehr.config import Settings
 from ehr.main import create_app
