@@ -5,6 +5,7 @@
 #   make down          stop everything          make clean-stack         stop + delete .stack
 #   make test          stack (no API) + lint + the whole pytest suite
 #   make lint          ruff check, ruff format --check, mypy --strict backend/ehr
+#   make fuzz          schemathesis on every API operation for FUZZ_SECONDS (default 600)
 #
 # Run from the repository root. Ports and paths come from EHR_STACK_* variables (.env.example).
 # ARGS passes options to `ehr stack up`, e.g. `make up ARGS=--no-seed`; PYTEST_ARGS to pytest,
@@ -25,7 +26,7 @@ STACK  := @$(PY) -m ehr.devstack
 # EHR_STACK_* ports are overridden.
 IN_STACK := $(PY) -m ehr.devstack run --
 
-.PHONY: help venv up down stop status logs test lint bench seed migrate clean-stack
+.PHONY: help venv up down stop status logs test lint fuzz bench seed migrate clean-stack
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -68,6 +69,17 @@ lint: venv ## ruff check, ruff format --check, mypy --strict on backend/ehr
 	cd $(ROOT) && $(VENV)/bin/ruff check .
 	cd $(ROOT) && $(VENV)/bin/ruff format --check .
 	cd $(ROOT)/backend && $(VENV)/bin/mypy ehr
+
+FUZZ_SECONDS  ?= 600
+FUZZ_EXAMPLES ?= 150
+fuzz: venv ## fuzz every API operation (live API, real stack) in random rounds for FUZZ_SECONDS
+	$(STACK) up --no-api --no-seed
+	@started=$$SECONDS; round=0; \
+	while [ $$((SECONDS - started)) -lt $(FUZZ_SECONDS) ]; do \
+	  round=$$((round + 1)); echo "== fuzz round $$round ($$((SECONDS - started)) s of $(FUZZ_SECONDS))"; \
+	  EHR_FUZZ_RANDOM=1 EHR_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(IN_STACK) $(PY) -m pytest -q \
+	    -p no:cacheprovider tests/integration/fuzz/test_api_fuzz.py $(PYTEST_ARGS) || exit 1; \
+	done; echo "fuzz: $$round rounds, no failure, $$((SECONDS - started)) s"
 
 bench: venv ## every benchmarks/*.py, side by side, against the local stack (ARGS passed on)
 	$(STACK) up --no-api --no-seed

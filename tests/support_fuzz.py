@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import socket
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -22,6 +23,7 @@ from ehr.auth.permissions import ROLE_PERMISSIONS, Permission, Role
 
 __all__ = [
     "CDS_CLIENT",
+    "TALLY",
     "PUBLIC",
     "TOKEN_TTL_SECONDS",
     "FuzzWorld",
@@ -47,6 +49,10 @@ class FuzzWorld:
     cds_key: CdsClientKey | None = None
     # "METHOD /path/template" → PUBLIC, CDS_CLIENT or a role name
     callers: dict[str, str] = field(default_factory=dict)
+
+
+# Answers seen by the fuzzer in this session, by status (printed in the terminal summary).
+TALLY: Counter[int] = Counter()
 
 
 def free_port() -> int:

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 import httpx
+import pytest
 
 from ehr.config import ReadinessSettings
 from ehr.dependencies import AppResources
@@ -118,3 +119,23 @@ async def test_all_ok_is_ready() -> None:
     report = await check_readiness(_resources(_Probe(), _Probe(), _Probe(), timeout=1.0))
     assert report.status == "ready"
     assert report.failing == []
+
+
+async def test_ready_is_degraded_not_503_when_only_redis_fails(
+    unit_settings: SettingsFactory, make_api: ApiFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ehr.health import router as health_router
+
+    async def fake_check(name: str, probe: object, bound: float) -> health_router.CheckResult:
+        if name == "redis":
+            return health_router.CheckResult(
+                status="fail", latency_ms=1.0, error="redis_unavailable"
+            )
+        return health_router.CheckResult(status="ok", latency_ms=1.0)
+
+    monkeypatch.setattr(health_router, "_check", fake_check)
+    api: httpx.AsyncClient = await make_api(create_app(unit_settings()))
+    response = await api.get("/ready")
+    assert response.status_code == 200
+    assert response.json()["status"] == "degraded"
+    assert response.json()["failing"] == ["redis"]

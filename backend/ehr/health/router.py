@@ -4,10 +4,12 @@
 not get the process restarted).
 
 ``GET /ready`` — readiness: checks HAPI (``FhirClient.ping``), PostgreSQL (``SELECT 1``) and Redis
-(``PING``) concurrently, each bounded by ``settings.ready.timeout_seconds``. 200 when all pass,
+(``PING``) concurrently, each bounded by ``settings.ready.timeout_seconds``. 200 when all pass;
+200 ``degraded`` when only Redis fails (the service keeps serving without it, ADR 0013: taking
+every replica out of the load balancer for a helper's outage would turn it into a full one);
 else 503. The body always reports every check::
 
-    {"status": "ready" | "not_ready",
+    {"status": "ready" | "degraded" | "not_ready",
      "checks": {"hapi": {"status": "ok" | "fail", "latency_ms": 12.3, "error": "fhir_unavailable"},
                 "postgres": {...}, "redis": {...}},
      "failing": ["hapi"]}
@@ -54,8 +56,12 @@ class CheckResult(BaseModel):
     error: str | None = None
 
 
+# Dependencies the service keeps serving without (degraded mode, ADR 0013).
+HELPER_DEPENDENCIES: frozenset[str] = frozenset({"redis"})
+
+
 class ReadinessReport(BaseModel):
-    status: Literal["ready", "not_ready"]
+    status: Literal["ready", "degraded", "not_ready"]
     checks: dict[DependencyName, CheckResult]
     failing: list[DependencyName]
 
@@ -108,9 +114,12 @@ async def check_readiness(resources: AppResources) -> ReadinessReport:
     )
     checks = dict(zip(names, results, strict=True))
     failing = [name for name, result in checks.items() if result.status == "fail"]
-    return ReadinessReport(
-        status="not_ready" if failing else "ready", checks=checks, failing=failing
-    )
+    status: Literal["ready", "degraded", "not_ready"] = "ready"
+    if any(name not in HELPER_DEPENDENCIES for name in failing):
+        status = "not_ready"
+    elif failing:
+        status = "degraded"
+    return ReadinessReport(status=status, checks=checks, failing=failing)
 
 
 @router.get(
@@ -120,9 +129,10 @@ async def check_readiness(resources: AppResources) -> ReadinessReport:
     dependencies=[PublicRoute],
 )
 async def ready(resources: ResourcesDep) -> JSONResponse:
-    """Readiness: HAPI, PostgreSQL and Redis each reported; 503 names the failing ones."""
+    """Readiness: HAPI, PostgreSQL and Redis each reported; 503 names the failing ones
+    (Redis alone failing: 200 ``degraded``, still named in ``failing``)."""
     report = await check_readiness(resources)
     return JSONResponse(
         report.model_dump(mode="json", exclude_none=True),
-        status_code=503 if report.failing else 200,
+        status_code=503 if report.status == "not_ready" else 200,
     )

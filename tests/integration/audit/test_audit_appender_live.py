@@ -105,3 +105,35 @@ async def test_a_failed_batch_fails_only_its_own_caller(
         )
     assert count == 10
     assert await _chain(audit_sessionmaker, tenant) == list(range(1, 11))
+
+
+async def test_input_cannot_stop_the_audit_record_from_being_written(
+    audit_sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    # What a hostile caller could put in a CDS patientId or a FHIR id: NUL, a lone surrogate,
+    # far more than the column holds. PostgreSQL refuses all three as they are.
+    tenant = f"t-{uuid.uuid4().hex[:10]}"
+    hostile = AuditEntry(
+        tenant=tenant,
+        actor_type="cds_client",
+        action="cds:order-sign",
+        outcome="failure",
+        patient_id="\ud800",
+        resource_id="a\x00b" * 100,
+        details={"hook_instance": "\x00", "keys": ["\udfff"]},
+    )
+    await _appender(audit_sessionmaker).append([hostile])
+    async with audit_sessionmaker() as session:
+        record = await session.scalar(select(AuditRecord).where(AuditRecord.tenant == tenant))
+    assert record is not None
+    assert record.patient_id == "\ufffd"
+    assert record.resource_id is not None
+    assert len(record.resource_id) == 64
+    assert record.details is not None
+    assert record.details["_altered"] == [
+        "details.hook_instance",
+        "details.keys[0]",
+        "patient_id",
+        "resource_id",
+    ]
+    assert await _chain(audit_sessionmaker, tenant) == [1]

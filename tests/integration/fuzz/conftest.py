@@ -25,7 +25,7 @@ import httpx
 import pytest
 from sqlalchemy import delete, select
 from support_cds import new_client_key, register_cds_client, remove_cds_clients
-from support_fuzz import TOKEN_TTL_SECONDS, FuzzWorld, free_port, operation_callers
+from support_fuzz import TALLY, TOKEN_TTL_SECONDS, FuzzWorld, free_port, operation_callers
 
 from ehr.auth.permissions import Role
 from ehr.auth.service import create_user
@@ -166,3 +166,9 @@ async def _remove_tenant(slug: str, fhir: FhirClient, sessions: Any) -> None:
             await session.execute(delete(ApiKey).where(ApiKey.tenant_id.in_(ids)))
             await session.execute(delete(User).where(User.tenant_id.in_(ids)))
             await session.execute(delete(Tenant).where(Tenant.id.in_(ids)))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if TALLY:
+        by_status = ", ".join(f"{status}: {count}" for status, count in sorted(TALLY.items()))
+        terminalreporter.write_line(f"fuzz: {sum(TALLY.values())} requests ({by_status})")
