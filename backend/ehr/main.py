@@ -13,10 +13,8 @@ and closes them on shutdown.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Final
 
 import anyio.to_thread
 import structlog
@@ -44,8 +42,6 @@ from ehr.redis_store import create_redis
 __all__ = ["SettingsError", "create_app", "describe_settings_error", "load_settings"]
 
 logger = structlog.get_logger(__name__)
-
-SWITCH_INTERVAL_SECONDS: Final = 0.001
 
 
 class SettingsError(SystemExit):
@@ -82,10 +78,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """
     settings = settings if settings is not None else load_settings()
     configure_logging(settings.log)
-    # CPU-heavy work runs in worker threads (large JSON bodies, CDS checks); with CPython's
-    # default 5 ms switch interval the event loop waits up to that long each time it wants the
-    # interpreter back, and a health check needs it a dozen times. 1 ms keeps it answering.
-    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[LifespanState]:
