@@ -23,8 +23,8 @@ from ehr.auth.permissions import ROLE_PERMISSIONS, Permission, Role
 
 __all__ = [
     "CDS_CLIENT",
-    "TALLY",
     "PUBLIC",
+    "TALLY",
     "TOKEN_TTL_SECONDS",
     "FuzzWorld",
     "free_port",

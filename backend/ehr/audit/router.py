@@ -60,14 +60,18 @@ def audit_filters(
     principal: AuditViewer,
     user: Annotated[
         str | None,
-        Query(pattern=ACTOR_ID_PATTERN, description="Actor id (user or API key id)."),
+        Query(
+            pattern=ACTOR_ID_PATTERN, max_length=64, description="Actor id (user or API key id)."
+        ),
     ] = None,
     patient: Annotated[
-        str | None, Query(pattern=PATIENT_ID_PATTERN, description="FHIR Patient id.")
+        str | None, Query(pattern=PATIENT_ID_PATTERN, max_length=64, description="FHIR Patient id.")
     ] = None,
     action: Annotated[
         str | None,
-        Query(pattern=ACTION_PATTERN, description="Action code, e.g. `patient:read`."),
+        Query(
+            pattern=ACTION_PATTERN, max_length=64, description="Action code, e.g. `patient:read`."
+        ),
     ] = None,
     since: Annotated[
         IsoAwareDateTime | None, Query(description="From this instant (inclusive, with offset).")
@@ -103,7 +107,8 @@ async def search_audit_records(
     session: SessionDep,
     audit: PhiAudit,
     cursor: Annotated[
-        str | None, Query(pattern=CURSOR_PATTERN, description="From a previous page.")
+        str | None,
+        Query(pattern=CURSOR_PATTERN, max_length=64, description="From a previous page."),
     ] = None,
     limit: Annotated[int | None, Query(ge=1, description="Page size.")] = None,
 ) -> AuditPage:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 __all__ = [
     "ApiKeyCreateRequest",
@@ -97,13 +97,17 @@ class Jwks(BaseModel):
     keys: list[dict[str, str]]
 
 
+# A role, permission or SMART scope name (e.g. "physician", "patient:read", "user/*.rs").
+_Name = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
 class ApiKeyCreateRequest(BaseModel):
     model_config = _STRICT
 
     name: str = Field(min_length=1, max_length=200)
-    roles: list[str] = Field(default_factory=list, max_length=16)
-    permissions: list[str] = Field(default_factory=list, max_length=64)
-    scopes: list[str] = Field(default_factory=list, max_length=64)
+    roles: list[_Name] = Field(default_factory=list, max_length=16)
+    permissions: list[_Name] = Field(default_factory=list, max_length=64)
+    scopes: list[_Name] = Field(default_factory=list, max_length=64)
     ttl_days: int = Field(default=90, ge=1)
 
 

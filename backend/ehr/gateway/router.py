@@ -208,7 +208,7 @@ async def _capability_statement(resources: AppResources, public: str) -> Respons
 
 
 # The path parameter as documented (the `tenant` convertor already matches only slugs).
-TenantSlug = Annotated[str, Path(pattern=SLUG_PATTERN.pattern)]
+TenantSlug = Annotated[str, Path(pattern=SLUG_PATTERN.pattern, max_length=63)]
 
 
 @router.get("/metadata", dependencies=[PublicRoute], response_class=Response)

@@ -49,6 +49,10 @@ def fuzz_server(settings: Settings) -> Iterator[str]:
         "EHR_CDS_HOOKS__PUBLIC_BASE_URL": base,
         "EHR_AUTH__ACCESS_TOKEN_TTL_SECONDS": str(TOKEN_TTL_SECONDS),
         "EHR_LOG__LEVEL": "WARNING",
+        # Rate limits would turn most of a long run into 429s (tested on their own elsewhere):
+        # lifted so the fuzzer reaches what lies behind them.
+        "EHR_GATEWAY__RATE_LIMIT_PER_MINUTE": "1000000",
+        "EHR_AUTH__LOGIN_ATTEMPTS_PER_IP_PER_MINUTE": "1000000",
     }
     log = Path(tempfile.gettempdir()) / f"ehr-fuzz-api-{port}.log"
     with log.open("wb") as output:

@@ -45,7 +45,7 @@ CDS_SERVICES_PATH: Final = "/cds-services"
 
 router = APIRouter(prefix=CDS_SERVICES_PATH, tags=["cds-hooks"], route_class=IntakeRoute)
 
-ServiceId = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9\-]{0,63}$")]
+ServiceId = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9\-]{0,63}$", max_length=64)]
 
 
 async def _document(request: Request) -> Any:

@@ -74,7 +74,13 @@ IncludeQuery = Annotated[
     ),
 ]
 PatientId = Annotated[
-    str, Path(pattern=FHIR_ID_PATTERN, description="The patient's FHIR id.", examples=["123"])
+    str,
+    Path(
+        pattern=FHIR_ID_PATTERN,
+        max_length=64,
+        description="The patient's FHIR id.",
+        examples=["123"],
+    ),
 ]
 
 

@@ -72,7 +72,9 @@ _ItemId = Annotated[
 # A FHIR reference to an order or statement the proposed medication replaces.
 _Replaced = Annotated[
     str,
-    StringConstraints(pattern=r"^(MedicationRequest|MedicationStatement)/[A-Za-z0-9\-.]{1,64}$"),
+    StringConstraints(
+        pattern=r"^(MedicationRequest|MedicationStatement)/[A-Za-z0-9\-.]{1,64}$", max_length=84
+    ),
 ]
 _RuleId = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$", max_length=64)]
 

@@ -62,7 +62,13 @@ def _note(
 
 
 PatientId = Annotated[
-    str, Path(pattern=FHIR_ID_PATTERN, description="The patient's FHIR id.", examples=["123"])
+    str,
+    Path(
+        pattern=FHIR_ID_PATTERN,
+        max_length=64,
+        description="The patient's FHIR id.",
+        examples=["123"],
+    ),
 ]
 
 
@@ -90,7 +96,11 @@ async def search_patients(
     ] = None,
     birthdate: Annotated[
         str | None,
-        Query(pattern=_BIRTHDATE_PATTERN, description="FHIR date search, e.g. `ge1980-01-01`."),
+        Query(
+            pattern=_BIRTHDATE_PATTERN,
+            max_length=32,
+            description="FHIR date search, e.g. `ge1980-01-01`.",
+        ),
     ] = None,
     count: Annotated[int, Query(alias="_count", ge=1, le=100, description="Page size.")] = 20,
     page_token: Annotated[
