@@ -26,10 +26,11 @@ from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, iter_route_contexts
+from pydantic import BaseModel
 
 from ehr.error_handlers import FHIR_JSON, PROBLEM_JSON, ProblemDetails, status_description
 
-__all__ = ["build_openapi", "route_error_statuses"]
+__all__ = ["build_openapi", "json_request_body", "route_error_statuses"]
 
 PERMISSION_ATTRIBUTE: Final = "__ehr_permission__"  # ehr.auth.authorization's marker
 PUBLIC_MARKER: Final = "public"
@@ -65,6 +66,25 @@ OPERATION_OUTCOME_SCHEMA: Final[dict[str, Any]] = {
         },
     },
 }
+
+
+# Models of request bodies that routes read themselves (CDS Hooks): documented by name.
+_BODY_MODELS: dict[str, type[BaseModel]] = {}
+
+
+def json_request_body(model: type[BaseModel], description: str) -> dict[str, Any]:
+    """``openapi_extra`` documenting a JSON body a route parses itself (not a FastAPI body
+    parameter), so the document and the fuzzer know it."""
+    _BODY_MODELS[model.__name__] = model
+    return {
+        "requestBody": {
+            "required": True,
+            "description": description,
+            "content": {
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
+            },
+        }
+    }
 
 
 def _markers(dependant: Dependant) -> Iterator[object]:
@@ -121,11 +141,12 @@ def _document_errors(app: FastAPI, schema: dict[str, Any]) -> None:
         dependant = context.dependant
         if not isinstance(dependant, Dependant):
             continue
-        statuses = route_error_statuses(path, dependant, has_body=route.body_field is not None)
         for method in context.methods or ():
             operation = paths.get(path, {}).get(method.lower())
             if operation is None:
                 continue
+            has_body = route.body_field is not None or "requestBody" in operation
+            statuses = route_error_statuses(path, dependant, has_body=has_body)
             responses: dict[str, Any] = operation.setdefault("responses", {})
             default_422 = responses.get("422", {}).get("content", {}).get("application/json")
             if default_422 is not None and "HTTPValidationError" in str(default_422):
@@ -158,6 +179,10 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     components.update(problem.pop("$defs", {}))
     components["ProblemDetails"] = problem
     components["OperationOutcome"] = OPERATION_OUTCOME_SCHEMA
+    for name, model in _BODY_MODELS.items():
+        body = model.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
+        components.update(body.pop("$defs", {}))
+        components[name] = body
     _document_errors(app, schema)
     app.openapi_schema = schema
     return schema

@@ -30,14 +30,16 @@ from ehr.intake import (
 )
 from ehr.modules.cds_hooks.client_auth import CdsClientDep
 from ehr.modules.cds_hooks.dependencies import CdsAuditDep, CdsHooksServiceDep
-from ehr.modules.cds_hooks.schemas import CdsResponse, Discovery
+from ehr.modules.cds_hooks.schemas import CdsRequest, CdsResponse, Discovery, FeedbackRequest
 from ehr.modules.cds_hooks.service import (
+    SERVICES,
     discovery,
     parse_feedback,
     parse_request,
     service_definition,
     store_feedback,
 )
+from ehr.openapi_document import json_request_body
 
 __all__ = ["CDS_SERVICES_PATH", "router"]
 
@@ -45,7 +47,16 @@ CDS_SERVICES_PATH: Final = "/cds-services"
 
 router = APIRouter(prefix=CDS_SERVICES_PATH, tags=["cds-hooks"], route_class=IntakeRoute)
 
-ServiceId = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9\-]{0,63}$", max_length=64)]
+# Any id is answered (404 for one we do not serve); the examples are the services we do.
+ServiceId = Annotated[
+    str,
+    Path(
+        pattern=r"^[a-z0-9][a-z0-9\-]{0,63}$",
+        max_length=64,
+        examples=sorted(SERVICES),
+        description="A service id from discovery (`GET /cds-services`).",
+    ),
+]
 
 
 async def _document(request: Request) -> Any:
@@ -79,6 +90,7 @@ async def discover(client: CdsClientDep, audit: CdsAuditDep) -> JSONResponse:
     response_model=CdsResponse,
     response_model_exclude_none=True,
     responses=problem_responses(400, 401, 404, 412, 413, 503),
+    openapi_extra=json_request_body(CdsRequest, "A CDS Hooks 2.0 call (application/json)."),
 )
 async def call_service(
     service_id: ServiceId,
@@ -115,6 +127,7 @@ async def call_service(
 @router.post(
     "/{service_id}/feedback",
     responses=problem_responses(400, 401, 404, 413, 503),
+    openapi_extra=json_request_body(FeedbackRequest, "CDS Hooks feedback (application/json)."),
 )
 async def feedback(
     service_id: ServiceId,

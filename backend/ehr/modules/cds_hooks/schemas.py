@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     AnyHttpUrl,
@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    UrlConstraints,
     field_validator,
     model_validator,
 )
@@ -88,12 +89,12 @@ class FhirAuthorization(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    access_token: SecretStr
+    access_token: SecretStr = Field(max_length=8192)
     token_type: Literal["Bearer"]
     expires_in: int = Field(ge=0)
-    scope: str
-    subject: str
-    patient: str | None = None
+    scope: str = Field(max_length=4096)
+    subject: str = Field(max_length=1024)
+    patient: str | None = Field(default=None, max_length=64)
 
 
 # What one hook call may hold (a clinical workflow needs far less; an outsider controls these
@@ -111,7 +112,7 @@ class CdsRequest(SpecModel):
     hook: str = Field(min_length=1, max_length=128)
     # "A universally unique identifier (UUID) for this particular hook call."
     hook_instance: uuid.UUID
-    fhir_server: AnyHttpUrl | None = None
+    fhir_server: Annotated[AnyHttpUrl, UrlConstraints(max_length=2048)] | None = None
     fhir_authorization: FhirAuthorization | None = None
     context: dict[str, Any] = Field(max_length=MAX_CONTEXT_MEMBERS)
     # Key → resource, Bundle, OperationOutcome, or null ("no data"); absent keys were not sent.
@@ -128,9 +129,9 @@ class CdsRequest(SpecModel):
 
 
 class Coding(SpecModel):
-    code: str = Field(min_length=1)
-    system: str = Field(min_length=1)
-    display: str | None = None
+    code: str = Field(min_length=1, max_length=256)
+    system: str = Field(min_length=1, max_length=1024)
+    display: str | None = Field(default=None, max_length=1024)
 
 
 class Source(SpecModel):
@@ -211,7 +212,7 @@ class OverrideReason(SpecModel):
 class FeedbackItem(SpecModel):
     card: uuid.UUID
     outcome: Literal["accepted", "overridden"]
-    accepted_suggestions: list[AcceptedSuggestion] | None = None
+    accepted_suggestions: list[AcceptedSuggestion] | None = Field(default=None, max_length=20)
     override_reason: OverrideReason | None = None
     outcome_timestamp: IsoDateTime
 
