@@ -20,11 +20,13 @@ from support_cds import mint_cds_token
 from support_fuzz import FuzzWorld
 
 from ehr.modules.cds_hooks.schemas import MAX_CARDS, MAX_DRAFT_ORDERS
+from ehr.modules.medication_safety.schemas import MAX_ISSUES
 
 pytestmark = pytest.mark.integration
 
 WARFARIN_5MG_TABLET = "855332"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+SEVERITY_ORDER = ["contraindicated", "major", "moderate", "minor"]  # most severe first
 PROBLEM = "application/problem+json"
 FHIR_JSON = "application/fhir+json"
 
@@ -262,3 +264,21 @@ async def test_a_nul_or_broken_utf8_in_the_query_is_refused_on_both_doors(
     for query in ("name=a%00b", "name=%ED%A0%80"):
         _problem(await api.get(f"/api/patients?{query}", headers=_bearer(fuzz_world)), 400)
         _outcome(await api.get(f"/fhir/Patient?{query}", headers=_bearer(fuzz_world)), 400)
+
+
+async def test_the_largest_medication_check_answers_a_bounded_list(
+    api: httpx.AsyncClient, fuzz_world: FuzzWorld
+) -> None:
+    # 100 warfarin orders proposed against 100 active: ~20,000 duplicate and interaction pairs.
+    warfarin = {"codings": [{"system": RXNORM, "code": WARFARIN_5MG_TABLET}]}
+    body = {"proposed": [warfarin] * 100, "active": [warfarin] * 100}
+    response = await api.post(
+        "/api/medication-safety/check", json=body, headers=_bearer(fuzz_world)
+    )
+    assert response.status_code == 200, response.text[:500]
+    answer = response.json()
+    assert len(answer["issues"]) == MAX_ISSUES
+    assert answer["issues_omitted"] > 0
+    assert answer["interruptive"] in {True, False}
+    severities = [issue["severity"] for issue in answer["issues"]]
+    assert severities == sorted(severities, key=SEVERITY_ORDER.index)

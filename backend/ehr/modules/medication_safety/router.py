@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Annotated, Final
 
+import anyio.to_thread
 from fastapi import APIRouter, Path, Query, Request
 
 from ehr.audit.dependencies import PhiAudit, record_security_event
@@ -103,7 +104,8 @@ async def check_lists(
     with nothing checkable in `not_checkable`. `interruptive` is true when any issue must
     interrupt the prescriber under the tenant's policy.
     """
-    result = service.check(payload, include or ())
+    # The engine is CPU work growing with the lists: off the event loop.
+    result = await anyio.to_thread.run_sync(service.check, payload, include or ())
     audit.access(
         "medication_safety:check",
         details={

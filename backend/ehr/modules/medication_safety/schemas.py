@@ -23,6 +23,7 @@ from ehr.modules.medication_safety.kb_sources import (
 
 __all__ = [
     "MAX_CODINGS",
+    "MAX_ISSUES",
     "MAX_ITEMS",
     "AllergyIn",
     "CheckRequest",
@@ -57,6 +58,8 @@ __all__ = [
 MAX_ITEMS: Final = 100
 MAX_CODINGS: Final = 20
 MAX_RULE_DISPLAY: Final = 1000
+# Issues in one answer (the most severe first; the rest are counted in `issues_omitted`).
+MAX_ISSUES: Final = 200
 
 # What ``?include=`` may add to a check's answer.
 Include = Literal["detected-issue", "cds-card"]
@@ -283,7 +286,10 @@ class CheckResponse(BaseModel):
 
     kb_version: str
     interruptive: bool
-    issues: list[IssueOut]
+    issues: list[IssueOut] = Field(description=f"At most {MAX_ISSUES}, the most severe first.")
+    issues_omitted: int = Field(
+        default=0, description="Issues found beyond those listed (the least severe)."
+    )
     unresolved: list[UnresolvedCodeOut]
     not_checkable: list[NotCheckableOut]
     cleared: list[ClearedCheckOut]

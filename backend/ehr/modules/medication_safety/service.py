@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final
 
+import anyio.to_thread
 import structlog
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -84,6 +85,7 @@ from ehr.modules.medication_safety.normalisation import RxNormTable
 from ehr.modules.medication_safety.rendering import to_cds_card, to_detected_issue
 from ehr.modules.medication_safety.schemas import (
     MAX_CODINGS,
+    MAX_ISSUES,
     AllergyIn,
     CheckRequest,
     CheckResponse,
@@ -791,10 +793,13 @@ def _citations(citations: Iterable[CitationRef]) -> list[CitationOut]:
 def _answer(
     result: CheckResult, include: Sequence[Include], *, patient_ref: str | None = None
 ) -> dict[str, Any]:
-    """The fields of a :class:`CheckResponse` for ``result``."""
+    """The fields of a :class:`CheckResponse` for ``result``: at most :data:`MAX_ISSUES` issues
+    (the most severe; the engine orders them so), the rest counted in ``issues_omitted``."""
+    shown = result.issues[:MAX_ISSUES]
     fields: dict[str, Any] = {
         "kb_version": result.kb_version,
         "interruptive": result.interruptive,
+        "issues_omitted": len(result.issues) - len(shown),
         "issues": [
             IssueOut(
                 category=issue.category,
@@ -825,7 +830,7 @@ def _answer(
                 citations=_citations(issue.citations),
                 source_list=issue.source_list,
             )
-            for issue in result.issues
+            for issue in shown
         ],
         "unresolved": [
             UnresolvedCodeOut(
@@ -856,12 +861,10 @@ def _answer(
     if "detected-issue" in include:
         identified = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         fields["detected_issues"] = [
-            to_detected_issue(issue, patient_ref, identified=identified) for issue in result.issues
+            to_detected_issue(issue, patient_ref, identified=identified) for issue in shown
         ]
     if "cds-card" in include:
-        fields["cds_cards"] = [
-            to_cds_card(issue, kb_version=result.kb_version) for issue in result.issues
-        ]
+        fields["cds_cards"] = [to_cds_card(issue, kb_version=result.kb_version) for issue in shown]
     return fields
 
 
@@ -1000,7 +1003,9 @@ class MedicationSafetyService:
             may_see_restricted=may_see_restricted,
             name_of=self._name_of,
         )
-        result = self._run(
+        # The engine is CPU work growing with the record: off the event loop.
+        result = await anyio.to_thread.run_sync(
+            self._run,
             _medications(request.proposed, "proposed", self._name_of),
             profile.active,
             profile.allergies,
