@@ -25,6 +25,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from ehr.auth.authorization import PublicRoute
 from ehr.errors import NotFoundError
+from ehr.intake import IntakeRoute
 
 __all__ = ["ASSETS_PATH", "DOCS_CSP", "router"]
 
@@ -89,7 +90,7 @@ def _asset_bytes(name: str) -> bytes:
     return (files("fastapi_offline") / "static" / asset.package_file).read_bytes()
 
 
-router = APIRouter(include_in_schema=False, dependencies=[PublicRoute])
+router = APIRouter(include_in_schema=False, dependencies=[PublicRoute], route_class=IntakeRoute)
 
 
 def _urls(request: Request) -> tuple[str, str]:

@@ -20,6 +20,7 @@ from ehr.intake import (
     parse_json,
     require_media_type,
 )
+from ehr.main import create_app
 
 
 def _nested(depth: int) -> bytes:
@@ -154,3 +155,19 @@ def test_iso_dates_are_taken() -> None:
     assert parsed.day == dt.date(1970, 1, 31)
     assert parsed.at is not None
     assert parsed.at.utcoffset() == dt.timedelta(hours=1)
+
+
+def test_every_route_of_the_app_takes_its_body_through_the_intake() -> None:
+    from fastapi.routing import APIRoute, iter_route_contexts
+
+    from ehr.config import Settings
+    from ehr.intake import IntakeRoute
+
+    app = create_app(Settings())
+    plain = sorted(
+        f"{sorted(context.methods or ())} {context.path}"
+        for context in iter_route_contexts(app.routes)
+        if isinstance(context.original_route, APIRoute)
+        and not isinstance(context.original_route, IntakeRoute)
+    )
+    assert not plain, f"routes not built with route_class=IntakeRoute: {plain}"
