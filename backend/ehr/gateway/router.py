@@ -62,7 +62,7 @@ from ehr.gateway.interactions import (
 from ehr.gateway.limits import cap_params, check_rate_limit
 from ehr.gateway.pages import EXPORT_KEY_PREFIX, check_page, remember_pages, require_registry
 from ehr.gateway.rewrite import StreamRewriter, rewrite_text
-from ehr.intake import IntakeRoute, read_json
+from ehr.intake import IntakeRoute, check_request_target, read_json
 from ehr.tenancy.service import RESERVED_SLUGS, SLUG_PATTERN
 
 __all__ = ["SMART_SCOPES_MARKER", "router"]
@@ -312,6 +312,7 @@ async def gateway(
         if media != FORM:
             raise UnsupportedMediaType(f"POST _search takes {FORM}")
         raw = await request.body()
+        check_request_target(b"", raw)  # the form is a query: UTF-8 once decoded, no NUL
         try:
             form_params = parse_qsl(raw.decode(), keep_blank_values=True, strict_parsing=False)
         except UnicodeDecodeError:

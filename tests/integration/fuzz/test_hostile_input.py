@@ -282,3 +282,15 @@ async def test_the_largest_medication_check_answers_a_bounded_list(
     assert answer["interruptive"] in {True, False}
     severities = [issue["severity"] for issue in answer["issues"]]
     assert severities == sorted(severities, key=SEVERITY_ORDER.index)
+
+
+async def test_a_nul_in_a_posted_search_form_is_refused(
+    api: httpx.AsyncClient, fuzz_world: FuzzWorld
+) -> None:
+    for form in (b"name=a%00b", b"name=%ED%A0%80"):
+        response = await api.post(
+            "/fhir/Patient/_search",
+            content=form,
+            headers={**_bearer(fuzz_world), "Content-Type": "application/x-www-form-urlencoded"},
+        )
+        _outcome(response, 400)
