@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import socket
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from fastapi import FastAPI
@@ -18,8 +17,8 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 from support_cds import CdsClientKey
 
-from ehr.auth.authorization import PERMISSION_ATTRIBUTE
 from ehr.auth.permissions import ROLE_PERMISSIONS, Permission, Role
+from ehr.openapi_document import access_markers
 
 __all__ = [
     "CDS_CLIENT",
@@ -61,14 +60,6 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _markers(dependant: Dependant) -> Iterator[object]:
-    marker = getattr(dependant.call, PERMISSION_ATTRIBUTE, None)
-    if marker is not None:
-        yield marker
-    for sub in dependant.dependencies:
-        yield from _markers(sub)
-
-
 def _role_for(permission: Permission) -> str:
     for role in ROLE_PREFERENCE:
         if permission in ROLE_PERMISSIONS[role]:
@@ -87,7 +78,7 @@ def operation_callers(app: FastAPI) -> dict[str, str]:
             continue
         dependant = context.dependant
         assert isinstance(dependant, Dependant)
-        markers = set(_markers(dependant))
+        markers = set(access_markers(dependant))
         permissions = [m for m in markers if isinstance(m, Permission)]
         if permissions:
             caller = _role_for(permissions[0])

@@ -30,7 +30,7 @@ from pydantic import BaseModel
 
 from ehr.error_handlers import FHIR_JSON, PROBLEM_JSON, ProblemDetails, status_description
 
-__all__ = ["build_openapi", "json_request_body", "route_error_statuses"]
+__all__ = ["access_markers", "build_openapi", "json_request_body", "route_error_statuses"]
 
 PERMISSION_ATTRIBUTE: Final = "__ehr_permission__"  # ehr.auth.authorization's marker
 PUBLIC_MARKER: Final = "public"
@@ -87,12 +87,14 @@ def json_request_body(model: type[BaseModel], description: str) -> dict[str, Any
     }
 
 
-def _markers(dependant: Dependant) -> Iterator[object]:
+def access_markers(dependant: Dependant) -> Iterator[object]:
+    """The access markers (a Permission, ``"public"``, the gateway's or CDS Hooks' marker) in a
+    route's whole dependency tree (``ehr.auth.authorization`` sets them)."""
     marker = getattr(dependant.call, PERMISSION_ATTRIBUTE, None)
     if marker is not None:
         yield marker
     for sub in dependant.dependencies:
-        yield from _markers(sub)
+        yield from access_markers(sub)
 
 
 def route_error_statuses(path: str, dependant: Dependant, *, has_body: bool) -> set[int]:
@@ -108,7 +110,7 @@ def route_error_statuses(path: str, dependant: Dependant, *, has_body: bool) -> 
         statuses.add(422)
     if has_body:
         statuses |= {413, 415}
-    if PUBLIC_MARKER not in set(_markers(dependant)):
+    if PUBLIC_MARKER not in set(access_markers(dependant)):
         statuses |= {401, 403, 503}
     elif has_body:
         statuses.add(503)  # public, but what it takes is checked against PostgreSQL/Redis
