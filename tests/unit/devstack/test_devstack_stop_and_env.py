@@ -45,6 +45,8 @@ def no_user_public_url(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for key in list(os.environ):
         if key.lower() == PUBLIC_BASE_URL_SETTING.lower():
             monkeypatch.delenv(key)
+    # CI picks another API port when 8000 is taken: the default case must not see it.
+    monkeypatch.delenv("EHR_STACK_API_PORT", raising=False)
     monkeypatch.chdir(tmp_path)  # no .env of the caller's
 
 
