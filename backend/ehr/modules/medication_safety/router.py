@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Annotated, Final
 
 import anyio.to_thread
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Query, Request
 
 from ehr.audit.dependencies import PhiAudit, record_security_event
 from ehr.auth.authorization import BreakGlassDep, RequirePermission, check_restricted_access
@@ -52,7 +52,7 @@ from ehr.modules.medication_safety.service import (
     policy_audit_details,
     save_policy,
 )
-from ehr.modules.patients.schemas import FHIR_ID_PATTERN
+from ehr.modules.patients.schemas import PatientId
 
 __all__ = ["MEDICATION_SAFETY_PATH", "router"]
 
@@ -72,15 +72,6 @@ IncludeQuery = Annotated[
         max_length=2,
         description="Add renderings of each issue: `detected-issue` (FHIR R4 DetectedIssue), "
         "`cds-card` (CDS Hooks 2.0 card). Repeat to add both.",
-    ),
-]
-PatientId = Annotated[
-    str,
-    Path(
-        pattern=FHIR_ID_PATTERN,
-        max_length=64,
-        description="The patient's FHIR id.",
-        examples=["123"],
     ),
 ]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from ehr.audit.dependencies import AuditTrail, PhiAudit
 from ehr.auth.authorization import (
@@ -27,7 +27,7 @@ from ehr.auth.principal import Principal
 from ehr.error_handlers import problem_responses
 from ehr.intake import IntakeRoute
 from ehr.modules.patients.dependencies import PatientServiceDep
-from ehr.modules.patients.schemas import FHIR_ID_PATTERN, PatientCreate, PatientPage, PatientSummary
+from ehr.modules.patients.schemas import PatientCreate, PatientId, PatientPage, PatientSummary
 from ehr.modules.patients.service import PATIENTS_PATH, PatientSearch, to_summary
 
 __all__ = ["router"]
@@ -59,17 +59,6 @@ def _note(
         break_glass=break_glass is not None,
         break_glass_reason=break_glass.reason if break_glass is not None else None,
     )
-
-
-PatientId = Annotated[
-    str,
-    Path(
-        pattern=FHIR_ID_PATTERN,
-        max_length=64,
-        description="The patient's FHIR id.",
-        examples=["123"],
-    ),
-]
 
 
 @router.get(

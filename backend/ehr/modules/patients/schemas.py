@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Final, Literal
 
+from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from ehr.intake import IsoDate
@@ -14,6 +15,7 @@ __all__ = [
     "Gender",
     "IdentifierIn",
     "PatientCreate",
+    "PatientId",
     "PatientIdentifier",
     "PatientPage",
     "PatientSummary",
@@ -36,6 +38,18 @@ def _not_in_future(value: dt.date | None) -> dt.date | None:
     if value is not None and value > dt.datetime.now(dt.UTC).date():
         raise ValueError("birth date is in the future")
     return value
+
+
+# A patient id in a route path (the FHIR id grammar; routes of several modules take it).
+PatientId = Annotated[
+    str,
+    Path(
+        pattern=FHIR_ID_PATTERN,
+        max_length=64,
+        description="The patient's FHIR id.",
+        examples=["123"],
+    ),
+]
 
 
 class PatientIdentifier(BaseModel):
