@@ -7,12 +7,14 @@ Target P6 (/work/shared/docs/performance.md): order-sign p95 <= 500 ms absolute 
 p95(order-sign) / p95(direct HAPI read) <= 3, measured side by side in this run.
 
 Setup (idempotent, kept between runs): the tenant ``bench-cds`` (HAPI partition) through
-ehr.tenancy.create_tenant; a first-party CDS client (issuer ``urn:ehr:bench:cds``) re-registered
+ehr.platform.tenancy.create_tenant; a first-party CDS client (issuer ``urn:ehr:bench:cds``)
+re-registered
 every run with a fresh ES384 key (the old row is deleted first: the issuer is unique); one Patient
 (identifier ``urn:ehr:bench:mrn|cds-000001``) with 20 active MedicationRequests coded by RxNorm SCDs
 of the shipped table (common chronic medications, warfarin among them), 5 AllergyIntolerances
 (4 RxNorm ingredients, 1 SNOMED CT substance) and 3 ServiceRequests, all tagged ``urn:ehr:bench``
-and posted as one transaction bundle. The API runs in a subprocess (uvicorn ehr.main:create_app
+and posted as one transaction bundle. The API runs in a subprocess (uvicorn
+ehr.entrypoints.api:create_app
 --factory, 1 worker, warnings only, no access log, free loopback port, its public base URL set so
 the tokens' ``aud`` matches), or --api-url points at a running one.
 
@@ -71,13 +73,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from sqlalchemy import delete, select
 
-from ehr.config import LogSettings, Settings
-from ehr.db.engine import create_engine, create_sessionmaker
-from ehr.db.models import AuditRecord, CdsClient
+from ehr.core.config import LogSettings, Settings
+from ehr.core.db.engine import create_engine, create_sessionmaker
+from ehr.core.db.models import AuditRecord, CdsClient
+from ehr.core.observability import configure_logging
 from ehr.fhir import FhirClient
 from ehr.modules.cds_hooks.clients import register_client
-from ehr.observability import configure_logging
-from ehr.tenancy import create_tenant
+from ehr.platform.tenancy import create_tenant
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 SNOMED = "http://snomed.info/sct"
@@ -372,7 +374,7 @@ def api_subprocess(port: int, log: Path) -> Any:
     env["EHR_CDS_HOOKS__PUBLIC_BASE_URL"] = f"http://127.0.0.1:{port}"
     env["EHR_GATEWAY__PUBLIC_BASE_URL"] = f"http://127.0.0.1:{port}"
     command = [
-        sys.executable, "-m", "uvicorn", "ehr.main:create_app", "--factory",
+        sys.executable, "-m", "uvicorn", "ehr.entrypoints.api:create_app", "--factory",
         "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
         "--log-level", "warning", "--no-access-log",
     ]  # fmt: skip

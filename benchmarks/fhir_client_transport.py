@@ -31,8 +31,8 @@ from typing import Any
 
 from fhirpy import AsyncFHIRClient
 
-from ehr.config import Settings
-from ehr.errors import AppError
+from ehr.core.config import Settings
+from ehr.core.errors import AppError
 from ehr.fhir import FhirClient, TenantFhirClient
 
 Read = Callable[[], Awaitable[Any]]

@@ -4,13 +4,15 @@
         [--rate 40] [--seconds 10] [--rounds 5] [--patients 200]
 
 Setup (idempotent): a benchmark tenant (HAPI partition) and a physician user made through the real
-code paths (ehr.tenancy.create_tenant, ehr.auth.service.create_user), access tokens from
-ehr.auth.tokens.issue_access_token_for (re-issued every phase: they live 5 minutes); N patients
+code paths (ehr.platform.tenancy.create_tenant, ehr.platform.auth.service.create_user), access
+tokens from
+ehr.platform.auth.tokens.issue_access_token_for (re-issued every phase: they live 5 minutes); N
+patients
 with a few Observations each, and 2 x 200 large "blob" Observations for the streaming run, all
 tagged urn:ehr:bench and posted as transaction bundles. The API runs in a subprocess (uvicorn
-ehr.main:create_app --factory, 1 worker, warnings only, no access log, on a free loopback port)
-so the gateway is measured over real HTTP; or --api-url points at a running one (--api-pid gives
-its pid for the RSS run).
+ehr.entrypoints.api:create_app --factory, 1 worker, warnings only, no access log, on a free loopback
+port) so the gateway is measured over real HTTP; or --api-url points at a running one (--api-pid
+gives its pid for the RSS run).
 
 1. Latency, open model: the same pre-generated list of reads (Patient/{id}, Observation/{id}) and
    searches (Observation?patient=&code=, Patient?identifier=sys|val,
@@ -60,15 +62,15 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from ehr.auth.api_keys import create_api_key, revoke_api_key
-from ehr.auth.service import create_user
-from ehr.auth.tokens import issue_access_token_for
-from ehr.config import LogSettings, Settings
-from ehr.db.engine import create_engine, create_sessionmaker
-from ehr.db.models import Tenant, User
+from ehr.core.config import LogSettings, Settings
+from ehr.core.db.engine import create_engine, create_sessionmaker
+from ehr.core.db.models import Tenant, User
+from ehr.core.observability import configure_logging
 from ehr.fhir import FhirClient
-from ehr.observability import configure_logging
-from ehr.tenancy import create_tenant
+from ehr.platform.auth.api_keys import create_api_key, revoke_api_key
+from ehr.platform.auth.service import create_user
+from ehr.platform.auth.tokens import issue_access_token_for
+from ehr.platform.tenancy import create_tenant
 
 BENCH_TAG = {"system": "urn:ehr:bench", "code": "fhir-gateway"}
 BLOB_TAG = {"system": "urn:ehr:bench", "code": "fhir-gateway-blob"}
@@ -336,7 +338,7 @@ def api_subprocess(port: int, log: Path) -> Any:
     env.setdefault("EHR_LOG__LEVEL", "WARNING")
     env["EHR_GATEWAY__PUBLIC_BASE_URL"] = f"http://127.0.0.1:{port}"
     command = [
-        sys.executable, "-m", "uvicorn", "ehr.main:create_app", "--factory",
+        sys.executable, "-m", "uvicorn", "ehr.entrypoints.api:create_app", "--factory",
         "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
         "--log-level", "warning", "--no-access-log",
     ]  # fmt: skip

@@ -19,8 +19,8 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
-from ehr.config import Settings
-from ehr.main import create_app
+from ehr.core.config import Settings
+from ehr.entrypoints.api import create_app
 
 TEST_TAG_SYSTEM = "urn:ehr:test"
 

@@ -1,6 +1,7 @@
 """``ehr stack up`` replaces an API that runs but is not ready, and ``down`` kills a stubborn one.
 
-A hung "API" (a process whose command line names ``ehr.main:create_app``, that ignores SIGTERM
+A hung "API" (a process whose command line names ``ehr.entrypoints.api:create_app``, that ignores
+SIGTERM
 and holds the port without ever answering) stands in for a wedged uvicorn. The real API is then
 started on a free port with its own state directory, against the test stack's services.
 """

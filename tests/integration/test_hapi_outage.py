@@ -18,10 +18,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from ehr.auth.dependencies import get_current_principal
-from ehr.auth.principal import Principal
-from ehr.config import Settings
+from ehr.core.config import Settings
 from ehr.devstack import Stack
+from ehr.platform.auth.dependencies import get_current_principal
+from ehr.platform.auth.principal import Principal
 
 pytestmark = [pytest.mark.integration, pytest.mark.disruptive]
 

@@ -24,12 +24,10 @@ import base64
 import contextlib
 import json
 import socket
-import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -39,7 +37,7 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
-from support_cds import (
+from support.cds import (
     CdsClientKey,
     cds_bearer,
     mint_cds_token,
@@ -47,22 +45,19 @@ from support_cds import (
     register_cds_client,
     remove_cds_clients,
 )
+from support.tenant_world import TenantWorld, make_tenant, remove_tenants
 
-from ehr.auth.api_keys import create_api_key
-from ehr.auth.permissions import Role
-from ehr.auth.revocation import DENY_KEY_PREFIX
-from ehr.auth.service import create_user
-from ehr.config import Settings
-from ehr.db.engine import create_engine, create_sessionmaker
-from ehr.dependencies import AppResources
+from ehr.core.config import Settings
+from ehr.core.db.engine import create_engine, create_sessionmaker
+from ehr.core.dependencies import AppResources
+from ehr.core.redis_store import create_redis, redis_health
+from ehr.entrypoints.api import create_app
 from ehr.fhir import FhirClient
-from ehr.main import create_app
 from ehr.modules.cds_hooks.client_auth import expected_audience
-from ehr.redis_store import create_redis, redis_health
-
-sys.path.insert(0, str(Path(__file__).resolve().parent / "authz"))
-
-from authz_world import TenantWorld, make_tenant, remove_tenants
+from ehr.platform.auth.api_keys import create_api_key
+from ehr.platform.auth.permissions import Role
+from ehr.platform.auth.revocation import DENY_KEY_PREFIX
+from ehr.platform.auth.service import create_user
 
 pytestmark = pytest.mark.integration
 

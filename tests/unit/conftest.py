@@ -16,7 +16,7 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from ehr.config import (
+from ehr.core.config import (
     DatabaseSettings,
     FhirSettings,
     ReadinessSettings,

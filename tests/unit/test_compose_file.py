@@ -10,7 +10,7 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from ehr.config import Settings
+from ehr.core.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -111,7 +111,7 @@ def test_backend_sets_only_real_settings(services: dict[str, dict[str, Any]]) ->
         ehr_vars = {key for key in _environment(services[name]) if key.startswith("EHR_")}
         assert ehr_vars, f"{name} sets no EHR_* settings"
         unknown = ehr_vars - SETTING_NAMES
-        assert not unknown, f"{name} sets {sorted(unknown)}: not fields of ehr.config.Settings"
+        assert not unknown, f"{name} sets {sorted(unknown)}: not fields of ehr.core.config.Settings"
 
 
 def test_backend_points_at_the_compose_services(services: dict[str, dict[str, Any]]) -> None:

@@ -1,4 +1,5 @@
-"""The API (uvicorn, ``ehr.main:create_app`` factory) in the background for ``ehr stack up``."""
+"""The API (uvicorn, ``ehr.entrypoints.api:create_app`` factory) in the background for ``ehr stack
+up``."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from ehr.devstack.processes import (
 
 __all__ = ["ApiServer"]
 
-APP_FACTORY = "ehr.main:create_app"
+APP_FACTORY = "ehr.entrypoints.api:create_app"
 # uvicorn waits for open connections on SIGTERM (a streaming export, a wedged request): after
 # this long it gets SIGKILL.
 STOP_TIMEOUT_SECONDS = 10.0
@@ -124,7 +125,8 @@ class ApiServer:
     def _free_port(self) -> None:
         """Make sure nothing listens on the port: replace a hung orphan API of this checkout.
 
-        An orphan is our uvicorn (``ehr.main:create_app``) started from this repository whose pid
+        An orphan is our uvicorn (``ehr.entrypoints.api:create_app``) started from this repository
+        whose pid
         file is gone. If it answers /ready it is somebody's working server: refuse, naming it.
         """
         if not port_open(self.port):

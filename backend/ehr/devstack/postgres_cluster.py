@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from ehr.config import DEV_DB_PASSWORD
+from ehr.core.config import DEV_DB_PASSWORD
 from ehr.devstack.errors import StackError
 from ehr.devstack.processes import child_pids, console, log_tail, port_open, process_alive
 

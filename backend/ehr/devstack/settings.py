@@ -2,7 +2,8 @@
 
 Read from the environment (and ``.env``) with the prefix ``EHR_STACK_``; ``DATABASE_URL`` and
 ``REDIS_URL`` (no prefix) mean "use that server, start none". These are settings of the dev/test
-tooling only: the service itself reads :class:`ehr.config.Settings`, to which the devstack hands
+tooling only: the service itself reads :class:`ehr.core.config.Settings`, to which the devstack
+hands
 the addresses it chose (``EHR_DB__URL``, ``EHR_REDIS__URL``, ``EHR_FHIR__BASE_URL``).
 """
 

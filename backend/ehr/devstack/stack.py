@@ -27,7 +27,7 @@ from dotenv import dotenv_values
 from pydantic import SecretStr
 from rich.table import Table
 
-from ehr.config import DEV_DB_PASSWORD, Settings
+from ehr.core.config import DEV_DB_PASSWORD, Settings
 from ehr.devstack import toolchain
 from ehr.devstack.api_server import ApiServer
 from ehr.devstack.errors import StackError
@@ -45,7 +45,7 @@ from ehr.devstack.settings import StackSettings
 __all__ = ["SERVICES", "ServiceStatus", "Stack"]
 
 SERVICES = ("postgres", "redis", "hapi", "api")
-# The backend's public origin (ehr.config.GatewaySettings.public_base_url); the CDS Hooks `aud`
+# The backend's public origin (ehr.core.config.GatewaySettings.public_base_url); the CDS Hooks `aud`
 # defaults to it.
 PUBLIC_BASE_URL_SETTING = "EHR_GATEWAY__PUBLIC_BASE_URL"
 
@@ -246,10 +246,10 @@ class Stack:
         server.ensure_running()
 
     def migrate(self) -> None:
-        """The backend's migrations (``ehr.db.migrate``) against the stack's database."""
+        """The backend's migrations (``ehr.core.db.migrate``) against the stack's database."""
         console.print("[bold]Running database migrations[/] (app schema to head)")
         try:
-            from ehr.db.migrate import migrate as run_migrations
+            from ehr.core.db.migrate import migrate as run_migrations
         except ImportError:  # a checkout without the Python entry point: Alembic's CLI
             ini = self.root / "alembic.ini"
             self._run_backend([sys.executable, "-m", "alembic", "-c", str(ini), "upgrade", "head"])
@@ -263,10 +263,10 @@ class Stack:
         """``ehr seed``: the demo tenant (one user per role) and its synthetic patients."""
         console.print("[bold]Loading demo data[/] (ehr seed: tenant demo, one user per role)")
         script = Path(sys.executable).parent / "ehr"
-        argv = [str(script)] if script.is_file() else [sys.executable, "-m", "ehr.cli"]
+        argv = [str(script)] if script.is_file() else [sys.executable, "-m", "ehr.entrypoints.cli"]
         self._run_backend([*argv, "seed"])
         console.print("[green]✓[/] demo data loaded")
-        from ehr.seed.tenant import DEMO_PASSWORD, DEMO_TENANT
+        from ehr.entrypoints.seed.tenant import DEMO_PASSWORD, DEMO_TENANT
 
         body = (
             f'{{"tenant": "{DEMO_TENANT}", "username": "demo.physician", '

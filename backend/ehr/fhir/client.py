@@ -23,7 +23,7 @@ import httpx
 import structlog
 from fhirpy.lib import AsyncFHIRResource, AsyncFHIRSearchSet
 
-from ehr.config import FhirSettings
+from ehr.core.config import FhirSettings
 from ehr.fhir.addressing import (
     search_condition,
     tenant_base_url,
@@ -61,7 +61,8 @@ class FhirClient:
     """The application's one client for HAPI FHIR; create it once per app lifetime.
 
     Owns one pooled keep-alive :class:`httpx.AsyncClient` (limits and timeouts from
-    :class:`~ehr.config.FhirSettings`). ``http_backend`` chooses what carries the bytes: httpx's
+    :class:`~ehr.core.config.FhirSettings`). ``http_backend`` chooses what carries the bytes:
+    httpx's
     own transport (``"httpcore"``, the default) or one pooled aiohttp session (``"aiohttp"``,
     cheaper per request; see docs/adr/0001-fhir-client.md). Tests may inject an ``http_client``
     (which the caller then owns and closes) or a ``transport`` for the client we build.

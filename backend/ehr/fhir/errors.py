@@ -1,6 +1,7 @@
 """Errors raised at the HAPI edge, and the one table that maps HAPI's answers onto them.
 
-Every class subclasses the service's hierarchy in :mod:`ehr.errors` (no second root), so the one
+Every class subclasses the service's hierarchy in :mod:`ehr.core.errors` (no second root), so the
+one
 error handler renders them; the status and stable ``code`` live on the class.
 
 Upstream answer → error (``status`` / ``code`` we report)::
@@ -33,7 +34,8 @@ internals (SQL, Java exceptions), which callers must not see. ``detail`` is a fi
 never a raw body, a stack trace or PHI.
 """
 
-# The names follow ehr.errors (an HTTP meaning, not an "...Error" suffix): FhirResourceNotFound.
+# The names follow ehr.core.errors (an HTTP meaning, not an "...Error" suffix):
+# FhirResourceNotFound.
 # ruff: noqa: N818
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-from ehr.errors import (
+from ehr.core.errors import (
     AppError,
     BadRequestError,
     ConflictError,

@@ -1,4 +1,4 @@
-"""Raw, streaming pass-through to HAPI for the FHIR gateway (:mod:`ehr.gateway`).
+"""Raw, streaming pass-through to HAPI for the FHIR gateway (:mod:`ehr.platform.gateway`).
 
 All HAPI URL knowledge stays here: the gateway hands over a tenant, a path relative to the
 tenant's base (checked segment by segment), query parameters, the headers it may forward and a
@@ -24,11 +24,11 @@ from typing import Final
 import httpx
 import structlog
 
+from ehr.core.request_context import request_id_var
 from ehr.fhir.addressing import relative_path, tenant_base_url, validate_tenant
 from ehr.fhir.client import FhirClient
 from ehr.fhir.errors import FhirTimeout, FhirUnavailable
 from ehr.fhir.transport import REQUEST_DURATION, Interaction
-from ehr.request_context import request_id_var
 
 __all__ = [
     "FORWARDED_REQUEST_HEADERS",

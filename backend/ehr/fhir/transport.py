@@ -19,8 +19,9 @@ import httpx
 import structlog
 from prometheus_client import Histogram
 
-from ehr.config import FhirSettings
-from ehr.errors import AppError, DependencyUnavailable
+from ehr.core.config import FhirSettings
+from ehr.core.errors import AppError, DependencyUnavailable
+from ehr.core.request_context import request_id_var
 from ehr.fhir.aiohttp_transport import AiohttpTransport
 from ehr.fhir.errors import (
     FhirTimeout,
@@ -30,7 +31,6 @@ from ehr.fhir.errors import (
     hapi_message_code,
     parse_operation_outcome,
 )
-from ehr.request_context import request_id_var
 
 __all__ = [
     "FHIR_JSON",

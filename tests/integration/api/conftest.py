@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from ehr.config import Settings
+from ehr.core.config import Settings
 from ehr.fhir import FhirClient, TenantFhirClient
 from ehr.fhir.bundles import bundle_resources
 

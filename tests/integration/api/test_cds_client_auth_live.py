@@ -29,7 +29,7 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from support_cds import (
+from support.cds import (
     CdsClientKey,
     cds_bearer,
     hmac_token,
@@ -41,13 +41,15 @@ from support_cds import (
 )
 from typer.testing import CliRunner
 
-from ehr.cli import app as cli_app
-from ehr.config import Settings
-from ehr.db.engine import create_engine, create_sessionmaker
-from ehr.db.models import CdsClient, Tenant
-from ehr.dependencies import AppResources, LifespanState
-from ehr.error_handlers import install_error_handlers
-from ehr.errors import DependencyUnavailable
+from ehr.core.config import Settings
+from ehr.core.db.engine import create_engine, create_sessionmaker
+from ehr.core.db.models import CdsClient, Tenant
+from ehr.core.dependencies import AppResources
+from ehr.core.error_handlers import install_error_handlers
+from ehr.core.errors import DependencyUnavailable
+from ehr.core.redis_store import create_redis
+from ehr.entrypoints.api import LifespanState
+from ehr.entrypoints.cli import app as cli_app
 from ehr.fhir import FhirClient
 from ehr.modules.cds_hooks.client_auth import (
     CdsClientDep,
@@ -56,7 +58,6 @@ from ehr.modules.cds_hooks.client_auth import (
     replay_key,
 )
 from ehr.modules.cds_hooks.clients import disable_client, enable_client
-from ehr.redis_store import create_redis
 
 pytestmark = pytest.mark.integration
 
@@ -82,14 +83,13 @@ def probe_app(settings: Settings) -> FastAPI:
         fhir = FhirClient(settings.fhir)
         resources = AppResources(
             settings=settings,
-            fhir=fhir,
             engine=engine,
             sessionmaker=create_sessionmaker(engine),
             redis=redis,
         )
         app.state.resources = resources
         try:
-            yield {"resources": resources}
+            yield {"resources": resources, "fhir": fhir}
         finally:
             await fhir.aclose()
             await redis.aclose()
@@ -574,7 +574,6 @@ async def test_redis_unreachable_is_503(
     fhir = FhirClient(cds_settings.fhir)
     resources = AppResources(
         settings=cds_settings,
-        fhir=fhir,
         engine=engine,
         sessionmaker=create_sessionmaker(engine),
         redis=broken,

@@ -28,7 +28,7 @@ import httpx
 import pytest
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from support_cds import (
+from support.cds import (
     CdsClientKey,
     cds_bearer,
     mint_cds_token,
@@ -37,14 +37,14 @@ from support_cds import (
     remove_cds_clients,
 )
 
-from ehr.config import Settings
-from ehr.db.engine import create_engine, create_sessionmaker
-from ehr.db.models import Tenant
+from ehr.core.config import Settings
+from ehr.core.db.engine import create_engine, create_sessionmaker
+from ehr.core.db.models import Tenant
 from ehr.fhir import FhirClient
 from ehr.modules.cds_hooks.schemas import CdsResponse
 from ehr.modules.cds_hooks.service import SERVICES
-from ehr.tenancy import create_tenant
-from ehr.tenancy.partitions import delete_partition, list_partitions
+from ehr.platform.tenancy import create_tenant
+from ehr.platform.tenancy.partitions import delete_partition, list_partitions
 
 pytestmark = pytest.mark.integration
 

@@ -25,7 +25,7 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from support_cds import (
+from support.cds import (
     CdsClientKey,
     cds_bearer,
     hmac_token,
@@ -36,16 +36,16 @@ from support_cds import (
     unsigned_token,
 )
 
-from ehr.config import Settings
-from ehr.db.engine import create_engine, create_sessionmaker
-from ehr.db.models import AuditRecord, CdsFeedback, Tenant
+from ehr.core.config import Settings
+from ehr.core.db.engine import create_engine, create_sessionmaker
+from ehr.core.db.models import AuditRecord, CdsFeedback, Tenant
+from ehr.entrypoints.api import create_app
 from ehr.fhir import FhirClient
 from ehr.fhir.bundles import bundle_resources
-from ehr.main import create_app
 from ehr.modules.cds_hooks.schemas import CdsResponse, Discovery
 from ehr.modules.medication_safety.normalisation import RXNORM_SYSTEM
-from ehr.tenancy import create_tenant
-from ehr.tenancy.partitions import delete_partition, list_partitions
+from ehr.platform.tenancy import create_tenant
+from ehr.platform.tenancy.partitions import delete_partition, list_partitions
 
 pytestmark = pytest.mark.integration
 

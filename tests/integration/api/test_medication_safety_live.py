@@ -26,18 +26,18 @@ import pytest
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ehr.auth.authorization import CONFIDENTIALITY_SYSTEM
-from ehr.auth.service import create_user
-from ehr.auth.tokens import issue_access_token_for
-from ehr.config import Settings
-from ehr.db.engine import create_engine, create_sessionmaker
-from ehr.db.models import AuditRecord, MedicationSafetyPolicy, Tenant, User
-from ehr.error_handlers import PROBLEM_JSON
+from ehr.core.config import Settings
+from ehr.core.db.engine import create_engine, create_sessionmaker
+from ehr.core.db.models import AuditRecord, MedicationSafetyPolicy, Tenant, User
+from ehr.core.error_handlers import PROBLEM_JSON
 from ehr.fhir import FhirClient, TenantFhirClient
 from ehr.fhir.bundles import bundle_resources
 from ehr.modules.medication_safety.normalisation import RXNORM_SYSTEM
-from ehr.tenancy import create_tenant
-from ehr.tenancy.partitions import delete_partition, list_partitions
+from ehr.platform.auth.authorization import CONFIDENTIALITY_SYSTEM
+from ehr.platform.auth.service import create_user
+from ehr.platform.auth.tokens import issue_access_token_for
+from ehr.platform.tenancy import create_tenant
+from ehr.platform.tenancy.partitions import delete_partition, list_partitions
 
 pytestmark = pytest.mark.integration
 

@@ -14,11 +14,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from ehr.auth.dependencies import get_current_principal
-from ehr.auth.principal import Principal
-from ehr.config import Settings
-from ehr.error_handlers import PROBLEM_JSON
+from ehr.core.config import Settings
+from ehr.core.error_handlers import PROBLEM_JSON
 from ehr.fhir import TenantFhirClient
+from ehr.platform.auth.dependencies import get_current_principal
+from ehr.platform.auth.principal import Principal
 
 pytestmark = pytest.mark.integration
 

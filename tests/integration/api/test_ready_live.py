@@ -7,9 +7,9 @@ import pytest
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
 
-from ehr.config import Settings
-from ehr.dependencies import AppResources
-from ehr.redis_store import create_redis
+from ehr.core.config import Settings
+from ehr.core.dependencies import AppResources
+from ehr.core.redis_store import create_redis
 
 pytestmark = pytest.mark.integration
 

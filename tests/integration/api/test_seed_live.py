@@ -13,11 +13,10 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ehr.config import Environment, Settings
-from ehr.db.engine import create_engine, create_sessionmaker
-from ehr.fhir import FhirClient
-from ehr.seed import DEMO_MRN_SYSTEM
-from ehr.seed.tenant import (
+from ehr.core.config import Environment, Settings
+from ehr.core.db.engine import create_engine, create_sessionmaker
+from ehr.entrypoints.seed import DEMO_MRN_SYSTEM
+from ehr.entrypoints.seed.tenant import (
     DEMO_PASSWORD,
     DEMO_TENANT,
     DemoTenantReport,
@@ -25,6 +24,7 @@ from ehr.seed.tenant import (
     demo_username,
     seed_demo_tenant,
 )
+from ehr.fhir import FhirClient
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from ehr.config import Settings
+from ehr.core.config import Settings
 from ehr.fhir import FhirClient, TenantFhirClient
 from ehr.fhir.bundles import bundle_resources
 

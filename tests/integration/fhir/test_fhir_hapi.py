@@ -9,7 +9,8 @@ import httpx
 import pytest
 from hapi_factories import MRN_SYSTEM, make_encounter, make_observation, make_patient, new_mrn
 
-from ehr.config import Settings
+from ehr.core.config import Settings
+from ehr.core.request_context import request_id_var
 from ehr.fhir import (
     FhirClient,
     FhirInvalidTenant,
@@ -25,7 +26,6 @@ from ehr.fhir.bundles import (
     new_full_url,
     transaction_bundle,
 )
-from ehr.request_context import request_id_var
 
 pytestmark = pytest.mark.integration
 

@@ -1,7 +1,7 @@
 """The fuzzing world: the live API (uvicorn, its own process) on the real stack, a tenant with a
 user of every role, a registered CDS client, and who may call each operation.
 
-``fuzz_server``   base URL of a uvicorn process running ``ehr.main:create_app`` with the
+``fuzz_server``   base URL of a uvicorn process running ``ehr.entrypoints.api:create_app`` with the
                   stack's settings (the public URLs point at it, so CDS ``aud`` checks pass)
 ``fuzz_world``    :class:`FuzzWorld`: tokens by role, burner tokens (for operations that revoke
                   the caller's own credentials), the CDS client key, the operation → role map
@@ -24,19 +24,19 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import delete, select
-from support_cds import new_client_key, register_cds_client, remove_cds_clients
-from support_fuzz import TALLY, TOKEN_TTL_SECONDS, FuzzWorld, free_port, operation_callers
+from support.cds import new_client_key, register_cds_client, remove_cds_clients
+from support.fuzz import TALLY, TOKEN_TTL_SECONDS, FuzzWorld, free_port, operation_callers
 
-from ehr.auth.permissions import Role
-from ehr.auth.service import create_user
-from ehr.auth.tokens import issue_access_token_for
-from ehr.config import Settings
-from ehr.db.engine import create_engine, create_sessionmaker
-from ehr.db.models import ApiKey, RevokedToken, Tenant, User
+from ehr.core.config import Settings
+from ehr.core.db.engine import create_engine, create_sessionmaker
+from ehr.core.db.models import ApiKey, RevokedToken, Tenant, User
+from ehr.entrypoints.api import create_app
 from ehr.fhir import FhirClient
-from ehr.main import create_app
-from ehr.tenancy import create_tenant
-from ehr.tenancy.partitions import delete_partition, list_partitions
+from ehr.platform.auth.permissions import Role
+from ehr.platform.auth.service import create_user
+from ehr.platform.auth.tokens import issue_access_token_for
+from ehr.platform.tenancy import create_tenant
+from ehr.platform.tenancy.partitions import delete_partition, list_partitions
 
 
 @pytest.fixture(scope="session")
@@ -61,7 +61,7 @@ def fuzz_server(settings: Settings) -> Iterator[str]:
                 sys.executable,
                 "-m",
                 "uvicorn",
-                "ehr.main:create_app",
+                "ehr.entrypoints.api:create_app",
                 "--factory",
                 "--host",
                 "127.0.0.1",

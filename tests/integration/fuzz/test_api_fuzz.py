@@ -23,11 +23,11 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from support_cds import mint_cds_token
-from support_fuzz import CDS_CLIENT, PUBLIC, TALLY, FuzzWorld
+from support.cds import mint_cds_token
+from support.fuzz import CDS_CLIENT, PUBLIC, TALLY, FuzzWorld
 
-from ehr.config import Settings
-from ehr.main import create_app
+from ehr.core.config import Settings
+from ehr.entrypoints.api import create_app
 
 pytestmark = pytest.mark.integration
 

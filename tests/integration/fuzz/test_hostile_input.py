@@ -16,8 +16,8 @@ from typing import Any
 
 import httpx
 import pytest
-from support_cds import mint_cds_token
-from support_fuzz import FuzzWorld
+from support.cds import mint_cds_token
+from support.fuzz import FuzzWorld
 
 from ehr.modules.cds_hooks.schemas import MAX_CARDS, MAX_DRAFT_ORDERS
 from ehr.modules.medication_safety.schemas import MAX_ISSUES

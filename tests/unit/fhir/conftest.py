@@ -8,7 +8,7 @@ import pytest
 import respx
 from fhir_factories import BASE_URL
 
-from ehr.config import FhirSettings
+from ehr.core.config import FhirSettings
 from ehr.fhir import FhirClient, TenantFhirClient
 
 

@@ -18,7 +18,8 @@ from fhir_factories import (
 )
 from prometheus_client import REGISTRY
 
-from ehr.config import FhirSettings
+from ehr.core.config import FhirSettings
+from ehr.core.request_context import request_id_var
 from ehr.fhir import (
     FhirClient,
     FhirConflict,
@@ -32,7 +33,6 @@ from ehr.fhir import (
 )
 from ehr.fhir import transport as transport_module
 from ehr.fhir.bundles import batch_bundle, create_entry, transaction_bundle
-from ehr.request_context import request_id_var
 
 FHIR_JSON = "application/fhir+json"
 

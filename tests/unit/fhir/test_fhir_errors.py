@@ -10,7 +10,7 @@ import pytest
 import respx
 from fhir_factories import TENANT_BASE, make_operation_outcome
 
-from ehr.errors import (
+from ehr.core.errors import (
     AppError,
     BadRequestError,
     ConflictError,

@@ -16,7 +16,7 @@ import respx
 from fhir_factories import make_patient
 from local_hapi_stub import LocalHapiStub
 
-from ehr.config import FhirSettings
+from ehr.core.config import FhirSettings
 from ehr.fhir import FhirClient, FhirTimeout, FhirUnavailable
 from ehr.fhir.transport import HttpBackend
 

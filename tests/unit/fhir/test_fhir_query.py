@@ -11,6 +11,7 @@ import respx
 from fhir_factories import BASE_URL, TENANT_BASE, make_bundle, make_patient
 from fhirpy.base.searchset import Raw
 
+from ehr.core.request_context import request_id_var
 from ehr.fhir import (
     FhirClient,
     FhirInvalidRequest,
@@ -19,7 +20,6 @@ from ehr.fhir import (
     FhirUpstreamError,
     TenantFhirClient,
 )
-from ehr.request_context import request_id_var
 
 
 @pytest.fixture(autouse=True)

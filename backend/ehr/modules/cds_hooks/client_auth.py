@@ -1,7 +1,8 @@
 """Who is calling a CDS service: CDS Hooks 2.0.1 "Trusting CDS Clients", deny unless proven.
 
 Every call to ``/cds-services...`` (discovery too) carries ``Authorization: Bearer <JWT>`` signed
-by a registered CDS client (:class:`~ehr.db.models.CdsClient`) with an asymmetric key. The token is
+by a registered CDS client (:class:`~ehr.core.db.models.CdsClient`) with an asymmetric key. The
+token is
 accepted only if, in this order:
 
 1. the header is ``Bearer`` + three base64url segments, at most :data:`MAX_TOKEN_LENGTH` chars;
@@ -29,7 +30,7 @@ code (``extra["reason"]``) and a detail saying what was wrong; neither — nor t
 (``cds_hooks.client_auth.refused``) — ever contain the token.
 
 Routes use :data:`CdsClientDep`; its dependency carries the :data:`CDS_CLIENT_JWT` access marker
-(``tests/unit/auth/test_route_permissions.py``).
+(``tests/unit/platform/auth/test_route_permissions.py``).
 """
 
 from __future__ import annotations
@@ -61,11 +62,11 @@ from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from ehr.auth.authorization import PERMISSION_ATTRIBUTE
-from ehr.config import CdsHooksSettings, Settings
-from ehr.db.models import CdsClient, Tenant
-from ehr.dependencies import AppResources, ResourcesDep
-from ehr.errors import AuthenticationRequired, DependencyUnavailable
+from ehr.core.config import CdsHooksSettings, Settings
+from ehr.core.db.models import CdsClient, Tenant
+from ehr.core.dependencies import AppResources, ResourcesDep
+from ehr.core.errors import AuthenticationRequired, DependencyUnavailable
+from ehr.platform.auth.authorization import PERMISSION_ATTRIBUTE
 
 __all__ = [
     "ASYMMETRIC_ALGORITHMS",

@@ -10,7 +10,7 @@ The caller owns the transaction (commit after success). Clients are never delete
 one makes :mod:`ehr.modules.cds_hooks.client_auth` refuse its tokens at once.
 """
 
-# The names follow ehr.errors (an HTTP meaning, not an "...Error" suffix).
+# The names follow ehr.core.errors (an HTTP meaning, not an "...Error" suffix).
 # ruff: noqa: N818
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ehr.db.models import CdsClient
-from ehr.errors import BadRequestError, ConflictError, NotFoundError
+from ehr.core.db.models import CdsClient
+from ehr.core.errors import BadRequestError, ConflictError, NotFoundError
 from ehr.modules.cds_hooks.client_auth import jwk_problem
-from ehr.tenancy.service import get_tenant_by_slug
+from ehr.platform.tenancy.service import get_tenant_by_slug
 
 __all__ = [
     "MAX_KEYS",

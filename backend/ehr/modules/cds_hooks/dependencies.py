@@ -14,14 +14,15 @@ from typing import Annotated, Final
 
 from fastapi import Depends, Request
 
-from ehr.audit.recorder import written_after
-from ehr.audit.trail import AuditTrail
-from ehr.dependencies import ResourcesDep
+from ehr.core.dependencies import ResourcesDep
+from ehr.core.request_context import request_id_var
+from ehr.fhir.dependencies import FhirClientDep
 from ehr.modules.cds_hooks.client_auth import CdsClientDep
 from ehr.modules.cds_hooks.service import CdsHooksService
 from ehr.modules.medication_safety.dependencies import KnowledgeDep
 from ehr.modules.medication_safety.service import load_policy
-from ehr.request_context import request_id_var
+from ehr.platform.audit.recorder import written_after
+from ehr.platform.audit.trail import AuditTrail
 
 __all__ = ["CdsAuditDep", "CdsHooksServiceDep", "get_cds_audit", "get_cds_hooks_service"]
 
@@ -47,7 +48,7 @@ CdsAuditDep = Annotated[AuditTrail, Depends(get_cds_audit, scope="function")]
 
 
 async def get_cds_hooks_service(
-    client: CdsClientDep, resources: ResourcesDep, knowledge: KnowledgeDep
+    client: CdsClientDep, resources: ResourcesDep, fhir: FhirClientDep, knowledge: KnowledgeDep
 ) -> CdsHooksService:
     async with resources.sessionmaker() as session:
         policy = await load_policy(session, client.tenant_id)
@@ -55,7 +56,7 @@ async def get_cds_hooks_service(
         client=client,
         knowledge=knowledge,
         policy=policy,
-        fhir=resources.fhir.for_tenant(client.tenant),
+        fhir=fhir.for_tenant(client.tenant),
         redis=resources.redis,
         settings=resources.settings.cds_hooks,
     )

@@ -35,7 +35,7 @@ from urllib.parse import parse_qsl, quote, urljoin, urlsplit
 import httpx
 import structlog
 
-from ehr.errors import PreconditionFailed
+from ehr.core.errors import PreconditionFailed
 from ehr.fhir import TenantFhirClient
 from ehr.fhir.errors import FhirResourceGone, FhirResourceNotFound
 

@@ -19,15 +19,16 @@ from typing import Annotated, Any, Final
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 
-from ehr.dependencies import ResourcesDep
-from ehr.error_handlers import problem_responses
-from ehr.intake import (
+from ehr.core.dependencies import ResourcesDep
+from ehr.core.error_handlers import problem_responses
+from ehr.core.intake import (
     JSON_MEDIA_TYPES,
     IntakeRoute,
     max_json_depth,
     read_json,
     require_media_type,
 )
+from ehr.core.openapi_document import json_request_body
 from ehr.modules.cds_hooks.client_auth import CdsClientDep
 from ehr.modules.cds_hooks.dependencies import CdsAuditDep, CdsHooksServiceDep
 from ehr.modules.cds_hooks.schemas import CdsRequest, CdsResponse, Discovery, FeedbackRequest
@@ -39,7 +40,6 @@ from ehr.modules.cds_hooks.service import (
     service_definition,
     store_feedback,
 )
-from ehr.openapi_document import json_request_body
 
 __all__ = ["CDS_SERVICES_PATH", "router"]
 

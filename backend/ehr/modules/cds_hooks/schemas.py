@@ -25,7 +25,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from ehr.intake import IsoDateTime
+from ehr.core.intake import IsoDateTime
 
 __all__ = [
     "SUMMARY_MAX_CHARS",

@@ -42,11 +42,16 @@ from redis.exceptions import RedisError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ehr.config import CdsHooksSettings
-from ehr.db.models import CdsFeedback
-from ehr.errors import BadRequestError, DependencyUnavailable, NotFoundError, PreconditionFailed
+from ehr.core.config import CdsHooksSettings
+from ehr.core.db.models import CdsFeedback
+from ehr.core.errors import (
+    BadRequestError,
+    DependencyUnavailable,
+    NotFoundError,
+    PreconditionFailed,
+)
+from ehr.core.intake import parse_json
 from ehr.fhir import TenantFhirClient
-from ehr.intake import parse_json
 from ehr.modules.cds_hooks.cards import (
     CARE_GAP_TOPIC_SYSTEM,
     IssuedCard,

@@ -17,8 +17,7 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from ehr.auth.dependencies import CurrentPrincipal
-from ehr.dependencies import SessionDep, TenantFhirDep
+from ehr.core.dependencies import SessionDep
 from ehr.modules.medication_safety.kb_compiler import load_knowledge_base
 from ehr.modules.medication_safety.normalisation import load_resolver
 from ehr.modules.medication_safety.service import (
@@ -28,6 +27,8 @@ from ehr.modules.medication_safety.service import (
     load_policy,
 )
 from ehr.modules.patients.dependencies import PatientServiceDep
+from ehr.platform.auth.dependencies import CurrentPrincipal
+from ehr.platform.tenancy import TenantFhirDep
 
 __all__ = [
     "KnowledgeDep",

@@ -42,7 +42,7 @@ from typing import Any, Final, Literal
 import yaml
 from pydantic import ValidationError
 
-from ehr.errors import AppError
+from ehr.core.errors import AppError
 from ehr.modules.medication_safety.kb_sources import (
     CrossSensitivityLevel,
     Display,
@@ -142,7 +142,7 @@ class CompileProblem:
         return f"{where}: {self.message}"
 
 
-class KnowledgeBaseInvalid(AppError):  # noqa: N818 - the domain's words, like ehr.errors
+class KnowledgeBaseInvalid(AppError):  # noqa: N818 - the domain's words, like ehr.core.errors
     """The knowledge-base sources do not compile (a deployment defect, never a caller's)."""
 
     status_code = 500

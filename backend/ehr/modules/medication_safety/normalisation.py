@@ -515,7 +515,7 @@ def load_resolver() -> RxNormTable:
 
     Loaded once per process (``functools.cache``); later calls are free.
     """
-    from ehr.config import get_settings  # settings are read once, on first use
+    from ehr.core.config import get_settings  # settings are read once, on first use
 
     configured = get_settings().medication_safety.rxnorm_dir
     if configured is not None:

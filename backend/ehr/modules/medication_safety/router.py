@@ -20,13 +20,9 @@ from typing import Annotated, Final
 import anyio.to_thread
 from fastapi import APIRouter, Query, Request
 
-from ehr.audit.dependencies import PhiAudit, record_security_event
-from ehr.auth.authorization import BreakGlassDep, RequirePermission, check_restricted_access
-from ehr.auth.permissions import Permission
-from ehr.auth.principal import Principal
-from ehr.dependencies import ResourcesDep, SessionDep
-from ehr.error_handlers import problem_responses
-from ehr.intake import IntakeRoute
+from ehr.core.dependencies import ResourcesDep, SessionDep
+from ehr.core.error_handlers import problem_responses
+from ehr.core.intake import IntakeRoute
 from ehr.modules.medication_safety.dependencies import (
     KnowledgeDep,
     MedicationSafetyServiceDep,
@@ -53,6 +49,14 @@ from ehr.modules.medication_safety.service import (
     save_policy,
 )
 from ehr.modules.patients.schemas import PatientId
+from ehr.platform.audit.dependencies import PhiAudit, record_security_event
+from ehr.platform.auth.authorization import (
+    BreakGlassDep,
+    RequirePermission,
+    check_restricted_access,
+)
+from ehr.platform.auth.permissions import Permission
+from ehr.platform.auth.principal import Principal
 
 __all__ = ["MEDICATION_SAFETY_PATH", "router"]
 

@@ -58,9 +58,8 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ehr.auth.authorization import is_restricted
-from ehr.db.models import MedicationSafetyPolicy
-from ehr.errors import RequestValidationFailed
+from ehr.core.db.models import MedicationSafetyPolicy
+from ehr.core.errors import RequestValidationFailed
 from ehr.fhir import TenantFhirClient
 from ehr.modules.medication_safety.engine import (
     BUILTIN_RULE_OUTCOMES,
@@ -114,6 +113,7 @@ from ehr.modules.medication_safety.schemas import (
     UnresolvedCodeOut,
 )
 from ehr.modules.patients.service import PatientService
+from ehr.platform.auth.authorization import is_restricted
 
 __all__ = [
     "ACTIVE_REQUEST_STATUSES",

@@ -1,7 +1,7 @@
 """Dependencies of the patients routes.
 
 The service is bound to the authenticated principal's tenant
-(:data:`ehr.dependencies.TenantFhirDep`)
+(:data:`ehr.core.dependencies.TenantFhirDep`)
 and, for the portal ``patient`` role, to the principal's own Patient (its compartment).
 Permission checks are declared on each route (``RequirePermission``).
 """
@@ -12,11 +12,12 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from ehr.auth.dependencies import CurrentPrincipal
-from ehr.auth.permissions import Role
-from ehr.auth.principal import Principal
-from ehr.dependencies import SettingsDep, TenantFhirDep
+from ehr.core.dependencies import SettingsDep
 from ehr.modules.patients.service import PatientService
+from ehr.platform.auth.dependencies import CurrentPrincipal
+from ehr.platform.auth.permissions import Role
+from ehr.platform.auth.principal import Principal
+from ehr.platform.tenancy import TenantFhirDep
 
 __all__ = ["PatientServiceDep", "compartment_of", "get_patient_service"]
 

@@ -14,21 +14,21 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
 
-from ehr.audit.dependencies import AuditTrail, PhiAudit
-from ehr.auth.authorization import (
+from ehr.core.error_handlers import problem_responses
+from ehr.core.intake import IntakeRoute
+from ehr.modules.patients.dependencies import PatientServiceDep
+from ehr.modules.patients.schemas import PatientCreate, PatientId, PatientPage, PatientSummary
+from ehr.modules.patients.service import PATIENTS_PATH, PatientSearch, to_summary
+from ehr.platform.audit.dependencies import AuditTrail, PhiAudit
+from ehr.platform.auth.authorization import (
     BreakGlassDep,
     BreakGlassRequest,
     RequirePermission,
     check_restricted_access,
     is_restricted,
 )
-from ehr.auth.permissions import Permission
-from ehr.auth.principal import Principal
-from ehr.error_handlers import problem_responses
-from ehr.intake import IntakeRoute
-from ehr.modules.patients.dependencies import PatientServiceDep
-from ehr.modules.patients.schemas import PatientCreate, PatientId, PatientPage, PatientSummary
-from ehr.modules.patients.service import PATIENTS_PATH, PatientSearch, to_summary
+from ehr.platform.auth.permissions import Permission
+from ehr.platform.auth.principal import Principal
 
 __all__ = ["router"]
 

@@ -8,7 +8,7 @@ from typing import Annotated, Final, Literal
 from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from ehr.intake import IsoDate
+from ehr.core.intake import IsoDate
 
 __all__ = [
     "FHIR_ID_PATTERN",

@@ -26,7 +26,7 @@ from urllib.parse import quote
 
 import structlog
 
-from ehr.errors import BadRequestError
+from ehr.core.errors import BadRequestError
 from ehr.fhir import FhirResourceNotFound, TenantFhirClient
 from ehr.modules.patients.schemas import (
     Gender,

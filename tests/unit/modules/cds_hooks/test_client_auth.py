@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
-from support_cds import (
+from support.cds import (
     CdsClientKey,
     b64url,
     hmac_token,
@@ -20,9 +20,8 @@ from support_cds import (
     unsigned_token,
 )
 
-from ehr.auth.authorization import PERMISSION_ATTRIBUTE
-from ehr.config import CdsHooksSettings, Settings
-from ehr.errors import DependencyUnavailable
+from ehr.core.config import CdsHooksSettings, Settings
+from ehr.core.errors import DependencyUnavailable
 from ehr.modules.cds_hooks.client_auth import (
     CDS_CLIENT_JWT,
     CdsClientUnauthorized,
@@ -43,6 +42,7 @@ from ehr.modules.cds_hooks.client_auth import (
     verify_signature,
 )
 from ehr.modules.cds_hooks.clients import InvalidCdsClient, validate_jwks, validate_url
+from ehr.platform.auth.authorization import PERMISSION_ATTRIBUTE
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "cdshooks"
 SPEC_TOKEN = (FIXTURES / "spec__L1090__example-jwt-ES384.txt").read_text().strip()

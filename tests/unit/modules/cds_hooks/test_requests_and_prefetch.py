@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from ehr.errors import BadRequestError, PreconditionFailed
+from ehr.core.errors import BadRequestError, PreconditionFailed
 from ehr.modules.cds_hooks.prefetch import TemplateNotFillable, fill_template, gather, user_tokens
 from ehr.modules.cds_hooks.service import SERVICES, discovery, parse_feedback, parse_request
 

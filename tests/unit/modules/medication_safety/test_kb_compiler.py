@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from tiny_kb import IN, TINY_ALLERGY_DUP, TINY_CORE, TINY_SOURCES
 
-from ehr.errors import AppError
+from ehr.core.errors import AppError
 from ehr.modules.medication_safety.kb_compiler import (
     KnowledgeBase,
     KnowledgeBaseInvalid,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ehr.config import get_settings
+from ehr.core.config import get_settings
 from ehr.modules.medication_safety.kb_sources import RouteCategory
 from ehr.modules.medication_safety.normalisation import (
     CONCEPTS_FILE,

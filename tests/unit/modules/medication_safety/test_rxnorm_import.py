@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from ehr.cli import app
+from ehr.entrypoints.cli import app
 from ehr.modules.medication_safety.normalisation import (
     CONCEPTS_FILE,
     NDC_FILE,

@@ -18,9 +18,8 @@ import pytest
 import respx
 from tiny_kb import IN, PENICILLIN_SNOMED, DictResolver
 
-from ehr.auth.authorization import CONFIDENTIALITY_SYSTEM
-from ehr.config import FhirSettings
-from ehr.errors import RequestValidationFailed
+from ehr.core.config import FhirSettings
+from ehr.core.errors import RequestValidationFailed
 from ehr.fhir import FhirClient, FhirUnavailable
 from ehr.modules.medication_safety.engine import IssueCategory, Policy
 from ehr.modules.medication_safety.kb_compiler import KnowledgeBase
@@ -52,6 +51,7 @@ from ehr.modules.medication_safety.service import (
     save_policy,
 )
 from ehr.modules.patients.service import PatientService
+from ehr.platform.auth.authorization import CONFIDENTIALITY_SYSTEM
 
 NOW = dt.datetime(2026, 6, 15, 12, 0, tzinfo=dt.UTC)
 SNOMED = "http://snomed.info/sct"

@@ -18,13 +18,13 @@ import pytest
 import respx
 from fastapi import FastAPI
 
-from ehr.audit.dependencies import AuditTrail, get_phi_audit
-from ehr.auth.authorization import CONFIDENTIALITY_SYSTEM
-from ehr.auth.dependencies import get_current_principal
-from ehr.auth.principal import Principal
-from ehr.error_handlers import PROBLEM_JSON
-from ehr.errors import AuthenticationRequired
-from ehr.main import create_app
+from ehr.core.error_handlers import PROBLEM_JSON
+from ehr.core.errors import AuthenticationRequired
+from ehr.entrypoints.api import create_app
+from ehr.platform.audit.dependencies import AuditTrail, get_phi_audit
+from ehr.platform.auth.authorization import CONFIDENTIALITY_SYSTEM
+from ehr.platform.auth.dependencies import get_current_principal
+from ehr.platform.auth.principal import Principal
 
 SettingsFactory = Callable[..., Any]
 ApiFactory = Callable[..., Any]

@@ -1,0 +1,320 @@
+"""Typed, nested settings for the whole service.
+
+Every setting is read from the environment with the prefix ``EHR_`` and ``__`` between levels,
+e.g. ``EHR_FHIR__BASE_URL`` sets ``settings.fhir.base_url``. A ``.env`` file in the working
+directory is read too. No module reads ``os.environ`` directly: take a :class:`Settings` (from
+the app state or :func:`get_settings`).
+
+Outside ``development`` the service refuses to start while a secret still has its shipped
+development default; the error names the setting in one line.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Final, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = [
+    "ApiSettings",
+    "AuditSettings",
+    "AuthSettings",
+    "CdsHooksSettings",
+    "DatabaseSettings",
+    "Environment",
+    "FhirSettings",
+    "InsecureDefaultSecretError",
+    "LogSettings",
+    "MedicationSafetySettings",
+    "ReadinessSettings",
+    "RedisSettings",
+    "SecuritySettings",
+    "Settings",
+    "SettingsError",
+    "TelemetrySettings",
+    "describe_settings_error",
+    "get_settings",
+    "load_settings",
+]
+
+# Development defaults. They match the project-local stack started by `make up` / `make test`
+# and must never be used anywhere else: see Settings._refuse_default_secrets.
+DEV_DB_PASSWORD = "ehr-dev-password"  # noqa: S105 - development-only default, refused elsewhere
+DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me"  # noqa: S105 - same
+DEV_DATABASE_URL = f"postgresql+asyncpg://ehr:{DEV_DB_PASSWORD}@127.0.0.1:55432/ehr"
+# A Fernet key (urlsafe base64 of 32 bytes); development only, refused elsewhere.
+DEV_ENCRYPTION_KEY = "ZGV2LW9ubHktZmVybmV0LWtleS1jaGFuZ2UtbWUhISE="
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class InsecureDefaultSecretError(ValueError):
+    """Raised at start-up outside development when a secret still has its development default."""
+
+
+class ApiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Requests with a larger body are refused with 413 before they are read whole.
+    max_body_bytes: int = 10 * 1024 * 1024
+    # The business API's JSON bodies are small (a clinical form, a list of medications): larger
+    # ones are refused before they are parsed (parsing holds the interpreter; see ADR 0015).
+    business_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # JSON bodies nested deeper than this (objects and arrays) are refused with 400.
+    max_json_depth: int = Field(default=64, ge=8, le=512)
+    # Origins allowed for browser frontends (CORS); empty = no cross-origin access.
+    cors_origins: list[str] = Field(default_factory=list)
+
+
+class FhirSettings(BaseModel):
+    # Base of HAPI's FHIR endpoint, without a tenant: the FHIR client appends /{tenant}/...
+    base_url: str = "http://127.0.0.1:8090/fhir"
+    # Tenant (HAPI partition name) used by code paths that have no authenticated principal yet.
+    default_tenant: str = "DEFAULT"
+    connect_timeout_seconds: float = 2.0
+    timeout_seconds: float = 15.0
+    max_connections: int = 100
+    max_keepalive_connections: int = 20
+
+
+class DatabaseSettings(BaseModel):
+    url: SecretStr = SecretStr(DEV_DATABASE_URL)
+    # Our own schema: never `public`, never HAPI's tables.
+    app_schema: str = "ehr_app"
+    pool_size: int = 10
+    max_overflow: int = 10
+    echo: bool = False
+
+
+class RedisSettings(BaseModel):
+    url: SecretStr = SecretStr("redis://127.0.0.1:56379/0")
+    socket_timeout_seconds: float = 2.0
+
+
+class SecuritySettings(BaseModel):
+    # Symmetric key material for app-level secrets (later: MFA secret encryption).
+    secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
+
+
+class AuthSettings(BaseModel):
+    # JWT issuer and audience (checked on every access token).
+    issuer: str = "urn:ehr:platform"
+    audience: str = "urn:ehr:api"
+    access_token_ttl_seconds: int = Field(default=300, ge=30, le=3600)
+    refresh_token_ttl_seconds: int = Field(default=12 * 3600, ge=300)
+    # A retired signing key stays in the JWKS (and verifiable) this long after rotation.
+    retired_key_grace_seconds: int = 3600
+    # NIST SP 800-63B: length only, no composition rules; at least 64 characters allowed.
+    password_min_length: int = Field(default=12, ge=8)
+    password_max_length: int = Field(default=128, ge=64)
+    # Lockout: this many consecutive failures lock the account for lockout_seconds.
+    lockout_threshold: int = Field(default=5, ge=1)
+    lockout_seconds: int = 900
+    # Login attempts allowed per source IP per minute (Redis counter).
+    login_attempts_per_ip_per_minute: int = 30
+    # Name shown in authenticator apps.
+    mfa_issuer_name: str = "EHR Platform"
+    # Fernet keys encrypting MFA secrets and signing keys at rest. The first encrypts; all
+    # decrypt (rotation: prepend a new key, re-encrypt with `ehr keys reencrypt`, drop the old).
+    encryption_keys: list[SecretStr] = Field(
+        default_factory=lambda: [SecretStr(DEV_ENCRYPTION_KEY)]
+    )
+    api_key_max_ttl_days: int = 365
+
+
+class AuditSettings(BaseModel):
+    # Page size limits for audit search and export.
+    default_page_size: int = 50
+    max_page_size: int = 500
+
+
+class LogSettings(BaseModel):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # JSON lines (for log shippers) or a human console renderer.
+    json_format: bool = True
+
+
+class TelemetrySettings(BaseModel):
+    # Tracing exporter: off by default.
+    exporter: Literal["none", "console", "otlp"] = "none"
+    otlp_endpoint: str = "http://127.0.0.1:4318/v1/traces"
+    service_name: str = "ehr-api"
+
+
+class ReadinessSettings(BaseModel):
+    # Each dependency check in /ready gives up after this long and is reported as failing.
+    timeout_seconds: float = 2.0
+
+
+DEFAULT_GATEWAY_OPERATIONS: Final = (
+    "$everything",
+    "$validate",
+    "$expand",
+    "$lookup",
+    "$translate",
+    "$validate-code",
+    "$export",
+    "$export-poll-status",
+    "$meta",
+)
+
+
+class GatewaySettings(BaseModel):
+    """The authenticated FHIR gateway at ``/fhir`` (ehr.platform.gateway;
+    docs/adr/0009-fhir-gateway.md)."""
+
+    # The gateway's public base (what clients see): HAPI's address becomes `{public_base_url}/fhir`.
+    public_base_url: str = "http://127.0.0.1:8000"
+    # `_count` above this is rewritten down to it; searches without `_count` get default_count.
+    max_count: int = Field(default=200, ge=1)
+    default_count: int = Field(default=50, ge=1)
+    # `_history` pages are capped at this `_count` (a history without `_since` still gets it).
+    max_history_count: int = Field(default=50, ge=1)
+    # `_total=accurate` makes HAPI count every match; when False it is downgraded to `estimate`.
+    allow_total_accurate: bool = False
+    # Requests per minute per client (user or API key); over it → 429 + Retry-After.
+    rate_limit_per_minute: int = Field(default=600, ge=1)
+    # A HAPI answer slower than this (headers or any body chunk) → 504 OperationOutcome.
+    upstream_timeout_seconds: float = Field(default=30.0, gt=0)
+    # `$operations` the gateway forwards; every other one is refused with 403.
+    operations: list[str] = Field(default_factory=lambda: list(DEFAULT_GATEWAY_OPERATIONS))
+    # Operations forwarded for admins only (role `admin`).
+    admin_operations: list[str] = Field(default_factory=lambda: ["$trigger-subscription"])
+    # Request bodies up to this size are JSON-checked before forwarding (400 when malformed);
+    # larger ones stream through unbuffered (HAPI validates them). Bounded by api.max_body_bytes.
+    validate_json_max_bytes: int = Field(default=1024 * 1024, ge=0)
+    # How long a search's paging ids (`_getpages`) stay bound to the tenant that created them.
+    page_ttl_seconds: int = Field(default=3600, ge=60)
+
+
+class MedicationSafetySettings(BaseModel):
+    # Directory of an operator-imported RxNorm table (`ehr medication-safety import-rxnorm`);
+    # when it holds one, it is used instead of the compact subset shipped in the package.
+    rxnorm_dir: Path | None = None
+
+
+DEFAULT_CDS_ALGORITHMS: Final = (
+    "ES256",
+    "ES384",
+    "ES512",
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+)
+
+
+class CdsHooksSettings(BaseModel):
+    """CDS Hooks 2.0 services at ``/cds-services`` (ehr.modules.cds_hooks; ADR 0012)."""
+
+    # Public origin of the service as CDS clients call it: a client JWT's `aud` must equal
+    # `{public_base_url}{path}` exactly. Empty: the gateway's public_base_url.
+    public_base_url: str = ""
+    # JWT signature algorithms accepted (asymmetric only; `none` and HS* are always refused).
+    algorithms: list[str] = Field(default_factory=lambda: list(DEFAULT_CDS_ALGORITHMS))
+    # Clock skew tolerated on `exp`, `iat` and `nbf`.
+    clock_skew_seconds: int = Field(default=30, ge=0, le=300)
+    # Longest accepted token lifetime (`exp` - `iat`); the spec recommends at most 5 minutes.
+    max_token_lifetime_seconds: int = Field(default=300, ge=30, le=3600)
+    # Keys fetched from a `jku` are cached this long; an unknown `kid` refetches (at most once
+    # per jwks_min_refresh_seconds per URL).
+    jwks_cache_seconds: int = Field(default=3600, ge=60)
+    jwks_min_refresh_seconds: int = Field(default=30, ge=1)
+    jwks_fetch_timeout_seconds: float = Field(default=3.0, gt=0)
+    # Reading missing prefetch data from a client's `fhirServer` gives up after this long (→ 412).
+    fhir_server_timeout_seconds: float = Field(default=5.0, gt=0)
+    # How long order-select's cards are remembered so order-sign does not repeat them.
+    shown_card_ttl_seconds: int = Field(default=12 * 3600, ge=60)
+    # How long an issued card's rule is remembered for feedback (metrics per rule).
+    card_memory_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    # Largest hook call (context + prefetch) taken; larger ones are refused with 413 unparsed.
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+
+
+class Settings(BaseSettings):
+    """The service's settings; one object, nested by concern."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="EHR_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    env: Environment = Environment.DEVELOPMENT
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    fhir: FhirSettings = Field(default_factory=FhirSettings)
+    db: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    ready: ReadinessSettings = Field(default_factory=ReadinessSettings)
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    medication_safety: MedicationSafetySettings = Field(default_factory=MedicationSafetySettings)
+    cds_hooks: CdsHooksSettings = Field(default_factory=CdsHooksSettings)
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets(self) -> Settings:
+        if self.env is Environment.DEVELOPMENT:
+            return self
+        if self.security.secret_key.get_secret_value() == DEV_SECRET_KEY:
+            raise InsecureDefaultSecretError(
+                "EHR_SECURITY__SECRET_KEY still has its development default; "
+                f"set a real secret for EHR_ENV={self.env.value}"
+            )
+        if DEV_DB_PASSWORD in self.db.url.get_secret_value():
+            raise InsecureDefaultSecretError(
+                "EHR_DB__URL still uses the development database password; "
+                f"set real credentials for EHR_ENV={self.env.value}"
+            )
+        if any(k.get_secret_value() == DEV_ENCRYPTION_KEY for k in self.auth.encryption_keys):
+            raise InsecureDefaultSecretError(
+                "EHR_AUTH__ENCRYPTION_KEYS still holds the development key; "
+                f"set real keys for EHR_ENV={self.env.value}"
+            )
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings read once from the environment (the app factory may also be given its own)."""
+    return Settings()
+
+
+class SettingsError(SystemExit):
+    """Invalid configuration: exits the process with a one-line message (no traceback)."""
+
+
+def describe_settings_error(error: ValidationError) -> str:
+    """One line naming each failing setting, e.g. ``EHR_SECURITY__SECRET_KEY still has ...``."""
+    parts: list[str] = []
+    for item in error.errors(include_url=False, include_input=False):
+        cause = (item.get("ctx") or {}).get("error")
+        if isinstance(cause, ValueError) and not item.get("loc"):
+            # A model-level check (e.g. default secrets): its message already names the setting.
+            parts.append(str(cause))
+            continue
+        name = "EHR_" + "__".join(str(part).upper() for part in item.get("loc", ()))
+        parts.append(f"{name}: {item.get('msg', 'invalid value')}")
+    return "; ".join(parts).replace("\n", " ")
+
+
+def load_settings() -> Settings:
+    """Settings from the environment, or exit with a one-line message naming the bad setting."""
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        raise SettingsError(f"ehr: invalid configuration: {describe_settings_error(exc)}") from None

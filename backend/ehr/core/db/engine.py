@@ -1,0 +1,40 @@
+"""The async SQLAlchemy engine and session factory, built from ``settings.db``.
+
+All models are declared in the schema ``ehr_app`` (:data:`ehr.core.db.models.MODEL_SCHEMA`); the
+engine maps that name onto ``settings.db.app_schema`` with a ``schema_translate_map``, so a
+deployment (or a test) can use another schema name without touching the models.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from ehr.core.config import DatabaseSettings
+from ehr.core.db.models import MODEL_SCHEMA
+
+__all__ = ["create_engine", "create_sessionmaker"]
+
+
+def create_engine(settings: DatabaseSettings) -> AsyncEngine:
+    """A pooled asyncpg engine (no connection is made until first use)."""
+    return create_async_engine(
+        settings.url.get_secret_value(),
+        pool_size=settings.pool_size,
+        max_overflow=settings.max_overflow,
+        pool_pre_ping=True,
+        echo=settings.echo,
+        # Statement parameters stay out of logs and exception text (they may carry personal data).
+        hide_parameters=True,
+        connect_args={"server_settings": {"application_name": "ehr-api"}},
+        execution_options={"schema_translate_map": {MODEL_SCHEMA: settings.app_schema}},
+    )
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for request-scoped units of work (the request commits; services only flush)."""
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)

@@ -1,1 +1,0 @@
-"""Alembic migrations of the app schema (run them with ``ehr migrate`` or :mod:`ehr.db.migrate`)."""

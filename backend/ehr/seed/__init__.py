@@ -1,5 +1,0 @@
-"""Synthetic demo data for development and demos (never real people)."""
-
-from ehr.seed.demo import DEMO_MRN_SYSTEM, SeedReport, seed_demo_data
-
-__all__ = ["DEMO_MRN_SYSTEM", "SeedReport", "seed_demo_data"]

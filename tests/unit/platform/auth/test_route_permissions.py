@@ -1,0 +1,168 @@
+"""Every route declares its access rule: ``RequirePermission(...)`` or ``PublicRoute``.
+
+Walks every route of ``create_app()`` and each route's whole dependency tree (a permission can be
+declared on the route, on its router, or inside a dependency) looking for a callable carrying
+``PERMISSION_ATTRIBUTE``. A route with neither fails here: new routes are denied until someone
+decides who may call them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any
+
+import pytest
+from fastapi import Depends, FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, APIWebSocketRoute, iter_route_contexts
+
+from ehr.entrypoints.api import create_app
+from ehr.modules.cds_hooks.client_auth import CDS_CLIENT_JWT, CdsClientDep, CdsClientIdentity
+from ehr.platform.auth.authorization import PERMISSION_ATTRIBUTE, RequirePermission
+from ehr.platform.auth.permissions import Permission
+from ehr.platform.auth.principal import Principal
+
+SettingsFactory = Callable[..., Any]
+
+# FastAPI's own documentation routes are plain Starlette routes (no dependant tree to carry a
+# marker). They serve the OpenAPI description and Swagger/ReDoc pages, never data; deployments
+# that must hide them turn them off with FastAPI(docs_url=None, ...).
+FRAMEWORK_ROUTES = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+
+# Routes that are public by design (must carry PublicRoute, checked below).
+EXPECTED_PUBLIC = frozenset(
+    {"/health", "/ready", "/metrics", "/fhir/metadata", "/fhir/.well-known/smart-configuration"}
+)
+
+# The FHIR gateway's marker: an authenticated route whose access is decided per FHIR interaction
+# by SMART scopes and the patient compartment (ehr.platform.gateway.policy), not by one permission.
+SMART_SCOPES = "smart-scopes"
+
+# CDS Hooks routes (/cds-services...): the caller is a registered CDS client proven by its signed
+# JWT (ehr.modules.cds_hooks.client_auth); the marker is CDS_CLIENT_JWT, on those paths only.
+CDS_HOOKS_PREFIX = "/cds-services"
+
+
+def _markers(dependant: Dependant) -> Iterator[object]:
+    marker = getattr(dependant.call, PERMISSION_ATTRIBUTE, None)
+    if marker is not None:
+        yield marker
+    for sub in dependant.dependencies:
+        yield from _markers(sub)
+
+
+@pytest.fixture
+def app(unit_settings: SettingsFactory) -> FastAPI:
+    return create_app(unit_settings())
+
+
+def route_rules(app: FastAPI) -> dict[str, set[object]]:
+    """``"METHOD path"`` → the access markers found in the route's dependency tree."""
+    rules: dict[str, set[object]] = {}
+    # iter_route_contexts flattens included routers; each context's dependant includes the
+    # dependencies of the routers it was included through.
+    for context in iter_route_contexts(app.routes):
+        if isinstance(context.original_route, APIRoute | APIWebSocketRoute):
+            dependant = context.dependant
+            assert isinstance(dependant, Dependant)
+            for method in sorted(context.methods or {"WS"}):
+                rules[f"{method} {context.path}"] = set(_markers(dependant))
+        else:
+            path = context.path
+            assert path in FRAMEWORK_ROUTES, f"{path}: a non-FastAPI route cannot declare access"
+    return rules
+
+
+def test_every_route_declares_a_permission_or_public(app: FastAPI) -> None:
+    rules = route_rules(app)
+    assert rules, "no routes found"
+    undeclared = sorted(route for route, markers in rules.items() if not markers)
+    assert not undeclared, f"routes without RequirePermission/PublicRoute: {undeclared}"
+
+
+def test_no_route_is_both_public_and_protected(app: FastAPI) -> None:
+    mixed = sorted(
+        route
+        for route, markers in route_rules(app).items()
+        if "public" in markers and any(isinstance(m, Permission) for m in markers)
+    )
+    assert not mixed, f"routes marked public and protected at once: {mixed}"
+
+
+def test_operational_routes_are_public(app: FastAPI) -> None:
+    rules = route_rules(app)
+    for path in EXPECTED_PUBLIC:
+        assert rules[f"GET {path}"] == {"public"}, path
+
+
+def test_fhir_gateway_is_decided_by_smart_scopes(app: FastAPI) -> None:
+    rules = route_rules(app)
+    for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+        assert rules[f"{method} /fhir/{{path:path}}"] == {SMART_SCOPES}
+        assert rules[f"{method} /fhir"] == {SMART_SCOPES}
+
+
+def test_patient_routes_need_their_permissions(app: FastAPI) -> None:
+    rules = route_rules(app)
+    assert rules["GET /api/patients"] == {Permission.PATIENT_READ}
+    assert rules["GET /api/patients/{patient_id}"] == {Permission.PATIENT_READ}
+    assert rules["POST /api/patients"] == {Permission.PATIENT_WRITE}
+
+
+def test_the_walker_finds_an_undeclared_route(unit_settings: SettingsFactory) -> None:
+    app = create_app(unit_settings())
+
+    @app.get("/api/forgotten")
+    async def forgotten() -> dict[str, str]:
+        return {}
+
+    rules = route_rules(app)
+    assert rules["GET /api/forgotten"] == set()
+
+
+async def nested_audit_dependency(
+    principal: Annotated[Principal, RequirePermission(Permission.AUDIT_VIEW)],
+) -> str:
+    return principal.tenant
+
+
+def test_markers_inside_nested_dependencies_are_found(unit_settings: SettingsFactory) -> None:
+    app = create_app(unit_settings())
+
+    @app.get("/api/nested")
+    async def handler(tenant: Annotated[str, Depends(nested_audit_dependency)]) -> dict[str, str]:
+        return {"tenant": tenant}
+
+    assert route_rules(app)["GET /api/nested"] == {Permission.AUDIT_VIEW}
+
+
+def test_medication_safety_routes_need_their_permissions(app: FastAPI) -> None:
+    rules = route_rules(app)
+    read = {Permission.MEDICATION_READ}
+    assert rules["POST /api/medication-safety/check"] == read
+    assert rules["POST /api/medication-safety/patients/{patient_id}/check"] == read
+    assert rules["GET /api/medication-safety/knowledge-base"] == read
+    assert rules["GET /api/medication-safety/knowledge-base/rules"] == read
+    assert rules["GET /api/medication-safety/policy"] == {Permission.MEDICATION_SAFETY_CONFIGURE}
+    assert rules["PUT /api/medication-safety/policy"] == {Permission.MEDICATION_SAFETY_CONFIGURE}
+
+
+def test_cds_hooks_routes_are_decided_by_client_jwts(app: FastAPI) -> None:
+    for route, markers in route_rules(app).items():
+        path = route.split(" ", 1)[1]
+        if path == CDS_HOOKS_PREFIX or path.startswith(CDS_HOOKS_PREFIX + "/"):
+            assert CDS_CLIENT_JWT in markers, route
+            assert "public" not in markers, route
+        else:
+            assert CDS_CLIENT_JWT not in markers, f"{route}: the CDS client marker is for CDS Hooks"
+
+
+def test_the_walker_finds_the_cds_client_marker(unit_settings: SettingsFactory) -> None:
+    app = create_app(unit_settings())
+
+    @app.post("/cds-services/probe-for-the-walker")
+    async def handler(client: CdsClientDep) -> dict[str, str]:
+        assert isinstance(client, CdsClientIdentity)
+        return {"tenant": client.tenant}
+
+    assert route_rules(app)["POST /cds-services/probe-for-the-walker"] == {CDS_CLIENT_JWT}
