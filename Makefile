@@ -4,7 +4,7 @@
 #   make status        what runs where          make logs SERVICE=hapi   a service's log
 #   make down          stop everything          make clean-stack         stop + delete .stack
 #   make test          stack (no API) + lint + the whole pytest suite
-#   make lint          ruff check, ruff format --check, mypy --strict backend/ehr
+#   make lint          ruff check, ruff format --check, mypy --strict backend/ehr, import contract
 #   make fuzz          schemathesis on every API operation for FUZZ_SECONDS (default 600)
 #
 # Run from the repository root. Ports and paths come from EHR_STACK_* variables (.env.example).
@@ -65,10 +65,11 @@ test: venv ## THE test command: stack without API, lint, then the whole pytest s
 	$(IN_STACK) $(PY) -m pytest $(PYTEST_ARGS) || status=$$?; \
 	exit $$status
 
-lint: venv ## ruff check, ruff format --check, mypy --strict on backend/ehr
+lint: venv ## ruff check, ruff format --check, mypy --strict on backend/ehr, the import contract
 	cd $(ROOT) && $(VENV)/bin/ruff check .
 	cd $(ROOT) && $(VENV)/bin/ruff format --check .
 	cd $(ROOT)/backend && $(VENV)/bin/mypy ehr
+	cd $(ROOT)/backend && $(VENV)/bin/lint-imports --config $(ROOT)/.importlinter --no-cache
 
 FUZZ_SECONDS  ?= 600
 FUZZ_EXAMPLES ?= 150

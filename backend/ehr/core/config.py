@@ -48,6 +48,9 @@ DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me"  # noqa: S105 - same
 DEV_DATABASE_URL = f"postgresql+asyncpg://ehr:{DEV_DB_PASSWORD}@127.0.0.1:55432/ehr"
 # A Fernet key (urlsafe base64 of 32 bytes); development only, refused elsewhere.
 DEV_ENCRYPTION_KEY = "ZGV2LW9ubHktZmVybmV0LWtleS1jaGFuZ2UtbWUhISE="
+# The demo tenant `ehr seed` creates, and the one password of its demo users (development only).
+DEMO_TENANT: Final = "demo"
+DEMO_PASSWORD: Final = "ehr-demo-only-passphrase-never-in-production"  # noqa: S105
 
 
 class Environment(StrEnum):

@@ -353,20 +353,7 @@ async def handle_exception(request: Request, exc: Exception) -> Response:
     return error_response(exc, request.scope)
 
 
-def _install_openapi_schemas(app: FastAPI) -> None:
-    """The app's OpenAPI document documents every error it can answer
-    (ehr.core.openapi_document)."""
-
-    def openapi() -> dict[str, Any]:
-        from ehr.core.openapi_document import build_openapi
-
-        return build_openapi(app)
-
-    app.openapi = openapi  # type: ignore[method-assign]
-
-
 def install_error_handlers(app: FastAPI) -> None:
     """Register :func:`handle_exception` for every error source on ``app``."""
     for source in (AppError, RequestValidationError, StarletteHTTPException, Exception):
         app.add_exception_handler(source, handle_exception)
-    _install_openapi_schemas(app)

@@ -30,7 +30,13 @@ from pydantic import BaseModel
 
 from ehr.core.error_handlers import FHIR_JSON, PROBLEM_JSON, ProblemDetails, status_description
 
-__all__ = ["access_markers", "build_openapi", "json_request_body", "route_error_statuses"]
+__all__ = [
+    "access_markers",
+    "build_openapi",
+    "install_openapi_document",
+    "json_request_body",
+    "route_error_statuses",
+]
 
 PERMISSION_ATTRIBUTE: Final = "__ehr_permission__"  # ehr.platform.auth.authorization's marker
 PUBLIC_MARKER: Final = "public"
@@ -188,3 +194,12 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     _document_errors(app, schema)
     app.openapi_schema = schema
     return schema
+
+
+def install_openapi_document(app: FastAPI) -> None:
+    """Serve :func:`build_openapi` as the app's OpenAPI document (every error it can answer)."""
+
+    def openapi() -> dict[str, Any]:
+        return build_openapi(app)
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -27,7 +27,7 @@ from dotenv import dotenv_values
 from pydantic import SecretStr
 from rich.table import Table
 
-from ehr.core.config import DEV_DB_PASSWORD, Settings
+from ehr.core.config import DEMO_PASSWORD, DEMO_TENANT, DEV_DB_PASSWORD, Settings
 from ehr.devstack import toolchain
 from ehr.devstack.api_server import ApiServer
 from ehr.devstack.errors import StackError
@@ -266,7 +266,6 @@ class Stack:
         argv = [str(script)] if script.is_file() else [sys.executable, "-m", "ehr.entrypoints.cli"]
         self._run_backend([*argv, "seed"])
         console.print("[green]✓[/] demo data loaded")
-        from ehr.entrypoints.seed.tenant import DEMO_PASSWORD, DEMO_TENANT
 
         body = (
             f'{{"tenant": "{DEMO_TENANT}", "username": "demo.physician", '

@@ -29,6 +29,7 @@ from ehr.core.dependencies import AppResources
 from ehr.core.error_handlers import install_error_handlers
 from ehr.core.middleware import install_middleware
 from ehr.core.observability import configure_logging, configure_tracing
+from ehr.core.openapi_document import install_openapi_document
 from ehr.core.redis_store import create_redis
 from ehr.entrypoints.api_docs import router as api_docs_router
 from ehr.fhir import FhirClient
@@ -125,6 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
+    install_openapi_document(app)
     install_middleware(app, settings)
     tracing = configure_tracing(app, settings.telemetry)
     app.state.tracing = tracing

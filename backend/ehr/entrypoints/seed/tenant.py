@@ -14,7 +14,7 @@ import structlog
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ehr.core.config import Environment, Settings
+from ehr.core.config import DEMO_PASSWORD, DEMO_TENANT, Environment, Settings
 from ehr.core.db.models import User
 from ehr.entrypoints.seed.demo import DEMO_MRN_SYSTEM, SeedReport, seed_demo_data
 from ehr.fhir import FhirClient
@@ -32,10 +32,8 @@ __all__ = [
 
 logger = structlog.get_logger(__name__)
 
-DEMO_TENANT: Final = "demo"
 DEMO_TENANT_NAME: Final = "Demo clinic (synthetic data)"
 # Development only (the seed refuses other environments): long, no username in it, not common.
-DEMO_PASSWORD: Final = "ehr-demo-only-passphrase-never-in-production"  # noqa: S105
 # The portal user sees this demo patient (by MRN).
 DEMO_PORTAL_MRN: Final = "DEMO-0001"
 
