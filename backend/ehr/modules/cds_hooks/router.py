@@ -106,7 +106,7 @@ async def call_service(
         "service": definition.id,
         "hook_instance": str(call.hook_instance),
     }
-    audit.access(
+    note = audit.access(
         f"cds:{definition.hook}",
         resource_type="Patient" if patient_id else None,
         resource_id=patient_id,
@@ -114,7 +114,7 @@ async def call_service(
         details=details,
     )
     outcome = await service.call(definition, call)
-    details.update(
+    note.add_details(
         cards=len(outcome.issued),
         suppressed=outcome.suppressed,
         prefetch_sent=outcome.prefetch_sent,
@@ -140,7 +140,7 @@ async def feedback(
     definition = service_definition(service_id)
     items = parse_feedback(await _document(request))
     details: dict[str, Any] = {"service": definition.id, "items": len(items.feedback)}
-    audit.access("cds:feedback", details=details)
+    note = audit.access("cds:feedback", details=details)
     stored = await store_feedback(
         resources.sessionmaker,
         resources.redis,
@@ -148,5 +148,5 @@ async def feedback(
         definition=definition,
         feedback=items,
     )
-    details["stored"] = stored.stored
+    note.add_details(stored=stored.stored)
     return _json({"stored": stored.stored, "duplicates": stored.duplicates})

@@ -56,6 +56,14 @@ class AccessNote:
     break_glass: bool = False
     break_glass_reason: str | None = None
 
+    def add_details(self, **values: Any) -> None:
+        """Add what the handler learnt after noting the access (e.g. how many cards it returned).
+
+        The one way to change a note: :meth:`AuditTrail.access` keeps a copy of the details it
+        was given, so changing that dict afterwards changes nothing.
+        """
+        self.details = {**(self.details or {}), **values}
+
 
 @dataclass(slots=True)
 class AuditTrail:
@@ -87,24 +95,26 @@ class AuditTrail:
         details: dict[str, Any] | None = None,
         break_glass: bool = False,
         break_glass_reason: str | None = None,
-    ) -> None:
+    ) -> AccessNote:
         """Note one access (e.g. ``"patient:read"``); written when the handler finishes.
+
+        Returns the note: facts known only later go in with :meth:`AccessNote.add_details`.
 
         ``break_glass``/``break_glass_reason`` flag this access as emergency access (also
         accepted as ``details["break_glass"]``/``details["break_glass_reason"]``, which the
         recorder moves into the record's columns); its purpose of use is then ``ETREAT``.
         """
-        self.notes.append(
-            AccessNote(
-                action,
-                resource_type,
-                resource_id,
-                patient_id,
-                details,
-                break_glass,
-                break_glass_reason,
-            )
+        note = AccessNote(
+            action,
+            resource_type,
+            resource_id,
+            patient_id,
+            dict(details) if details is not None else None,
+            break_glass,
+            break_glass_reason,
         )
+        self.notes.append(note)
+        return note
 
     def assert_break_glass(self, reason: str) -> None:
         """Flag this request's accesses as emergency (break-glass) access, with the reason.
