@@ -1,12 +1,46 @@
-"""The only code that talks to HAPI FHIR.
+"""The only code that talks to HAPI FHIR, and the typed layer business code reads FHIR through.
 
 :class:`FhirClient` (one per application) owns the pooled connection; :meth:`FhirClient.for_tenant`
-hands business code a :class:`TenantFhirClient` bound to one HAPI partition. HAPI's failures arrive
-as the errors in :mod:`ehr.fhir.errors`; :mod:`ehr.fhir.bundles` builds transaction bundles.
-See docs/adr/0001-fhir-client.md.
+hands business code a :class:`TenantFhirClient` bound to one HAPI partition
+(:meth:`TenantFhirClient.search_all` reads a search's pages, bounded: :mod:`ehr.fhir.paging`).
+HAPI's failures arrive as the errors in :mod:`ehr.fhir.errors`; :mod:`ehr.fhir.bundles` builds
+transaction bundles and reads any Bundle (:func:`iter_entries`, :func:`bundle_resources`,
+:func:`next_link`); :mod:`ehr.fhir.datatypes` reads the datatypes (Coding, CodeableConcept,
+Identifier, Reference, Period, dates, status codes). Import them from here.
+See docs/adr/0001-fhir-client.md and docs/adr/0017-typed-fhir-layer.md.
 """
 
+from ehr.fhir.bundles import (
+    BundleEntry,
+    ResourceLocation,
+    batch_bundle,
+    bundle_resources,
+    create_entry,
+    delete_entry,
+    entry_location,
+    has_next,
+    iter_entries,
+    new_full_url,
+    next_link,
+    transaction_bundle,
+    update_entry,
+)
 from ehr.fhir.client import FhirClient, TenantFhirClient
+from ehr.fhir.datatypes import (
+    Coding,
+    FhirDate,
+    Identifier,
+    Period,
+    ReferenceParts,
+    codings,
+    concept_text,
+    identifiers,
+    parse_fhir_date,
+    period_of,
+    reference_of,
+    reference_parts,
+    status_code,
+)
 from ehr.fhir.errors import (
     FhirBadRequest,
     FhirConflict,
@@ -23,11 +57,15 @@ from ehr.fhir.errors import (
     FhirUpstreamError,
     FhirUpstreamRejected,
 )
+from ehr.fhir.paging import NextPage, SearchResult, follow_pages, search_result, with_page_size
 
 __all__ = [
+    "BundleEntry",
+    "Coding",
     "FhirBadRequest",
     "FhirClient",
     "FhirConflict",
+    "FhirDate",
     "FhirInvalidId",
     "FhirInvalidRequest",
     "FhirInvalidResourceType",
@@ -40,5 +78,33 @@ __all__ = [
     "FhirUnprocessable",
     "FhirUpstreamError",
     "FhirUpstreamRejected",
+    "Identifier",
+    "NextPage",
+    "Period",
+    "ReferenceParts",
+    "ResourceLocation",
+    "SearchResult",
     "TenantFhirClient",
+    "batch_bundle",
+    "bundle_resources",
+    "codings",
+    "concept_text",
+    "create_entry",
+    "delete_entry",
+    "entry_location",
+    "follow_pages",
+    "has_next",
+    "identifiers",
+    "iter_entries",
+    "new_full_url",
+    "next_link",
+    "parse_fhir_date",
+    "period_of",
+    "reference_of",
+    "reference_parts",
+    "search_result",
+    "status_code",
+    "transaction_bundle",
+    "update_entry",
+    "with_page_size",
 ]

@@ -1,5 +1,10 @@
 """Builders and readers for FHIR Bundles (transaction, batch, search results).
 
+Read any Bundle through :func:`iter_entries` (one :class:`BundleEntry` per entry: resource,
+search mode, fullUrl, response status), :func:`bundle_resources` (its resources, optionally of one
+type) and :func:`next_link` / :func:`has_next` (paging). Readers are tolerant: malformed entries
+and links are skipped, never raised on.
+
 Build a transaction whose entries reference each other by ``urn:uuid:`` full URLs; HAPI assigns the
 real ids and rewrites the references::
 
@@ -15,7 +20,8 @@ real ids and rewrites the references::
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from ehr.fhir.addressing import (
@@ -27,13 +33,17 @@ from ehr.fhir.addressing import (
 from ehr.fhir.errors import FhirInvalidRequest
 
 __all__ = [
+    "BundleEntry",
     "ResourceLocation",
     "batch_bundle",
     "bundle_resources",
     "create_entry",
     "delete_entry",
     "entry_location",
+    "has_next",
+    "iter_entries",
     "new_full_url",
+    "next_link",
     "transaction_bundle",
     "update_entry",
 ]
@@ -107,19 +117,95 @@ def batch_bundle(entries: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return {"resourceType": "Bundle", "type": "batch", "entry": [dict(e) for e in entries]}
 
 
-def bundle_resources(
-    bundle: Mapping[str, Any], resource_type: str | None = None
-) -> list[dict[str, Any]]:
-    """The resources in ``bundle``'s entries, optionally only those of ``resource_type``."""
-    entries: Sequence[Any] = bundle.get("entry") or []
-    resources: list[dict[str, Any]] = []
-    for entry in entries:
-        resource = entry.get("resource") if isinstance(entry, Mapping) else None
-        if isinstance(resource, dict) and (
-            resource_type is None or resource.get("resourceType") == resource_type
-        ):
-            resources.append(resource)
-    return resources
+# --------------------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True, slots=True)
+class BundleEntry:
+    """One entry of a Bundle, as read by :func:`iter_entries`.
+
+    ``resource`` is ``None`` when the entry carries none (a transaction response without
+    ``Prefer: return=representation``); ``mode`` is ``search.mode`` (``None`` when absent, which
+    counts as a match); ``status`` the HTTP status code of ``response.status`` (``"201 Created"``
+    → 201) of a transaction/batch response entry.
+    """
+
+    resource: dict[str, Any] | None
+    mode: str | None
+    full_url: str | None
+    status: int | None
+
+    @property
+    def is_match(self) -> bool:
+        """A search match (``search.mode`` is ``match`` or absent), not an ``_include``."""
+        return self.mode is None or self.mode == "match"
+
+
+def _entries(bundle: object) -> list[Any]:
+    entries = bundle.get("entry") if isinstance(bundle, Mapping) else None
+    return entries if isinstance(entries, list) else []
+
+
+def _status(response: object) -> int | None:
+    status = response.get("status") if isinstance(response, Mapping) else None
+    if not isinstance(status, str):
+        return None
+    head = status.split(" ", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def iter_entries(bundle: object) -> Iterator[BundleEntry]:
+    """Every entry of ``bundle`` that is an object (other entries are skipped)."""
+    for entry in _entries(bundle):
+        if not isinstance(entry, Mapping):
+            continue
+        resource = entry.get("resource")
+        search = entry.get("search")
+        mode = search.get("mode") if isinstance(search, Mapping) else None
+        full_url = entry.get("fullUrl")
+        yield BundleEntry(
+            resource if isinstance(resource, dict) else None,
+            mode if isinstance(mode, str) else None,
+            full_url if isinstance(full_url, str) else None,
+            _status(entry.get("response")),
+        )
+
+
+def bundle_resources(value: object, resource_type: str | None = None) -> list[dict[str, Any]]:
+    """The resources ``value`` holds, optionally only those of ``resource_type``.
+
+    A Bundle gives its entries' resources (those with a ``resourceType``); any other resource
+    gives itself (a copy); an ``OperationOutcome`` or a non-resource gives ``[]``.
+    """
+    if not isinstance(value, Mapping):
+        return []
+    kind = value.get("resourceType")
+    if kind == "Bundle":
+        return [
+            entry.resource
+            for entry in iter_entries(value)
+            if entry.resource is not None
+            and isinstance(entry.resource.get("resourceType"), str)
+            and (resource_type is None or entry.resource["resourceType"] == resource_type)
+        ]
+    if isinstance(kind, str) and kind != "OperationOutcome":
+        return [dict(value)] if resource_type is None or kind == resource_type else []
+    return []
+
+
+def next_link(bundle: object) -> str | None:
+    """The URL of ``bundle``'s ``next`` link (the first link with that relation), or ``None``."""
+    links = bundle.get("link") if isinstance(bundle, Mapping) else None
+    for link in links if isinstance(links, list) else ():
+        if isinstance(link, Mapping) and link.get("relation") == "next":
+            url = link.get("url")
+            return url if isinstance(url, str) else None
+    return None
+
+
+def has_next(bundle: object) -> bool:
+    """Whether ``bundle`` has a ``next`` page."""
+    return next_link(bundle) is not None
 
 
 def entry_location(entry: Mapping[str, Any]) -> ResourceLocation | None:

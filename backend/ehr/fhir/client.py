@@ -6,6 +6,7 @@ Usage::
     tenant_fhir = fhir.for_tenant(principal.tenant)
     patient = await tenant_fhir.read("Patient", patient_id)
     bundle = await tenant_fhir.search("Observation", {"subject": f"Patient/{patient_id}"})
+    found = await tenant_fhir.search_all("Condition", {"patient": "Patient/1"}, max_pages=3)
     labs = await tenant_fhir.resources("Observation").search(category="laboratory").fetch()
     await fhir.aclose()                          # at shutdown
 
@@ -34,12 +35,14 @@ from ehr.fhir.addressing import (
     validate_tenant,
     weak_etag,
 )
+from ehr.fhir.bundles import next_link
 from ehr.fhir.errors import (
     FhirConflict,
     FhirInvalidRequest,
     FhirPreconditionFailed,
     FhirUpstreamError,
 )
+from ehr.fhir.paging import SearchResult, follow_pages, search_result, with_page_size
 from ehr.fhir.query import TenantQueryClient
 from ehr.fhir.transport import (
     FhirTransport,
@@ -361,22 +364,32 @@ class TenantFhirClient:
 
         The link is re-anchored on our own base URL and must stay within this tenant.
         """
-        links = bundle.get("link")
-        next_url = next(
-            (
-                link.get("url")
-                for link in (links if isinstance(links, list) else [])
-                if isinstance(link, Mapping) and link.get("relation") == "next"
-            ),
-            None,
-        )
-        if not isinstance(next_url, str):
+        next_url = next_link(bundle)
+        if next_url is None:
             return None
         url, query = tenant_page_url(next_url, base_url=self._base_url, tenant=self._tenant)
         response = await self._transport.send(
             "GET", url, interaction="search", tenant=self._tenant, params=query
         )
         return _json_object(response)
+
+    async def search_all(
+        self,
+        resource_type: str,
+        params: QueryParams | None = None,
+        *,
+        page_size: int | None = None,
+        max_pages: int,
+    ) -> SearchResult:
+        """Search ``resource_type`` and read at most ``max_pages`` pages (``_count=page_size``).
+
+        Returns the matches of ``resource_type``, the other resources of the pages (those
+        ``_include``-d) by ``Type/id``, and ``complete=False`` when a ``next`` page was left
+        unread. See :mod:`ehr.fhir.paging`.
+        """
+        first = await self.search(resource_type, with_page_size(params, page_size))
+        pages, complete = await follow_pages(first, self.next_page, max_pages=max_pages)
+        return search_result(pages, resource_type, complete=complete)
 
     async def history(
         self,

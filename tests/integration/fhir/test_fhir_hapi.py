@@ -60,6 +60,27 @@ async def test_create_read_search_update_patient(
     assert len(bundle_resources(history, "Patient")) == 2
 
 
+async def test_search_all_follows_hapi_pages(
+    tenant_fhir: TenantFhirClient, test_tag: dict[str, str]
+) -> None:
+    patient = await tenant_fhir.create(make_patient(test_tag))
+    subject = f"Patient/{patient['id']}"
+    await tenant_fhir.transaction(
+        transaction_bundle([create_entry(make_observation(test_tag, subject)) for _ in range(5)])
+    )
+    params = [("subject", subject), ("_include", "Observation:subject")]
+
+    found = await tenant_fhir.search_all("Observation", params, page_size=2, max_pages=5)
+    assert len(found.matches) == 5
+    assert len({r["id"] for r in found.matches}) == 5
+    assert found.included[subject]["id"] == patient["id"]
+    assert found.complete
+
+    cut = await tenant_fhir.search_all("Observation", params, page_size=2, max_pages=2)
+    assert len(cut.matches) == 4
+    assert not cut.complete
+
+
 async def test_transaction_resolves_urn_uuid_references(
     tenant_fhir: TenantFhirClient, test_tag: dict[str, str]
 ) -> None:

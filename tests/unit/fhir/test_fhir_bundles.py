@@ -7,13 +7,17 @@ from fhir_factories import make_bundle, make_patient
 
 from ehr.fhir import FhirInvalidRequest
 from ehr.fhir.bundles import (
+    BundleEntry,
     ResourceLocation,
     batch_bundle,
     bundle_resources,
     create_entry,
     delete_entry,
     entry_location,
+    has_next,
+    iter_entries,
     new_full_url,
+    next_link,
     transaction_bundle,
     update_entry,
 )
@@ -55,6 +59,59 @@ def test_bundle_resources_filters_by_type() -> None:
     assert [r["id"] for r in bundle_resources(bundle)] == ["p-1", "o-1"]
     assert bundle_resources(bundle, "Observation") == [observation]
     assert bundle_resources({"resourceType": "Bundle"}) == []
+
+
+def test_bundle_resources_of_a_single_resource_and_of_junk() -> None:
+    patient = make_patient(id="p-1")
+    assert bundle_resources(patient) == [patient]
+    assert bundle_resources(patient, "Patient") == [patient]
+    assert bundle_resources(patient, "Observation") == []
+    assert bundle_resources({"resourceType": "OperationOutcome", "issue": []}) == []
+    assert bundle_resources({"entry": [{"resource": patient}]}) == []  # not a resource
+    assert bundle_resources(None) == []
+    assert bundle_resources([patient]) == []
+    junk = make_bundle([patient])
+    junk["entry"] += ["x", {"resource": "x"}, {"resource": {"id": "no-type"}}, {}]
+    assert bundle_resources(junk) == [patient]
+    assert bundle_resources({"resourceType": "Bundle", "entry": "x"}) == []
+
+
+def test_iter_entries_reads_resource_mode_full_url_and_status() -> None:
+    patient = make_patient(id="p-1")
+    bundle = {
+        "resourceType": "Bundle",
+        "entry": [
+            {"fullUrl": "urn:uuid:1", "resource": patient, "search": {"mode": "match"}},
+            {"resource": patient, "search": {"mode": "include"}},
+            {"response": {"status": "201 Created", "location": "Patient/p-1/_history/1"}},
+            {"response": {"status": "bad"}, "search": "x", "fullUrl": 3},
+            "junk",
+        ],
+    }
+    assert list(iter_entries(bundle)) == [
+        BundleEntry(patient, "match", "urn:uuid:1", None),
+        BundleEntry(patient, "include", None, None),
+        BundleEntry(None, None, None, 201),
+        BundleEntry(None, None, None, None),
+    ]
+    matches = [entry.is_match for entry in iter_entries(bundle)]
+    assert matches == [True, False, True, True]
+    assert list(iter_entries(None)) == []
+    assert list(iter_entries({"entry": {"resource": patient}})) == []
+
+
+def test_next_link_and_has_next() -> None:
+    url = "http://h/fhir/DEFAULT?_getpages=x"
+    paged = make_bundle([], next_url=url)
+    assert next_link(paged) == url
+    assert has_next(paged)
+    last = make_bundle([])
+    assert next_link(last) is None
+    assert not has_next(last)
+    assert next_link({"link": [{"relation": "next", "url": 3}]}) is None
+    assert next_link({"link": ["junk", {"relation": "next", "url": url}]}) == url
+    assert next_link({"link": {"relation": "next", "url": url}}) is None
+    assert next_link("junk") is None
 
 
 @pytest.mark.parametrize(
