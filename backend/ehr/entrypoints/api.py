@@ -33,10 +33,8 @@ from ehr.core.openapi_document import install_openapi_document
 from ehr.core.redis_store import create_redis
 from ehr.entrypoints.api_docs import router as api_docs_router
 from ehr.fhir import FhirClient
+from ehr.modules import medication_safety, patients
 from ehr.modules.cds_hooks.router import router as cds_hooks_router
-from ehr.modules.medication_safety.dependencies import get_knowledge
-from ehr.modules.medication_safety.router import router as medication_safety_router
-from ehr.modules.patients.router import router as patients_router
 from ehr.platform.audit.router import router as audit_router
 from ehr.platform.auth.router import router as auth_router
 from ehr.platform.gateway.router import router as fhir_gateway_router
@@ -104,7 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # The medication-safety knowledge base and RxNorm table (~0.5 s of CPU) are loaded
             # before the first request, not during one: a first CDS call or check would
             # otherwise compete with every other request for the interpreter.
-            await anyio.to_thread.run_sync(get_knowledge)
+            await anyio.to_thread.run_sync(medication_safety.get_knowledge)
             _freeze_startup_objects()
             logger.info("app.started", env=settings.env.value, tenant=settings.fhir.default_tenant)
             try:
@@ -133,8 +131,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_docs_router)
     app.include_router(health_router)
     app.include_router(auth_router)
-    app.include_router(patients_router)
-    app.include_router(medication_safety_router)
+    app.include_router(patients.router)
+    app.include_router(medication_safety.router)
     app.include_router(audit_router)
     app.include_router(cds_hooks_router)
     app.include_router(fhir_gateway_router)

@@ -18,8 +18,9 @@ from typing import Annotated, Final
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
 
-from ehr.modules.medication_safety.rxnorm_import import (
+from ehr.modules.medication_safety import (
     DEFAULT_MAX_MEMBER_BYTES,
+    SOURCES_DIR,
     RxNormBuildError,
     RxNormImportError,
     build_subset,
@@ -34,9 +35,8 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-_PACKAGE_DATA: Final = Path(__file__).resolve().parent / "data"
-SHIPPED_DIR: Final = _PACKAGE_DATA / "rxnorm"
-SOURCES_DIR: Final = _PACKAGE_DATA / "sources"
+# The package data of ehr.modules.medication_safety (data/sources, data/rxnorm).
+SHIPPED_DIR: Final = SOURCES_DIR.parent / "rxnorm"
 SUPPLEMENT: Final = SHIPPED_DIR / "supplement.tsv"
 DEFAULT_RELEASE_LABEL: Final = (
     "RxNorm Current Prescribable Content 10/2025 (RxNorm_full_prescribe_10062025, inferred)"

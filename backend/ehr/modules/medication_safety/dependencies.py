@@ -5,6 +5,8 @@
 ``TenantPolicyDep``             the caller tenant's display policy (the default when none is saved)
 ``MedicationSafetyServiceDep``  the checks, bound to the caller's tenant (FHIR partition), its
                                 compartment (portal users: their own Patient only) and its policy
+``medication_checks_for``       the checks under another tenant's policy (not a dependency: for
+                                callers whose tenant is not a principal's, e.g. CDS clients)
 
 Permission checks are declared on each route (``RequirePermission``).
 """
@@ -13,11 +15,14 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import uuid
 from typing import Annotated
 
 from fastapi import Depends
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehr.core.dependencies import SessionDep
+from ehr.modules.medication_safety.checks import MedicationChecks
 from ehr.modules.medication_safety.kb_compiler import load_knowledge_base
 from ehr.modules.medication_safety.normalisation import load_resolver
 from ehr.modules.medication_safety.service import (
@@ -26,7 +31,7 @@ from ehr.modules.medication_safety.service import (
     TenantPolicy,
     load_policy,
 )
-from ehr.modules.patients.dependencies import PatientServiceDep
+from ehr.modules.patients import PatientServiceDep
 from ehr.platform.auth.dependencies import CurrentPrincipal
 from ehr.platform.tenancy import TenantFhirDep
 
@@ -37,6 +42,7 @@ __all__ = [
     "get_knowledge",
     "get_medication_safety_service",
     "get_tenant_policy",
+    "medication_checks_for",
 ]
 
 
@@ -61,6 +67,13 @@ async def get_tenant_policy(session: SessionDep, principal: CurrentPrincipal) ->
 
 
 TenantPolicyDep = Annotated[TenantPolicy, Depends(get_tenant_policy)]
+
+
+async def medication_checks_for(
+    session: AsyncSession, tenant_id: uuid.UUID, knowledge: LoadedKnowledge
+) -> MedicationChecks:
+    """The checks on ``knowledge`` under the display policy of ``tenant_id``."""
+    return MedicationChecks(knowledge, await load_policy(session, tenant_id))
 
 
 def get_medication_safety_service(

@@ -48,7 +48,7 @@ from ehr.modules.medication_safety.service import (
     policy_audit_details,
     save_policy,
 )
-from ehr.modules.patients.schemas import PatientId
+from ehr.modules.patients import PatientId
 from ehr.platform.audit.dependencies import PhiAudit, record_security_event
 from ehr.platform.auth.authorization import (
     BreakGlassDep,

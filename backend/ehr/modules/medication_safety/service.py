@@ -112,7 +112,7 @@ from ehr.modules.medication_safety.schemas import (
     SourceList,
     UnresolvedCodeOut,
 )
-from ehr.modules.patients.service import PatientService
+from ehr.modules.patients import PatientService
 from ehr.platform.auth.authorization import is_restricted
 
 __all__ = [
