@@ -52,13 +52,14 @@ from ehr.core.errors import (
 )
 from ehr.core.intake import parse_json
 from ehr.fhir import TenantFhirClient
+from ehr.modules.care_gaps import OBSERVATION_CODES
 from ehr.modules.cds_hooks.cards import (
     CARE_GAP_TOPIC_SYSTEM,
     IssuedCard,
     fingerprint_of,
     new_card_uuid,
 )
-from ehr.modules.cds_hooks.care_gaps import OBSERVATION_CODES, care_gap_cards
+from ehr.modules.cds_hooks.care_gap_cards import care_gap_cards
 from ehr.modules.cds_hooks.chart import PatientChart
 from ehr.modules.cds_hooks.client_auth import CdsClientIdentity
 from ehr.modules.cds_hooks.orders import (

@@ -1,43 +1,49 @@
 """The care-gap knowledge file's schema: what a reviewer reads in ``data/care_gaps.yaml``.
 
 One YAML file, validated here field by field and then as a whole (every cross-reference is checked
-when the file is loaded, so a typo fails at start-up, not at the bedside).
+when the file is loaded, so a typo fails at start-up, not at the bedside). The codes it lists and
+their checks: :mod:`ehr.modules.care_gaps.codes`.
 
 Identifiers
 - Care gaps: ``gap:<slug>`` (kinds ``immunization``, ``screening``, ``monitoring``); result rules:
-  ``result:<slug>`` (kind ``result``). The id is the card's ``source.topic.code`` and its rule id.
+  ``result:<slug>`` (kind ``result``). The id is the reminder's rule id (a card's
+  ``source.topic.code``).
 - Condition sets: ``cond:<slug>``; measures, evidence groups, exclusions, components: ``<slug>``.
 - Citations are ids into the ``citations`` section.
-
-Codes are listed per code system (``cvx``, ``loinc``, ``snomed``, ``cpt``, ``hcpcs``, ``icd10cm``)
-and checked for shape; LOINC codes must pass the LOINC (mod 10) check digit and SNOMED CT
-identifiers the Verhoeff check digit, so a mistyped digit is refused. Which FHIR resource a code is
-looked for in follows from its system: CVX in ``Immunization.vaccineCode``, LOINC in
-``Observation.code``, SNOMED CT / CPT / HCPCS in ``Procedure.code``; condition sets and condition
-exclusions use SNOMED CT and ICD-10-CM in ``Condition.code``.
 """
 
 from __future__ import annotations
 
-import re
+import functools
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
+from importlib.resources import files
 from typing import Annotated, Final, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ehr.modules.care_gaps.codes import (
+    CODE_SYSTEM_URIS,
+    EVIDENCE_RESOURCE,
+    CodeList,
+    CodeSystem,
+    EvidenceResource,
+    is_valid_code,
+)
 
 __all__ = [
-    "CODE_SYSTEM_ALIASES",
-    "CODE_SYSTEM_URIS",
+    "INDICATOR_RANK",
+    "KNOWLEDGE_FILE",
+    "OBSERVATION_CODES",
     "CareGap",
     "CareGapKnowledge",
     "Citation",
-    "CodeList",
-    "CodeSystem",
     "ConditionSet",
     "Eligibility",
     "EvidenceGroup",
     "Exclusion",
+    "Indicator",
     "Measure",
     "MeasureComponent",
     "OrderCode",
@@ -45,127 +51,11 @@ __all__ = [
     "SuggestedOrder",
     "Threshold",
     "ThresholdCondition",
-    "is_valid_code",
-    "loinc_check_digit_ok",
-    "verhoeff_ok",
+    "load_care_gap_knowledge",
+    "parse_care_gap_knowledge",
 ]
 
-CodeSystem = Literal["cvx", "loinc", "snomed", "cpt", "hcpcs", "icd10cm"]
-EvidenceResource = Literal["Immunization", "Observation", "Procedure"]
-
-CODE_SYSTEM_URIS: Final[Mapping[CodeSystem, str]] = {
-    "cvx": "http://hl7.org/fhir/sid/cvx",
-    "loinc": "http://loinc.org",
-    "snomed": "http://snomed.info/sct",
-    "cpt": "http://www.ama-assn.org/go/cpt",
-    "hcpcs": "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets",
-    "icd10cm": "http://hl7.org/fhir/sid/icd-10-cm",
-}
-
-# Every system URI accepted in a record's coding (the canonical URI and the HL7 OID form).
-CODE_SYSTEM_ALIASES: Final[Mapping[str, CodeSystem]] = {
-    **{uri: name for name, uri in CODE_SYSTEM_URIS.items()},
-    "urn:oid:2.16.840.1.113883.12.292": "cvx",
-    "urn:oid:2.16.840.1.113883.6.1": "loinc",
-    "urn:oid:2.16.840.1.113883.6.96": "snomed",
-    "urn:oid:2.16.840.1.113883.6.12": "cpt",
-    "urn:oid:2.16.840.1.113883.6.285": "hcpcs",
-    "urn:oid:2.16.840.1.113883.6.90": "icd10cm",
-}
-
-# Where evidence coded in a system is looked for.
-EVIDENCE_RESOURCE: Final[Mapping[CodeSystem, EvidenceResource]] = {
-    "cvx": "Immunization",
-    "loinc": "Observation",
-    "snomed": "Procedure",
-    "cpt": "Procedure",
-    "hcpcs": "Procedure",
-}
-
-_CODE_SHAPES: Final[Mapping[CodeSystem, re.Pattern[str]]] = {
-    "cvx": re.compile(r"^[0-9]{1,3}$"),
-    "loinc": re.compile(r"^[0-9]{1,7}-[0-9]$"),
-    "snomed": re.compile(r"^[1-9][0-9]{5,17}$"),
-    "cpt": re.compile(r"^[0-9]{4}[0-9FTU]$"),
-    "hcpcs": re.compile(r"^[A-V][0-9]{4}$"),
-    "icd10cm": re.compile(r"^[A-TV-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$"),
-}
-
-# --------------------------------------------------------------------------- check digits
-
-_VERHOEFF_D: Final = (
-    (0, 1, 2, 3, 4, 5, 6, 7, 8, 9),
-    (1, 2, 3, 4, 0, 6, 7, 8, 9, 5),
-    (2, 3, 4, 0, 1, 7, 8, 9, 5, 6),
-    (3, 4, 0, 1, 2, 8, 9, 5, 6, 7),
-    (4, 0, 1, 2, 3, 9, 5, 6, 7, 8),
-    (5, 9, 8, 7, 6, 0, 4, 3, 2, 1),
-    (6, 5, 9, 8, 7, 1, 0, 4, 3, 2),
-    (7, 6, 5, 9, 8, 2, 1, 0, 4, 3),
-    (8, 7, 6, 5, 9, 3, 2, 1, 0, 4),
-    (9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-)
-_VERHOEFF_P: Final = (
-    (0, 1, 2, 3, 4, 5, 6, 7, 8, 9),
-    (1, 5, 7, 6, 2, 8, 3, 0, 9, 4),
-    (5, 8, 0, 3, 7, 9, 6, 1, 4, 2),
-    (8, 9, 1, 6, 0, 4, 3, 5, 2, 7),
-    (9, 4, 5, 3, 1, 2, 6, 8, 7, 0),
-    (4, 2, 8, 6, 5, 7, 3, 9, 0, 1),
-    (2, 7, 9, 3, 8, 0, 6, 4, 1, 5),
-    (7, 0, 4, 6, 9, 1, 3, 2, 5, 8),
-)
-
-
-def verhoeff_ok(digits: str) -> bool:
-    """The Verhoeff check (SNOMED CT identifiers end with a Verhoeff check digit)."""
-    check = 0
-    for position, char in enumerate(reversed(digits)):
-        check = _VERHOEFF_D[check][_VERHOEFF_P[position % 8][int(char)]]
-    return check == 0
-
-
-def loinc_check_digit_ok(code: str) -> bool:
-    """LOINC's mod 10 check digit (the digit after the hyphen)."""
-    body, _, check = code.partition("-")
-    total = 0
-    for position, char in enumerate(reversed(body)):
-        value = int(char)
-        if position % 2 == 0:
-            value *= 2
-            value = value // 10 + value % 10
-        total += value
-    return (10 - total % 10) % 10 == int(check)
-
-
-def is_valid_code(system: CodeSystem, code: str) -> bool:
-    """Shape (and check digit where the system has one) of ``code`` in ``system``."""
-    if not _CODE_SHAPES[system].match(code):
-        return False
-    if system == "loinc":
-        return loinc_check_digit_ok(code)
-    if system == "snomed":
-        # The partition identifier (2nd and 3rd digit from the right) says concept (00/10).
-        return verhoeff_ok(code) and code[-3:-1] in ("00", "10")
-    return True
-
-
-def _checked(system: CodeSystem) -> AfterValidator:
-    def check(code: str) -> str:
-        if not is_valid_code(system, code):
-            raise ValueError(f"{code!r} is not a valid {system} concept code")
-        return code
-
-    return AfterValidator(check)
-
-
-CvxCode = Annotated[str, _checked("cvx")]
-LoincCode = Annotated[str, _checked("loinc")]
-SnomedCode = Annotated[str, _checked("snomed")]
-CptCode = Annotated[str, _checked("cpt")]
-HcpcsCode = Annotated[str, _checked("hcpcs")]
-Icd10Code = Annotated[str, _checked("icd10cm")]
-Icd10Prefix = Annotated[str, Field(pattern=r"^[A-TV-Z][0-9][0-9A-Z]?(\.[0-9A-Z]{1,3})?$")]
+KNOWLEDGE_FILE: Final = "care_gaps.yaml"
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=60)]
 GapId = Annotated[str, Field(pattern=r"^gap:[a-z0-9][a-z0-9-]*$", max_length=80)]
@@ -187,53 +77,6 @@ class Citation(_Strict):
     label: Label = Field(description="Short name, the label of the card's link.")
     text: Text = Field(description="Full reference (body, title, year).")
     url: str = Field(pattern=r"^https://[^\s]+$")
-
-
-class CodeList(_Strict):
-    """Codes per system; which systems are allowed depends on where the list is used."""
-
-    cvx: tuple[CvxCode, ...] = ()
-    loinc: tuple[LoincCode, ...] = ()
-    snomed: tuple[SnomedCode, ...] = ()
-    cpt: tuple[CptCode, ...] = ()
-    hcpcs: tuple[HcpcsCode, ...] = ()
-    icd10cm: tuple[Icd10Code, ...] = Field(default=(), description="Exact codes (with the dot).")
-    icd10cm_prefixes: tuple[Icd10Prefix, ...] = Field(
-        default=(), description="A code starting with one of these matches (E11 = E11.x)."
-    )
-
-    @model_validator(mode="after")
-    def _no_duplicates(self) -> CodeList:
-        for system, code in self.items():
-            if list(self.codes(system)).count(code) > 1:
-                raise ValueError(f"{system} code {code} is listed twice")
-        if len(set(self.icd10cm_prefixes)) != len(self.icd10cm_prefixes):
-            raise ValueError("an ICD-10-CM prefix is listed twice")
-        return self
-
-    def codes(self, system: CodeSystem) -> tuple[str, ...]:
-        result: tuple[str, ...] = getattr(self, system)
-        return result
-
-    def items(self) -> Iterator[tuple[CodeSystem, str]]:
-        """Every (system, code) pair; ICD-10-CM prefixes are not codes and are left out."""
-        for system in CODE_SYSTEM_URIS:
-            for code in self.codes(system):
-                yield system, code
-
-    def systems(self) -> frozenset[CodeSystem]:
-        used: set[CodeSystem] = {system for system, _ in self.items()}
-        if self.icd10cm_prefixes:
-            used.add("icd10cm")
-        return frozenset(used)
-
-    def is_empty(self) -> bool:
-        return not self.systems()
-
-    def only(self, allowed: frozenset[CodeSystem], where: str) -> None:
-        extra = self.systems() - allowed
-        if extra:
-            raise ValueError(f"{where}: code systems {sorted(extra)} are not allowed here")
 
 
 _EVIDENCE_SYSTEMS: Final[frozenset[CodeSystem]] = frozenset(EVIDENCE_RESOURCE)
@@ -597,3 +440,20 @@ class CareGapKnowledge(_Strict):
             for component in measure.components:
                 tokens.update(f"{uri}|{code}" for code in component.codes.loinc)
         return tuple(sorted(tokens))
+
+
+def parse_care_gap_knowledge(text: str) -> CareGapKnowledge:
+    """Validate a care-gap YAML document (schema and cross-references)."""
+    data: object = yaml.safe_load(text)
+    return CareGapKnowledge.model_validate(data)
+
+
+@functools.cache
+def load_care_gap_knowledge() -> CareGapKnowledge:
+    """The shipped knowledge file, validated once per process."""
+    resource = files("ehr.modules.care_gaps").joinpath("data").joinpath(KNOWLEDGE_FILE)
+    return parse_care_gap_knowledge(resource.read_text(encoding="utf-8"))
+
+
+# "system|code" of every Observation code the rules read (for the FHIR search ``code=``).
+OBSERVATION_CODES: Final[tuple[str, ...]] = load_care_gap_knowledge().observation_codes()
