@@ -6,7 +6,9 @@ hands business code a :class:`TenantFhirClient` bound to one HAPI partition
 HAPI's failures arrive as the errors in :mod:`ehr.fhir.errors`; :mod:`ehr.fhir.bundles` builds
 transaction bundles and reads any Bundle (:func:`iter_entries`, :func:`bundle_resources`,
 :func:`next_link`); :mod:`ehr.fhir.datatypes` reads the datatypes (Coding, CodeableConcept,
-Identifier, Reference, Period, dates, status codes). Import them from here.
+Identifier, Reference, Period, dates, status codes); :class:`ExternalFhirServer`
+(:mod:`ehr.fhir.external`) reads a FHIR server that is not HAPI (a CDS client's ``fhirServer``).
+Import them from here.
 See docs/adr/0001-fhir-client.md and docs/adr/0017-typed-fhir-layer.md.
 """
 
@@ -57,11 +59,13 @@ from ehr.fhir.errors import (
     FhirUpstreamError,
     FhirUpstreamRejected,
 )
+from ehr.fhir.external import ExternalFhirServer, FhirResponseTooLarge
 from ehr.fhir.paging import NextPage, SearchResult, follow_pages, search_result, with_page_size
 
 __all__ = [
     "BundleEntry",
     "Coding",
+    "ExternalFhirServer",
     "FhirBadRequest",
     "FhirClient",
     "FhirConflict",
@@ -73,6 +77,7 @@ __all__ = [
     "FhirPreconditionFailed",
     "FhirResourceGone",
     "FhirResourceNotFound",
+    "FhirResponseTooLarge",
     "FhirTimeout",
     "FhirUnavailable",
     "FhirUnprocessable",

@@ -25,19 +25,23 @@ unobtainable only if the client did not send it either.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
-from urllib.parse import parse_qsl, quote, urljoin, urlsplit
+from urllib.parse import parse_qsl, quote
 
-import httpx
-import structlog
-
-from ehr.core.errors import PreconditionFailed
-from ehr.fhir import TenantFhirClient
-from ehr.fhir.errors import FhirResourceGone, FhirResourceNotFound
+from ehr.core.errors import AppError, DependencyUnavailable, PreconditionFailed
+from ehr.fhir import (
+    ExternalFhirServer,
+    FhirResourceGone,
+    FhirResourceNotFound,
+    FhirResponseTooLarge,
+    FhirUpstreamError,
+    TenantFhirClient,
+    bundle_resources,
+    follow_pages,
+)
 
 __all__ = [
     "MAX_PAGES",
@@ -45,18 +49,13 @@ __all__ = [
     "HapiSource",
     "Prefetched",
     "RemoteFhirSource",
-    "bundle_resources",
     "fill_template",
     "gather",
     "user_tokens",
 ]
 
-logger = structlog.get_logger(__name__)
-
 # Pages followed per key (a prefetched Bundle's or a fetched search's).
 MAX_PAGES: Final = 5
-# Largest answer read from a client's FHIR server.
-MAX_REMOTE_BYTES: Final = 8 * 1024 * 1024
 
 _TOKEN: Final = re.compile(r"\{\{\s*([A-Za-z][A-Za-z0-9_.]*)\s*\}\}")
 _USER_TOKENS: Final = {
@@ -112,32 +111,6 @@ def _split_query(query: str) -> tuple[str, str | None, list[tuple[str, str]]]:
     return parts[0], ident, parse_qsl(params, keep_blank_values=True)
 
 
-def bundle_resources(value: object) -> list[dict[str, Any]]:
-    """The resources of a searchset Bundle's entries (a single resource → ``[it]``)."""
-    if not isinstance(value, Mapping):
-        return []
-    if value.get("resourceType") == "Bundle":
-        found: list[dict[str, Any]] = []
-        for entry in value.get("entry") or []:
-            resource = entry.get("resource") if isinstance(entry, Mapping) else None
-            if isinstance(resource, dict) and isinstance(resource.get("resourceType"), str):
-                found.append(resource)
-        return found
-    if isinstance(value.get("resourceType"), str) and value.get("resourceType") != (
-        "OperationOutcome"
-    ):
-        return [dict(value)]
-    return []
-
-
-def _next_link(bundle: Mapping[str, Any]) -> str | None:
-    for link in bundle.get("link") or []:
-        if isinstance(link, Mapping) and link.get("relation") == "next":
-            url = link.get("url")
-            return url if isinstance(url, str) else None
-    return None
-
-
 class FhirSource(Protocol):
     """Where missing prefetch data is read from."""
 
@@ -174,80 +147,55 @@ class HapiSource:
 class RemoteFhirSource:
     """The client's own FHIR server (``fhirServer``), with its ``fhirAuthorization`` token.
 
-    Only registered base URLs reach here; paging links must stay under that base.
+    Only registered base URLs reach here; the HTTP side (paging links stay under that base, size
+    and time limits) is :class:`ehr.fhir.ExternalFhirServer`. Every failure of the server is a
+    412: the data this service needs could not be obtained.
     """
 
     name = "fhir_server"
 
     def __init__(self, base_url: str, access_token: str | None, *, timeout_seconds: float) -> None:
-        self._base = base_url.rstrip("/") + "/"
-        headers = {"Accept": "application/fhir+json"}
-        if access_token:
-            headers["Authorization"] = f"Bearer {access_token}"
-        self._http = httpx.AsyncClient(
-            headers=headers,
-            timeout=httpx.Timeout(timeout_seconds),
-            follow_redirects=False,
-            trust_env=False,
-        )
+        self._server = ExternalFhirServer(base_url, access_token, timeout_seconds=timeout_seconds)
 
     async def aclose(self) -> None:
-        await self._http.aclose()
-
-    async def _fetch(
-        self, url: str, params: list[tuple[str, str]] | None = None
-    ) -> dict[str, Any] | None:
-        try:
-            query = httpx.QueryParams(tuple(params)) if params else None
-            async with self._http.stream("GET", url, params=query) as response:
-                if response.status_code in (404, 410):
-                    return None
-                if response.status_code != 200:
-                    raise PreconditionFailed(
-                        f"The CDS client's FHIR server answered {response.status_code}; "
-                        "the data this service needs could not be obtained"
-                    )
-                body = bytearray()
-                async for chunk in response.aiter_bytes():
-                    body.extend(chunk)
-                    if len(body) > MAX_REMOTE_BYTES:
-                        raise PreconditionFailed(
-                            "The CDS client's FHIR server sent more data than this service reads"
-                        )
-        except httpx.HTTPError as exc:
-            logger.warning("cds_hooks.prefetch.fhir_server_failed", error=type(exc).__name__)
-            raise PreconditionFailed(
-                "The CDS client's FHIR server could not be reached; "
-                "the data this service needs could not be obtained"
-            ) from exc
-        try:
-            document = json.loads(body)
-        except ValueError as exc:
-            raise PreconditionFailed(
-                "The CDS client's FHIR server did not answer with FHIR JSON"
-            ) from exc
-        if not isinstance(document, dict):
-            raise PreconditionFailed("The CDS client's FHIR server did not answer with FHIR JSON")
-        return document
+        await self._server.aclose()
 
     async def get(self, query: str) -> dict[str, Any] | None:
         resource_type, ident, params = _split_query(query)  # relative FHIR queries only
         path = resource_type if ident is None else f"{resource_type}/{ident}"
-        # Parameters re-encoded (e.g. `|` of token searches), as servers such as Tomcat require.
-        return await self._fetch(urljoin(self._base, path), params or None)
+        return await _answer(self._server.get(path, params or None))
 
     async def next_page(self, bundle: Mapping[str, Any]) -> dict[str, Any] | None:
-        url = _next_link(bundle)
-        if url is None:
-            return None
-        target = urlsplit(url)
-        base = urlsplit(self._base)
-        if (target.scheme, target.netloc) != (base.scheme, base.netloc) or not (
-            target.path.startswith(base.path)
-        ):
-            logger.warning("cds_hooks.prefetch.paging_link_refused")
-            return None
-        return await self._fetch(url)
+        return await _answer(self._server.next_page(bundle))
+
+
+async def _answer(read: Awaitable[dict[str, Any] | None]) -> dict[str, Any] | None:
+    """The client's server's answer; 404/410 = no data, any other failure → 412."""
+    try:
+        return await read
+    except (FhirResourceNotFound, FhirResourceGone):
+        return None
+    except AppError as exc:
+        status = exc.extra.get("upstream_status")
+        if isinstance(status, int):
+            raise PreconditionFailed(
+                f"The CDS client's FHIR server answered {status}; "
+                "the data this service needs could not be obtained"
+            ) from None
+        if isinstance(exc, FhirResponseTooLarge):
+            raise PreconditionFailed(
+                "The CDS client's FHIR server sent more data than this service reads"
+            ) from None
+        if isinstance(exc, DependencyUnavailable):
+            raise PreconditionFailed(
+                "The CDS client's FHIR server could not be reached; "
+                "the data this service needs could not be obtained"
+            ) from exc
+        if isinstance(exc, FhirUpstreamError):
+            raise PreconditionFailed(
+                "The CDS client's FHIR server did not answer with FHIR JSON"
+            ) from exc
+        raise
 
 
 @dataclass(slots=True)
@@ -279,16 +227,10 @@ async def _pages(
         return [], True
     if first.get("resourceType") != "Bundle":
         return bundle_resources(first), True
-    found = bundle_resources(first)
-    bundle: dict[str, Any] | None = first
-    pages = 1
-    while bundle is not None and _next_link(bundle) is not None:
-        if source is None or pages >= MAX_PAGES:
-            return found, False
-        bundle = await source.next_page(bundle)
-        pages += 1
-        found.extend(bundle_resources(bundle))
-    return found, True
+    pages, complete = await follow_pages(
+        first, source.next_page if source is not None else None, max_pages=MAX_PAGES
+    )
+    return [resource for page in pages for resource in bundle_resources(page)], complete
 
 
 def _is_operation_outcome(value: object) -> bool:

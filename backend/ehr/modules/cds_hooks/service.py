@@ -51,7 +51,7 @@ from ehr.core.errors import (
     PreconditionFailed,
 )
 from ehr.core.intake import parse_json
-from ehr.fhir import TenantFhirClient
+from ehr.fhir import TenantFhirClient, bundle_resources
 from ehr.modules.care_gaps import OBSERVATION_CODES
 from ehr.modules.cds_hooks.cards import (
     CARE_GAP_TOPIC_SYSTEM,
@@ -73,7 +73,6 @@ from ehr.modules.cds_hooks.prefetch import (
     HapiSource,
     Prefetched,
     RemoteFhirSource,
-    bundle_resources,
     gather,
 )
 from ehr.modules.cds_hooks.schemas import (
