@@ -22,6 +22,13 @@ Upstream answer → error (``status`` / ``code`` we report)::
     timeout (connect, read,
     write, pool)            → FhirTimeout(DependencyUnavailable)              504 fhir_timeout
 
+The FHIR gateway passes HAPI's answers through as they are (HAPI's own OperationOutcome reaches
+the caller) except for failures of HAPI itself, which :func:`passthrough_error` maps::
+
+    HAPI 502, 503, 504      → FhirUnavailable                                 503 fhir_unavailable
+                              (HAPI, or a proxy in front of it, is down or restarting)
+    other HAPI 5xx          → FhirUpstreamError                            502 fhir_upstream_error
+
 Before a request leaves, the client validates what it puts into a URL; a bad value raises
 ``FhirInvalidRequest(BadRequestError)`` 400 or one of its subclasses
 (``fhir_invalid_tenant``, ``fhir_invalid_resource_type``, ``fhir_invalid_id``).
@@ -72,6 +79,7 @@ __all__ = [
     "error_for_status",
     "hapi_message_code",
     "parse_operation_outcome",
+    "passthrough_error",
     "sanitize_operation_outcome",
 ]
 
@@ -296,3 +304,16 @@ def error_for_status(status: int, content: bytes) -> AppError:
             outcome, keep_diagnostics=status < 500
         )
     return error_class(detail, extra=extra)
+
+
+_UNAVAILABLE_STATUSES: Final = frozenset({502, 503, 504})
+
+
+def passthrough_error(status: int) -> AppError | None:
+    """The error a pass-through raises instead of forwarding HAPI's answer ``status``, or
+    ``None`` when the answer is forwarded as it is (every status below 500)."""
+    if status < 500:
+        return None
+    if status in _UNAVAILABLE_STATUSES:
+        return FhirUnavailable("The FHIR server is unavailable")
+    return FhirUpstreamError("The FHIR server failed to process the request")

@@ -31,7 +31,12 @@ from ehr.fhir import (
     FhirUpstreamRejected,
     TenantFhirClient,
 )
-from ehr.fhir.errors import MAX_DIAGNOSTICS_CHARS, MAX_ISSUES, error_for_status
+from ehr.fhir.errors import (
+    MAX_DIAGNOSTICS_CHARS,
+    MAX_ISSUES,
+    error_for_status,
+    passthrough_error,
+)
 
 PATIENT_URL = f"{TENANT_BASE}/Patient/p-1"
 
@@ -208,3 +213,28 @@ def test_malformed_operation_outcome_is_tolerated() -> None:
 def test_other_json_body_is_not_an_operation_outcome() -> None:
     error = error_for_status(404, json.dumps({"resourceType": "Patient", "id": "x"}).encode())
     assert "operation_outcome" not in error.extra
+
+
+@pytest.mark.parametrize("status", [200, 201, 304, 400, 401, 404, 412, 429, 499])
+def test_passthrough_forwards_every_answer_below_500(status: int) -> None:
+    assert passthrough_error(status) is None
+
+
+@pytest.mark.parametrize(
+    ("upstream", "error_class", "status", "code"),
+    [
+        (500, FhirUpstreamError, 502, "fhir_upstream_error"),
+        (501, FhirUpstreamError, 502, "fhir_upstream_error"),
+        (502, FhirUnavailable, 503, "fhir_unavailable"),
+        (503, FhirUnavailable, 503, "fhir_unavailable"),
+        (504, FhirUnavailable, 503, "fhir_unavailable"),
+        (599, FhirUpstreamError, 502, "fhir_upstream_error"),
+    ],
+)
+def test_passthrough_raises_hapi_failures(
+    upstream: int, error_class: type[AppError], status: int, code: str
+) -> None:
+    error = passthrough_error(upstream)
+    assert type(error) is error_class
+    assert error.status_code == status
+    assert error.code == code

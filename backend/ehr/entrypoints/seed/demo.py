@@ -19,8 +19,7 @@ from typing import Any, Final
 
 import structlog
 
-from ehr.fhir import TenantFhirClient
-from ehr.fhir.bundles import create_entry, new_full_url, transaction_bundle
+from ehr.fhir import TenantFhirClient, create_entry, iter_entries, new_full_url, transaction_bundle
 
 __all__ = [
     "DEMO_IDENTIFIER_PREFIX",
@@ -366,15 +365,6 @@ def demo_patient_bundles(
     return [_patient_bundle(demo, tags) for demo in _PATIENTS]
 
 
-def _status_code(entry: Mapping[str, Any]) -> int:
-    response = entry.get("response")
-    status = response.get("status", "") if isinstance(response, Mapping) else ""
-    try:
-        return int(str(status).split(" ", 1)[0])
-    except ValueError:
-        return 0
-
-
 async def seed_demo_data(
     fhir: TenantFhirClient, *, extra_tags: Iterable[Mapping[str, str]] = ()
 ) -> SeedReport:
@@ -382,11 +372,10 @@ async def seed_demo_data(
     report = SeedReport(tenant=fhir.tenant)
     for bundle in demo_patient_bundles(extra_tags):
         result = await fhir.transaction(bundle)
-        for request_entry, response_entry in zip(
-            bundle["entry"], result.get("entry") or [], strict=False
-        ):
+        responses = iter_entries(result)
+        for request_entry, response in zip(bundle["entry"], responses, strict=False):
             resource_type = str(request_entry["resource"]["resourceType"])
-            if _status_code(response_entry) == 201:
+            if response.status == 201:
                 report.created[resource_type] += 1
             else:
                 report.existing[resource_type] += 1

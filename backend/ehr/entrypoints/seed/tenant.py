@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ehr.core.config import DEMO_PASSWORD, DEMO_TENANT, Environment, Settings
 from ehr.core.db.models import User
 from ehr.entrypoints.seed.demo import DEMO_MRN_SYSTEM, SeedReport, seed_demo_data
-from ehr.fhir import FhirClient
+from ehr.fhir import FhirClient, bundle_resources
 from ehr.platform.auth.permissions import Role
 from ehr.platform.tenancy.service import create_tenant
 
@@ -60,9 +60,8 @@ async def _portal_patient_id(fhir: FhirClient) -> str | None:
     bundle = await fhir.for_tenant(DEMO_TENANT).search(
         "Patient", {"identifier": f"{DEMO_MRN_SYSTEM}|{DEMO_PORTAL_MRN}", "_elements": "id"}
     )
-    for entry in bundle.get("entry") or []:
-        resource = entry.get("resource") if isinstance(entry, dict) else None
-        if isinstance(resource, dict) and isinstance(resource.get("id"), str):
+    for resource in bundle_resources(bundle):
+        if isinstance(resource.get("id"), str):
             return str(resource["id"])
     return None
 

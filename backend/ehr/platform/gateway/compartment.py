@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from ehr.core.errors import PermissionDenied
+from ehr.platform.auth.principal import Principal
 
 __all__ = [
     "COMPARTMENT",
@@ -25,6 +26,8 @@ __all__ = [
     "CompartmentRule",
     "check_compartment_body",
     "compartment_param",
+    "in_patient_context",
+    "patient_reachable",
     "patient_reference",
 ]
 
@@ -110,6 +113,16 @@ SHARED_READ_TYPES: Final = frozenset(
         "Library",
     }
 )
+
+
+def in_patient_context(principal: Principal) -> bool:
+    """True for a user token bound to a patient (the portal role): compartment rules apply."""
+    return principal.kind == "user" and principal.patient_id is not None
+
+
+def patient_reachable(resource_type: str) -> bool:
+    """Whether a patient-context token can reach ``resource_type`` at all."""
+    return resource_type in COMPARTMENT or resource_type in SHARED_READ_TYPES
 
 
 def patient_reference(patient_id: str) -> str:

@@ -3,7 +3,8 @@
 ``/fhir/metadata`` states OUR base URL (``implementation.url``), OUR security (SMART on FHIR, with
 the ``oauth-uris`` extension pointing at our auth endpoints) and only what the gateway forwards:
 operations off the allow-list and system ``_history`` are removed. Any remaining occurrence of
-HAPI's address is rewritten like every other body.
+HAPI's address is rewritten like every other body. :func:`capability_statement` fetches HAPI's and
+answers it rewritten; :func:`active_tenant` admits a tenant-qualified base ``/fhir/{tenant}``.
 """
 
 from __future__ import annotations
@@ -12,11 +13,26 @@ import json
 from collections.abc import Collection, Iterable
 from typing import Any, Final
 
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from ehr.core.config import Settings
+from ehr.core.db.models import Tenant
+from ehr.core.dependencies import AppResources
+from ehr.fhir import FhirClient
+from ehr.fhir.errors import FhirResourceNotFound, FhirUpstreamError
+from ehr.fhir.passthrough import FhirPassThrough
+from ehr.platform.gateway.intake import FHIR_JSON
+from ehr.platform.gateway.response import SMALL_ANSWER
+from ehr.platform.tenancy.service import RESERVED_SLUGS
 
 __all__ = [
     "OAUTH_URIS_EXTENSION",
     "SMART_SCOPES_SUPPORTED",
+    "active_tenant",
+    "capability_statement",
+    "public_fhir",
     "rewrite_capability_statement",
     "smart_configuration",
 ]
@@ -35,8 +51,10 @@ SMART_SCOPES_SUPPORTED: Final = (
 )
 
 
-def _public_fhir(settings: Settings) -> str:
-    return f"{settings.gateway.public_base_url.rstrip('/')}/fhir"
+def public_fhir(settings: Settings, tenant: str | None = None) -> str:
+    """The public FHIR base: ``/fhir``, or ``/fhir/{tenant}`` when the client used that form."""
+    base = f"{settings.gateway.public_base_url.rstrip('/')}/fhir"
+    return f"{base}/{tenant}" if tenant else base
 
 
 def _endpoints(settings: Settings) -> dict[str, str]:
@@ -79,7 +97,7 @@ def rewrite_capability_statement(
     FHIR base it describes (default ``/fhir``; ``/fhir/{tenant}`` for a tenant-qualified base)."""
     from ehr.platform.gateway.rewrite import rewrite_text
 
-    public = public or _public_fhir(settings)
+    public = public or public_fhir(settings)
     allowed = set(settings.gateway.operations)
     endpoints = _endpoints(settings)
     statement["implementation"] = {"description": "EHR platform FHIR gateway", "url": public}
@@ -148,3 +166,39 @@ def smart_configuration(settings: Settings) -> dict[str, Any]:
         ],
         "code_challenge_methods_supported": ["S256"],
     }
+
+
+async def active_tenant(sessionmaker: async_sessionmaker[AsyncSession], slug: str) -> str:
+    """``slug`` if it is an active tenant, else 404 (discovery under ``/fhir/{tenant}``)."""
+    async with sessionmaker() as session:
+        status = await session.scalar(select(Tenant.status).where(Tenant.slug == slug))
+    if status != "active" or slug in RESERVED_SLUGS:
+        raise FhirResourceNotFound(f"No FHIR base /fhir/{slug}")
+    return slug
+
+
+async def capability_statement(resources: AppResources, fhir: FhirClient, public: str) -> Response:
+    """HAPI's CapabilityStatement (default partition), rewritten for the base ``public``."""
+    settings = resources.settings
+    passthrough = FhirPassThrough(fhir)
+    tenant = fhir.default_tenant
+    upstream = await passthrough.open(
+        "GET",
+        tenant,
+        "metadata",
+        interaction="metadata",
+        headers={"accept": FHIR_JSON},
+        timeout=settings.gateway.upstream_timeout_seconds,
+    )
+    try:
+        if upstream.status_code != 200:
+            raise FhirUpstreamError("The FHIR server did not return its CapabilityStatement")
+        statement = json.loads(await upstream.read(SMALL_ANSWER))
+    except ValueError as exc:
+        raise FhirUpstreamError("The FHIR server's CapabilityStatement is not JSON") from exc
+    finally:
+        await upstream.aclose()
+    body = rewrite_capability_statement(
+        statement, settings, passthrough.hapi_bases(tenant), public=public
+    )
+    return JSONResponse(body, media_type=FHIR_JSON)

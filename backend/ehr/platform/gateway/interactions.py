@@ -1,7 +1,7 @@
 """Parse an incoming ``/fhir/...`` request into the FHIR interaction it asks for.
 
 The result (:class:`ParsedInteraction`) carries exactly the fields of the policy's
-``FhirInteraction`` (``ehr.platform.gateway.policy``), which
+``FhirInteraction`` (:mod:`ehr.platform.gateway.fhir_requests`), which
 :mod:`ehr.platform.gateway.enforcement` builds from it.
 Anything that is not FHIR REST grammar — HAPI's MCP endpoint, system ``_history`` (unsupported
 across partitions), an operation off the allow-list — is refused here with 403, before any
@@ -59,7 +59,7 @@ class OperationNotAllowed(PermissionDenied):
 
 @dataclass(frozen=True, slots=True)
 class ParsedInteraction:
-    """One FHIR interaction: the fields of ``ehr.platform.gateway.policy.FhirInteraction``."""
+    """One FHIR interaction: the fields of the policy's ``FhirInteraction``."""
 
     kind: InteractionKind
     method: str
