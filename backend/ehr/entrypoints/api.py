@@ -33,8 +33,7 @@ from ehr.core.openapi_document import install_openapi_document
 from ehr.core.redis_store import create_redis
 from ehr.entrypoints.api_docs import router as api_docs_router
 from ehr.fhir import FhirClient
-from ehr.modules import medication_safety, patients
-from ehr.modules.cds_hooks.router import router as cds_hooks_router
+from ehr.modules import cds_hooks, medication_safety, patients
 from ehr.platform.audit.router import router as audit_router
 from ehr.platform.auth.router import router as auth_router
 from ehr.platform.gateway.router import router as fhir_gateway_router
@@ -134,6 +133,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(patients.router)
     app.include_router(medication_safety.router)
     app.include_router(audit_router)
-    app.include_router(cds_hooks_router)
+    app.include_router(cds_hooks.router)
     app.include_router(fhir_gateway_router)
     return app

@@ -25,7 +25,7 @@ from ehr.core.config import Settings
 from ehr.core.db.models import CdsClient
 from ehr.entrypoints.cli.tenancy import fail, run
 from ehr.fhir import FhirClient
-from ehr.modules.cds_hooks.clients import (
+from ehr.modules.cds_hooks import (
     disable_client,
     enable_client,
     list_clients,
