@@ -53,13 +53,14 @@ from ehr.fhir.errors import (
     FhirPreconditionFailed,
     FhirResourceGone,
     FhirResourceNotFound,
+    FhirResponseTooLarge,
     FhirTimeout,
     FhirUnavailable,
     FhirUnprocessable,
     FhirUpstreamError,
     FhirUpstreamRejected,
 )
-from ehr.fhir.external import ExternalFhirServer, FhirResponseTooLarge
+from ehr.fhir.external import ExternalFhirServer
 from ehr.fhir.paging import NextPage, SearchResult, follow_pages, search_result, with_page_size
 
 __all__ = [

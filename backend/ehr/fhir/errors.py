@@ -21,6 +21,9 @@ Upstream answer → error (``status`` / ``code`` we report)::
     connect error / refused → FhirUnavailable(DependencyUnavailable)          503 fhir_unavailable
     timeout (connect, read,
     write, pool)            → FhirTimeout(DependencyUnavailable)              504 fhir_timeout
+    (these two: error_for_transport)
+    an external server's
+    answer over its limit   → FhirResponseTooLarge(FhirUpstreamError)  502 fhir_response_too_large
 
 The FHIR gateway passes HAPI's answers through as they are (HAPI's own OperationOutcome reaches
 the caller) except for failures of HAPI itself, which :func:`passthrough_error` maps::
@@ -52,6 +55,8 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
+import httpx
+
 from ehr.core.errors import (
     AppError,
     BadRequestError,
@@ -71,12 +76,14 @@ __all__ = [
     "FhirPreconditionFailed",
     "FhirResourceGone",
     "FhirResourceNotFound",
+    "FhirResponseTooLarge",
     "FhirTimeout",
     "FhirUnavailable",
     "FhirUnprocessable",
     "FhirUpstreamError",
     "FhirUpstreamRejected",
     "error_for_status",
+    "error_for_transport",
     "hapi_message_code",
     "parse_operation_outcome",
     "passthrough_error",
@@ -186,6 +193,14 @@ class FhirUpstreamRejected(FhirUpstreamError):
 
     code = "fhir_upstream_rejected"
     title = "The FHIR server refused this service"
+
+
+class FhirResponseTooLarge(FhirUpstreamError):
+    """Raised when an external FHIR server (:mod:`ehr.fhir.external`) answers with more than is
+    read from it."""
+
+    code = "fhir_response_too_large"
+    title = "The FHIR server sent more than is read"
 
 
 class FhirUnavailable(DependencyUnavailable):
@@ -317,3 +332,11 @@ def passthrough_error(status: int) -> AppError | None:
     if status in _UNAVAILABLE_STATUSES:
         return FhirUnavailable("The FHIR server is unavailable")
     return FhirUpstreamError("The FHIR server failed to process the request")
+
+
+def error_for_transport(exc: httpx.HTTPError) -> FhirTimeout | FhirUnavailable:
+    """The error for a request that got no answer: a timeout (connect, read, write, pool) or a
+    transport failure (refused, DNS, reset; any other ``httpx`` error)."""
+    if isinstance(exc, httpx.TimeoutException):
+        return FhirTimeout("The FHIR server did not answer in time")
+    return FhirUnavailable("The FHIR server cannot be reached")

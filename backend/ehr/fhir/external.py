@@ -13,15 +13,15 @@ A CDS client may name its own FHIR server (``fhirServer``) and lend us an access
 - failures are the errors of :mod:`ehr.fhir.errors`. A status other than 200 goes through its
   table (:func:`~ehr.fhir.errors.error_for_status`: 404 ``FhirResourceNotFound``, 410
   ``FhirResourceGone``, 401/403 ``FhirUpstreamRejected``, ...; ``extra["upstream_status"]`` holds
-  the status); unreachable → ``FhirUnavailable``, too slow → ``FhirTimeout``, larger than the
-  limit → :class:`FhirResponseTooLarge`, not a JSON object → ``FhirUpstreamError``.
+  the status); no answer through :func:`~ehr.fhir.errors.error_for_transport` (unreachable →
+  ``FhirUnavailable``, too slow → ``FhirTimeout``); an answer larger than the limit →
+  ``FhirResponseTooLarge``, one that is not a JSON object → ``FhirUpstreamError``.
 
 What a failure means for the caller (a CDS call answers 412) is the caller's to say. Logs carry
 error types only: never the URL, the query or the token.
 """
 
 # The names follow ehr.core.errors (an HTTP meaning, not an "...Error" suffix).
-# ruff: noqa: N818
 
 from __future__ import annotations
 
@@ -36,25 +36,18 @@ import structlog
 from ehr.fhir.bundles import next_link
 from ehr.fhir.errors import (
     FhirInvalidRequest,
-    FhirTimeout,
-    FhirUnavailable,
+    FhirResponseTooLarge,
     FhirUpstreamError,
     error_for_status,
+    error_for_transport,
 )
 
-__all__ = ["MAX_RESPONSE_BYTES", "ExternalFhirServer", "FhirResponseTooLarge"]
+__all__ = ["MAX_RESPONSE_BYTES", "ExternalFhirServer"]
 
 logger = structlog.get_logger(__name__)
 
 # Largest answer read from an external FHIR server.
 MAX_RESPONSE_BYTES: Final = 8 * 1024 * 1024
-
-
-class FhirResponseTooLarge(FhirUpstreamError):
-    """Raised when an external FHIR server's answer is larger than we read."""
-
-    code = "fhir_response_too_large"
-    title = "The FHIR server sent more than is read"
 
 
 class ExternalFhirServer:
@@ -133,12 +126,9 @@ class ExternalFhirServer:
                         raise FhirResponseTooLarge(
                             "The FHIR server sent more data than is read from it"
                         )
-        except httpx.TimeoutException as exc:
-            logger.warning("fhir.external.request_failed", error=type(exc).__name__)
-            raise FhirTimeout("The FHIR server did not answer in time") from exc
         except httpx.HTTPError as exc:
             logger.warning("fhir.external.request_failed", error=type(exc).__name__)
-            raise FhirUnavailable("The FHIR server cannot be reached") from exc
+            raise error_for_transport(exc) from exc
         try:
             document = json.loads(body)
         except ValueError as exc:
