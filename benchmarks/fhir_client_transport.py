@@ -47,7 +47,7 @@ from typing import Any
 from fhirpy import AsyncFHIRClient
 from fhirpy.base.utils import AttrDict
 
-from ehr.core.config import Settings
+from ehr.core.config import FhirSettings, Settings
 from ehr.core.errors import AppError
 from ehr.fhir import (
     FhirClient,
@@ -126,12 +126,17 @@ def _report(title: str, results: dict[str, list[float]], baseline: str = "stock-
         )
 
 
-async def main(args: argparse.Namespace) -> None:
+def _target(args: argparse.Namespace) -> tuple[FhirSettings, str, dict[str, str]]:
+    """The FHIR settings, the tenant and a fresh run tag for this run."""
     settings = Settings().fhir
     if args.base_url:
         settings = settings.model_copy(update={"base_url": args.base_url})
     tenant = args.tenant or settings.default_tenant
-    run_tag = {"system": "urn:ehr:test", "code": f"bench-{uuid.uuid4().hex[:12]}"}
+    return settings, tenant, {"system": "urn:ehr:test", "code": f"bench-{uuid.uuid4().hex[:12]}"}
+
+
+async def main(args: argparse.Namespace) -> None:
+    settings, tenant, run_tag = _target(args)
 
     async with (
         FhirClient(settings, http_backend="httpcore") as fhir_httpcore,
@@ -331,11 +336,7 @@ def _decode_costs(fhir: TenantFhirClient, raw: bytes, iterations: int = 200) -> 
 
 
 async def record_main(args: argparse.Namespace) -> None:
-    settings = Settings().fhir
-    if args.base_url:
-        settings = settings.model_copy(update={"base_url": args.base_url})
-    tenant = args.tenant or settings.default_tenant
-    tag = {"system": "urn:ehr:test", "code": f"bench-{uuid.uuid4().hex[:12]}"}
+    settings, tenant, tag = _target(args)
     async with FhirClient(settings, http_backend="httpcore") as client:
         fhir = client.for_tenant(tenant)
         created = await fhir.transaction(_record_bundle(tag))

@@ -24,6 +24,7 @@ from ehr.fhir.bundles import (
     iter_entries,
     new_full_url,
     next_link,
+    parse_location,
     transaction_bundle,
     update_entry,
 )
@@ -105,6 +106,7 @@ __all__ = [
     "new_full_url",
     "next_link",
     "parse_fhir_date",
+    "parse_location",
     "period_of",
     "reference_of",
     "reference_parts",

@@ -44,6 +44,7 @@ __all__ = [
     "iter_entries",
     "new_full_url",
     "next_link",
+    "parse_location",
     "transaction_bundle",
     "update_entry",
 ]
@@ -208,14 +209,19 @@ def has_next(bundle: object) -> bool:
     return next_link(bundle) is not None
 
 
+def parse_location(location: str) -> ResourceLocation | None:
+    """Type, id and version of a ``Location`` (``[base/]Type/id[/_history/vid]``), or ``None``."""
+    path, _, version = location.partition("/_history/")
+    parts = path.rstrip("/").split("/")
+    if len(parts) < 2:
+        return None
+    return ResourceLocation(parts[-2], parts[-1], version or None)
+
+
 def entry_location(entry: Mapping[str, Any]) -> ResourceLocation | None:
     """Where a transaction/batch response entry was stored (from ``response.location``)."""
     response = entry.get("response")
     location = response.get("location") if isinstance(response, Mapping) else None
     if not isinstance(location, str):
         return None
-    path, _, version = location.partition("/_history/")
-    parts = path.rstrip("/").split("/")
-    if len(parts) < 2:
-        return None
-    return ResourceLocation(parts[-2], parts[-1], version or None)
+    return parse_location(location)

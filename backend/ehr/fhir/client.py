@@ -35,7 +35,7 @@ from ehr.fhir.addressing import (
     validate_tenant,
     weak_etag,
 )
-from ehr.fhir.bundles import next_link
+from ehr.fhir.bundles import next_link, parse_location
 from ehr.fhir.errors import (
     FhirConflict,
     FhirInvalidRequest,
@@ -284,10 +284,9 @@ class TenantFhirClient:
                 return stored
         # A conditional create that matched may answer without the resource: read it back.
         location = response.headers.get("Location") or response.headers.get("Content-Location")
-        if location:
-            parts = location.split("/_history/")[0].rstrip("/").split("/")
-            if len(parts) >= 2 and parts[-2] == resource_type:
-                return await self.read(resource_type, parts[-1])
+        where = parse_location(location) if location else None
+        if where is not None and where.resource_type == resource_type:
+            return await self.read(resource_type, where.resource_id)
         raise FhirUpstreamError("The FHIR server did not return the created resource")
 
     async def update(

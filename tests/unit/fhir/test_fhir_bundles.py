@@ -18,6 +18,7 @@ from ehr.fhir.bundles import (
     iter_entries,
     new_full_url,
     next_link,
+    parse_location,
     transaction_bundle,
     update_entry,
 )
@@ -127,3 +128,11 @@ def test_next_link_and_has_next() -> None:
 def test_entry_location(location: str | None, expected: ResourceLocation | None) -> None:
     entry = {"response": {"status": "201 Created", "location": location}}
     assert entry_location(entry) == expected
+
+
+def test_parse_location() -> None:
+    assert parse_location("http://h/fhir/DEFAULT/Patient/p-1/_history/2") == ResourceLocation(
+        "Patient", "p-1", "2"
+    )
+    assert parse_location("Patient/p-1/") == ResourceLocation("Patient", "p-1", None)
+    assert parse_location("p-1") is None
