@@ -1,4 +1,4 @@
-"""Liveness and readiness (operational contract, plain JSON — not problem+json).
+"""Liveness, readiness and metrics (operational contract, plain JSON — not problem+json).
 
 ``GET /health`` — liveness: 200 ``{"status": "ok"}``; touches no dependency (a slow database must
 not get the process restarted).
@@ -17,6 +17,9 @@ else 503. The body always reports every check::
 ``error`` (only on failure) is a stable code: the :class:`~ehr.core.errors.AppError` code when the
 dependency raised one, ``timeout`` when the check exceeded the bound, else
 ``<dependency>_unavailable``. No exception text is returned (it is logged).
+
+``GET /metrics`` — the Prometheus text exposition of this process's registry (public like
+``/health``, scraped from inside the cluster; not in the OpenAPI document).
 """
 
 from __future__ import annotations
