@@ -31,21 +31,23 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ehr.modules.medication_safety.engine import (
+from ehr.modules.cds_hooks.medication_cards import to_cds_card
+from ehr.modules.medication_safety.engine import check
+from ehr.modules.medication_safety.issues import (
     SNOMED_SYSTEM,
     AllergyInput,
     Coding,
     MedicationInput,
-    check,
 )
-from ehr.modules.medication_safety.kb_compiler import SOURCES_DIR, compile_knowledge
-from ehr.modules.medication_safety.normalisation import (
+from ehr.modules.medication_safety.knowledge import (
     CONCEPTS_FILE,
     RXNORM_SYSTEM,
+    SOURCES_DIR,
     RxNormTable,
+    compile_knowledge,
     shipped_table_dir,
 )
-from ehr.modules.medication_safety.rendering import to_cds_card, to_detected_issue
+from ehr.modules.medication_safety.rendering import to_detected_issue
 
 TARGET_MS = 1.0
 

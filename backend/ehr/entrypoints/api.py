@@ -127,6 +127,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_middleware(app, settings)
     tracing = configure_tracing(app, settings.telemetry)
     app.state.tracing = tracing
+    # The medication-safety API's include=cds-card is rendered by CDS Hooks' card renderer:
+    # medication safety declares the renderer it needs and is handed it here (ADR 0016).
+    setattr(app.state, medication_safety.CARD_RENDERER_STATE, cds_hooks.to_cds_card)
     app.include_router(api_docs_router)
     app.include_router(health_router)
     app.include_router(auth_router)

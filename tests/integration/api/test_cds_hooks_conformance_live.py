@@ -41,8 +41,8 @@ from ehr.core.config import Settings
 from ehr.core.db.engine import create_engine, create_sessionmaker
 from ehr.core.db.models import Tenant
 from ehr.fhir import FhirClient
+from ehr.modules.cds_hooks.definitions import SERVICES
 from ehr.modules.cds_hooks.schemas import CdsResponse
-from ehr.modules.cds_hooks.service import SERVICES
 from ehr.platform.tenancy import create_tenant
 from ehr.platform.tenancy.partitions import delete_partition, list_partitions
 

@@ -43,7 +43,7 @@ from ehr.entrypoints.api import create_app
 from ehr.fhir import FhirClient
 from ehr.fhir.bundles import bundle_resources
 from ehr.modules.cds_hooks.schemas import CdsResponse, Discovery
-from ehr.modules.medication_safety.normalisation import RXNORM_SYSTEM
+from ehr.modules.medication_safety import RXNORM_SYSTEM
 from ehr.platform.tenancy import create_tenant
 from ehr.platform.tenancy.partitions import delete_partition, list_partitions
 

@@ -32,7 +32,7 @@ from ehr.core.db.models import AuditRecord, MedicationSafetyPolicy, Tenant, User
 from ehr.core.error_handlers import PROBLEM_JSON
 from ehr.fhir import FhirClient, TenantFhirClient
 from ehr.fhir.bundles import bundle_resources
-from ehr.modules.medication_safety.normalisation import RXNORM_SYSTEM
+from ehr.modules.medication_safety import RXNORM_SYSTEM
 from ehr.platform.auth.authorization import CONFIDENTIALITY_SYSTEM
 from ehr.platform.auth.service import create_user
 from ehr.platform.auth.tokens import issue_access_token_for

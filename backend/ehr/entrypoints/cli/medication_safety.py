@@ -20,6 +20,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColum
 
 from ehr.modules.medication_safety import (
     DEFAULT_MAX_MEMBER_BYTES,
+    RXNORM_DIR,
     SOURCES_DIR,
     RxNormBuildError,
     RxNormImportError,
@@ -35,8 +36,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-# The package data of ehr.modules.medication_safety (data/sources, data/rxnorm).
-SHIPPED_DIR: Final = SOURCES_DIR.parent / "rxnorm"
+SHIPPED_DIR: Final = RXNORM_DIR
 SUPPLEMENT: Final = SHIPPED_DIR / "supplement.tsv"
 DEFAULT_RELEASE_LABEL: Final = (
     "RxNorm Current Prescribable Content 10/2025 (RxNorm_full_prescribe_10062025, inferred)"

@@ -17,6 +17,7 @@ from ehr.modules.cds_hooks.clients import (
     list_clients,
     register_client,
 )
+from ehr.modules.cds_hooks.medication_cards import to_cds_card
 from ehr.modules.cds_hooks.router import CDS_SERVICES_PATH, router
 
 __all__ = [
@@ -29,4 +30,5 @@ __all__ = [
     "list_clients",
     "register_client",
     "router",
+    "to_cds_card",
 ]

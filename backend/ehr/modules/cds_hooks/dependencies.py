@@ -3,8 +3,8 @@
 ``CdsClientDep``       the calling CDS client, authenticated by its signed JWT (client_auth)
 ``CdsAuditDep``        the call's audit trail, written when the handler finishes — also when it
                        fails (outcome failure/denied with the status): every call is recorded
-``CdsHooksServiceDep`` the decision logic bound to the client's tenant (HAPI partition), the
-                       tenant's medication-safety display policy and the knowledge base
+``CdsHooksServiceDep`` the decision logic bound to the client's tenant (HAPI partition) and the
+                       medication-safety checks under the tenant's display policy
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ from ehr.core.request_context import request_id_var
 from ehr.fhir.dependencies import FhirClientDep
 from ehr.modules.cds_hooks.client_auth import CdsClientDep
 from ehr.modules.cds_hooks.service import CdsHooksService
-from ehr.modules.medication_safety.dependencies import KnowledgeDep
-from ehr.modules.medication_safety.service import load_policy
+from ehr.modules.medication_safety import KnowledgeDep, medication_checks_for
 from ehr.platform.audit.recorder import written_after
 from ehr.platform.audit.trail import AuditTrail
 
@@ -51,11 +50,10 @@ async def get_cds_hooks_service(
     client: CdsClientDep, resources: ResourcesDep, fhir: FhirClientDep, knowledge: KnowledgeDep
 ) -> CdsHooksService:
     async with resources.sessionmaker() as session:
-        policy = await load_policy(session, client.tenant_id)
+        checks = await medication_checks_for(session, client.tenant_id, knowledge)
     return CdsHooksService(
         client=client,
-        knowledge=knowledge,
-        policy=policy,
+        checks=checks,
         fhir=fhir.for_tenant(client.tenant),
         redis=resources.redis,
         settings=resources.settings.cds_hooks,

@@ -30,16 +30,11 @@ from ehr.core.intake import (
 )
 from ehr.core.openapi_document import json_request_body
 from ehr.modules.cds_hooks.client_auth import CdsClientDep
+from ehr.modules.cds_hooks.definitions import SERVICES, discovery, service_definition
 from ehr.modules.cds_hooks.dependencies import CdsAuditDep, CdsHooksServiceDep
+from ehr.modules.cds_hooks.feedback import store_feedback
+from ehr.modules.cds_hooks.hook_requests import parse_feedback, parse_request
 from ehr.modules.cds_hooks.schemas import CdsRequest, CdsResponse, Discovery, FeedbackRequest
-from ehr.modules.cds_hooks.service import (
-    SERVICES,
-    discovery,
-    parse_feedback,
-    parse_request,
-    service_definition,
-    store_feedback,
-)
 
 __all__ = ["CDS_SERVICES_PATH", "router"]
 

@@ -1,9 +1,10 @@
 """Medication safety: drug-drug, drug-allergy and duplicate-therapy checks.
 
-The knowledge base is reviewable source data (``data/sources/*.yaml``, schema in
-``kb_sources.py``) compiled deterministically to a runtime index (``kb_compiler.py``); codes are
-normalised to RxNorm ingredient sets by ``normalisation.py``; ``engine.py`` checks a proposed
-medication against a patient's active medications and allergies.
+The knowledge (:mod:`.knowledge`: the reviewable sources ``data/sources/*.yaml`` compiled
+deterministically to a runtime index, and the RxNorm table that normalises codes to ingredients)
+is checked by the engine (``engine.py`` on the types of ``issues.py``) against a patient's active
+medications and allergies: read from FHIR (``record.py``, ``profile.py``) for the API
+(``service.py``, ``router.py``), or held by the caller (``checks.py``: CDS Hooks).
 
 The public surface (other modules and the entrypoints import only this):
 
@@ -12,42 +13,83 @@ The public surface (other modules and the entrypoints import only this):
                             startup), ``KnowledgeDep`` as a dependency
 ``medication_checks_for``   the checks under a tenant's display policy (:class:`MedicationChecks`)
                             for callers whose tenant is not the principal's (CDS clients)
-``MedicationChecks``        the checks of a record the caller holds: ``check_orders`` (the CDS
-                            order-select / order-sign entry point), ``check_medication_list``,
-                            ``check_new_allergies``; they answer a ``RecordCheck``
-``PatientRecord``           the raw FHIR resources of one patient those checks read
-the RxNorm tools            ``build_subset``, ``import_rrf_zip`` (``ehr medication-safety``)
+``MedicationChecks``        the checks of a record the caller holds (a ``PatientRecord``):
+                            ``check_orders`` (the CDS order-select / order-sign entry point),
+                            ``check_medication_list``, ``check_new_allergies``; they answer a
+                            ``RecordCheck`` (the ``CheckResult`` and the record's
+                            ``PatientProfile``); ``allergy_from_fhir`` reads one
+                            AllergyIntolerance as the checks do (or says why it is left out)
+the issue types             ``CheckResult``, ``Issue``, ``ImplicatedItem``, ``IssueCategory``,
+                            ``Display``, ``AllergyInput`` (what a renderer of the results reads)
+the shared texts            ``issue_summary``, ``citation_url``, ``RULE_SYSTEM``, ``RXNORM_SYSTEM``
+``IssueCardRenderer``       the card renderer the API's ``include=cds-card`` needs; the app sets
+                            CDS Hooks' one as ``app.state.<CARD_RENDERER_STATE>``
+the RxNorm tools            ``build_subset``, ``import_rrf_zip`` and their errors, ``SOURCES_DIR``,
+                            ``RXNORM_DIR`` (``ehr medication-safety``)
 """
 
 from ehr.modules.medication_safety.checks import MedicationChecks, RecordCheck
 from ehr.modules.medication_safety.dependencies import (
+    CARD_RENDERER_STATE,
     KnowledgeDep,
     get_knowledge,
     medication_checks_for,
 )
-from ehr.modules.medication_safety.kb_compiler import SOURCES_DIR
-from ehr.modules.medication_safety.router import router
-from ehr.modules.medication_safety.rxnorm_import import (
+from ehr.modules.medication_safety.issues import (
+    AllergyInput,
+    CheckResult,
+    ImplicatedItem,
+    Issue,
+    IssueCategory,
+)
+from ehr.modules.medication_safety.knowledge import (
     DEFAULT_MAX_MEMBER_BYTES,
+    RXNORM_DIR,
+    RXNORM_SYSTEM,
+    SOURCES_DIR,
+    Display,
     RxNormBuildError,
     RxNormImportError,
     build_subset,
     import_rrf_zip,
 )
-from ehr.modules.medication_safety.service import PatientRecord
+from ehr.modules.medication_safety.profile import PatientProfile, allergy_from_fhir
+from ehr.modules.medication_safety.record import PatientRecord
+from ehr.modules.medication_safety.rendering import (
+    RULE_SYSTEM,
+    IssueCardRenderer,
+    citation_url,
+    issue_summary,
+)
+from ehr.modules.medication_safety.router import router
 
 __all__ = [
+    "CARD_RENDERER_STATE",
     "DEFAULT_MAX_MEMBER_BYTES",
+    "RULE_SYSTEM",
+    "RXNORM_DIR",
+    "RXNORM_SYSTEM",
     "SOURCES_DIR",
+    "AllergyInput",
+    "CheckResult",
+    "Display",
+    "ImplicatedItem",
+    "Issue",
+    "IssueCardRenderer",
+    "IssueCategory",
     "KnowledgeDep",
     "MedicationChecks",
+    "PatientProfile",
     "PatientRecord",
     "RecordCheck",
     "RxNormBuildError",
     "RxNormImportError",
+    "allergy_from_fhir",
     "build_subset",
+    "citation_url",
     "get_knowledge",
     "import_rrf_zip",
+    "issue_summary",
     "medication_checks_for",
     "router",
 ]

@@ -2,7 +2,7 @@
 
 :class:`MedicationChecks` binds the knowledge base and the RxNorm table to a tenant's display
 policy. It does no I/O and is synchronous (callers run it off the event loop): the record is
-given as a :class:`~.service.PatientRecord` of raw FHIR resources, read from FHIR by this
+given as a :class:`~.record.PatientRecord` of raw FHIR resources, read from FHIR by this
 module's service or gathered by another module (a CDS Hooks call's prefetch).
 
 Entry points for other modules (CDS Hooks):
@@ -14,35 +14,35 @@ Entry points for other modules (CDS Hooks):
 - :meth:`MedicationChecks.check_new_allergies` — the active medications against allergies being
   recorded (allergyintolerance-create).
 
-Each builds the record's :class:`~.service.PatientProfile` (restricted resources are never used:
+Each builds the record's :class:`~.profile.PatientProfile` (restricted resources are never used:
 these callers cannot assert break-glass) and answers a :class:`RecordCheck`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ehr.modules.medication_safety.engine import (
+from ehr.modules.medication_safety.engine import check
+from ehr.modules.medication_safety.issues import (
     AllergyInput,
     CheckResult,
     Coding,
     IssueCategory,
     MedicationInput,
     PatientContext,
-    check,
 )
-from ehr.modules.medication_safety.service import (
-    LoadedKnowledge,
+from ehr.modules.medication_safety.knowledge import LoadedKnowledge
+from ehr.modules.medication_safety.policy import TenantPolicy
+from ehr.modules.medication_safety.profile import (
     PatientProfile,
-    PatientRecord,
-    TenantPolicy,
     allergy_from_fhir,
     build_profile,
     medication_from_draft,
 )
+from ehr.modules.medication_safety.record import PatientRecord
 
 __all__ = ["MedicationChecks", "RecordCheck"]
 
@@ -99,9 +99,23 @@ class MedicationChecks:
             policy=self._policy.policy,
         )
 
-    def profile(self, record: PatientRecord, *, now: dt.datetime) -> PatientProfile:
-        """The engine inputs of ``record``, restricted resources left out (no break-glass)."""
-        return build_profile(record, now=now, may_see_restricted=False, name_of=self.name_of)
+    def profile(
+        self,
+        record: PatientRecord,
+        *,
+        now: dt.datetime,
+        replaces: Iterable[str] = (),
+        may_see_restricted: bool = False,
+    ) -> PatientProfile:
+        """The engine inputs of ``record`` (:func:`~.profile.build_profile`); restricted
+        resources are used only with ``may_see_restricted`` (break-glass)."""
+        return build_profile(
+            record,
+            replaces=replaces,
+            now=now,
+            may_see_restricted=may_see_restricted,
+            name_of=self.name_of,
+        )
 
     def check_orders(
         self,

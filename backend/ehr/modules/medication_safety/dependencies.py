@@ -3,6 +3,9 @@
 ``KnowledgeDep``                the compiled knowledge base and the RxNorm table (loaded once per
                                 process, on first use, in the thread pool: ~0.2 s)
 ``TenantPolicyDep``             the caller tenant's display policy (the default when none is saved)
+``CardRendererDep``             the CDS Hooks card renderer the app was given (``include=cds-card``;
+                                ``app.state.medication_safety_card_renderer``, see
+                                :mod:`.rendering`)
 ``MedicationSafetyServiceDep``  the checks, bound to the caller's tenant (FHIR partition), its
                                 compartment (portal users: their own Patient only) and its policy
 ``medication_checks_for``       the checks under another tenant's policy (not a dependency: for
@@ -13,50 +16,43 @@ Permission checks are declared on each route (``RequirePermission``).
 
 from __future__ import annotations
 
-import datetime as dt
-import functools
 import uuid
-from typing import Annotated
+from typing import Annotated, Final
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehr.core.dependencies import SessionDep
 from ehr.modules.medication_safety.checks import MedicationChecks
-from ehr.modules.medication_safety.kb_compiler import load_knowledge_base
-from ehr.modules.medication_safety.normalisation import load_resolver
-from ehr.modules.medication_safety.service import (
-    LoadedKnowledge,
-    MedicationSafetyService,
-    TenantPolicy,
-    load_policy,
-)
+from ehr.modules.medication_safety.knowledge import LoadedKnowledge, load_knowledge
+from ehr.modules.medication_safety.policy import TenantPolicy, load_policy
+from ehr.modules.medication_safety.rendering import IssueCardRenderer
+from ehr.modules.medication_safety.service import MedicationSafetyService
 from ehr.modules.patients import PatientServiceDep
 from ehr.platform.auth.dependencies import CurrentPrincipal
 from ehr.platform.tenancy import TenantFhirDep
 
 __all__ = [
+    "CARD_RENDERER_STATE",
+    "CardRendererDep",
     "KnowledgeDep",
     "MedicationSafetyServiceDep",
     "TenantPolicyDep",
+    "get_card_renderer",
     "get_knowledge",
     "get_medication_safety_service",
     "get_tenant_policy",
     "medication_checks_for",
 ]
 
-
-@functools.cache
-def _shipped_knowledge() -> LoadedKnowledge:
-    kb = load_knowledge_base()
-    resolver = load_resolver()
-    return LoadedKnowledge(kb=kb, resolver=resolver, compiled_at=dt.datetime.now(dt.UTC))
+# The attribute of ``app.state`` holding the card renderer (set by create_app).
+CARD_RENDERER_STATE: Final = "medication_safety_card_renderer"
 
 
 def get_knowledge() -> LoadedKnowledge:
     """The knowledge base and RxNorm table (a sync dependency: the first load runs in the
     thread pool, not on the event loop)."""
-    return _shipped_knowledge()
+    return load_knowledge()
 
 
 KnowledgeDep = Annotated[LoadedKnowledge, Depends(get_knowledge)]
@@ -67,6 +63,15 @@ async def get_tenant_policy(session: SessionDep, principal: CurrentPrincipal) ->
 
 
 TenantPolicyDep = Annotated[TenantPolicy, Depends(get_tenant_policy)]
+
+
+def get_card_renderer(request: Request) -> IssueCardRenderer | None:
+    """The card renderer of the app (``None`` in an app that was not given one)."""
+    renderer: IssueCardRenderer | None = getattr(request.app.state, CARD_RENDERER_STATE, None)
+    return renderer
+
+
+CardRendererDep = Annotated[IssueCardRenderer | None, Depends(get_card_renderer)]
 
 
 async def medication_checks_for(
@@ -81,8 +86,11 @@ def get_medication_safety_service(
     fhir: TenantFhirDep,
     patients: PatientServiceDep,
     policy: TenantPolicyDep,
+    card_renderer: CardRendererDep,
 ) -> MedicationSafetyService:
-    return MedicationSafetyService(knowledge, fhir=fhir, patients=patients, policy=policy)
+    return MedicationSafetyService(
+        knowledge, fhir=fhir, patients=patients, policy=policy, card_renderer=card_renderer
+    )
 
 
 MedicationSafetyServiceDep = Annotated[

@@ -2,12 +2,13 @@
 
 ``check(proposed, active, allergies, context, *, kb, resolver, policy) -> CheckResult``
 
-Inputs are small frozen dataclasses the service builds from FHIR (MedicationRequest /
-MedicationStatement → :class:`MedicationInput`, AllergyIntolerance → :class:`AllergyInput`; the
-caller filters allergies by clinical/verification status and leaves out of ``active`` the order a
-proposed one replaces). Every coding is resolved to RxNorm ingredients by ``resolver``; codings
-that do not resolve are listed in :attr:`CheckResult.unresolved`, items with nothing checkable in
-:attr:`CheckResult.not_checkable` — nothing is silently ignored.
+Inputs (:mod:`.issues`) are small frozen dataclasses the service builds from FHIR
+(MedicationRequest / MedicationStatement → :class:`MedicationInput`, AllergyIntolerance →
+:class:`AllergyInput`; the caller filters allergies by clinical/verification status and leaves out
+of ``active`` the order a proposed one replaces). Every coding is resolved to RxNorm ingredients by
+``resolver`` (:mod:`.resolution`); codings that do not resolve are listed in
+:attr:`CheckResult.unresolved`, items with nothing checkable in :attr:`CheckResult.not_checkable` —
+nothing is silently ignored.
 
 What is checked
 - **drug-drug**: each proposed medication against each active one and against every other
@@ -31,21 +32,7 @@ What is checked
   exceed ``1 + allowance`` when a proposed medication contributes a member (one issue per class;
   rule id ``DUP-<SLUG>``; severity/display from the class; the class's ``routes`` filter members).
 
-Policy (display only; severity is the KB's and is never changed)
-``Policy(interruptive=..., rule_display=...)``. The KB is authored to the default convention
-contraindicated + major → interruptive, moderate → passive, minor → informational, with deliberate
-exceptions (a passive major rule, a member override). An issue's display is, first match wins:
-
-1. ``policy.rule_display[rule_id]`` — a tenant's per-rule choice;
-2. if the severity's membership in ``policy.interruptive`` differs from the default
-   (``DEFAULT_INTERRUPTIVE`` = contraindicated, major): promoted (now in the set) →
-   ``interruptive``; demoted (now out of the set) → ``passive`` when the KB display was
-   interruptive, else the KB display;
-3. the KB display (the rule's, or its member override's).
-
-So ``Policy()`` changes nothing, ``Policy(interruptive={contraindicated})`` makes every major
-issue non-interruptive, ``Policy(interruptive={contraindicated, major, moderate})`` makes
-moderate issues interruptive too.
+Policy (display only; severity is the KB's and is never changed): :class:`~.issues.Policy`.
 
 Order of issues: severity (contraindicated first), rule id, then the implicated item ids.
 ``context`` (age, sex) is accepted for context-aware rules; no rule uses it yet.
@@ -54,344 +41,49 @@ Order of issues: severity (contraindicated first), rule id, then the implicated 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from enum import StrEnum
-from types import MappingProxyType
-from typing import Final, Literal
+from typing import Final
 
-from ehr.modules.medication_safety.kb_compiler import (
+from ehr.modules.medication_safety.issues import (
+    BUILTIN_RULE_OUTCOMES,
+    DEFAULT_POLICY,
+    AllergyInput,
+    CheckResult,
+    ClearedCheck,
+    ImplicatedItem,
+    Issue,
+    IssueCategory,
+    MatchedIngredient,
+    MedicationInput,
+    PatientContext,
+    Policy,
+    UncheckedItem,
+    UnresolvedCode,
+)
+from ehr.modules.medication_safety.knowledge import (
     LEVEL_RANK,
     RULE_ALLERGY_SAME_GROUP,
     RULE_ALLERGY_SAME_INGREDIENT,
     RULE_DUPLICATE_INGREDIENT,
+    RXNORM_SYSTEM,
     SEVERITY_RANK,
-    CitationRef,
+    CodeResolver,
     CompiledCrossSensitivity,
     CompiledDuplicateClass,
-    KnowledgeBase,
-    PairHit,
-)
-from ehr.modules.medication_safety.kb_sources import (
     CrossSensitivityLevel,
     Display,
+    KnowledgeBase,
+    PairHit,
     RouteCategory,
     Severity,
 )
-from ehr.modules.medication_safety.normalisation import NDC_SYSTEM, RXNORM_SYSTEM, CodeResolver
-
-__all__ = [
-    "BUILTIN_RULE_OUTCOMES",
-    "CROSS_SENSITIVITY_OUTCOMES",
-    "DEFAULT_INTERRUPTIVE",
-    "DEFAULT_POLICY",
-    "SNOMED_SYSTEM",
-    "AllergyInput",
-    "CheckResult",
-    "ClearedCheck",
-    "Coding",
-    "ImplicatedItem",
-    "Issue",
-    "IssueCategory",
-    "MatchedIngredient",
-    "MedicationInput",
-    "PatientContext",
-    "Policy",
-    "UncheckedItem",
-    "UnresolvedCode",
-    "check",
-]
-
-SNOMED_SYSTEM: Final = "http://snomed.info/sct"
-DEFAULT_INTERRUPTIVE: Final = frozenset({Severity.CONTRAINDICATED, Severity.MAJOR})
-
-Criticality = Literal["low", "high", "unable-to-assess"]
-Role = Literal["proposed", "active", "allergy"]
-
-
-# --------------------------------------------------------------------------- inputs
-
-
-@dataclass(frozen=True, slots=True)
-class Coding:
-    system: str
-    code: str
-    display: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class MedicationInput:
-    """One medication. ``id`` is the caller's key (echoed in issues); ``reference`` the FHIR
-    reference (``MedicationRequest/123``) when the item exists as a resource; ``route`` overrides
-    the route parsed from the code's dose form."""
-
-    id: str
-    label: str
-    codings: tuple[Coding, ...] = ()
-    text: str | None = None
-    route: RouteCategory | None = None
-    reference: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class AllergyInput:
-    """One allergy/intolerance (the caller has already filtered by clinical/verification status).
-
-    Codings: RxNorm/NDC (an ingredient or product) or a SNOMED CT substance listed on an allergen
-    group."""
-
-    id: str
-    label: str
-    codings: tuple[Coding, ...] = ()
-    text: str | None = None
-    criticality: Criticality | None = None
-    reference: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PatientContext:
-    age_years: int | None = None
-    sex: Literal["female", "male", "other", "unknown"] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Policy:
-    """A tenant's display policy (see the module docstring for the exact rule)."""
-
-    interruptive: frozenset[Severity] = DEFAULT_INTERRUPTIVE
-    rule_display: Mapping[str, Display] = field(default_factory=lambda: MappingProxyType({}))
-
-    def display_for(self, rule_id: str, severity: Severity, kb_display: Display) -> Display:
-        chosen = self.rule_display.get(rule_id)
-        if chosen is not None:
-            return chosen
-        interrupts = severity in self.interruptive
-        if interrupts == (severity in DEFAULT_INTERRUPTIVE):
-            return kb_display
-        if interrupts:
-            return Display.INTERRUPTIVE
-        return Display.PASSIVE if kb_display is Display.INTERRUPTIVE else kb_display
-
-
-DEFAULT_POLICY: Final = Policy()
-
-
-# --------------------------------------------------------------------------- outputs
-
-
-class IssueCategory(StrEnum):
-    DRUG_DRUG = "drug-drug"
-    DRUG_ALLERGY = "drug-allergy"
-    DUPLICATE_THERAPY = "duplicate-therapy"
-
-
-# The engine's own rules (not in the sources): category, severity and KB display of their issues.
-BUILTIN_RULE_OUTCOMES: Final[Mapping[str, tuple[IssueCategory, Severity, Display]]] = (
-    MappingProxyType(
-        {
-            RULE_ALLERGY_SAME_INGREDIENT: (
-                IssueCategory.DRUG_ALLERGY,
-                Severity.CONTRAINDICATED,
-                Display.INTERRUPTIVE,
-            ),
-            RULE_ALLERGY_SAME_GROUP: (
-                IssueCategory.DRUG_ALLERGY,
-                Severity.MAJOR,
-                Display.INTERRUPTIVE,
-            ),
-            RULE_DUPLICATE_INGREDIENT: (
-                IssueCategory.DUPLICATE_THERAPY,
-                Severity.MAJOR,
-                Display.INTERRUPTIVE,
-            ),
-        }
-    )
+from ehr.modules.medication_safety.resolution import (
+    ResolvedAllergy,
+    ResolvedMedication,
+    resolve_allergy,
+    resolve_medication,
 )
 
-
-@dataclass(frozen=True, slots=True)
-class MatchedIngredient:
-    rxcui: str
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class ImplicatedItem:
-    """A medication or allergy an issue is about, with what matched in it."""
-
-    kind: Literal["medication", "allergy"]
-    role: Role
-    id: str
-    label: str
-    reference: str | None
-    ingredients: tuple[MatchedIngredient, ...]
-    class_id: str | None = None  # the class / allergen group / duplicate class that matched
-    class_label: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Issue:
-    """One finding. ``implicated[0]`` is a proposed medication; for drug-allergy the allergy is
-    ``implicated[1]``; a duplicate class may implicate more than two medications."""
-
-    category: IssueCategory
-    rule_id: str
-    severity: Severity
-    display: Display  # after the policy
-    kb_display: Display  # the knowledge base's (rule or member override)
-    title: str
-    implicated: tuple[ImplicatedItem, ...]
-    mechanism: str | None
-    consequence: str | None
-    management: str
-    citations: tuple[CitationRef, ...]
-    source_list: str | None = None
-    note: str | None = None  # a member override's note
-
-
-@dataclass(frozen=True, slots=True)
-class UnresolvedCode:
-    item_id: str
-    kind: Literal["medication", "allergy"]
-    system: str
-    code: str
-    display: str | None
-    reason: Literal["unknown-code", "unsupported-system"]
-
-
-@dataclass(frozen=True, slots=True)
-class UncheckedItem:
-    item_id: str
-    kind: Literal["medication", "allergy"]
-    label: str
-    reason: Literal["free-text-only", "no-code-resolved", "no-code"]
-
-
-@dataclass(frozen=True, slots=True)
-class ClearedCheck:
-    """A cross-sensitivity the KB rules out (level ``none``) for this allergy and medication."""
-
-    rule_id: str
-    medication_id: str
-    allergy_id: str
-    rationale: str
-    citations: tuple[CitationRef, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class CheckResult:
-    issues: tuple[Issue, ...]
-    unresolved: tuple[UnresolvedCode, ...]
-    not_checkable: tuple[UncheckedItem, ...]
-    cleared: tuple[ClearedCheck, ...]
-    kb_version: str
-
-    @property
-    def interruptive(self) -> bool:
-        return any(issue.display is Display.INTERRUPTIVE for issue in self.issues)
-
-
-# --------------------------------------------------------------------------- resolution
-
-
-@dataclass(frozen=True, slots=True)
-class _Med:
-    item: MedicationInput
-    role: Role
-    ingredients: tuple[str, ...]  # sorted, distinct
-    route: RouteCategory | None
-
-
-@dataclass(frozen=True, slots=True)
-class _Allergy:
-    item: AllergyInput
-    ingredients: frozenset[str]
-    groups: tuple[str, ...]  # sorted, distinct
-
-
-_CHECKABLE_SYSTEMS: Final = frozenset({RXNORM_SYSTEM, NDC_SYSTEM})
-
-
-def _unresolved(
-    item_id: str, kind: Literal["medication", "allergy"], coding: Coding, system_known: bool
-) -> UnresolvedCode:
-    return UnresolvedCode(
-        item_id,
-        kind,
-        coding.system,
-        coding.code,
-        coding.display,
-        "unknown-code" if system_known else "unsupported-system",
-    )
-
-
-def _unchecked_reason(
-    codings: tuple[Coding, ...], text: str | None
-) -> Literal["free-text-only", "no-code-resolved", "no-code"]:
-    if codings:
-        return "no-code-resolved"
-    return "free-text-only" if text else "no-code"
-
-
-def _resolve_medication(
-    med: MedicationInput,
-    role: Role,
-    resolver: CodeResolver,
-    unresolved: list[UnresolvedCode],
-    unchecked: list[UncheckedItem],
-) -> _Med | None:
-    ingredients: set[str] = set()
-    route = med.route
-    for coding in med.codings:
-        resolution = resolver.resolve(coding.system, coding.code)
-        if resolution is None or not resolution.ingredients:
-            unresolved.append(
-                _unresolved(med.id, "medication", coding, coding.system in _CHECKABLE_SYSTEMS)
-            )
-            continue
-        ingredients |= resolution.ingredients
-        if route is None:
-            route = resolution.route
-    if not ingredients:
-        unchecked.append(
-            UncheckedItem(med.id, "medication", med.label, _unchecked_reason(med.codings, med.text))
-        )
-        return None
-    return _Med(med, role, tuple(sorted(ingredients)), route)
-
-
-def _resolve_allergy(
-    allergy: AllergyInput,
-    kb: KnowledgeBase,
-    resolver: CodeResolver,
-    unresolved: list[UnresolvedCode],
-    unchecked: list[UncheckedItem],
-) -> _Allergy | None:
-    ingredients: set[str] = set()
-    groups: set[str] = set()
-    for coding in allergy.codings:
-        if coding.system == SNOMED_SYSTEM and coding.code in kb.snomed_allergen_groups:
-            groups.update(kb.snomed_allergen_groups[coding.code])
-            continue
-        resolution = resolver.resolve(coding.system, coding.code)
-        if resolution is None or not resolution.ingredients:
-            known = coding.system in _CHECKABLE_SYSTEMS or coding.system == SNOMED_SYSTEM
-            unresolved.append(_unresolved(allergy.id, "allergy", coding, known))
-            continue
-        ingredients |= resolution.ingredients
-    if not ingredients and not groups:
-        unchecked.append(
-            UncheckedItem(
-                allergy.id,
-                "allergy",
-                allergy.label,
-                _unchecked_reason(allergy.codings, allergy.text),
-            )
-        )
-        return None
-    for rxcui in ingredients:
-        groups.update(kb.ingredient_allergen_groups.get(rxcui, ()))
-    return _Allergy(allergy, frozenset(ingredients), tuple(sorted(groups)))
-
+__all__ = ["CROSS_SENSITIVITY_OUTCOMES", "check"]
 
 # --------------------------------------------------------------------------- checks
 
@@ -418,7 +110,7 @@ def _route_ok(allowed: frozenset[RouteCategory] | None, route: RouteCategory | N
 
 
 def _med_item(
-    med: _Med,
+    med: ResolvedMedication,
     ingredients: Iterable[str],
     namer: _Namer,
     class_id: str | None = None,
@@ -437,7 +129,7 @@ def _med_item(
 
 
 def _interactions(
-    p: _Med, q: _Med, kb: KnowledgeBase, policy: Policy, namer: _Namer
+    p: ResolvedMedication, q: ResolvedMedication, kb: KnowledgeBase, policy: Policy, namer: _Namer
 ) -> Iterable[Issue]:
     best: dict[str, tuple[PairHit, str, str]] = {}
     pair_index = kb.pair_index
@@ -482,7 +174,9 @@ def _interactions(
         )
 
 
-def _same_ingredient(p: _Med, q: _Med, policy: Policy, namer: _Namer) -> Issue | None:
+def _same_ingredient(
+    p: ResolvedMedication, q: ResolvedMedication, policy: Policy, namer: _Namer
+) -> Issue | None:
     if p.route is not None and q.route is not None and p.route != q.route:
         return None
     shared = sorted(set(p.ingredients) & set(q.ingredients))
@@ -509,7 +203,7 @@ def _same_ingredient(p: _Med, q: _Med, policy: Policy, namer: _Namer) -> Issue |
 
 
 def _duplicate_classes(
-    meds: Sequence[_Med], kb: KnowledgeBase, policy: Policy, namer: _Namer
+    meds: Sequence[ResolvedMedication], kb: KnowledgeBase, policy: Policy, namer: _Namer
 ) -> Iterable[Issue]:
     index = kb.ingredient_duplicate_classes
     relevant: dict[str, CompiledDuplicateClass] = {}
@@ -522,7 +216,7 @@ def _duplicate_classes(
                     relevant[dup.id] = dup
     for dup_id in sorted(relevant):
         dup = relevant[dup_id]
-        contributions: list[tuple[_Med, list[str]]] = []
+        contributions: list[tuple[ResolvedMedication, list[str]]] = []
         distinct: set[str] = set()
         for med in meds:
             if not _route_ok(dup.routes, med.route):
@@ -559,7 +253,7 @@ CROSS_SENSITIVITY_OUTCOMES: Final[Mapping[CrossSensitivityLevel, tuple[Severity,
 
 
 def _allergy_item(
-    allergy: _Allergy,
+    allergy: ResolvedAllergy,
     ingredients: Iterable[str],
     namer: _Namer,
     class_id: str | None = None,
@@ -578,8 +272,8 @@ def _allergy_item(
 
 
 def _allergy_issue(
-    p: _Med,
-    allergy: _Allergy,
+    p: ResolvedMedication,
+    allergy: ResolvedAllergy,
     kb: KnowledgeBase,
     policy: Policy,
     namer: _Namer,
@@ -715,17 +409,17 @@ def check(
     new = [
         m
         for med in proposed
-        if (m := _resolve_medication(med, "proposed", resolver, unresolved, unchecked)) is not None
+        if (m := resolve_medication(med, "proposed", resolver, unresolved, unchecked)) is not None
     ]
     current = [
         m
         for med in active
-        if (m := _resolve_medication(med, "active", resolver, unresolved, unchecked)) is not None
+        if (m := resolve_medication(med, "active", resolver, unresolved, unchecked)) is not None
     ]
     known_allergies = [
         a
         for allergy in allergies
-        if (a := _resolve_allergy(allergy, kb, resolver, unresolved, unchecked)) is not None
+        if (a := resolve_allergy(allergy, kb, resolver, unresolved, unchecked)) is not None
     ]
 
     issues: list[Issue] = []

@@ -1,4 +1,5 @@
-"""Engine issues as FHIR R4 ``DetectedIssue`` resources and CDS Hooks 2.0 cards (plain dicts).
+"""Engine issues as FHIR R4 ``DetectedIssue`` resources (plain dicts); the texts every rendering
+of an issue shares; the port through which the CDS Hooks card rendering is plugged in.
 
 DetectedIssue (``to_detected_issue``)
 - ``status`` ``final``; ``code``: v3-ActCode ``DRG`` / ``ALGY`` / ``DUPTHPY`` plus the rule id
@@ -13,41 +14,36 @@ DetectedIssue (``to_detected_issue``)
 - No ``mitigation``: it records an action taken (``action`` is required); the KB's management
   advice is not one, so it is in ``detail``. The service adds a mitigation when a clinician acts.
 
-CDS card (``to_cds_card``)
-- ``summary`` (< 140 characters, ellipsised), ``indicator`` from the display after policy
-  (interruptive → ``critical``, passive → ``warning``, informational → ``info``), ``detail``
-  markdown (severity, consequence, mechanism, management, note, citations; free text escaped),
-  ``source`` ``{label, url, topic}`` (topic = the rule id coding), ``uuid`` (random v4),
-  ``links`` to cited URLs, and ``overrideReasons`` on interruptive cards only.
+Shared texts: :func:`issue_summary` (the title on one line, ellipsised to a length),
+:func:`citation_url` (the first cited URL), :data:`RULE_SYSTEM` (the coding system of rule ids).
+
+The API's ``include=cds-card`` representation is a CDS Hooks 2.0 card. Card rendering belongs to
+CDS Hooks (``ehr.modules.cds_hooks``), which depends on this module; so this module only declares
+the renderer it needs (:class:`IssueCardRenderer`) and the app hands it the implementation
+(``app.state.medication_safety_card_renderer``, set in ``ehr.entrypoints.api.create_app``).
 """
 
 from __future__ import annotations
 
-import re
-import uuid
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
-from ehr.modules.medication_safety.engine import ImplicatedItem, Issue, IssueCategory
-from ehr.modules.medication_safety.kb_sources import Display, Severity
-from ehr.modules.medication_safety.normalisation import RXNORM_SYSTEM
+from ehr.modules.medication_safety.issues import ImplicatedItem, Issue, IssueCategory
+from ehr.modules.medication_safety.knowledge import RXNORM_SYSTEM, Severity
 
 __all__ = [
     "ACT_CODE_SYSTEM",
     "CLASS_SYSTEM",
-    "OVERRIDE_REASON_SYSTEM",
     "RULE_SYSTEM",
-    "SOURCE_LABEL",
-    "to_cds_card",
+    "IssueCardRenderer",
+    "citation_url",
+    "issue_summary",
     "to_detected_issue",
 ]
 
 ACT_CODE_SYSTEM: Final = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 RULE_SYSTEM: Final = "urn:ehr:medication-safety:rule"
 CLASS_SYSTEM: Final = "urn:ehr:medication-safety:class"
-OVERRIDE_REASON_SYSTEM: Final = "urn:ehr:medication-safety:override-reason"
-SOURCE_LABEL: Final = "EHR medication-safety knowledge base"
-SUMMARY_MAX: Final = 139
 
 _ACT_CODES: Final[Mapping[IssueCategory, tuple[str, str]]] = {
     IssueCategory.DRUG_DRUG: ("DRG", "Drug Interaction Alert"),
@@ -60,22 +56,26 @@ _FHIR_SEVERITY: Final[Mapping[Severity, str]] = {
     Severity.MODERATE: "moderate",
     Severity.MINOR: "low",
 }
-_INDICATOR: Final[Mapping[Display, str]] = {
-    Display.INTERRUPTIVE: "critical",
-    Display.PASSIVE: "warning",
-    Display.INFORMATIONAL: "info",
-}
-_COMMON_REASONS: Final = (
-    ("benefit-outweighs-risk", "Benefit outweighs the risk"),
-    ("will-monitor", "Will monitor or adjust the dose"),
-    ("not-applicable", "Alert does not apply to this patient"),
-)
-_CATEGORY_REASONS: Final[Mapping[IssueCategory, tuple[tuple[str, str], ...]]] = {
-    IssueCategory.DRUG_DRUG: (("tolerated-previously", "Patient has tolerated the combination"),),
-    IssueCategory.DRUG_ALLERGY: (("tolerated-previously", "Patient has tolerated the drug"),),
-    IssueCategory.DUPLICATE_THERAPY: (("intended-duplicate", "Duplicate therapy is intended"),),
-}
-_MARKDOWN_SPECIAL: Final = re.compile(r"([\\`*_\[\]<>#|])")
+
+
+class IssueCardRenderer(Protocol):
+    """Renders an issue as a CDS Hooks 2.0 card (a JSON object); ``kb_version`` is appended to
+    the card's source label."""
+
+    def __call__(self, issue: Issue, *, kb_version: str | None = None) -> dict[str, Any]: ...
+
+
+def citation_url(issue: Issue) -> str | None:
+    """The first URL the issue's citations give (``None`` when none has one)."""
+    return next((c.url for c in issue.citations if c.url), None)
+
+
+def issue_summary(issue: Issue, max_length: int) -> str:
+    """The issue's title on one line, at most ``max_length`` characters (ellipsised)."""
+    summary = " ".join(issue.title.split())
+    if len(summary) > max_length:
+        summary = summary[: max_length - 1].rstrip() + "…"
+    return summary
 
 
 def _reference(item: ImplicatedItem) -> dict[str, str]:
@@ -106,10 +106,6 @@ def _evidence(item: ImplicatedItem) -> dict[str, Any]:
     if codes:
         evidence["code"] = codes
     return evidence
-
-
-def _citation_url(issue: Issue) -> str | None:
-    return next((c.url for c in issue.citations if c.url), None)
 
 
 def _detail_text(issue: Issue) -> str:
@@ -145,75 +141,7 @@ def to_detected_issue(
     resource["implicated"] = [_reference(i) for i in issue.implicated if i.kind == "medication"]
     resource["evidence"] = [_evidence(i) for i in issue.implicated]
     resource["detail"] = _detail_text(issue)
-    url = _citation_url(issue)
+    url = citation_url(issue)
     if url:
         resource["reference"] = url
     return resource
-
-
-def _md(text: str) -> str:
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
-
-
-def _summary(issue: Issue) -> str:
-    summary = " ".join(issue.title.split())
-    if len(summary) > SUMMARY_MAX:
-        summary = summary[: SUMMARY_MAX - 1].rstrip() + "…"
-    return summary
-
-
-def _card_detail(issue: Issue) -> str:
-    lines = [
-        f"**Severity:** {issue.severity.value} · **Rule:** {_md(issue.rule_id)}",
-        "",
-        "**Involves:** " + "; ".join(_md(i.label) for i in issue.implicated),
-    ]
-    if issue.consequence:
-        lines += ["", f"**Consequence:** {_md(issue.consequence)}"]
-    if issue.mechanism:
-        lines += ["", f"**Mechanism:** {_md(issue.mechanism)}"]
-    lines += ["", f"**Management:** {_md(issue.management)}"]
-    if issue.note:
-        lines += ["", f"**Note:** {_md(issue.note)}"]
-    if issue.citations:
-        lines += ["", "**Sources:**"]
-        for citation in issue.citations:
-            text = _md(citation.text)
-            lines.append(f"- [{text}]({citation.url})" if citation.url else f"- {text}")
-    return "\n".join(lines)
-
-
-def to_cds_card(issue: Issue, *, kb_version: str | None = None) -> dict[str, Any]:
-    """A CDS Hooks 2.0 card for ``issue`` (``kb_version`` is appended to the source label)."""
-    url = _citation_url(issue)
-    source: dict[str, Any] = {
-        "label": f"{SOURCE_LABEL} {kb_version}" if kb_version else SOURCE_LABEL,
-        "topic": {"system": RULE_SYSTEM, "code": issue.rule_id, "display": _summary(issue)},
-    }
-    if url:
-        source["url"] = url
-    card: dict[str, Any] = {
-        "uuid": str(uuid.uuid4()),
-        "summary": _summary(issue),
-        "indicator": _INDICATOR[issue.display],
-        "detail": _card_detail(issue),
-        "source": source,
-    }
-    links = [
-        {"label": _link_label(c.text), "url": c.url, "type": "absolute"}
-        for c in issue.citations
-        if c.url
-    ]
-    if links:
-        card["links"] = links
-    if issue.display is Display.INTERRUPTIVE:
-        reasons = (*_COMMON_REASONS, *_CATEGORY_REASONS[issue.category])
-        card["overrideReasons"] = [
-            {"system": OVERRIDE_REASON_SYSTEM, "code": code, "display": display}
-            for code, display in reasons
-        ]
-    return card
-
-
-def _link_label(text: str) -> str:
-    return text if len(text) <= 80 else text[:79].rstrip() + "…"

@@ -23,13 +23,15 @@ from fastapi import APIRouter, Query, Request
 from ehr.core.dependencies import ResourcesDep, SessionDep
 from ehr.core.error_handlers import problem_responses
 from ehr.core.intake import IntakeRoute
+from ehr.modules.medication_safety.catalogue import knowledge_base_summary, list_rules
 from ehr.modules.medication_safety.dependencies import (
     KnowledgeDep,
     MedicationSafetyServiceDep,
     TenantPolicyDep,
 )
-from ehr.modules.medication_safety.engine import IssueCategory
-from ehr.modules.medication_safety.kb_sources import Severity
+from ehr.modules.medication_safety.issues import IssueCategory
+from ehr.modules.medication_safety.knowledge import Severity
+from ehr.modules.medication_safety.policy import policy_audit_details, save_policy
 from ehr.modules.medication_safety.schemas import (
     CheckRequest,
     CheckResponse,
@@ -41,12 +43,6 @@ from ehr.modules.medication_safety.schemas import (
     PolicyOut,
     RuleList,
     SourceList,
-)
-from ehr.modules.medication_safety.service import (
-    knowledge_base_summary,
-    list_rules,
-    policy_audit_details,
-    save_policy,
 )
 from ehr.modules.patients import PatientId
 from ehr.platform.audit.dependencies import PhiAudit, record_security_event

@@ -13,8 +13,8 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from ehr.modules.medication_safety.engine import IssueCategory
-from ehr.modules.medication_safety.kb_sources import (
+from ehr.modules.medication_safety.issues import IssueCategory
+from ehr.modules.medication_safety.knowledge import (
     CrossSensitivityLevel,
     Display,
     RouteCategory,

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from ehr.core.errors import BadRequestError, PreconditionFailed
+from ehr.modules.cds_hooks.definitions import SERVICES, discovery
+from ehr.modules.cds_hooks.hook_requests import parse_feedback, parse_request
 from ehr.modules.cds_hooks.prefetch import TemplateNotFillable, fill_template, gather, user_tokens
-from ehr.modules.cds_hooks.service import SERVICES, discovery, parse_feedback, parse_request
 
 
 def body(**fields: Any) -> bytes:

@@ -1,7 +1,7 @@
 """Medication-safety fixtures.
 
-``tiny_kb``        the KB compiled from ``tiny_kb.TINY_SOURCES``
-``tiny_resolver``  ``tiny_kb.build_tiny_resolver()``
+``tiny_kb``        the KB compiled from ``support.tiny_kb.TINY_SOURCES`` (from support.tiny_kb)
+``tiny_resolver``  ``support.tiny_kb.build_tiny_resolver()`` (from support.tiny_kb)
 ``write_sources``  writes ``{file name: YAML text}`` into a fresh directory and returns it
 """
 
@@ -11,19 +11,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
-from tiny_kb import TINY_SOURCES, DictResolver, build_tiny_resolver, write_to
+from support.tiny_kb import tiny_kb, tiny_resolver, write_to
 
-from ehr.modules.medication_safety.kb_compiler import KnowledgeBase, compile_knowledge
-
-
-@pytest.fixture(scope="session")
-def tiny_kb(tmp_path_factory: pytest.TempPathFactory) -> KnowledgeBase:
-    return compile_knowledge(write_to(tmp_path_factory.mktemp("tiny-kb"), TINY_SOURCES))
-
-
-@pytest.fixture(scope="session")
-def tiny_resolver() -> DictResolver:
-    return build_tiny_resolver()
+__all__ = ["tiny_kb", "tiny_resolver", "write_sources"]
 
 
 @pytest.fixture

@@ -6,9 +6,10 @@ import random
 from collections.abc import Callable, Sequence
 
 import pytest
-from tiny_kb import IN, NDC_SIMVASTATIN, PENICILLIN_SNOMED, DictResolver, med
+from support.tiny_kb import IN, NDC_SIMVASTATIN, PENICILLIN_SNOMED, DictResolver, med
 
-from ehr.modules.medication_safety.engine import (
+from ehr.modules.medication_safety.engine import check
+from ehr.modules.medication_safety.issues import (
     DEFAULT_POLICY,
     SNOMED_SYSTEM,
     AllergyInput,
@@ -20,11 +21,15 @@ from ehr.modules.medication_safety.engine import (
     PatientContext,
     Policy,
     UncheckedItem,
-    check,
 )
-from ehr.modules.medication_safety.kb_compiler import KnowledgeBase
-from ehr.modules.medication_safety.kb_sources import Display, RouteCategory, Severity
-from ehr.modules.medication_safety.normalisation import NDC_SYSTEM, RXNORM_SYSTEM
+from ehr.modules.medication_safety.knowledge import (
+    NDC_SYSTEM,
+    RXNORM_SYSTEM,
+    Display,
+    KnowledgeBase,
+    RouteCategory,
+    Severity,
+)
 
 Run = Callable[..., CheckResult]
 

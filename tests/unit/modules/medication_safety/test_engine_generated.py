@@ -19,7 +19,8 @@ from functools import cache
 
 import pytest
 
-from ehr.modules.medication_safety.engine import (
+from ehr.modules.medication_safety.engine import check
+from ehr.modules.medication_safety.issues import (
     SNOMED_SYSTEM,
     AllergyInput,
     CheckResult,
@@ -27,33 +28,28 @@ from ehr.modules.medication_safety.engine import (
     IssueCategory,
     MedicationInput,
     Policy,
-    check,
 )
-from ehr.modules.medication_safety.kb_compiler import (
+from ehr.modules.medication_safety.knowledge import (
+    CONCEPTS_FILE,
     LEVEL_RANK,
+    NDC_FILE,
+    NDC_SYSTEM,
+    RXNORM_SYSTEM,
     SEVERITY_RANK,
     CompiledAllergenGroup,
     CompiledCrossSensitivity,
     CompiledDuplicateClass,
     CompiledInteraction,
     CompiledOverride,
+    CrossSensitivityLevel,
+    Display,
     KnowledgeBase,
     KnowledgeBaseInvalid,
     NearMissPair,
-    load_knowledge_base,
-)
-from ehr.modules.medication_safety.kb_sources import (
-    CrossSensitivityLevel,
-    Display,
+    Resolution,
     RouteCategory,
     Severity,
-)
-from ehr.modules.medication_safety.normalisation import (
-    CONCEPTS_FILE,
-    NDC_FILE,
-    NDC_SYSTEM,
-    RXNORM_SYSTEM,
-    Resolution,
+    load_knowledge_base,
     load_resolver,
     shipped_table_dir,
 )

@@ -7,17 +7,19 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
-from tiny_kb import IN, TINY_ALLERGY_DUP, TINY_CORE, TINY_SOURCES
+from support.tiny_kb import IN, TINY_ALLERGY_DUP, TINY_CORE, TINY_SOURCES
 
 from ehr.core.errors import AppError
-from ehr.modules.medication_safety.kb_compiler import (
+from ehr.modules.medication_safety.knowledge import (
+    Display,
     KnowledgeBase,
     KnowledgeBaseInvalid,
     Membership,
+    RouteCategory,
+    Severity,
     compile_knowledge,
     duplicate_rule_id,
 )
-from ehr.modules.medication_safety.kb_sources import Display, RouteCategory, Severity
 
 WriteSources = Callable[[Mapping[str, str]], Path]
 

@@ -19,14 +19,12 @@ import pytest
 import yaml
 
 import ehr.modules.medication_safety as medication_safety
-from ehr.modules.medication_safety.kb_compiler import compile_knowledge
-from ehr.modules.medication_safety.kb_sources import (
-    CrossSensitivity,
+from ehr.modules.medication_safety.knowledge import (
     CrossSensitivityLevel,
-    KnowledgeFile,
-    Member,
     RouteCategory,
+    compile_knowledge,
 )
+from ehr.modules.medication_safety.knowledge.sources import CrossSensitivity, KnowledgeFile, Member
 
 SOURCES = Path(medication_safety.__file__).parent / "data" / "sources"
 ALLERGY = "allergy.yaml"

@@ -17,14 +17,13 @@ import pytest
 import yaml
 
 import ehr.modules.medication_safety as medication_safety
-from ehr.modules.medication_safety.kb_sources import (
-    Display,
+from ehr.modules.medication_safety.knowledge import Display, Severity
+from ehr.modules.medication_safety.knowledge.sources import (
     DrugClass,
     InteractionRule,
     KnowledgeFile,
     Member,
     RuleSide,
-    Severity,
 )
 
 SOURCES = Path(medication_safety.__file__).parent / "data" / "sources"

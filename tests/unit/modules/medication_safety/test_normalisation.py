@@ -8,27 +8,27 @@ from pathlib import Path
 import pytest
 
 from ehr.core.config import get_settings
-from ehr.modules.medication_safety.kb_sources import RouteCategory
-from ehr.modules.medication_safety.normalisation import (
+from ehr.modules.medication_safety.knowledge import (
     CONCEPTS_FILE,
     NDC_SYSTEM,
     RXNORM_SYSTEM,
     TTYS,
     CodeResolver,
+    ConceptRow,
     Resolution,
+    RouteCategory,
     RxNormTable,
     load_resolver,
     normalise_ndc,
     pack_components,
     route_of,
     shipped_table_dir,
+    write_table,
 )
-from ehr.modules.medication_safety.rxnorm_import import (
-    ConceptRow,
+from ehr.modules.medication_safety.knowledge.rxnorm_subset import (
     ingredients_from_name,
     kb_ingredients,
     read_supplement,
-    write_table,
 )
 
 # A synthetic table (made-up RxCUIs, realistic names): one concept of every TTY.

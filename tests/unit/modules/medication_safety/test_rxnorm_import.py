@@ -10,20 +10,18 @@ import pytest
 from typer.testing import CliRunner
 
 from ehr.entrypoints.cli import app
-from ehr.modules.medication_safety.normalisation import (
+from ehr.modules.medication_safety.knowledge import (
     CONCEPTS_FILE,
     NDC_FILE,
     NDC_SYSTEM,
     RELEASE_FILE,
     RXNORM_SYSTEM,
-    RxNormTable,
-    shipped_table_dir,
-)
-from ehr.modules.medication_safety.rxnorm_import import (
     RxNormBuildError,
     RxNormImportError,
+    RxNormTable,
     build_subset,
     import_rrf_zip,
+    shipped_table_dir,
 )
 
 # ---- A tiny NLM release: pipe-delimited RRF with the real column layout ---------------------

@@ -16,40 +16,41 @@ from typing import Any, cast
 import httpx
 import pytest
 import respx
-from tiny_kb import IN, PENICILLIN_SNOMED, DictResolver
+from support.tiny_kb import IN, PENICILLIN_SNOMED, DictResolver
 
 from ehr.core.config import FhirSettings
 from ehr.core.errors import RequestValidationFailed
 from ehr.fhir import FhirClient, FhirUnavailable
-from ehr.modules.medication_safety.engine import IssueCategory, Policy
-from ehr.modules.medication_safety.kb_compiler import KnowledgeBase
-from ehr.modules.medication_safety.kb_sources import Display, RouteCategory, Severity
-from ehr.modules.medication_safety.normalisation import NDC_SYSTEM, RXNORM_SYSTEM, RxNormTable
-from ehr.modules.medication_safety.schemas import (
-    CheckRequest,
-    PatientCheckRequest,
-    PolicyIn,
-)
-from ehr.modules.medication_safety.service import (
-    MAX_PAGES,
+from ehr.modules.cds_hooks.medication_cards import to_cds_card
+from ehr.modules.medication_safety.catalogue import (
     RXNORM_ATTRIBUTION,
+    knowledge_base_summary,
+    list_rules,
+)
+from ehr.modules.medication_safety.issues import IssueCategory, Policy
+from ehr.modules.medication_safety.knowledge import (
+    NDC_SYSTEM,
+    RXNORM_SYSTEM,
+    Display,
+    KnowledgeBase,
     LoadedKnowledge,
-    MedicationSafetyService,
-    PatientRecord,
+    RouteCategory,
+    RxNormTable,
+    Severity,
+)
+from ehr.modules.medication_safety.policy import TenantPolicy, known_rule_ids, save_policy
+from ehr.modules.medication_safety.profile import (
     Skipped,
-    TenantPolicy,
     allergy_from_fhir,
     build_profile,
-    knowledge_base_summary,
-    known_rule_ids,
-    list_rules,
     medication_from_request,
     medication_from_statement,
     patient_context,
     period_has_ended,
-    read_patient_record,
-    save_policy,
 )
+from ehr.modules.medication_safety.record import MAX_PAGES, PatientRecord, read_patient_record
+from ehr.modules.medication_safety.schemas import CheckRequest, PatientCheckRequest, PolicyIn
+from ehr.modules.medication_safety.service import MedicationSafetyService
 from ehr.modules.patients.service import PatientService
 from ehr.platform.auth.authorization import CONFIDENTIALITY_SYSTEM
 
@@ -183,6 +184,7 @@ def service_for(kb: KnowledgeBase, resolver: DictResolver, policy: Policy | None
         fhir=fhir,
         patients=PatientService(fhir, page_token_key=b"k"),
         policy=TenantPolicy(policy or Policy()),
+        card_renderer=to_cds_card,  # as create_app wires it
     )
 
 

@@ -3,7 +3,12 @@
 :data:`TINY_SOURCES` (two files, every section used) exercises engine logic independently of
 the shipped sources (which ``test_engine_generated.py`` checks rule by rule);
 :func:`build_tiny_resolver` resolves the tiny KB's ingredients (IN codes) plus a few products
-(:data:`PRODUCTS`: SCDs, a combination, a topical gel, an NDC). Fixtures: ``conftest.py``.
+(:data:`PRODUCTS`: SCDs, a combination, a topical gel, an NDC).
+
+Fixtures (import them into a conftest or test module): ``tiny_kb`` (the KB compiled from
+:data:`TINY_SOURCES`), ``tiny_resolver`` (:func:`build_tiny_resolver`). :func:`rendering_issues`
+is the check whose issues the rendering tests render (every category, citations with and without
+URLs); :func:`by_rule` picks one.
 """
 
 from __future__ import annotations
@@ -11,9 +16,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from ehr.modules.medication_safety.engine import Coding, MedicationInput
-from ehr.modules.medication_safety.kb_sources import RouteCategory
-from ehr.modules.medication_safety.normalisation import NDC_SYSTEM, RXNORM_SYSTEM, Resolution
+import pytest
+
+from ehr.modules.medication_safety.engine import check
+from ehr.modules.medication_safety.issues import (
+    AllergyInput,
+    Coding,
+    Issue,
+    MedicationInput,
+    Policy,
+)
+from ehr.modules.medication_safety.knowledge import (
+    NDC_SYSTEM,
+    RXNORM_SYSTEM,
+    KnowledgeBase,
+    Resolution,
+    RouteCategory,
+    compile_knowledge,
+)
 
 # Real RxNorm ingredient CUIs (names as RxNorm spells them, lower case).
 IN = {
@@ -294,3 +314,47 @@ def write_to(directory: Path, sources: Mapping[str, str]) -> Path:
     for name, text in sources.items():
         (directory / name).write_text(text, encoding="utf-8")
     return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_kb(tmp_path_factory: pytest.TempPathFactory) -> KnowledgeBase:
+    return compile_knowledge(write_to(tmp_path_factory.mktemp("tiny-kb"), TINY_SOURCES))
+
+
+@pytest.fixture(scope="session")
+def tiny_resolver() -> DictResolver:
+    return build_tiny_resolver()
+
+
+def rendering_issues(
+    kb: KnowledgeBase, resolver: DictResolver, policy: Policy = Policy()
+) -> list[Issue]:
+    """The issues of four drafts against two active medications and an amoxicillin allergy."""
+    allergy = AllergyInput(
+        "alg-1",
+        "amoxicillin allergy",
+        (Coding(RXNORM_SYSTEM, IN["amoxicillin"]),),
+        reference="AllergyIntolerance/alg-1",
+    )
+    proposed = [
+        med("clarithromycin", item_id="draft-1"),
+        med("cephalexin", item_id="draft-2"),
+        med("ibuprofen", item_id="draft-3"),
+        med("ceftriaxone", item_id="draft-4"),
+    ]
+    active = [
+        MedicationInput(
+            id="ms-1",
+            label="simvastatin 20 mg",
+            codings=(Coding(RXNORM_SYSTEM, IN["simvastatin"]),),
+            reference="MedicationStatement/ms-1",
+        ),
+        med("naproxen", item_id="ms-2"),
+    ]
+    result = check(proposed, active, [allergy], kb=kb, resolver=resolver, policy=policy)
+    return list(result.issues)
+
+
+def by_rule(issues: list[Issue], rule_id: str) -> Issue:
+    """The issue of ``rule_id``."""
+    return next(i for i in issues if i.rule_id == rule_id)

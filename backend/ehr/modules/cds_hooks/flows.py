@@ -1,0 +1,186 @@
+"""The medication-safety part of a CDS Hooks call: the chart gathered for the call is checked by
+:mod:`ehr.modules.medication_safety` through one entry point per kind of hook, and the results
+become cards.
+
+``order-select`` / ``order-sign`` / ``medication-refill`` (and the legacy ``medication-prescribe``,
+``order-review``)
+    the draft medication orders → :meth:`MedicationChecks.check_orders` (order-select: the
+    selected drafts are proposed, the others count as active); cards with suggestions
+    (:mod:`.medication_cards`).
+``patient-view`` / ``encounter-discharge``
+    the current medication list → :meth:`MedicationChecks.check_medication_list`; patient-view
+    also reminds of each active high-criticality allergy.
+``allergyintolerance-create``
+    the allergies being recorded → :meth:`MedicationChecks.check_new_allergies`.
+
+Restricted records are never read by decision support (no break-glass): when the record had
+some, a data card says so. A call renders at most :data:`~.schemas.MAX_CARDS` issues (the most
+severe); how many were left out is counted on the capping card (:func:`.data_cards.capped_cards`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field, replace
+from typing import Final
+
+from ehr.core.errors import BadRequestError
+from ehr.modules.cds_hooks.cards import IssuedCard
+from ehr.modules.cds_hooks.chart import PatientChart
+from ehr.modules.cds_hooks.data_cards import restricted_card
+from ehr.modules.cds_hooks.definitions import ServiceDefinition
+from ehr.modules.cds_hooks.hook_requests import new_allergies, order_drafts
+from ehr.modules.cds_hooks.medication_cards import allergy_reminder_cards, medication_cards
+from ehr.modules.cds_hooks.orders import MEDICATION_ORDER_TYPES, draft_reference
+from ehr.modules.cds_hooks.schemas import MAX_CARDS, CdsRequest
+from ehr.modules.medication_safety import (
+    CheckResult,
+    MedicationChecks,
+    PatientRecord,
+    RecordCheck,
+)
+
+__all__ = [
+    "MEDICATION_LIST_HOOKS",
+    "ORDER_HOOKS",
+    "MedicationCards",
+    "medication_safety_cards",
+    "record_of",
+]
+
+# The hooks whose draft orders are checked (their orders' context field: .hook_requests).
+ORDER_HOOKS: Final = frozenset(
+    {"order-select", "order-sign", "medication-refill", "medication-prescribe", "order-review"}
+)
+# The hooks that check the current medication list.
+MEDICATION_LIST_HOOKS: Final = frozenset({"patient-view", "encounter-discharge"})
+
+
+@dataclass(slots=True)
+class MedicationCards:
+    """A call's medication-safety cards: ``notices`` (data cards) come before any other card of
+    the call, ``cards`` after its care-gap cards; ``omitted`` issues were not rendered."""
+
+    notices: list[IssuedCard] = field(default_factory=list)
+    cards: list[IssuedCard] = field(default_factory=list)
+    omitted: int = 0
+
+
+def record_of(chart: PatientChart) -> PatientRecord:
+    """The chart's medication-safety record (the patient, orders, statements, allergies)."""
+    return PatientRecord(
+        patient=chart.patient,
+        requests=chart.medication_requests,
+        statements=chart.medication_statements,
+        allergies=chart.allergies,
+        medications=chart.medications,
+        complete=chart.complete,
+    )
+
+
+def _most_severe(result: CheckResult, limit: int = MAX_CARDS) -> tuple[CheckResult, int]:
+    """``result`` with at most ``limit`` issues (they come most severe first), and how many
+    were left out: no call renders more cards than a response can carry."""
+    if len(result.issues) <= limit:
+        return result, 0
+    return replace(result, issues=result.issues[:limit]), len(result.issues) - limit
+
+
+def _notices(found: RecordCheck) -> list[IssuedCard]:
+    profile = found.profile
+    if profile is not None and any(s.reason == "restricted" for s in profile.skipped):
+        return [restricted_card()]
+    return []
+
+
+def _order_cards(
+    checks: MedicationChecks,
+    definition: ServiceDefinition,
+    request: CdsRequest,
+    chart: PatientChart | None,
+    *,
+    patient_id: str,
+    now: dt.datetime,
+) -> MedicationCards:
+    drafts, selected = order_drafts(definition.hook, request)
+    medication_drafts = [d for d in drafts if d.get("resourceType") in MEDICATION_ORDER_TYPES]
+    record = record_of(chart) if chart is not None else None
+    found = checks.check_orders(record, medication_drafts, selected=selected, now=now)
+    outcome = MedicationCards(notices=_notices(found))
+    if found.result is not None:
+        result, outcome.omitted = _most_severe(found.result)
+        by_reference = {ref: d for d in medication_drafts if (ref := draft_reference(d))}
+        active_orders = {
+            f"MedicationRequest/{r['id']}": r
+            for r in (chart.medication_requests if chart is not None else ())
+            if isinstance(r.get("id"), str)
+        }
+        outcome.cards = medication_cards(
+            result, patient_id=patient_id, drafts=by_reference, active_orders=active_orders
+        )
+    return outcome
+
+
+def _medication_list_cards(
+    checks: MedicationChecks,
+    definition: ServiceDefinition,
+    chart: PatientChart,
+    *,
+    patient_id: str,
+    now: dt.datetime,
+) -> MedicationCards:
+    found = checks.check_medication_list(record_of(chart), now=now)
+    outcome = MedicationCards(notices=_notices(found))
+    if definition.hook == "patient-view":
+        outcome.cards += allergy_reminder_cards(chart.allergies, patient_id)
+    if found.result is not None:
+        result, outcome.omitted = _most_severe(found.result)
+        outcome.cards += medication_cards(
+            result, patient_id=patient_id, drafts={}, active_orders={}
+        )
+    return outcome
+
+
+def _new_allergy_cards(
+    checks: MedicationChecks,
+    request: CdsRequest,
+    chart: PatientChart | None,
+    *,
+    patient_id: str,
+    now: dt.datetime,
+) -> MedicationCards:
+    resources = new_allergies(request.context)
+    if not resources:
+        raise BadRequestError(
+            "context.allergyIntolerance (an AllergyIntolerance) is required for hook "
+            "'allergyintolerance-create'"
+        )
+    record = record_of(chart) if chart is not None else None
+    found = checks.check_new_allergies(record, resources, now=now)
+    outcome = MedicationCards(notices=_notices(found))
+    if found.result is not None:
+        outcome.cards = medication_cards(
+            found.result, patient_id=patient_id, drafts={}, active_orders={}
+        )
+    return outcome
+
+
+def medication_safety_cards(
+    checks: MedicationChecks,
+    definition: ServiceDefinition,
+    request: CdsRequest,
+    chart: PatientChart | None,
+    *,
+    patient_id: str,
+    now: dt.datetime,
+) -> MedicationCards:
+    """The medication-safety cards of one call (see the module doc). Synchronous: CPU work that
+    grows with the (capped) orders and records, run in a worker thread by the caller."""
+    hook = definition.hook
+    if hook in ORDER_HOOKS:
+        return _order_cards(checks, definition, request, chart, patient_id=patient_id, now=now)
+    if hook in MEDICATION_LIST_HOOKS and chart is not None:
+        return _medication_list_cards(checks, definition, chart, patient_id=patient_id, now=now)
+    if hook == "allergyintolerance-create":
+        return _new_allergy_cards(checks, request, chart, patient_id=patient_id, now=now)
+    return MedicationCards()  # encounter-start, appointment-book: care gaps only

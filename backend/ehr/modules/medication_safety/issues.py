@@ -1,0 +1,251 @@
+"""What the engine is given and what it answers (:func:`~.engine.check`).
+
+Inputs: :class:`MedicationInput` (proposed or active), :class:`AllergyInput`,
+:class:`PatientContext`; the tenant's display :class:`Policy`. Answer: a :class:`CheckResult` of
+:class:`Issue` s (each with its :class:`ImplicatedItem` s), the codes that did not resolve, the
+items with nothing checkable and the cross-sensitivities the knowledge base rules out.
+
+Policy (display only; severity is the KB's and is never changed)
+``Policy(interruptive=..., rule_display=...)``. The KB is authored to the default convention
+contraindicated + major → interruptive, moderate → passive, minor → informational, with deliberate
+exceptions (a passive major rule, a member override). An issue's display is, first match wins:
+
+1. ``policy.rule_display[rule_id]`` — a tenant's per-rule choice;
+2. if the severity's membership in ``policy.interruptive`` differs from the default
+   (``DEFAULT_INTERRUPTIVE`` = contraindicated, major): promoted (now in the set) →
+   ``interruptive``; demoted (now out of the set) → ``passive`` when the KB display was
+   interruptive, else the KB display;
+3. the KB display (the rule's, or its member override's).
+
+So ``Policy()`` changes nothing, ``Policy(interruptive={contraindicated})`` makes every major
+issue non-interruptive, ``Policy(interruptive={contraindicated, major, moderate})`` makes
+moderate issues interruptive too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Final, Literal
+
+from ehr.modules.medication_safety.knowledge import (
+    RULE_ALLERGY_SAME_GROUP,
+    RULE_ALLERGY_SAME_INGREDIENT,
+    RULE_DUPLICATE_INGREDIENT,
+    CitationRef,
+    Display,
+    RouteCategory,
+    Severity,
+)
+
+__all__ = [
+    "BUILTIN_RULE_OUTCOMES",
+    "DEFAULT_INTERRUPTIVE",
+    "DEFAULT_POLICY",
+    "SNOMED_SYSTEM",
+    "AllergyInput",
+    "CheckResult",
+    "ClearedCheck",
+    "Coding",
+    "Criticality",
+    "ImplicatedItem",
+    "Issue",
+    "IssueCategory",
+    "MatchedIngredient",
+    "MedicationInput",
+    "PatientContext",
+    "Policy",
+    "Role",
+    "UncheckedItem",
+    "UnresolvedCode",
+]
+
+SNOMED_SYSTEM: Final = "http://snomed.info/sct"
+DEFAULT_INTERRUPTIVE: Final = frozenset({Severity.CONTRAINDICATED, Severity.MAJOR})
+
+Criticality = Literal["low", "high", "unable-to-assess"]
+Role = Literal["proposed", "active", "allergy"]
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+@dataclass(frozen=True, slots=True)
+class Coding:
+    system: str
+    code: str
+    display: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MedicationInput:
+    """One medication. ``id`` is the caller's key (echoed in issues); ``reference`` the FHIR
+    reference (``MedicationRequest/123``) when the item exists as a resource; ``route`` overrides
+    the route parsed from the code's dose form."""
+
+    id: str
+    label: str
+    codings: tuple[Coding, ...] = ()
+    text: str | None = None
+    route: RouteCategory | None = None
+    reference: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AllergyInput:
+    """One allergy/intolerance (the caller has already filtered by clinical/verification status).
+
+    Codings: RxNorm/NDC (an ingredient or product) or a SNOMED CT substance listed on an allergen
+    group."""
+
+    id: str
+    label: str
+    codings: tuple[Coding, ...] = ()
+    text: str | None = None
+    criticality: Criticality | None = None
+    reference: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PatientContext:
+    age_years: int | None = None
+    sex: Literal["female", "male", "other", "unknown"] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """A tenant's display policy (the exact rule: this module's docstring)."""
+
+    interruptive: frozenset[Severity] = DEFAULT_INTERRUPTIVE
+    rule_display: Mapping[str, Display] = field(default_factory=lambda: MappingProxyType({}))
+
+    def display_for(self, rule_id: str, severity: Severity, kb_display: Display) -> Display:
+        chosen = self.rule_display.get(rule_id)
+        if chosen is not None:
+            return chosen
+        interrupts = severity in self.interruptive
+        if interrupts == (severity in DEFAULT_INTERRUPTIVE):
+            return kb_display
+        if interrupts:
+            return Display.INTERRUPTIVE
+        return Display.PASSIVE if kb_display is Display.INTERRUPTIVE else kb_display
+
+
+DEFAULT_POLICY: Final = Policy()
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+class IssueCategory(StrEnum):
+    DRUG_DRUG = "drug-drug"
+    DRUG_ALLERGY = "drug-allergy"
+    DUPLICATE_THERAPY = "duplicate-therapy"
+
+
+# The engine's own rules (not in the sources): category, severity and KB display of their issues.
+BUILTIN_RULE_OUTCOMES: Final[Mapping[str, tuple[IssueCategory, Severity, Display]]] = (
+    MappingProxyType(
+        {
+            RULE_ALLERGY_SAME_INGREDIENT: (
+                IssueCategory.DRUG_ALLERGY,
+                Severity.CONTRAINDICATED,
+                Display.INTERRUPTIVE,
+            ),
+            RULE_ALLERGY_SAME_GROUP: (
+                IssueCategory.DRUG_ALLERGY,
+                Severity.MAJOR,
+                Display.INTERRUPTIVE,
+            ),
+            RULE_DUPLICATE_INGREDIENT: (
+                IssueCategory.DUPLICATE_THERAPY,
+                Severity.MAJOR,
+                Display.INTERRUPTIVE,
+            ),
+        }
+    )
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MatchedIngredient:
+    rxcui: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImplicatedItem:
+    """A medication or allergy an issue is about, with what matched in it."""
+
+    kind: Literal["medication", "allergy"]
+    role: Role
+    id: str
+    label: str
+    reference: str | None
+    ingredients: tuple[MatchedIngredient, ...]
+    class_id: str | None = None  # the class / allergen group / duplicate class that matched
+    class_label: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One finding. ``implicated[0]`` is a proposed medication; for drug-allergy the allergy is
+    ``implicated[1]``; a duplicate class may implicate more than two medications."""
+
+    category: IssueCategory
+    rule_id: str
+    severity: Severity
+    display: Display  # after the policy
+    kb_display: Display  # the knowledge base's (rule or member override)
+    title: str
+    implicated: tuple[ImplicatedItem, ...]
+    mechanism: str | None
+    consequence: str | None
+    management: str
+    citations: tuple[CitationRef, ...]
+    source_list: str | None = None
+    note: str | None = None  # a member override's note
+
+
+@dataclass(frozen=True, slots=True)
+class UnresolvedCode:
+    item_id: str
+    kind: Literal["medication", "allergy"]
+    system: str
+    code: str
+    display: str | None
+    reason: Literal["unknown-code", "unsupported-system"]
+
+
+@dataclass(frozen=True, slots=True)
+class UncheckedItem:
+    item_id: str
+    kind: Literal["medication", "allergy"]
+    label: str
+    reason: Literal["free-text-only", "no-code-resolved", "no-code"]
+
+
+@dataclass(frozen=True, slots=True)
+class ClearedCheck:
+    """A cross-sensitivity the KB rules out (level ``none``) for this allergy and medication."""
+
+    rule_id: str
+    medication_id: str
+    allergy_id: str
+    rationale: str
+    citations: tuple[CitationRef, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    issues: tuple[Issue, ...]
+    unresolved: tuple[UnresolvedCode, ...]
+    not_checkable: tuple[UncheckedItem, ...]
+    cleared: tuple[ClearedCheck, ...]
+    kb_version: str
+
+    @property
+    def interruptive(self) -> bool:
+        return any(issue.display is Display.INTERRUPTIVE for issue in self.issues)
