@@ -6,7 +6,8 @@
 ``run_id``    tags what this test run creates (HAPI ``meta.tag`` urn:ehr:test|<run_id>)
 
 Unit tests never reach a server: the lifespan opens pools lazily, and HAPI is mocked by respx
-where a test needs it.
+where a test needs it. Shared worlds, logins, clients and builders live in ``tests/support/``
+(this directory is on ``sys.path``: ``from support.<name> import ...``).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from support.in_process import serve
 
 from ehr.core.config import Settings
 from ehr.entrypoints.api import create_app
@@ -37,12 +38,7 @@ def app(settings: Settings) -> FastAPI:
 
 @pytest.fixture(scope="session")
 async def api(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app), base_url="http://testserver"
-        ) as client,
-    ):
+    async with serve(app) as client:
         yield client
 
 

@@ -9,7 +9,6 @@ started on a free port with its own state directory, against the test stack's se
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support.ports import free_port
 
 from ehr.devstack.api_server import APP_FACTORY, ApiServer
 from ehr.devstack.processes import listening_pids, port_open, process_alive
@@ -39,17 +39,11 @@ time.sleep(600)
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[ApiServer]:
     stack = Stack.from_settings()
     server = ApiServer(
-        repo_root=stack.root, stack_dir=tmp_path / "stack", port=_free_port(), timeout_seconds=60
+        repo_root=stack.root, stack_dir=tmp_path / "stack", port=free_port(), timeout_seconds=60
     )
     yield server
     server.stop()
@@ -134,7 +128,7 @@ def test_the_api_of_a_stack_on_another_port_publishes_that_port(
     # The outer `ehr stack run` exported the public base URL of the default stack: a user who
     # sets none gets the one of the port the API runs on.
     monkeypatch.delenv(PUBLIC_BASE_URL_SETTING, raising=False)
-    port = _free_port()
+    port = free_port()
     stack = Stack.from_settings(StackSettings(api_port=port, dir=tmp_path / "other"))
     assert stack.service_env()[PUBLIC_BASE_URL_SETTING] == f"http://127.0.0.1:{port}"
     try:

@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from support.principals import acting_as, make_principal
 
 from ehr.core.config import Settings
 from ehr.devstack import Stack
-from ehr.platform.auth.dependencies import get_current_principal
-from ehr.platform.auth.principal import Principal
 
 pytestmark = [pytest.mark.integration, pytest.mark.disruptive]
 
@@ -32,22 +30,8 @@ RECOVERY_TIMEOUT_SECONDS = 300.0
 @pytest.fixture(autouse=True)
 def physician(app: FastAPI, settings: Settings) -> Iterator[None]:
     """The business routes need a caller: a physician of the default tenant (injected)."""
-    principal = Principal(
-        kind="user",
-        subject=uuid.uuid4(),
-        tenant=settings.fhir.default_tenant,
-        tenant_id=uuid.uuid4(),
-        roles=frozenset({"physician"}),
-    )
-
-    async def as_physician() -> Principal:
-        return principal
-
-    app.dependency_overrides[get_current_principal] = as_physician
-    try:
+    with acting_as(app, make_principal(settings.fhir.default_tenant, "physician")):
         yield
-    finally:
-        app.dependency_overrides.pop(get_current_principal, None)
 
 
 @pytest.fixture

@@ -23,7 +23,6 @@ import asyncio
 import base64
 import contextlib
 import json
-import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -33,28 +32,30 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
+from support.auth_live import issue_api_key
 from support.cds import (
     CdsClientKey,
-    cds_bearer,
-    mint_cds_token,
     new_client_key,
     register_cds_client,
     remove_cds_clients,
+    signed_headers,
 )
-from support.tenant_world import TenantWorld, make_tenant, remove_tenants
+from support.database import open_sessions
+from support.fhir_builders import medication_request, order_sign, searchset
+from support.in_process import serve
+from support.ports import free_port
+from support.settings import settings_with
+from support.tenant_world import TenantWorld, make_tenant, remove_tenants, world_slug
 
 from ehr.core.config import Settings
-from ehr.core.db.engine import create_engine, create_sessionmaker
 from ehr.core.dependencies import AppResources
 from ehr.core.redis_store import create_redis, redis_health
 from ehr.entrypoints.api import create_app
 from ehr.fhir import FhirClient
 from ehr.modules.cds_hooks.client_auth import expected_audience
-from ehr.platform.auth.api_keys import create_api_key
 from ehr.platform.auth.permissions import Role
 from ehr.platform.auth.revocation import DENY_KEY_PREFIX
 from ehr.platform.auth.service import create_user
@@ -65,7 +66,6 @@ PASSWORD = "Outage-Harbour-Lamps-Quiet-42"
 USERNAME = "outage.physician"
 FHIR_JSON = "application/fhir+json"
 PROBLEM_JSON = "application/problem+json"
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 WARFARIN_5MG_TABLET = "855332"
 IBUPROFEN_600MG_TABLET = "197806"
 
@@ -94,62 +94,46 @@ class OutageWorld:
 async def world(settings: Settings, run_id: str) -> AsyncIterator[OutageWorld]:
     """A tenant (HAPI partition, a patient, a user of every role with tokens), a user with a
     known password and a first-party CDS client."""
-    engine = create_engine(settings.db)
-    sessions = create_sessionmaker(engine)
     fhir = FhirClient(settings.fhir)
     label = "out"
-    slug = f"z-{run_id[4:]}-{label}"
+    slug = world_slug(label, run_id)
     issuer = f"https://cds-outages-{run_id}.example.org"
-    try:
-        tenant = await make_tenant(label, run_id, sessions, fhir, settings)
-        async with sessions() as session, session.begin():
-            await create_user(
-                session,
-                tenant_id=tenant.tenant_id,
-                username=USERNAME,
-                password=PASSWORD,
-                roles=[Role.PHYSICIAN.value],
-                granted_by="test",
-                settings=settings,
-            )
-            _, exporter = await create_api_key(
-                session,
-                tenant_id=tenant.tenant_id,
-                name="outages exporter",
-                scopes=["system/*.rs"],
-                ttl_days=1,
-                created_by="test",
-            )
-        key = new_client_key("ES256")
-        await register_cds_client(
-            sessions, tenant_slug=slug, issuer=issuer, key=key, first_party=True
-        )
-        yield OutageWorld(tenant=tenant, cds_issuer=issuer, cds_key=key, exporter_key=exporter)
-    finally:
+    async with open_sessions(settings) as sessions:
         try:
-            await remove_cds_clients(sessions, [issuer])
-            await remove_tenants([slug], fhir, sessions)
+            tenant = await make_tenant(label, run_id, sessions, fhir, settings)
+            async with sessions() as session, session.begin():
+                await create_user(
+                    session,
+                    tenant_id=tenant.tenant_id,
+                    username=USERNAME,
+                    password=PASSWORD,
+                    roles=[Role.PHYSICIAN.value],
+                    granted_by="test",
+                    settings=settings,
+                )
+            _, exporter = await issue_api_key(
+                sessions, tenant.tenant_id, name="outages exporter", scopes=["system/*.rs"]
+            )
+            key = new_client_key("ES256")
+            await register_cds_client(
+                sessions, tenant_slug=slug, issuer=issuer, key=key, first_party=True
+            )
+            yield OutageWorld(tenant=tenant, cds_issuer=issuer, cds_key=key, exporter_key=exporter)
         finally:
-            await fhir.aclose()
-            await engine.dispose()
-
-
-def closed_port() -> int:
-    """A port on 127.0.0.1 nobody listens on (bound once by the OS, then released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
+            try:
+                await remove_cds_clients(sessions, [issuer])
+                await remove_tenants([slug], fhir, sessions)
+            finally:
+                await fhir.aclose()
 
 
 def redis_down(settings: Settings, port: int) -> Settings:
-    url = SecretStr(f"redis://127.0.0.1:{port}/0")
-    return settings.model_copy(update={"redis": settings.redis.model_copy(update={"url": url})})
+    return settings_with(settings, "redis", url=SecretStr(f"redis://127.0.0.1:{port}/0"))
 
 
 def postgres_down(settings: Settings, port: int) -> Settings:
     url = SecretStr(f"postgresql+asyncpg://ehr:ehr-dev-password@127.0.0.1:{port}/ehr")
-    return settings.model_copy(update={"db": settings.db.model_copy(update={"url": url})})
+    return settings_with(settings, "db", url=url)
 
 
 def hapi_down(settings: Settings, port: int, *, timeout: float | None = None) -> Settings:
@@ -158,12 +142,7 @@ def hapi_down(settings: Settings, port: int, *, timeout: float | None = None) ->
     if timeout is not None:
         fhir["timeout_seconds"] = timeout
         gateway["upstream_timeout_seconds"] = timeout
-    return settings.model_copy(
-        update={
-            "fhir": settings.fhir.model_copy(update=fhir),
-            "gateway": settings.gateway.model_copy(update=gateway),
-        }
-    )
+    return settings_with(settings_with(settings, "fhir", **fhir), "gateway", **gateway)
 
 
 @pytest.fixture
@@ -176,13 +155,7 @@ def client() -> Client:
     ) -> AsyncIterator[tuple[httpx.AsyncClient, FastAPI]]:
         app = create_app(settings)
         peer = (ip or f"10.13.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250 + 1}", 40000)
-        async with (
-            LifespanManager(app) as manager,
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=manager.app, client=peer),
-                base_url="http://testserver",
-            ) as http,
-        ):
+        async with serve(app, peer=peer) as http:
             yield http, app
 
     return make
@@ -236,50 +209,27 @@ async def login(http: httpx.AsyncClient, world: OutageWorld, password: str = PAS
 
 
 def cds_headers(world: OutageWorld, settings: Settings, path: str) -> dict[str, str]:
-    token = mint_cds_token(
-        world.cds_key, issuer=world.cds_issuer, audience=expected_audience(settings, path)
-    )
-    return cds_bearer(token)
+    audience = expected_audience(settings, path)
+    return signed_headers(world.cds_key, issuer=world.cds_issuer, audience=audience)
 
 
-def order_sign(patient_id: str, *, prefetch: bool) -> dict[str, Any]:
-    def med(code: str, rid: str, status: str) -> dict[str, Any]:
-        return {
-            "resourceType": "MedicationRequest",
-            "id": rid,
-            "status": status,
-            "intent": "order",
-            "subject": {"reference": f"Patient/{patient_id}"},
-            "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": code}]},
-        }
-
-    body: dict[str, Any] = {
-        "hook": "order-sign",
-        "hookInstance": str(uuid.uuid4()),
-        "context": {
-            "userId": "Practitioner/1",
-            "patientId": patient_id,
-            "draftOrders": {
-                "resourceType": "Bundle",
-                "type": "collection",
-                "entry": [{"resource": med(IBUPROFEN_600MG_TABLET, "d1", "draft")}],
-            },
-        },
-    }
-    if prefetch:
-        empty = {"resourceType": "Bundle", "type": "searchset", "entry": []}
-        body["prefetch"] = {
+def signing_call(patient_id: str, *, prefetch: bool) -> dict[str, Any]:
+    """Ibuprofen signed for a patient on warfarin: the prefetch carries the warfarin order."""
+    draft = medication_request(patient_id, IBUPROFEN_600MG_TABLET, id="d1", status="draft")
+    if not prefetch:
+        return order_sign(patient_id, [draft])
+    warfarin = medication_request(patient_id, WARFARIN_5MG_TABLET, id="w1")
+    return order_sign(
+        patient_id,
+        [draft],
+        prefetch={
             "patient": {"resourceType": "Patient", "id": patient_id, "gender": "female"},
-            "medicationRequests": {
-                "resourceType": "Bundle",
-                "type": "searchset",
-                "entry": [{"resource": med(WARFARIN_5MG_TABLET, "w1", "active")}],
-            },
+            "medicationRequests": searchset([warfarin]),
             "medicationStatements": None,
-            "allergies": empty,
-            "serviceRequests": empty,
-        }
-    return body
+            "allergies": searchset(),
+            "serviceRequests": searchset(),
+        },
+    )
 
 
 # --- stand-ins for a dependency that comes back, or hangs --------------------------------------
@@ -352,7 +302,7 @@ async def test_redis_down_api_keeps_serving_and_revocation_holds(
 ) -> None:
     """/api: login, reads, logout work; the revoked token is refused (PostgreSQL answers); once
     Redis is back the deferred deny-list entry reaches it."""
-    port = closed_port()
+    port = free_port()
     before = degraded_count("revocation", "postgres")
     async with client(redis_down(settings, port)) as (http, app):
         logged_in = await login(http, world)
@@ -412,9 +362,8 @@ def _redis_address(settings: Settings) -> tuple[str, int]:
 async def test_redis_down_login_throttle_counts_in_process(
     client: Client, world: OutageWorld, settings: Settings
 ) -> None:
-    limited = redis_down(settings, closed_port())
-    limited = limited.model_copy(
-        update={"auth": limited.auth.model_copy(update={"login_attempts_per_ip_per_minute": 2})}
+    limited = settings_with(
+        redis_down(settings, free_port()), "auth", login_attempts_per_ip_per_minute=2
     )
     before = degraded_count("auth_throttle", "local")
     async with client(limited) as (http, _):
@@ -428,10 +377,7 @@ async def test_redis_down_login_throttle_counts_in_process(
 async def test_redis_down_fhir_keeps_serving_with_a_local_rate_limit(
     client: Client, world: OutageWorld, settings: Settings
 ) -> None:
-    limited = redis_down(settings, closed_port())
-    limited = limited.model_copy(
-        update={"gateway": limited.gateway.model_copy(update={"rate_limit_per_minute": 3})}
-    )
+    limited = settings_with(redis_down(settings, free_port()), "gateway", rate_limit_per_minute=3)
     before = degraded_count("fhir_rate_limit", "local")
     async with client(limited) as (http, _):
         for _ in range(3):
@@ -454,7 +400,7 @@ async def test_redis_down_fhir_search_served_but_paging_fails_closed(
     only: the search itself is answered; its next page, paging and export are 503."""
     before = degraded_count("fhir_pages", "refused")
     skipped = degraded_count("fhir_pages", "skipped")
-    async with client(redis_down(settings, closed_port())) as (http, _):
+    async with client(redis_down(settings, free_port())) as (http, _):
         search = await http.get("/fhir/Patient", params={"_count": 1}, headers=world.auth())
         assert search.status_code == 200, search.text
         bundle = search.json()
@@ -489,7 +435,7 @@ async def test_redis_down_cds_fails_closed(
     client: Client, world: OutageWorld, settings: Settings
 ) -> None:
     """The CDS client's ``jti`` replay check lives in Redis only: no call is accepted unchecked."""
-    async with client(redis_down(settings, closed_port())) as (http, _):
+    async with client(redis_down(settings, free_port())) as (http, _):
         discovery = await http.get(
             "/cds-services", headers=cds_headers(world, settings, "/cds-services")
         )
@@ -502,7 +448,7 @@ async def test_redis_down_cds_fails_closed(
 async def test_postgres_down_every_door_fails_closed_with_503(
     client: Client, world: OutageWorld, settings: Settings
 ) -> None:
-    async with client(postgres_down(settings, closed_port())) as (http, _):
+    async with client(postgres_down(settings, free_port())) as (http, _):
         login_down = problem(await login(http, world), 503, "database_unavailable")
         assert login_down["status"] == 503
         api = await http.get("/api/patients", headers=world.auth())
@@ -537,7 +483,7 @@ async def test_postgres_down_every_door_fails_closed_with_503(
 async def test_hapi_down_business_api_and_gateway_answer_503(
     client: Client, world: OutageWorld, settings: Settings
 ) -> None:
-    async with client(hapi_down(settings, closed_port())) as (http, _):
+    async with client(hapi_down(settings, free_port())) as (http, _):
         problem(await http.get("/api/patients", headers=world.auth()), 503, "fhir_unavailable")
         problem(
             await http.get(f"/api/patients/{world.patient_id}", headers=world.auth()),
@@ -567,7 +513,7 @@ async def test_hapi_down_cds_answers_from_prefetch_else_503(
     client: Client, world: OutageWorld, settings: Settings
 ) -> None:
     path = "/cds-services/order-sign"
-    async with client(hapi_down(settings, closed_port())) as (http, _):
+    async with client(hapi_down(settings, free_port())) as (http, _):
         discovery = await http.get(
             "/cds-services", headers=cds_headers(world, settings, "/cds-services")
         )
@@ -575,7 +521,7 @@ async def test_hapi_down_cds_answers_from_prefetch_else_503(
 
         answered = await http.post(
             path,
-            json=order_sign(world.patient_id, prefetch=True),
+            json=signing_call(world.patient_id, prefetch=True),
             headers=cds_headers(world, settings, path),
         )
         assert answered.status_code == 200, answered.text
@@ -583,7 +529,7 @@ async def test_hapi_down_cds_answers_from_prefetch_else_503(
 
         fetching = await http.post(
             path,
-            json=order_sign(world.patient_id, prefetch=False),
+            json=signing_call(world.patient_id, prefetch=False),
             headers=cds_headers(world, settings, path),
         )
         problem(fetching, 503, "fhir_unavailable")

@@ -7,6 +7,7 @@ verifies them)::
     key = new_client_key("ES384")                      # kid generated; key.jwks() to register
     token = mint_cds_token(key, issuer=ISS, audience=f"{base}/cds-services/order-sign")
     await api.post("/cds-services/order-sign", json=body, headers=cds_bearer(token))
+    headers = signed_headers(key, issuer=ISS, audience=...)  # the two steps in one
 
     # registered in PostgreSQL (needs an existing tenant row; remove with remove_cds_clients):
     await register_cds_client(sessionmaker, tenant_slug="t1", issuer=ISS, key=key)
@@ -47,6 +48,7 @@ __all__ = [
     "register_cds_client",
     "remove_cds_clients",
     "sign_compact",
+    "signed_headers",
     "unsigned_token",
 ]
 
@@ -200,6 +202,14 @@ def hmac_token(
 
 def cds_bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def signed_headers(
+    key: CdsClientKey, *, issuer: str, audience: str | list[str], **token: Any
+) -> dict[str, str]:
+    """The ``Authorization`` header of one call signed by ``key`` (a fresh token, fresh ``jti``;
+    ``token``: the other arguments of :func:`mint_cds_token`)."""
+    return cds_bearer(mint_cds_token(key, issuer=issuer, audience=audience, **token))
 
 
 async def register_cds_client(

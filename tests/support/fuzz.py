@@ -8,7 +8,6 @@ role whose token to send), read from each route's access marker like the route-p
 from __future__ import annotations
 
 import re
-import socket
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -26,7 +25,6 @@ __all__ = [
     "TALLY",
     "TOKEN_TTL_SECONDS",
     "FuzzWorld",
-    "free_port",
     "operation_callers",
 ]
 
@@ -52,12 +50,6 @@ class FuzzWorld:
 
 # Answers seen by the fuzzer in this session, by status (printed in the terminal summary).
 TALLY: Counter[int] = Counter()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _role_for(permission: Permission) -> str:

@@ -1,39 +1,48 @@
-"""The acceptance matrix's world (built by the ``world`` fixture in conftest.py): two tenants
-(A, B), a user of every role in each, real tokens.
+"""The acceptance matrix's world: tenants with their HAPI partitions, a user of every role in each,
+real tokens (``open_world``: the authz conftest's ``world`` (A, B), the gateway conftest's ``gw``
+(ga, gb); one more with ``make_tenant``).
 
 Everything is created through the real code paths: tenants with their HAPI partitions
 (``ehr.platform.tenancy``), users with role grants (``ehr.platform.auth.service.create_user``),
-access tokens signed
-like login's (``ehr.platform.auth.tokens.issue_access_token_for``), patients in each partition
-through the
-FHIR client bound to that tenant. Slugs are unique per run; at the end the test data, the
-partitions and the rows are removed (audit records stay: the audit log is append-only).
+access tokens signed like login's (``ehr.platform.auth.tokens.issue_access_token_for``), patients
+in each partition through the FHIR client bound to that tenant. Slugs are unique per run; at the
+end the test data, the partitions and the rows are removed (audit records stay: the audit log is
+append-only).
 
-``world``  a :class:`World`: ``world.tenants["a"|"b"]`` → :class:`TenantWorld` (slug, ids,
-           tokens by role, the normal and the restricted patient)
+``open_world(settings, run_id, labels)``  a :class:`World`: ``world.tenants[label]`` →
+                                          :class:`TenantWorld` (slug, ids, tokens by role, the
+                                          normal and the restricted patient)
 """
 
 from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from ehr.core.config import Settings
-from ehr.core.db.models import ApiKey, Tenant, User
 from ehr.fhir import FhirClient
 from ehr.platform.auth.authorization import CONFIDENTIALITY_SYSTEM
 from ehr.platform.auth.permissions import Role
 from ehr.platform.auth.service import create_user
 from ehr.platform.auth.tokens import issue_access_token_for
 from ehr.platform.tenancy import create_tenant
-from ehr.platform.tenancy.partitions import delete_partition, list_partitions
+from support.database import Sessions, open_sessions
+from support.tenants import remove_tenants
 
-CLEANUP_ORDER = ("Observation", "Patient")
+__all__ = [
+    "MRN_SYSTEM",
+    "TenantWorld",
+    "World",
+    "make_tenant",
+    "open_world",
+    "remove_tenants",
+    "world_slug",
+]
+
 MRN_SYSTEM = "urn:ehr:test:authz-mrn"
 
 
@@ -59,7 +68,7 @@ class TenantWorld:
 class World:
     run: str
     tenants: dict[str, TenantWorld]
-    sessionmaker: async_sessionmaker[AsyncSession]
+    sessionmaker: Sessions
     fhir: FhirClient
     settings: Settings
 
@@ -85,11 +94,11 @@ def _patient(run: str, label: str, kind: str, *, restricted: bool = False) -> di
 async def make_tenant(
     label: str,
     run: str,
-    sessions: async_sessionmaker[AsyncSession],
+    sessions: Sessions,
     fhir: FhirClient,
     settings: Settings,
 ) -> TenantWorld:
-    slug = f"z-{run[4:]}-{label}"
+    slug = world_slug(label, run)
     async with sessions() as session, session.begin():
         tenant, _ = await create_tenant(session, fhir, slug=slug, name=f"Matrix {label}")
         world = TenantWorld(label=label, slug=slug, tenant_id=tenant.id)
@@ -113,22 +122,27 @@ async def make_tenant(
     return world
 
 
-async def remove_tenants(
-    slugs: list[str], fhir: FhirClient, sessions: async_sessionmaker[AsyncSession]
-) -> None:
-    partitions = {p.name: p.id for p in await list_partitions(fhir)}
-    for slug in slugs:
-        if slug not in partitions:
-            continue
-        tenant_fhir = fhir.for_tenant(slug)
-        for resource_type in CLEANUP_ORDER:
-            bundle = await tenant_fhir.search(resource_type, {"_count": "500", "_elements": "id"})
-            for entry in bundle.get("entry") or []:
-                await tenant_fhir.delete(resource_type, entry["resource"]["id"])
-        await delete_partition(fhir, partitions[slug])
-    async with sessions() as session, session.begin():
-        ids = list((await session.scalars(select(Tenant.id).where(Tenant.slug.in_(slugs)))).all())
-        if ids:
-            await session.execute(delete(ApiKey).where(ApiKey.tenant_id.in_(ids)))
-            await session.execute(delete(User).where(User.tenant_id.in_(ids)))
-            await session.execute(delete(Tenant).where(Tenant.id.in_(ids)))
+def world_slug(label: str, run: str) -> str:
+    """The slug :func:`make_tenant` gives the tenant ``label`` of ``run``."""
+    return f"z-{run[4:]}-{label}"
+
+
+@asynccontextmanager
+async def open_world(settings: Settings, run: str, labels: Iterable[str]) -> AsyncIterator[World]:
+    """A :class:`World` of one tenant per label; everything made is removed at the end."""
+    fhir = FhirClient(settings.fhir)
+    made: list[str] = []
+    try:
+        async with open_sessions(settings) as sessions:
+            try:
+                tenants: dict[str, TenantWorld] = {}
+                for label in labels:
+                    made.append(world_slug(label, run))
+                    tenants[label] = await make_tenant(label, run, sessions, fhir, settings)
+                yield World(
+                    run=run, tenants=tenants, sessionmaker=sessions, fhir=fhir, settings=settings
+                )
+            finally:
+                await remove_tenants(made, fhir, sessions)
+    finally:
+        await fhir.aclose()

@@ -12,9 +12,9 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from pydantic import SecretStr
+from support.in_process import serve
 
 from ehr.core.config import (
     DatabaseSettings,
@@ -58,12 +58,6 @@ async def make_api() -> AsyncIterator[ApiFactory]:
     async with AsyncExitStack() as stack:
 
         async def make(app: FastAPI) -> httpx.AsyncClient:
-            manager = await stack.enter_async_context(LifespanManager(app))
-            return await stack.enter_async_context(
-                httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=manager.app, raise_app_exceptions=False),
-                    base_url="http://testserver",
-                )
-            )
+            return await stack.enter_async_context(serve(app, raise_app_exceptions=False))
 
         yield make

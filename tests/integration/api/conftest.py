@@ -13,33 +13,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+from support.hapi_data import live_fhir_client
 
 from ehr.core.config import Settings
 from ehr.fhir import FhirClient, TenantFhirClient
-from ehr.fhir.bundles import bundle_resources
-
-# Referrers first, so HAPI's referential integrity never blocks a delete.
-CLEANUP_ORDER = (
-    "Observation",
-    "MedicationRequest",
-    "AllergyIntolerance",
-    "Condition",
-    "Encounter",
-    "Patient",
-)
 
 TagForCleanup = Callable[[str, str], Awaitable[None]]
 
 
 @pytest.fixture(scope="session")
 async def live_fhir(settings: Settings, test_tag: dict[str, str]) -> AsyncIterator[FhirClient]:
-    client = FhirClient(settings.fhir)
-    await client.ping()  # a missing HAPI is a failure, not a skip
-    try:
+    async with live_fhir_client(settings, test_tag) as client:
         yield client
-    finally:
-        await _delete_tagged(client.for_tenant(settings.fhir.default_tenant), test_tag)
-        await client.aclose()
 
 
 @pytest.fixture
@@ -63,16 +48,3 @@ def tag_for_cleanup(live_tenant_fhir: TenantFhirClient, test_tag: dict[str, str]
         )
 
     return tag
-
-
-async def _delete_tagged(tenant_fhir: TenantFhirClient, test_tag: dict[str, str]) -> None:
-    tag = f"{test_tag['system']}|{test_tag['code']}"
-    for resource_type in CLEANUP_ORDER:
-        bundle = await tenant_fhir.search(
-            resource_type, {"_tag": tag, "_count": "500", "_elements": "id"}
-        )
-        for resource in bundle_resources(bundle, resource_type):
-            await tenant_fhir.delete(resource_type, resource["id"])
-    for resource_type in CLEANUP_ORDER:
-        left = await tenant_fhir.search(resource_type, {"_tag": tag, "_summary": "count"})
-        assert left.get("total") == 0, f"{resource_type} left behind by {test_tag['code']}"

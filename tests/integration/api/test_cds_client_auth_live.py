@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,10 +23,8 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from redis.asyncio import Redis
-from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from support.cds import (
     CdsClientKey,
@@ -39,11 +36,14 @@ from support.cds import (
     remove_cds_clients,
     unsigned_token,
 )
+from support.in_process import serve
+from support.settings import settings_with
+from support.tenants import MakeTenant
 from typer.testing import CliRunner
 
 from ehr.core.config import Settings
 from ehr.core.db.engine import create_engine, create_sessionmaker
-from ehr.core.db.models import CdsClient, Tenant
+from ehr.core.db.models import Tenant
 from ehr.core.dependencies import AppResources
 from ehr.core.error_handlers import install_error_handlers
 from ehr.core.errors import DependencyUnavailable
@@ -69,7 +69,6 @@ SPEC_JKU = "https://fhir-ehr.example.com/jwk_uri"
 
 BASE = "https://cds.example.org"
 SERVICE = "/cds-services/order-sign"
-MakeTenant = Callable[..., Awaitable[Tenant]]
 
 
 # --- the probe app ----------------------------------------------------------------------------
@@ -122,61 +121,19 @@ def probe_app(settings: Settings) -> FastAPI:
 
 @pytest.fixture(scope="module")
 def cds_settings(settings: Settings) -> Settings:
-    cds = settings.cds_hooks.model_copy(
-        update={
-            "public_base_url": BASE + "/",
-            "jwks_min_refresh_seconds": 1,
-            "jwks_fetch_timeout_seconds": 1.0,
-        }
+    return settings_with(
+        settings,
+        "cds_hooks",
+        public_base_url=BASE + "/",
+        jwks_min_refresh_seconds=1,
+        jwks_fetch_timeout_seconds=1.0,
     )
-    return settings.model_copy(update={"cds_hooks": cds})
 
 
 @pytest.fixture(scope="module")
 async def cds_api(cds_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = probe_app(cds_settings)
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app), base_url="http://testserver"
-        ) as client,
-    ):
+    async with serve(probe_app(cds_settings)) as client:
         yield client
-
-
-@pytest.fixture(scope="module")
-async def db(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(settings.db)
-    try:
-        yield create_sessionmaker(engine)
-    finally:
-        await engine.dispose()
-
-
-@pytest.fixture(scope="module")
-async def make_tenant(
-    run_id: str, db: async_sessionmaker[AsyncSession]
-) -> AsyncIterator[MakeTenant]:
-    """Tenant rows only (no HAPI partition: authentication never reads FHIR)."""
-    made: list[uuid.UUID] = []
-
-    async def make(status: str = "active") -> Tenant:
-        tenant = Tenant(
-            id=uuid.uuid4(),
-            slug=f"cds-{run_id[4:]}-{len(made)}",
-            partition_id=random.randint(1_500_000_000, 2_000_000_000),
-            name="CDS auth test tenant",
-            status=status,
-        )
-        async with db() as session, session.begin():
-            session.add(tenant)
-        made.append(tenant.id)
-        return tenant
-
-    yield make
-    async with db() as session, session.begin():
-        await session.execute(delete(CdsClient).where(CdsClient.tenant_id.in_(made)))
-        await session.execute(delete(Tenant).where(Tenant.id.in_(made)))
 
 
 @pytest.fixture(scope="module")

@@ -7,14 +7,12 @@ The demo tenant is left in place (it is what ``make up`` creates on this stack a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from support.auth_live import bearer
+from support.database import Sessions
 
 from ehr.core.config import Environment, Settings
-from ehr.core.db.engine import create_engine, create_sessionmaker
 from ehr.entrypoints.seed import DEMO_MRN_SYSTEM
 from ehr.entrypoints.seed.tenant import (
     DEMO_PASSWORD,
@@ -29,19 +27,8 @@ from ehr.fhir import FhirClient
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-async def sessions(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(settings.db)
-    try:
-        yield create_sessionmaker(engine)
-    finally:
-        await engine.dispose()
-
-
-async def _seed(
-    sessions: async_sessionmaker[AsyncSession], live_fhir: FhirClient, settings: Settings
-) -> DemoTenantReport:
-    async with sessions() as session, session.begin():
+async def _seed(db: Sessions, live_fhir: FhirClient, settings: Settings) -> DemoTenantReport:
+    async with db() as session, session.begin():
         return await seed_demo_tenant(session, live_fhir, settings)
 
 
@@ -51,17 +38,14 @@ async def _login(api: httpx.AsyncClient, role: str) -> dict[str, str]:
         json={"tenant": DEMO_TENANT, "username": demo_username(role), "password": DEMO_PASSWORD},
     )
     assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+    return bearer(response.json()["access_token"])
 
 
 async def test_seed_twice_creates_the_demo_tenant_once(
-    sessions: async_sessionmaker[AsyncSession],
-    live_fhir: FhirClient,
-    settings: Settings,
-    api: httpx.AsyncClient,
+    db: Sessions, live_fhir: FhirClient, settings: Settings, api: httpx.AsyncClient
 ) -> None:
-    await _seed(sessions, live_fhir, settings)
-    second = await _seed(sessions, live_fhir, settings)
+    await _seed(db, live_fhir, settings)
+    second = await _seed(db, live_fhir, settings)
     assert not second.tenant_created
     assert second.users_created == []
     assert len(second.users_existing) == 8
@@ -85,8 +69,8 @@ async def test_seed_twice_creates_the_demo_tenant_once(
 
 
 async def test_seed_is_refused_outside_development(
-    sessions: async_sessionmaker[AsyncSession], live_fhir: FhirClient, settings: Settings
+    db: Sessions, live_fhir: FhirClient, settings: Settings
 ) -> None:
     production = settings.model_copy(update={"env": Environment.PRODUCTION})
     with pytest.raises(NotDevelopment):
-        await _seed(sessions, live_fhir, production)
+        await _seed(db, live_fhir, production)

@@ -23,20 +23,20 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import delete, select
 from support.cds import new_client_key, register_cds_client, remove_cds_clients
-from support.fuzz import TALLY, TOKEN_TTL_SECONDS, FuzzWorld, free_port, operation_callers
+from support.database import open_sessions
+from support.fuzz import TALLY, TOKEN_TTL_SECONDS, FuzzWorld, operation_callers
+from support.ports import free_port
+from support.settings import settings_with
+from support.tenants import remove_tenants
 
 from ehr.core.config import Settings
-from ehr.core.db.engine import create_engine, create_sessionmaker
-from ehr.core.db.models import ApiKey, RevokedToken, Tenant, User
 from ehr.entrypoints.api import create_app
 from ehr.fhir import FhirClient
 from ehr.platform.auth.permissions import Role
 from ehr.platform.auth.service import create_user
 from ehr.platform.auth.tokens import issue_access_token_for
 from ehr.platform.tenancy import create_tenant
-from ehr.platform.tenancy.partitions import delete_partition, list_partitions
 
 
 @pytest.fixture(scope="session")
@@ -98,78 +98,45 @@ def fuzz_server(settings: Settings) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 async def fuzz_world(fuzz_server: str, settings: Settings, run_id: str) -> AsyncIterator[FuzzWorld]:
-    issuing = settings.model_copy(
-        update={
-            "auth": settings.auth.model_copy(update={"access_token_ttl_seconds": TOKEN_TTL_SECONDS})
-        }
-    )
-    engine = create_engine(settings.db)
-    sessions = create_sessionmaker(engine)
+    issuing = settings_with(settings, "auth", access_token_ttl_seconds=TOKEN_TTL_SECONDS)
     fhir = FhirClient(settings.fhir)
     slug = f"fz-{run_id[4:]}"
     world = FuzzWorld(base_url=fuzz_server, tenant=slug)
     world.callers = operation_callers(create_app(settings))
-    try:
-        async with sessions() as session, session.begin():
-            tenant, _ = await create_tenant(session, fhir, slug=slug, name="Fuzzing tenant")
-        patient = await fhir.for_tenant(slug).create(
-            {"resourceType": "Patient", "gender": "unknown", "birthDate": "1970-01-01"}
-        )
-        world.patient_id = patient["id"]
-        async with sessions() as session, session.begin():
-            for role in Role:
-                for burner in (False, True):
-                    user = await create_user(
-                        session,
-                        tenant_id=tenant.id,
-                        username=f"fuzz.{role.value}{'.burner' if burner else ''}",
-                        password=f"fuzz-{run_id}-not-a-secret-{role.value}",
-                        roles=[role.value],
-                        patient_id=patient["id"] if role is Role.PATIENT else None,
-                        granted_by="test",
-                        settings=settings,
-                    )
-                    token = await issue_access_token_for(session, issuing, user)
-                    (world.burner_tokens if burner else world.tokens)[role.value] = token
-        world.cds_key = new_client_key("ES256")
-        world.cds_issuer = f"https://fuzz-{run_id}.cds.example"
-        await register_cds_client(
-            sessions, tenant_slug=slug, issuer=world.cds_issuer, key=world.cds_key,
-            first_party=True,
-        )  # fmt: skip
-        yield world
-    finally:
-        await remove_cds_clients(sessions, [world.cds_issuer] if world.cds_issuer else [])
-        await _remove_tenant(slug, fhir, sessions)
-        await fhir.aclose()
-        await engine.dispose()
-
-
-async def _remove_tenant(slug: str, fhir: FhirClient, sessions: Any) -> None:
-    partitions = {p.name: p.id for p in await list_partitions(fhir)}
-    if slug in partitions:
-        tenant_fhir = fhir.for_tenant(slug)
-        # Whatever the fuzzer created in the partition goes with it ($expunge is not needed:
-        # deleting the partition's resources first lets HAPI drop it).
-        for resource_type in ("Observation", "MedicationRequest", "AllergyIntolerance",
-                              "Condition", "Encounter", "Patient"):  # fmt: skip
-            bundle = await tenant_fhir.search(resource_type, {"_count": "500", "_elements": "id"})
-            for entry in bundle.get("entry") or []:
-                await tenant_fhir.delete(resource_type, entry["resource"]["id"])
-        await delete_partition(fhir, partitions[slug])
-    async with sessions() as session, session.begin():
-        ids = list((await session.scalars(select(Tenant.id).where(Tenant.slug == slug))).all())
-        if ids:
-            user_ids = list(
-                (await session.scalars(select(User.id).where(User.tenant_id.in_(ids)))).all()
+    async with open_sessions(settings) as sessions:
+        try:
+            async with sessions() as session, session.begin():
+                tenant, _ = await create_tenant(session, fhir, slug=slug, name="Fuzzing tenant")
+            patient = await fhir.for_tenant(slug).create(
+                {"resourceType": "Patient", "gender": "unknown", "birthDate": "1970-01-01"}
             )
-            if user_ids:
-                await session.execute(
-                    delete(RevokedToken).where(RevokedToken.user_id.in_(user_ids))
-                )
-            await session.execute(delete(ApiKey).where(ApiKey.tenant_id.in_(ids)))
-            await session.execute(delete(User).where(User.tenant_id.in_(ids)))
-            await session.execute(delete(Tenant).where(Tenant.id.in_(ids)))
+            world.patient_id = patient["id"]
+            async with sessions() as session, session.begin():
+                for role in Role:
+                    for burner in (False, True):
+                        user = await create_user(
+                            session,
+                            tenant_id=tenant.id,
+                            username=f"fuzz.{role.value}{'.burner' if burner else ''}",
+                            password=f"fuzz-{run_id}-not-a-secret-{role.value}",
+                            roles=[role.value],
+                            patient_id=patient["id"] if role is Role.PATIENT else None,
+                            granted_by="test",
+                            settings=settings,
+                        )
+                        token = await issue_access_token_for(session, issuing, user)
+                        (world.burner_tokens if burner else world.tokens)[role.value] = token
+            world.cds_key = new_client_key("ES256")
+            world.cds_issuer = f"https://fuzz-{run_id}.cds.example"
+            await register_cds_client(
+                sessions, tenant_slug=slug, issuer=world.cds_issuer, key=world.cds_key,
+                first_party=True,
+            )  # fmt: skip
+            yield world
+        finally:
+            await remove_cds_clients(sessions, [world.cds_issuer] if world.cds_issuer else [])
+            await remove_tenants([slug], fhir, sessions)
+            await fhir.aclose()
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

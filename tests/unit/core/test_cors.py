@@ -2,36 +2,24 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from support.principals import acting_as, make_principal
 
 from ehr.core.config import ApiSettings
 from ehr.core.error_handlers import PROBLEM_JSON
 from ehr.core.errors import AuthenticationRequired, TooManyRequests
 from ehr.core.middleware import InsecureCorsConfigurationError, cors_options
 from ehr.entrypoints.api import create_app
-from ehr.platform.auth.dependencies import get_current_principal
-from ehr.platform.auth.principal import Principal
 
 SettingsFactory = Callable[..., Any]
 ApiFactory = Callable[..., Any]
 FRONTEND = "https://app.ehr.example"
 LIMIT = 2048
-
-
-def _principal(*roles: str) -> Principal:
-    return Principal(
-        kind="user",
-        subject=uuid.uuid4(),
-        tenant="t-unit",
-        tenant_id=uuid.uuid4(),
-        roles=frozenset(roles),
-    )
 
 
 def _add_test_routes(app: FastAPI) -> None:
@@ -156,11 +144,8 @@ async def test_401_on_a_protected_route_without_credentials(api: httpx.AsyncClie
 
 
 async def test_403_without_the_permission(app: FastAPI, api: httpx.AsyncClient) -> None:
-    app.dependency_overrides[get_current_principal] = lambda: _principal("nurse")
-    try:
+    with acting_as(app, make_principal("t-unit", "nurse")):
         response = await api.get("/api/audit/records")
-    finally:
-        app.dependency_overrides.clear()
     body = _assert_problem(response, 403, "permission_denied")
     assert "audit:view" in body["detail"]
 
@@ -187,14 +172,11 @@ async def test_422_invalid_json(api: httpx.AsyncClient) -> None:
 
 
 async def test_422_invalid_audit_filters(app: FastAPI, api: httpx.AsyncClient) -> None:
-    app.dependency_overrides[get_current_principal] = lambda: _principal("admin")
-    try:
+    with acting_as(app, make_principal("t-unit", "admin")):
         naive = await api.get("/api/audit/records", params={"since": "2026-01-01T00:00:00"})
         bad_patient = await api.get("/api/audit/records", params={"patient": "<script>"})
         bad_format = await api.get("/api/audit/export", params={"format": "xml"})
         bad_purpose = await api.get("/api/audit/records", headers={"X-Purpose-Of-Use": "MARKETING"})
-    finally:
-        app.dependency_overrides.clear()
     for response in (naive, bad_patient, bad_format, bad_purpose):
         body = _assert_problem(response, 422, "validation_failed")
         assert "<script>" not in response.text

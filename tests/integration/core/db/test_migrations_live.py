@@ -8,15 +8,15 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from asgi_lifespan import LifespanManager
 from sqlalchemy import MetaData, func, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from support.in_process import serve
+from support.settings import settings_with
 
 from ehr.core.config import Settings
 from ehr.core.db.migrate import alembic_config, downgrade, upgrade
@@ -114,8 +114,7 @@ async def test_the_request_owns_the_transaction(
     settings: Settings, engine: AsyncEngine, throwaway_schema: str
 ) -> None:
     await upgrade(settings, schema=throwaway_schema)
-    db = settings.db.model_copy(update={"app_schema": throwaway_schema})
-    app = create_app(settings.model_copy(update={"db": db}))
+    app = create_app(settings_with(settings, "db", app_schema=throwaway_schema))
 
     def _key(key: str) -> IdempotencyKey:
         return IdempotencyKey(
@@ -139,12 +138,7 @@ async def test_the_request_owns_the_transaction(
         await session.flush()
         raise ConflictError("changed my mind")
 
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app), base_url="http://testserver"
-        ) as client,
-    ):
+    async with serve(app) as client:
         assert (await client.post("/api/_test/keys/kept")).status_code == 200
         assert (await client.post("/api/_test/keys/dropped/fail")).status_code == 409
         duplicate = await client.post("/api/_test/keys/kept")

@@ -9,7 +9,8 @@ land in the shared ``ehr_app`` schema. Each test uses its own tenant slug (``t-<
 ``audit_app``       create_app(audit_settings) plus test-only PHI routes under ``/api/_test/phi``
 ``audit_api``       httpx client on ``audit_app`` with its lifespan running
 ``act_as``          ``act_as(principal)``: the authenticated principal of the next requests
-                    (a dependency override until the auth engineer's token helper lands)
+                    (a dependency override; ``act_as(None)``: real authentication again)
+``physician_tenant``  a tenant slug of the test's own whose physician is the caller
 """
 
 from __future__ import annotations
@@ -20,11 +21,14 @@ from typing import Annotated, Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import APIRouter, FastAPI, Header
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from support.audit_trail import PHI_MARKER, ActAs
+from sqlalchemy.ext.asyncio import AsyncEngine
+from support.audit_trail import PHI_MARKER, ActAs, new_tenant
+from support.database import Sessions
+from support.in_process import serve
+from support.principals import make_principal, override_principal
+from support.settings import settings_with
 
 from ehr.core.config import Settings
 from ehr.core.db.engine import create_engine, create_sessionmaker
@@ -34,7 +38,6 @@ from ehr.core.errors import ConflictError, NotFoundError
 from ehr.entrypoints.api import create_app
 from ehr.platform.audit.dependencies import PhiAudit
 from ehr.platform.auth.authorization import RequirePermission
-from ehr.platform.auth.dependencies import get_current_principal
 from ehr.platform.auth.permissions import Permission
 from ehr.platform.auth.principal import Principal
 
@@ -105,8 +108,7 @@ async def audit_schema(settings: Settings) -> AsyncIterator[str]:
 
 @pytest.fixture(scope="session")
 def audit_settings(settings: Settings, audit_schema: str) -> Settings:
-    db = settings.db.model_copy(update={"app_schema": audit_schema})
-    return settings.model_copy(update={"db": db})
+    return settings_with(settings, "db", app_schema=audit_schema)
 
 
 @pytest.fixture(scope="session")
@@ -117,7 +119,7 @@ async def audit_engine(audit_settings: Settings) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture(scope="session")
-def audit_sessionmaker(audit_engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+def audit_sessionmaker(audit_engine: AsyncEngine) -> Sessions:
     return create_sessionmaker(audit_engine)
 
 
@@ -130,22 +132,21 @@ def audit_app(audit_settings: Settings) -> FastAPI:
 
 @pytest.fixture(scope="session")
 async def audit_api(audit_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with (
-        LifespanManager(audit_app) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app), base_url="http://testserver"
-        ) as client,
-    ):
+    async with serve(audit_app) as client:
         yield client
 
 
 @pytest.fixture
 def act_as(audit_app: FastAPI) -> Iterator[ActAs]:
     def set_principal(principal: Principal | None) -> None:
-        if principal is None:
-            audit_app.dependency_overrides.pop(get_current_principal, None)
-        else:
-            audit_app.dependency_overrides[get_current_principal] = lambda: principal
+        override_principal(audit_app, principal)
 
     yield set_principal
-    audit_app.dependency_overrides.pop(get_current_principal, None)
+    override_principal(audit_app, None)
+
+
+@pytest.fixture
+def physician_tenant(act_as: ActAs) -> str:
+    tenant = new_tenant()
+    act_as(make_principal(tenant, "physician"))
+    return tenant

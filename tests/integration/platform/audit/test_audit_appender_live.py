@@ -12,7 +12,9 @@ import uuid
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
+from support.audit_trail import patient_read
+from support.database import Sessions
 
 from ehr.core.db.engine import create_sessionmaker
 from ehr.core.db.models import AuditRecord
@@ -23,22 +25,14 @@ pytestmark = pytest.mark.integration
 
 
 def _entry(tenant: str, n: int) -> AuditEntry:
-    return AuditEntry(
-        tenant=tenant,
-        actor_type="user",
-        action="patient:read",
-        outcome="success",
-        resource_type="Patient",
-        resource_id=str(n),
-        patient_id=str(n),
-    )
+    return patient_read(tenant, str(n))
 
 
-def _appender(sessionmaker: async_sessionmaker[AsyncSession]) -> ChainAppender:
+def _appender(sessionmaker: Sessions) -> ChainAppender:
     return ChainAppender(sessionmaker, lock_timeout_ms=3000, statement_timeout_ms=5000)
 
 
-async def _chain(sessionmaker: async_sessionmaker[AsyncSession], tenant: str) -> list[int]:
+async def _chain(sessionmaker: Sessions, tenant: str) -> list[int]:
     async with sessionmaker() as session:
         result = await verify_chain(session, tenant)
         assert result.ok, result.broken
@@ -49,7 +43,7 @@ async def _chain(sessionmaker: async_sessionmaker[AsyncSession], tenant: str) ->
 
 
 async def test_concurrent_appends_share_transactions_and_keep_one_chain(
-    audit_sessionmaker: async_sessionmaker[AsyncSession],
+    audit_sessionmaker: Sessions,
 ) -> None:
     tenant = f"t-{uuid.uuid4().hex[:10]}"
     appender = _appender(audit_sessionmaker)
@@ -68,7 +62,7 @@ async def test_concurrent_appends_share_transactions_and_keep_one_chain(
 
 
 async def test_two_pools_with_stale_heads_relink(
-    audit_engine: AsyncEngine, audit_sessionmaker: async_sessionmaker[AsyncSession]
+    audit_engine: AsyncEngine, audit_sessionmaker: Sessions
 ) -> None:
     tenant = f"t-{uuid.uuid4().hex[:10]}"
     first = _appender(audit_sessionmaker)
@@ -81,9 +75,7 @@ async def test_two_pools_with_stale_heads_relink(
     assert await _chain(audit_sessionmaker, tenant) == list(range(1, 23))
 
 
-async def test_a_failed_batch_fails_only_its_own_caller(
-    audit_sessionmaker: async_sessionmaker[AsyncSession],
-) -> None:
+async def test_a_failed_batch_fails_only_its_own_caller(audit_sessionmaker: Sessions) -> None:
     tenant = f"t-{uuid.uuid4().hex[:10]}"
     appender = _appender(audit_sessionmaker)
     # Text is made storable (storable_entry); a status outside SMALLINT still fails the insert.
@@ -108,7 +100,7 @@ async def test_a_failed_batch_fails_only_its_own_caller(
 
 
 async def test_input_cannot_stop_the_audit_record_from_being_written(
-    audit_sessionmaker: async_sessionmaker[AsyncSession],
+    audit_sessionmaker: Sessions,
 ) -> None:
     # What a hostile caller could put in a CDS patientId or a FHIR id: NUL, a lone surrogate,
     # far more than the column holds. PostgreSQL refuses all three as they are.

@@ -2,8 +2,8 @@
 
 Reading one Patient writes exactly one audit record with every field; with the audit table
 unwritable the same read is 503 ``audit_unavailable`` and shows nothing of the patient.
-Tenant, user and signing key live in the throwaway schema (see conftest); the HAPI partition and
-its patient are deleted at the end.
+Tenant, user and signing key live in the throwaway schema (see conftest); the HAPI partition, its
+patients and the rows are deleted at the end.
 """
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ from dataclasses import dataclass
 import httpx
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 from support.audit_trail import ActAs, records_of
+from support.database import Sessions
+from support.tenants import remove_tenants
 
 from ehr.core.config import Settings
 from ehr.fhir import FhirClient
@@ -26,7 +28,6 @@ from ehr.platform.auth.authorization import CONFIDENTIALITY_SYSTEM
 from ehr.platform.auth.service import create_user
 from ehr.platform.auth.tokens import issue_access_token_for
 from ehr.platform.tenancy import create_tenant
-from ehr.platform.tenancy.partitions import delete_partition, list_partitions
 
 pytestmark = pytest.mark.integration
 
@@ -44,9 +45,7 @@ class Reader:
 
 @pytest.fixture(scope="module")
 async def reader(
-    audit_settings: Settings,
-    audit_sessionmaker: async_sessionmaker[AsyncSession],
-    test_tag: dict[str, str],
+    audit_settings: Settings, audit_sessionmaker: Sessions, test_tag: dict[str, str]
 ) -> AsyncIterator[Reader]:
     slug = f"t-audit-{uuid.uuid4().hex[:8]}"
     fhir = FhirClient(audit_settings.fhir)
@@ -87,20 +86,15 @@ async def reader(
             patient_id=patient["id"],
             restricted_id=restricted["id"],
         )
-        for resource in (patient, restricted):
-            await fhir.for_tenant(slug).delete("Patient", resource["id"])
     finally:
-        partitions = {p.name: p.id for p in await list_partitions(fhir)}
-        if slug in partitions:
-            await delete_partition(fhir, partitions[slug])
-        await fhir.aclose()
+        try:
+            await remove_tenants([slug], fhir, audit_sessionmaker)
+        finally:
+            await fhir.aclose()
 
 
 async def test_reading_one_patient_writes_exactly_one_audit_record(
-    audit_api: httpx.AsyncClient,
-    audit_sessionmaker: async_sessionmaker[AsyncSession],
-    act_as: ActAs,
-    reader: Reader,
+    audit_api: httpx.AsyncClient, audit_sessionmaker: Sessions, act_as: ActAs, reader: Reader
 ) -> None:
     act_as(None)  # the real authentication dependency: the bearer token below
     request_id = f"acc-{uuid.uuid4().hex[:8]}"
@@ -138,10 +132,7 @@ async def test_reading_one_patient_writes_exactly_one_audit_record(
 
 
 async def test_break_glass_read_is_flagged_with_its_reason(
-    audit_api: httpx.AsyncClient,
-    audit_sessionmaker: async_sessionmaker[AsyncSession],
-    act_as: ActAs,
-    reader: Reader,
+    audit_api: httpx.AsyncClient, audit_sessionmaker: Sessions, act_as: ActAs, reader: Reader
 ) -> None:
     act_as(None)
     reason = "Unconscious in the emergency department"
@@ -161,7 +152,7 @@ async def test_break_glass_read_is_flagged_with_its_reason(
 async def test_an_unwritable_audit_table_fails_the_patient_read_with_503(
     audit_api: httpx.AsyncClient,
     audit_engine: AsyncEngine,
-    audit_sessionmaker: async_sessionmaker[AsyncSession],
+    audit_sessionmaker: Sessions,
     audit_schema: str,
     act_as: ActAs,
     reader: Reader,

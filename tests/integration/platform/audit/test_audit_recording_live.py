@@ -10,8 +10,10 @@ import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from support.audit_trail import PHI_MARKER, ActAs, make_principal, new_tenant, records_of
+from sqlalchemy.ext.asyncio import AsyncEngine
+from support.audit_trail import PHI_MARKER, ActAs, new_tenant, records_of
+from support.database import Sessions
+from support.principals import make_principal
 
 from ehr.platform.audit.chain import GENESIS_HASH, HASHED_FIELDS, compute_hash, verify_chain
 from ehr.platform.audit.dependencies import record_security_event
@@ -20,9 +22,7 @@ pytestmark = pytest.mark.integration
 
 
 async def test_reading_a_patient_writes_exactly_one_complete_record(
-    audit_api: httpx.AsyncClient,
-    audit_sessionmaker: async_sessionmaker[AsyncSession],
-    act_as: ActAs,
+    audit_api: httpx.AsyncClient, audit_sessionmaker: Sessions, act_as: ActAs
 ) -> None:
     tenant = new_tenant()
     principal = make_principal(tenant, "physician", "nurse")
@@ -71,12 +71,9 @@ async def test_reading_a_patient_writes_exactly_one_complete_record(
 
 
 async def test_each_noted_access_is_one_record_and_the_chain_holds(
-    audit_api: httpx.AsyncClient,
-    audit_sessionmaker: async_sessionmaker[AsyncSession],
-    act_as: ActAs,
+    audit_api: httpx.AsyncClient, audit_sessionmaker: Sessions, physician_tenant: str
 ) -> None:
-    tenant = new_tenant()
-    act_as(make_principal(tenant, "physician"))
+    tenant = physician_tenant
     assert (await audit_api.get("/api/_test/phi/pat-2/observations")).status_code == 200
     assert (await audit_api.get("/api/_test/phi/pat-2")).status_code == 200
     assert (await audit_api.get("/api/_test/phi/none/at-all")).status_code == 200  # no notes
@@ -94,12 +91,9 @@ async def test_each_noted_access_is_one_record_and_the_chain_holds(
 
 
 async def test_break_glass_is_flagged_with_its_reason(
-    audit_api: httpx.AsyncClient,
-    audit_sessionmaker: async_sessionmaker[AsyncSession],
-    act_as: ActAs,
+    audit_api: httpx.AsyncClient, audit_sessionmaker: Sessions, physician_tenant: str
 ) -> None:
-    tenant = new_tenant()
-    act_as(make_principal(tenant, "physician"))
+    tenant = physician_tenant
     response = await audit_api.get(
         "/api/_test/phi/pat-3", headers={"X-Test-Break-Glass": "unconscious in ED"}
     )
@@ -111,12 +105,9 @@ async def test_break_glass_is_flagged_with_its_reason(
 
 
 async def test_failed_and_denied_accesses_are_recorded_with_their_status(
-    audit_api: httpx.AsyncClient,
-    audit_sessionmaker: async_sessionmaker[AsyncSession],
-    act_as: ActAs,
+    audit_api: httpx.AsyncClient, audit_sessionmaker: Sessions, act_as: ActAs, physician_tenant: str
 ) -> None:
-    tenant = new_tenant()
-    act_as(make_principal(tenant, "physician"))
+    tenant = physician_tenant
     gone = await audit_api.get("/api/_test/phi/pat-4/gone")
     assert gone.status_code == 404
     conflict = await audit_api.post("/api/_test/phi/pat-4/conflict")
@@ -131,12 +122,9 @@ async def test_failed_and_denied_accesses_are_recorded_with_their_status(
 
 
 async def test_an_invalid_purpose_of_use_is_422_and_writes_nothing(
-    audit_api: httpx.AsyncClient,
-    audit_sessionmaker: async_sessionmaker[AsyncSession],
-    act_as: ActAs,
+    audit_api: httpx.AsyncClient, audit_sessionmaker: Sessions, physician_tenant: str
 ) -> None:
-    tenant = new_tenant()
-    act_as(make_principal(tenant, "physician"))
+    tenant = physician_tenant
     response = await audit_api.get("/api/_test/phi/pat-5", headers={"X-Purpose-Of-Use": "SELL"})
     assert response.status_code == 422
     assert PHI_MARKER not in response.text
@@ -144,7 +132,7 @@ async def test_an_invalid_purpose_of_use_is_422_and_writes_nothing(
 
 
 async def test_security_events_and_concurrent_writers_keep_one_gapless_chain(
-    audit_sessionmaker: async_sessionmaker[AsyncSession],
+    audit_sessionmaker: Sessions,
 ) -> None:
     tenant = new_tenant()
     await asyncio.gather(
@@ -180,10 +168,7 @@ async def test_security_events_and_concurrent_writers_keep_one_gapless_chain(
     ],
 )
 async def test_update_delete_and_truncate_are_refused_by_the_database(
-    audit_engine: AsyncEngine,
-    audit_sessionmaker: async_sessionmaker[AsyncSession],
-    audit_schema: str,
-    statement: str,
+    audit_engine: AsyncEngine, audit_sessionmaker: Sessions, audit_schema: str, statement: str
 ) -> None:
     tenant = new_tenant()
     await record_security_event(
@@ -244,14 +229,12 @@ async def _move_table(engine: AsyncEngine, schema: str) -> None:
 @pytest.mark.parametrize("breakage", ["insert_refused", "table_missing"])
 async def test_an_unwritable_audit_table_makes_phi_requests_fail_with_503(
     audit_api: httpx.AsyncClient,
-    audit_sessionmaker: async_sessionmaker[AsyncSession],
+    audit_sessionmaker: Sessions,
     admin_connection: AsyncEngine,
     audit_schema: str,
-    act_as: ActAs,
+    physician_tenant: str,
     breakage: str,
 ) -> None:
-    tenant = new_tenant()
-    act_as(make_principal(tenant, "physician"))
     if breakage == "insert_refused":
         await _refuse_inserts(admin_connection, audit_schema)
     else:
@@ -272,12 +255,11 @@ async def test_an_unwritable_audit_table_makes_phi_requests_fail_with_503(
 async def test_a_locked_audit_table_fails_the_request_instead_of_hanging(
     audit_api: httpx.AsyncClient,
     audit_engine: AsyncEngine,
-    audit_sessionmaker: async_sessionmaker[AsyncSession],
+    audit_sessionmaker: Sessions,
     audit_schema: str,
-    act_as: ActAs,
+    physician_tenant: str,
 ) -> None:
-    tenant = new_tenant()
-    act_as(make_principal(tenant, "physician"))
+    tenant = physician_tenant
     async with audit_engine.connect() as connection:
         await connection.execute(
             text(f'LOCK TABLE "{audit_schema}".audit_log IN ACCESS EXCLUSIVE MODE')

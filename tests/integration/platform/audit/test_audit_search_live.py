@@ -10,8 +10,9 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from support.audit_trail import ActAs, make_principal, new_tenant
+from support.audit_trail import ActAs, new_tenant, patient_read
+from support.database import Sessions
+from support.principals import make_principal
 
 from ehr.platform.audit.chain import AuditEntry, append_entries
 from ehr.platform.auth.principal import Principal
@@ -21,19 +22,16 @@ pytestmark = pytest.mark.integration
 T0 = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
 
 
-async def _seed(sessionmaker: async_sessionmaker[AsyncSession], tenant: str) -> list[AuditEntry]:
+async def _seed(sessionmaker: Sessions, tenant: str) -> list[AuditEntry]:
     """25 records: users u-0/u-1/u-2, patients p-0..p-4, one per minute from T0."""
     entries = [
-        AuditEntry(
-            tenant=tenant,
-            actor_type="user",
+        patient_read(
+            tenant,
+            f"p-{i % 5}",
             actor_id=f"u-{i % 3}",
             actor_roles=("physician",),
             action="patient:read" if i % 5 else "patient:search",
             outcome="success" if i % 7 else "denied",
-            resource_type="Patient",
-            resource_id=f"p-{i % 5}",
-            patient_id=f"p-{i % 5}",
             http_status=200 if i % 7 else 403,
             source_ip="10.1.2.3",
             user_agent='=HYPERLINK("http://evil")' if i == 3 else "browser",
@@ -52,9 +50,7 @@ async def _seed(sessionmaker: async_sessionmaker[AsyncSession], tenant: str) -> 
 
 
 @pytest.fixture
-async def seeded(
-    audit_sessionmaker: async_sessionmaker[AsyncSession], act_as: ActAs
-) -> tuple[str, Principal]:
+async def seeded(audit_sessionmaker: Sessions, act_as: ActAs) -> tuple[str, Principal]:
     tenant = new_tenant()
     await _seed(audit_sessionmaker, tenant)
     other = new_tenant()

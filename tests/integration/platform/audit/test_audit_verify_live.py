@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 from support.audit_trail import new_tenant, records_of
+from support.database import Sessions
 
 from ehr.platform.audit.chain import verify_chain
 from ehr.platform.audit.dependencies import record_security_event
@@ -26,7 +27,7 @@ TRIGGER = "audit_log_append_only"
 EHR = str(Path(sys.executable).parent / "ehr")
 
 
-async def _chain_of(sessionmaker: async_sessionmaker[AsyncSession], count: int = 5) -> str:
+async def _chain_of(sessionmaker: Sessions, count: int = 5) -> str:
     tenant = new_tenant()
     for i in range(count):
         await record_security_event(
@@ -67,9 +68,7 @@ async def _cli(schema: str, *args: str, command: str = "verify") -> tuple[int, s
     return int(process.returncode or 0), output.decode()
 
 
-async def test_an_intact_chain_verifies(
-    audit_sessionmaker: async_sessionmaker[AsyncSession], audit_schema: str
-) -> None:
+async def test_an_intact_chain_verifies(audit_sessionmaker: Sessions, audit_schema: str) -> None:
     tenant = await _chain_of(audit_sessionmaker)
     async with audit_sessionmaker() as session:
         result = await verify_chain(session, tenant)
@@ -114,7 +113,7 @@ async def test_an_intact_chain_verifies(
 )
 async def test_tampering_is_detected_by_the_function_and_the_command(
     audit_engine: AsyncEngine,
-    audit_sessionmaker: async_sessionmaker[AsyncSession],
+    audit_sessionmaker: Sessions,
     audit_schema: str,
     statement: str,
     seq: int,
@@ -147,7 +146,7 @@ async def test_tampering_is_detected_by_the_function_and_the_command(
 
 
 async def test_the_export_command_writes_the_tenants_records(
-    audit_sessionmaker: async_sessionmaker[AsyncSession], audit_schema: str
+    audit_sessionmaker: Sessions, audit_schema: str
 ) -> None:
     tenant = await _chain_of(audit_sessionmaker, count=3)
     status, output = await _cli(

@@ -3,35 +3,46 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from support.auth_live import MakeTenant, MakeUser, bearer, login
+from support.auth_live import (
+    MakeAccount,
+    MakeUser,
+    access_token,
+    bearer,
+    issue_api_key,
+)
+from support.database import Sessions
+from support.tenants import MakeTenant
 
 from ehr.core.db.models import ApiKey, Tenant
-from ehr.platform.auth.api_keys import create_api_key
 
 pytestmark = pytest.mark.integration
 
 
 async def _admin_headers(
-    client: httpx.AsyncClient, make_tenant: MakeTenant, make_user: MakeUser
+    client: httpx.AsyncClient, make_account: MakeAccount
 ) -> tuple[Tenant, dict[str, str]]:
-    tenant = await make_tenant()
-    admin = await make_user(tenant, roles=["admin"])
-    access = (await login(client, tenant, admin)).json()["access_token"]
+    tenant, admin = await make_account(roles=["admin"])
+    access = await access_token(client, tenant, admin)
     return tenant, bearer(access)
 
 
+async def _billing_key(client: httpx.AsyncClient, admin: dict[str, str], name: str) -> Any:
+    """A key with the billing role, created through the API (set-up: its answer as JSON)."""
+    response = await client.post(
+        "/api/admin/api-keys", headers=admin, json={"name": name, "roles": ["billing"]}
+    )
+    return response.json()
+
+
 async def test_create_use_list_revoke(
-    client: httpx.AsyncClient,
-    make_tenant: MakeTenant,
-    make_user: MakeUser,
-    db: async_sessionmaker[AsyncSession],
+    client: httpx.AsyncClient, make_account: MakeAccount, db: Sessions
 ) -> None:
-    tenant, admin = await _admin_headers(client, make_tenant, make_user)
+    tenant, admin = await _admin_headers(client, make_account)
     created = await client.post(
         "/api/admin/api-keys",
         headers=admin,
@@ -75,14 +86,10 @@ async def test_create_use_list_revoke(
 
 
 async def test_rotate_replaces_the_key(
-    client: httpx.AsyncClient, make_tenant: MakeTenant, make_user: MakeUser
+    client: httpx.AsyncClient, make_account: MakeAccount
 ) -> None:
-    _, admin = await _admin_headers(client, make_tenant, make_user)
-    old = (
-        await client.post(
-            "/api/admin/api-keys", headers=admin, json={"name": "svc", "roles": ["billing"]}
-        )
-    ).json()
+    _, admin = await _admin_headers(client, make_account)
+    old = await _billing_key(client, admin, "svc")
     rotated = await client.post(f"/api/admin/api-keys/{old['id']}/rotate", headers=admin)
     assert rotated.status_code == 201, rotated.text
     new = rotated.json()
@@ -97,14 +104,10 @@ async def test_rotate_replaces_the_key(
 
 
 async def test_rotate_with_grace_keeps_the_old_key_briefly(
-    client: httpx.AsyncClient, make_tenant: MakeTenant, make_user: MakeUser
+    client: httpx.AsyncClient, make_account: MakeAccount
 ) -> None:
-    _, admin = await _admin_headers(client, make_tenant, make_user)
-    old = (
-        await client.post(
-            "/api/admin/api-keys", headers=admin, json={"name": "svc", "roles": ["billing"]}
-        )
-    ).json()
+    _, admin = await _admin_headers(client, make_account)
+    old = await _billing_key(client, admin, "svc")
     rotated = await client.post(
         f"/api/admin/api-keys/{old['id']}/rotate", headers=admin, json={"grace_seconds": 300}
     )
@@ -113,20 +116,12 @@ async def test_rotate_with_grace_keeps_the_old_key_briefly(
 
 
 async def test_expired_key_is_refused(
-    client: httpx.AsyncClient,
-    make_tenant: MakeTenant,
-    db: async_sessionmaker[AsyncSession],
+    client: httpx.AsyncClient, make_tenant: MakeTenant, db: Sessions
 ) -> None:
     tenant = await make_tenant()
-    async with db() as session, session.begin():
-        key, plaintext = await create_api_key(
-            session,
-            tenant_id=tenant.id,
-            name="short-lived",
-            permissions=["self:manage"],
-            ttl_days=1,
-            created_by="test",
-        )
+    key, plaintext = await issue_api_key(
+        db, tenant.id, name="short-lived", permissions=["self:manage"], ttl_days=1
+    )
     assert (await client.get("/api/auth/me", headers={"X-API-Key": plaintext})).status_code == 200
     async with db() as session, session.begin():
         await session.execute(
@@ -138,15 +133,11 @@ async def test_expired_key_is_refused(
 
 
 async def test_admin_routes_need_the_permission_and_stay_in_the_tenant(
-    client: httpx.AsyncClient, make_tenant: MakeTenant, make_user: MakeUser
+    client: httpx.AsyncClient, make_account: MakeAccount, make_user: MakeUser
 ) -> None:
-    _, admin_a = await _admin_headers(client, make_tenant, make_user)
-    tenant_b, admin_b = await _admin_headers(client, make_tenant, make_user)
-    key_b = (
-        await client.post(
-            "/api/admin/api-keys", headers=admin_b, json={"name": "b", "roles": ["billing"]}
-        )
-    ).json()
+    _, admin_a = await _admin_headers(client, make_account)
+    tenant_b, admin_b = await _admin_headers(client, make_account)
+    key_b = await _billing_key(client, admin_b, "b")
     # tenant A's admin neither sees nor touches tenant B's key
     assert (await client.get("/api/admin/api-keys", headers=admin_a)).json() == []
     for action in ("revoke", "rotate"):
@@ -157,7 +148,7 @@ async def test_admin_routes_need_the_permission_and_stay_in_the_tenant(
     ).status_code == 200
 
     nurse = await make_user(tenant_b, roles=["nurse"])
-    nurse_headers = bearer((await login(client, tenant_b, nurse)).json()["access_token"])
+    nurse_headers = bearer(await access_token(client, tenant_b, nurse))
     forbidden = await client.get("/api/admin/api-keys", headers=nurse_headers)
     assert forbidden.status_code == 403
     assert forbidden.headers["content-type"] == "application/problem+json"
@@ -174,12 +165,9 @@ async def test_admin_routes_need_the_permission_and_stay_in_the_tenant(
     ],
 )
 async def test_bad_key_requests_are_422_and_create_nothing(
-    client: httpx.AsyncClient,
-    make_tenant: MakeTenant,
-    make_user: MakeUser,
-    payload: dict[str, object],
+    client: httpx.AsyncClient, make_account: MakeAccount, payload: dict[str, object]
 ) -> None:
-    _, admin = await _admin_headers(client, make_tenant, make_user)
+    _, admin = await _admin_headers(client, make_account)
     response = await client.post("/api/admin/api-keys", headers=admin, json=payload)
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"

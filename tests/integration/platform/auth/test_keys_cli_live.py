@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from support.database import open_sessions
 from typer.testing import CliRunner
 
 from ehr.core.config import Settings
-from ehr.core.db.engine import create_engine, create_sessionmaker
 from ehr.entrypoints.cli import app as cli
 from ehr.platform.auth.signing_keys import build_jwks
 
@@ -16,12 +16,8 @@ pytestmark = pytest.mark.integration
 
 
 async def _published_kids(settings: Settings) -> set[str]:
-    engine = create_engine(settings.db)
-    try:
-        async with create_sessionmaker(engine)() as session:
-            jwks = await build_jwks(session)
-    finally:
-        await engine.dispose()
+    async with open_sessions(settings) as sessions, sessions() as session:
+        jwks = await build_jwks(session)
     return {key["kid"] for key in jwks["keys"]}
 
 

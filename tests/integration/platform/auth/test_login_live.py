@@ -8,17 +8,21 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from support.auth_live import (
     PASSWORD,
-    MakeTenant,
+    Account,
+    MakeAccount,
     MakeUser,
+    access_token,
     bearer,
     login,
     random_ip,
 )
+from support.database import Sessions
+from support.in_process import client_of, started
+from support.settings import settings_with
+from support.tenants import MakeTenant
 
 from ehr.core.config import Settings
 from ehr.core.db.models import RefreshSession, RevokedToken, Tenant, User
@@ -36,7 +40,7 @@ def _without_request_id(body: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in body.items() if k != "request_id"}
 
 
-async def _user_row(db: async_sessionmaker[AsyncSession], user_id: uuid.UUID) -> User:
+async def _user_row(db: Sessions, user_id: uuid.UUID) -> User:
     async with db() as session:
         user = await session.get(User, user_id)
         assert user is not None
@@ -44,10 +48,9 @@ async def _user_row(db: async_sessionmaker[AsyncSession], user_id: uuid.UUID) ->
 
 
 async def test_login_returns_tokens_and_me_works(
-    client: httpx.AsyncClient, make_tenant: MakeTenant, make_user: MakeUser
+    client: httpx.AsyncClient, make_account: MakeAccount
 ) -> None:
-    tenant = await make_tenant()
-    user = await make_user(tenant, roles=["nurse"])
+    tenant, user = await make_account(roles=["nurse"])
     response = await login(client, tenant, user)
     assert response.status_code == 200, response.text
     body = response.json()
@@ -78,10 +81,9 @@ async def test_username_is_case_insensitive(
 
 
 async def test_unknown_tenant_unknown_user_and_wrong_password_answer_identically(
-    client: httpx.AsyncClient, make_tenant: MakeTenant, make_user: MakeUser
+    client: httpx.AsyncClient, account: Account
 ) -> None:
-    tenant = await make_tenant()
-    user = await make_user(tenant)
+    tenant, user = account
     attempts = [
         {"tenant": tenant.slug, "username": user.username, "password": PASSWORD + "x"},
         {"tenant": tenant.slug, "username": "nobody-here", "password": PASSWORD},
@@ -98,14 +100,9 @@ async def test_unknown_tenant_unknown_user_and_wrong_password_answer_identically
 
 
 async def test_lockout_after_the_configured_failures_looks_like_a_wrong_password(
-    client: httpx.AsyncClient,
-    make_tenant: MakeTenant,
-    make_user: MakeUser,
-    db: async_sessionmaker[AsyncSession],
-    settings: Settings,
+    client: httpx.AsyncClient, account: Account, db: Sessions, settings: Settings
 ) -> None:
-    tenant = await make_tenant()
-    user = await make_user(tenant)
+    tenant, user = account
     threshold = settings.auth.lockout_threshold
     for attempt in range(threshold):
         wrong = await login(client, tenant, user, password=f"wrong-password-{attempt}")
@@ -127,13 +124,9 @@ async def test_lockout_after_the_configured_failures_looks_like_a_wrong_password
 
 
 async def test_failures_below_the_threshold_are_reset_by_a_success(
-    client: httpx.AsyncClient,
-    make_tenant: MakeTenant,
-    make_user: MakeUser,
-    db: async_sessionmaker[AsyncSession],
+    client: httpx.AsyncClient, account: Account, db: Sessions
 ) -> None:
-    tenant = await make_tenant()
-    user = await make_user(tenant)
+    tenant, user = account
     for _ in range(2):
         assert (await login(client, tenant, user, password="not-it-at-all")).status_code == 401
     assert (await _user_row(db, user.id)).failed_login_count == 2
@@ -142,22 +135,14 @@ async def test_failures_below_the_threshold_are_reset_by_a_success(
 
 
 async def test_per_ip_throttle_answers_429_problem_with_retry_after(
-    settings: Settings,
-    make_tenant: MakeTenant,
-    make_user: MakeUser,
-    db: async_sessionmaker[AsyncSession],
+    settings: Settings, make_user: MakeUser, account: Account, db: Sessions
 ) -> None:
-    tenant = await make_tenant()
-    user = await make_user(tenant)
+    tenant, user = account
     victim = await make_user(tenant)
-    limited = settings.model_copy(
-        update={"auth": settings.auth.model_copy(update={"login_attempts_per_ip_per_minute": 3})}
-    )
-    app = create_app(limited)
+    app = create_app(settings_with(settings, "auth", login_attempts_per_ip_per_minute=3))
     ip, other_ip = random_ip(), random_ip()
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app, client=(ip, 1234))
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+    async with started(app) as running:
+        async with client_of(running, peer=(ip, 1234)) as c:
             # successes are not counted (many users behind one NAT address)
             assert [(await login(c, tenant, user)).status_code for _ in range(4)] == [200] * 4
             failures = [
@@ -167,8 +152,7 @@ async def test_per_ip_throttle_answers_429_problem_with_retry_after(
             assert failures == [401, 401, 401]
             throttled = await login(c, tenant, user)  # even the right password
             refresh = await c.post("/api/auth/token/refresh", json={"refresh_token": "ehrr_x"})
-        other = httpx.ASGITransport(app=manager.app, client=(other_ip, 1234))
-        async with httpx.AsyncClient(transport=other, base_url="http://t") as c:
+        async with client_of(running, peer=(other_ip, 1234)) as c:
             assert (await login(c, tenant, user)).status_code == 200
     assert throttled.status_code == 429
     assert refresh.status_code == 429
@@ -182,13 +166,9 @@ async def test_per_ip_throttle_answers_429_problem_with_retry_after(
 
 
 async def test_refresh_rotates_and_reuse_revokes_the_whole_family(
-    client: httpx.AsyncClient,
-    make_tenant: MakeTenant,
-    make_user: MakeUser,
-    db: async_sessionmaker[AsyncSession],
+    client: httpx.AsyncClient, account: Account, db: Sessions
 ) -> None:
-    tenant = await make_tenant()
-    user = await make_user(tenant)
+    tenant, user = account
     first = (await login(client, tenant, user)).json()
 
     second = await client.post(
@@ -224,13 +204,9 @@ async def test_refresh_rotates_and_reuse_revokes_the_whole_family(
 
 
 async def test_logout_revokes_the_access_token_and_the_refresh_family(
-    client: httpx.AsyncClient,
-    make_tenant: MakeTenant,
-    make_user: MakeUser,
-    db: async_sessionmaker[AsyncSession],
+    client: httpx.AsyncClient, account: Account, db: Sessions
 ) -> None:
-    tenant = await make_tenant()
-    user = await make_user(tenant)
+    tenant, user = account
     tokens = (await login(client, tenant, user)).json()
     headers = bearer(tokens["access_token"])
     assert (await client.get("/api/auth/me", headers=headers)).status_code == 200
@@ -251,14 +227,10 @@ async def test_logout_revokes_the_access_token_and_the_refresh_family(
 
 
 async def test_disabled_user_or_tenant_is_refused_at_once(
-    client: httpx.AsyncClient,
-    make_tenant: MakeTenant,
-    make_user: MakeUser,
-    db: async_sessionmaker[AsyncSession],
+    client: httpx.AsyncClient, account: Account, db: Sessions
 ) -> None:
-    tenant = await make_tenant()
-    user = await make_user(tenant)
-    headers = bearer((await login(client, tenant, user)).json()["access_token"])
+    tenant, user = account
+    headers = bearer(await access_token(client, tenant, user))
     async with db() as session, session.begin():
         await session.execute(
             update(Tenant).where(Tenant.id == tenant.id).values(status="disabled")
@@ -281,15 +253,9 @@ async def test_disabled_user_or_tenant_is_refused_at_once(
     ],
 )
 async def test_bad_login_input_is_a_problem_and_writes_nothing(
-    client: httpx.AsyncClient,
-    make_tenant: MakeTenant,
-    make_user: MakeUser,
-    db: async_sessionmaker[AsyncSession],
-    content: bytes,
-    status: int,
+    client: httpx.AsyncClient, account: Account, db: Sessions, content: bytes, status: int
 ) -> None:
-    tenant = await make_tenant()
-    user = await make_user(tenant)
+    user = account.user
     response = await client.post(
         "/api/auth/login", content=content, headers={"content-type": "application/json"}
     )
@@ -337,12 +303,9 @@ async def test_no_credentials_is_401(client: httpx.AsyncClient) -> None:
     assert response.headers["content-type"] == PROBLEM
 
 
-async def test_two_credentials_are_refused(
-    client: httpx.AsyncClient, make_tenant: MakeTenant, make_user: MakeUser
-) -> None:
-    tenant = await make_tenant()
-    user = await make_user(tenant)
-    access = (await login(client, tenant, user)).json()["access_token"]
+async def test_two_credentials_are_refused(client: httpx.AsyncClient, account: Account) -> None:
+    tenant, user = account
+    access = await access_token(client, tenant, user)
     response = await client.get(
         "/api/auth/me", headers={**bearer(access), "X-API-Key": "ehrk_000000000000_x"}
     )
@@ -350,14 +313,9 @@ async def test_two_credentials_are_refused(
 
 
 async def test_set_password_ends_sessions_and_enforces_the_policy(
-    client: httpx.AsyncClient,
-    make_tenant: MakeTenant,
-    make_user: MakeUser,
-    db: async_sessionmaker[AsyncSession],
-    settings: Settings,
+    client: httpx.AsyncClient, account: Account, db: Sessions, settings: Settings
 ) -> None:
-    tenant = await make_tenant()
-    user = await make_user(tenant)
+    tenant, user = account
     tokens = (await login(client, tenant, user)).json()
     redis = create_redis(settings)
     try:

@@ -9,8 +9,14 @@ import httpx
 import pyotp
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from support.auth_live import PASSWORD, MakeTenant, MakeUser, bearer, login
+from support.auth_live import (
+    PASSWORD,
+    Account,
+    access_token,
+    bearer,
+    login,
+)
+from support.database import Sessions
 
 from ehr.core.db.models import MfaSecret, RecoveryCode, Tenant, User
 
@@ -50,14 +56,10 @@ async def _challenge(client: httpx.AsyncClient, tenant: Tenant, user: User) -> s
 
 
 async def test_mfa_login_end_to_end_with_replay_and_recovery_codes(
-    client: httpx.AsyncClient,
-    make_tenant: MakeTenant,
-    make_user: MakeUser,
-    db: async_sessionmaker[AsyncSession],
+    client: httpx.AsyncClient, account: Account, db: Sessions
 ) -> None:
-    tenant = await make_tenant()
-    user = await make_user(tenant)
-    access = (await login(client, tenant, user)).json()["access_token"]
+    tenant, user = account
+    access = await access_token(client, tenant, user)
     secret, recovery_codes = await _enrol(client, access)
 
     async with db() as session:
@@ -114,14 +116,10 @@ async def test_mfa_login_end_to_end_with_replay_and_recovery_codes(
 
 
 async def test_wrong_codes_count_towards_lockout_and_bad_input_is_refused(
-    client: httpx.AsyncClient,
-    make_tenant: MakeTenant,
-    make_user: MakeUser,
-    db: async_sessionmaker[AsyncSession],
+    client: httpx.AsyncClient, account: Account, db: Sessions
 ) -> None:
-    tenant = await make_tenant()
-    user = await make_user(tenant)
-    access = (await login(client, tenant, user)).json()["access_token"]
+    tenant, user = account
+    access = await access_token(client, tenant, user)
     await _enrol(client, access)
 
     wrong = await client.post(
@@ -144,11 +142,10 @@ async def test_wrong_codes_count_towards_lockout_and_bad_input_is_refused(
 
 
 async def test_confirm_with_a_wrong_code_and_enrol_twice(
-    client: httpx.AsyncClient, make_tenant: MakeTenant, make_user: MakeUser
+    client: httpx.AsyncClient, account: Account
 ) -> None:
-    tenant = await make_tenant()
-    user = await make_user(tenant)
-    access = (await login(client, tenant, user)).json()["access_token"]
+    tenant, user = account
+    access = await access_token(client, tenant, user)
     confirm_early = await client.post(
         "/api/auth/mfa/confirm", headers=bearer(access), json={"code": "123456"}
     )

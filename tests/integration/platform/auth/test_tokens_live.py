@@ -15,8 +15,13 @@ from jose import jwt
 from jose.utils import long_to_base64
 from redis.asyncio import Redis
 from sqlalchemy import delete, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from support.auth_live import MakeTenant, MakeUser, bearer, login
+from support.auth_live import (
+    Account,
+    MakeAccount,
+    access_token,
+    bearer,
+)
+from support.database import Sessions
 
 from ehr.core.config import Settings
 from ehr.core.db.models import RevokedToken, SigningKey, User
@@ -44,11 +49,10 @@ pytestmark = pytest.mark.integration
 
 
 async def test_jwks_lists_the_kid_of_issued_tokens_and_verifies_them(
-    client: httpx.AsyncClient, make_tenant: MakeTenant, make_user: MakeUser, settings: Settings
+    client: httpx.AsyncClient, account: Account, settings: Settings
 ) -> None:
-    tenant = await make_tenant()
-    user = await make_user(tenant)
-    access = (await login(client, tenant, user)).json()["access_token"]
+    tenant, user = account
+    access = await access_token(client, tenant, user)
     kid = jwt.get_unverified_header(access)["kid"]
     response = await client.get("/.well-known/jwks.json")
     assert response.status_code == 200
@@ -61,15 +65,10 @@ async def test_jwks_lists_the_kid_of_issued_tokens_and_verifies_them(
 
 
 async def test_rotation_retires_the_signer_and_keeps_its_tokens_valid(
-    client: httpx.AsyncClient,
-    make_tenant: MakeTenant,
-    make_user: MakeUser,
-    db: async_sessionmaker[AsyncSession],
-    settings: Settings,
+    client: httpx.AsyncClient, account: Account, db: Sessions, settings: Settings
 ) -> None:
-    tenant = await make_tenant()
-    user = await make_user(tenant)
-    old_access = (await login(client, tenant, user)).json()["access_token"]
+    tenant, user = account
+    old_access = await access_token(client, tenant, user)
     old_kid = jwt.get_unverified_header(old_access)["kid"]
 
     async with db() as session, session.begin():
@@ -82,7 +81,7 @@ async def test_rotation_retires_the_signer_and_keeps_its_tokens_valid(
     grace = max(settings.auth.retired_key_grace_seconds, settings.auth.access_token_ttl_seconds)
     assert old_row.expires_at >= old_row.retired_at + timedelta(seconds=grace)
 
-    new_access = (await login(client, tenant, user)).json()["access_token"]
+    new_access = await access_token(client, tenant, user)
     assert jwt.get_unverified_header(new_access)["kid"] == new_kid != old_kid
     jwks = {k["kid"] for k in (await client.get("/.well-known/jwks.json")).json()["keys"]}
     assert {old_kid, new_kid} <= jwks
@@ -91,16 +90,11 @@ async def test_rotation_retires_the_signer_and_keeps_its_tokens_valid(
 
 
 async def test_a_retired_key_is_accepted_until_its_grace_ends(
-    client: httpx.AsyncClient,
-    make_tenant: MakeTenant,
-    make_user: MakeUser,
-    db: async_sessionmaker[AsyncSession],
-    settings: Settings,
+    client: httpx.AsyncClient, account: Account, db: Sessions, settings: Settings
 ) -> None:
     # A retired key of this test's own (expiring a key other processes may still sign with
     # would break their tokens: the stack's database is shared).
-    tenant = await make_tenant()
-    user = await make_user(tenant)
+    tenant, user = account
     private = ec.generate_private_key(ec.SECP256R1())
     pem = private.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -159,11 +153,10 @@ async def test_a_retired_key_is_accepted_until_its_grace_ends(
 
 
 async def test_forged_tokens_are_refused_by_the_app(
-    client: httpx.AsyncClient, make_tenant: MakeTenant, make_user: MakeUser
+    client: httpx.AsyncClient, account: Account
 ) -> None:
-    tenant = await make_tenant()
-    user = await make_user(tenant)
-    access = (await login(client, tenant, user)).json()["access_token"]
+    tenant, user = account
+    access = await access_token(client, tenant, user)
     header, payload, _ = access.split(".")
     claims = jwt.get_unverified_claims(access)
     jwk_doc = (await client.get("/.well-known/jwks.json")).json()
@@ -183,13 +176,9 @@ async def test_forged_tokens_are_refused_by_the_app(
 
 
 async def test_revocation_is_seen_without_redis_and_after_redis_loses_it(
-    db: async_sessionmaker[AsyncSession],
-    make_tenant: MakeTenant,
-    make_user: MakeUser,
-    settings: Settings,
+    db: Sessions, account: Account, settings: Settings
 ) -> None:
-    tenant = await make_tenant()
-    user = await make_user(tenant)
+    user = account.user
     redis = create_redis(settings)
     dead = Redis.from_url("redis://127.0.0.1:9/0", socket_connect_timeout=0.5)
     jti = f"test-{user.id.hex}"
@@ -218,14 +207,9 @@ async def test_revocation_is_seen_without_redis_and_after_redis_loses_it(
 
 
 async def test_issue_access_token_for_helper(
-    client: httpx.AsyncClient,
-    make_tenant: MakeTenant,
-    make_user: MakeUser,
-    db: async_sessionmaker[AsyncSession],
-    settings: Settings,
+    client: httpx.AsyncClient, make_account: MakeAccount, db: Sessions, settings: Settings
 ) -> None:
-    tenant = await make_tenant()
-    user = await make_user(tenant, roles=["pharmacist"])
+    _, user = await make_account(roles=["pharmacist"])
     async with db() as session, session.begin():
         row = await session.get(User, user.id)
         assert row is not None
@@ -235,11 +219,8 @@ async def test_issue_access_token_for_helper(
     assert me.json()["roles"] == ["pharmacist"]
 
 
-async def test_purge_expired_removes_only_expired_rows(
-    db: async_sessionmaker[AsyncSession], make_tenant: MakeTenant, make_user: MakeUser
-) -> None:
-    tenant = await make_tenant()
-    user = await make_user(tenant)
+async def test_purge_expired_removes_only_expired_rows(db: Sessions, account: Account) -> None:
+    user = account.user
     now = datetime.now(UTC)
     expired, live = f"purge-old-{user.id.hex}", f"purge-new-{user.id.hex}"
     async with db() as session, session.begin():

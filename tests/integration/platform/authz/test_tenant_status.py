@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from support.tenant_world import TenantWorld, World, make_tenant, remove_tenants
+from support.auth_live import issue_api_key
+from support.tenant_world import TenantWorld, World, make_tenant, remove_tenants, world_slug
 
 from ehr.core.error_handlers import PROBLEM_JSON
-from ehr.platform.auth.api_keys import create_api_key
 from ehr.platform.auth.permissions import Role
 from ehr.platform.auth.signing_keys import current_signing_key
 from ehr.platform.auth.tokens import encode_access_token
@@ -28,7 +28,7 @@ def _refused(response: httpx.Response) -> None:
 @pytest.fixture
 async def tenant_c(world: World) -> AsyncIterator[TenantWorld]:
     label = f"c{uuid.uuid4().hex[:6]}"
-    slug = f"z-{world.run[4:]}-{label}"
+    slug = world_slug(label, world.run)
     try:
         yield await make_tenant(label, world.run, world.sessionmaker, world.fhir, world.settings)
     finally:
@@ -38,15 +38,9 @@ async def tenant_c(world: World) -> AsyncIterator[TenantWorld]:
 async def test_a_disabled_tenants_tokens_and_keys_are_refused(
     api: httpx.AsyncClient, world: World, tenant_c: TenantWorld
 ) -> None:
-    async with world.sessionmaker() as session, session.begin():
-        _, api_key = await create_api_key(
-            session,
-            tenant_id=tenant_c.tenant_id,
-            name="matrix",
-            permissions=["patient:read"],
-            ttl_days=1,
-            created_by="test",
-        )
+    _, api_key = await issue_api_key(
+        world.sessionmaker, tenant_c.tenant_id, name="matrix", permissions=["patient:read"]
+    )
     token = tenant_c.auth(Role.PHYSICIAN)
     key = {"X-API-Key": api_key}
     assert (await api.get("/api/patients", headers=token)).status_code == 200

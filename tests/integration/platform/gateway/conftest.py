@@ -1,7 +1,7 @@
 """Fixtures of the gateway's integration tests.
 
-``gw``          two tenants (``ga``, ``gb``) with a user of every role and real tokens, built by the
-                acceptance world's helpers (tests/integration/platform/authz/authz_world.py)
+``gw``          two tenants (``ga``, ``gb``) with a user of every role and real tokens, built like
+                the acceptance matrix's world (tests/support/tenant_world.py)
 ``allow_all``   replaces the SMART policy by one that allows everything unchanged, so these tests
                 exercise the gateway's own mechanics (the policy has its own tests)
 ``make_client`` an in-process client for an app built with other settings (timeouts, limits)
@@ -10,44 +10,26 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
-from support.tenant_world import TenantWorld, World, make_tenant, remove_tenants
+from support.in_process import serve
+from support.tenant_world import World, open_world
 
 from ehr.core.config import Settings
-from ehr.core.db.engine import create_engine, create_sessionmaker
 from ehr.entrypoints.api import create_app
-from ehr.fhir import FhirClient
 from ehr.platform.auth.principal import Principal
 from ehr.platform.gateway import enforcement
 
 
 @pytest.fixture(scope="session")
 async def gw(settings: Settings, run_id: str) -> AsyncIterator[World]:
-    engine = create_engine(settings.db)
-    sessions = create_sessionmaker(engine)
-    fhir = FhirClient(settings.fhir)
-    made: list[str] = []
-    try:
-        tenants: dict[str, TenantWorld] = {}
-        for label in ("ga", "gb"):
-            made.append(f"z-{run_id[4:]}-{label}")
-            tenants[label] = await make_tenant(label, run_id, sessions, fhir, settings)
-        yield World(
-            run=run_id, tenants=tenants, sessionmaker=sessions, fhir=fhir, settings=settings
-        )
-    finally:
-        try:
-            await remove_tenants(made, fhir, sessions)
-        finally:
-            await fhir.aclose()
-            await engine.dispose()
+    async with open_world(settings, run_id, ("ga", "gb")) as world:
+        yield world
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,15 +72,7 @@ def allow_all(monkeypatch: pytest.MonkeyPatch) -> None:
 def make_client(
     settings: Settings,
 ) -> Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]:
-    @asynccontextmanager
-    async def make(**updates: Any) -> AsyncIterator[httpx.AsyncClient]:
-        app = create_app(settings.model_copy(update=updates))
-        async with (
-            LifespanManager(app) as manager,
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=manager.app), base_url="http://testserver"
-            ) as client,
-        ):
-            yield client
+    def make(**updates: Any) -> AbstractAsyncContextManager[httpx.AsyncClient]:
+        return serve(create_app(settings.model_copy(update=updates)))
 
     return make

@@ -7,12 +7,12 @@ import itertools
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from support.audit_trail import patient_read
 
 from ehr.core.db.models import AuditRecord
 from ehr.platform.audit.chain import (
     GENESIS_HASH,
     HASHED_FIELDS,
-    AuditEntry,
     ChainBreak,
     ChainVerifier,
     canonical_json,
@@ -52,16 +52,11 @@ def _fields(**overrides: object) -> dict[str, object]:
 
 def _chain(count: int = 5, tenant: str = "t-one") -> list[AuditRecord]:
     entries = [
-        AuditEntry(
-            tenant=tenant,
-            actor_type="user",
+        patient_read(
+            tenant,
+            str(100 + i),
             actor_id=f"user-{i % 2}",
             actor_roles=("physician",),
-            action="patient:read",
-            outcome="success",
-            resource_type="Patient",
-            resource_id=str(100 + i),
-            patient_id=str(100 + i),
             http_status=200,
             occurred_at=WHEN + timedelta(seconds=i),
         )

@@ -1,0 +1,79 @@
+"""Test data in the real HAPI: a client that removes the run's data at the end, and removal of a
+partition's resources or of those carrying the run's tag.
+
+Referrers are deleted before what they refer to (:data:`CLEANUP_ORDER`), so HAPI's referential
+integrity never blocks a delete.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from ehr.core.config import Settings
+from ehr.fhir import FhirClient, TenantFhirClient
+from ehr.fhir.bundles import bundle_resources
+from ehr.fhir.transport import HttpBackend
+
+__all__ = ["CLEANUP_ORDER", "delete_resources", "delete_tagged", "live_fhir_client", "tag_search"]
+
+# Every type the tests create, referrers first.
+CLEANUP_ORDER = (
+    "Observation",
+    "ServiceRequest",
+    "MedicationRequest",
+    "MedicationStatement",
+    "AllergyIntolerance",
+    "Condition",
+    "Encounter",
+    "Medication",
+    "Patient",
+)
+
+
+def tag_search(tag: dict[str, str]) -> str:
+    """``system|code`` of a ``meta.tag`` coding, as the ``_tag`` search parameter takes it."""
+    return f"{tag['system']}|{tag['code']}"
+
+
+async def delete_resources(
+    tenant_fhir: TenantFhirClient,
+    *,
+    tag: dict[str, str] | None = None,
+    order: Sequence[str] = CLEANUP_ORDER,
+) -> None:
+    """Delete the resources of ``order``'s types in the partition (only those tagged ``tag``)."""
+    for resource_type in order:
+        params = {"_count": "500", "_elements": "id"}
+        if tag is not None:
+            params["_tag"] = tag_search(tag)
+        bundle = await tenant_fhir.search(resource_type, params)
+        for resource in bundle_resources(bundle, resource_type):
+            await tenant_fhir.delete(resource_type, resource["id"])  # idempotent in HAPI
+
+
+async def delete_tagged(
+    tenant_fhir: TenantFhirClient, tag: dict[str, str], *, order: Sequence[str] = CLEANUP_ORDER
+) -> None:
+    """Delete every resource tagged ``tag``, then check none is left (a failure names the type)."""
+    await delete_resources(tenant_fhir, tag=tag, order=order)
+    for resource_type in order:
+        left = await tenant_fhir.search(
+            resource_type, {"_tag": tag_search(tag), "_summary": "count"}
+        )
+        assert left.get("total") == 0, f"{resource_type} left behind by {tag['code']}"
+
+
+@asynccontextmanager
+async def live_fhir_client(
+    settings: Settings, tag: dict[str, str], *, http_backend: HttpBackend = "httpcore"
+) -> AsyncIterator[FhirClient]:
+    """A FhirClient on the real HAPI (a missing HAPI is a failure, not a skip); at the end what
+    carries ``tag`` in the default partition is deleted (:func:`delete_tagged`)."""
+    client = FhirClient(settings.fhir, http_backend=http_backend)
+    await client.ping()
+    try:
+        yield client
+    finally:
+        await delete_tagged(client.for_tenant(settings.fhir.default_tenant), tag)
+        await client.aclose()
