@@ -27,14 +27,17 @@ from typing import Annotated
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ehr.core.config import Settings, SettingsError, load_settings
+from ehr.core.config import Environment, Settings
+from ehr.core.observability import configure_logging
 from ehr.devstack.cli import app as stack_app
 from ehr.entrypoints.cli.audit import app as audit_app
 from ehr.entrypoints.cli.auth import keys_app
 from ehr.entrypoints.cli.cds_hooks import app as cds_hooks_app
 from ehr.entrypoints.cli.medication_safety import app as medication_safety_app
+from ehr.entrypoints.cli.runner import run, settings_or_exit
 from ehr.entrypoints.cli.tenancy import api_keys_app, tenants_app, users_app
 from ehr.fhir import FhirClient
+from ehr.platform.tenancy import get_tenant_by_slug
 
 __all__ = ["app"]
 
@@ -54,14 +57,6 @@ app.add_typer(medication_safety_app, name="medication-safety")
 app.add_typer(cds_hooks_app, name="cds-hooks")
 
 
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except SettingsError as exc:
-        typer.echo(str(exc.code), err=True)
-        raise typer.Exit(code=2) from None
-
-
 @app.command()
 def serve(
     host: Annotated[
@@ -73,7 +68,7 @@ def serve(
     """Run the API with uvicorn (``ehr.entrypoints.api:create_app --factory``)."""
     import uvicorn
 
-    settings = _settings()  # fail here, in one line, before uvicorn starts
+    settings = settings_or_exit()  # fail here, in one line, before uvicorn starts
     uvicorn.run(
         "ehr.entrypoints.api:create_app",
         factory=True,
@@ -96,7 +91,7 @@ def migrate(
     """Bring the app schema to the latest migration (creates the schema if missing)."""
     from ehr.core.db.migrate import migrate as run_migrations
 
-    settings = _settings()
+    settings = settings_or_exit()
     target = schema or settings.db.app_schema
     try:
         run_migrations(settings, schema=target, revision=revision)
@@ -117,13 +112,10 @@ def seed(
 
     Re-running creates nothing new. Prints how to log in.
     """
-    from ehr.core.config import Environment
-    from ehr.core.observability import configure_logging
-    from ehr.entrypoints.cli.tenancy import run
     from ehr.entrypoints.seed import seed_demo_data
     from ehr.entrypoints.seed.tenant import DEMO_PASSWORD, seed_demo_tenant
 
-    settings = _settings()
+    settings = settings_or_exit()
     configure_logging(settings.log)
     if settings.env is not Environment.DEVELOPMENT:
         typer.echo(
@@ -132,7 +124,6 @@ def seed(
         raise typer.Exit(code=2)
 
     if tenant is not None:
-        from ehr.platform.tenancy.service import get_tenant_by_slug
 
         async def patients_only(_s: Settings, session: AsyncSession, fhir: FhirClient) -> None:
             found = await get_tenant_by_slug(session, tenant)
@@ -167,7 +158,7 @@ def seed(
 @app.command("check-config")
 def check_config() -> None:
     """Validate the settings from the environment and print them (secrets redacted)."""
-    settings = _settings()
+    settings = settings_or_exit()
     typer.echo(settings.model_dump_json(indent=2))
 
 

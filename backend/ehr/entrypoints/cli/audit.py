@@ -15,8 +15,9 @@ from typing import Annotated
 
 import typer
 
-from ehr.core.config import Settings, SettingsError, load_settings
+from ehr.core.config import Settings
 from ehr.core.db.engine import create_engine, create_sessionmaker
+from ehr.entrypoints.cli.runner import settings_or_exit
 from ehr.platform.audit.chain import VerificationResult, verify_chain
 from ehr.platform.audit.export import stream_bundle, stream_csv, stream_ndjson
 from ehr.platform.audit.schemas import AuditFilters, ExportFormat
@@ -25,14 +26,6 @@ from ehr.platform.audit.service import stream_records
 __all__ = ["app", "export_command", "verify_command"]
 
 app = typer.Typer(name="audit", help="Audit trail: verify the hash chain, export.")
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except SettingsError as exc:
-        typer.echo(str(exc.code), err=True)
-        raise typer.Exit(code=2) from None
 
 
 async def _verify(settings: Settings, tenant: str | None) -> VerificationResult:
@@ -52,7 +45,7 @@ def verify_command(
     ] = None,
 ) -> None:
     """Recompute the hash chain and report the first broken link (exit status 1)."""
-    settings = _settings()
+    settings = settings_or_exit()
     result = asyncio.run(_verify(settings, tenant))
     if result.broken is not None:
         typer.echo(f"BROKEN: {result.broken.describe()}")
@@ -91,7 +84,7 @@ def export_command(
     until: Annotated[datetime | None, typer.Option(help="Before this instant.")] = None,
 ) -> None:
     """Write the tenant's audit records (oldest first) to stdout."""
-    settings = _settings()
+    settings = settings_or_exit()
     filters = AuditFilters(tenant=tenant, since=_aware(since), until=_aware(until))
     asyncio.run(_export(settings, filters, fmt))
 

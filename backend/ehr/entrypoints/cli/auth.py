@@ -12,7 +12,7 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehr.core.config import Settings
-from ehr.entrypoints.cli.tenancy import run
+from ehr.entrypoints.cli.runner import run
 from ehr.fhir import FhirClient
 from ehr.platform.auth.crypto import reencrypt_all
 from ehr.platform.auth.revocation import purge_expired

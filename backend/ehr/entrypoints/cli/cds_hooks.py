@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehr.core.config import Settings
 from ehr.core.db.models import CdsClient
-from ehr.entrypoints.cli.tenancy import fail, run
+from ehr.entrypoints.cli.runner import fail, run
 from ehr.fhir import FhirClient
 from ehr.modules.cds_hooks import (
     disable_client,

@@ -10,30 +10,30 @@
     ehr api-keys revoke KEY_ID
     ehr api-keys list --tenant SLUG
 
-Errors are one line on stderr; bad input (unknown tenant, invalid slug, weak password, unknown
-role...) exits with status 2, an unavailable dependency with 1. Secrets (generated passwords, API
-keys) are printed once, on stdout, and never logged.
+Errors are one line on stderr (``ehr.entrypoints.cli.runner``); bad input (unknown tenant, invalid
+slug, weak password, unknown role...) exits with status 2, an unavailable dependency with 1.
+Secrets (generated passwords, API keys) are printed once, on stdout, and never logged.
 """
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import secrets
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehr.core.config import Settings
-from ehr.core.db.engine import create_engine, create_sessionmaker
 from ehr.core.db.models import User
-from ehr.core.errors import AppError, NotFoundError
+from ehr.core.errors import NotFoundError
+from ehr.entrypoints.cli.runner import fail, run
 from ehr.fhir import FhirClient
+from ehr.platform.auth.api_keys import create_api_key, list_api_keys, revoke_api_key
+from ehr.platform.auth.service import create_user, reset_mfa
 from ehr.platform.tenancy.service import (
     create_tenant,
     disable_tenant,
@@ -43,60 +43,11 @@ from ehr.platform.tenancy.service import (
 
 __all__ = ["api_keys_app", "tenants_app", "users_app"]
 
-T = TypeVar("T")
-
 tenants_app = typer.Typer(help="Tenants (one HAPI partition each).", no_args_is_help=True)
 users_app = typer.Typer(help="Users of a tenant.", no_args_is_help=True)
 api_keys_app = typer.Typer(help="API keys of service clients.", no_args_is_help=True)
 
 OPERATOR = f"cli:{getpass.getuser()}"
-
-
-def _settings() -> Settings:
-    from ehr.core.config import SettingsError, load_settings
-
-    try:
-        return load_settings()
-    except SettingsError as exc:
-        typer.echo(str(exc.code), err=True)
-        raise typer.Exit(code=2) from None
-
-
-def fail(command: str, message: str, *, code: int = 2) -> typer.Exit:
-    typer.echo(f"ehr {command}: {message}", err=True)
-    return typer.Exit(code=code)
-
-
-def run(
-    command: str,
-    work: Callable[[Settings, AsyncSession, FhirClient], Awaitable[T]],
-) -> T:
-    """Run ``work`` in one transaction (committed on success); errors become one line."""
-    settings = _settings()
-    from ehr.core.observability import configure_logging
-
-    configure_logging(settings.log.model_copy(update={"level": "WARNING"}))
-
-    async def main() -> T:
-        engine = create_engine(settings.db)
-        try:
-            async with (
-                FhirClient(settings.fhir) as fhir,
-                create_sessionmaker(engine)() as session,
-                session.begin(),
-            ):
-                return await work(settings, session, fhir)
-        finally:
-            await engine.dispose()
-
-    try:
-        return asyncio.run(main())
-    except AppError as exc:
-        code = 2 if exc.status_code < 500 else 1
-        raise fail(command, f"{exc.code}: {exc.detail}", code=code) from None
-    except OSError as exc:  # database or HAPI unreachable
-        message = f"a backing service is unavailable ({type(exc).__name__})"
-        raise fail(command, message, code=1) from None
 
 
 def _uuid(command: str, value: str) -> uuid.UUID:
@@ -180,8 +131,6 @@ def users_create(
     ] = None,
 ) -> None:
     """Create a user with roles; prints a generated password once unless --password-stdin."""
-    from ehr.platform.auth.service import create_user
-
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
         if not password:
@@ -219,7 +168,6 @@ def users_reset_mfa(
     tenant: Annotated[str, typer.Option(help="Tenant slug.")],
 ) -> None:
     """Remove the user's MFA enrolment and recovery codes (they enrol again at next login)."""
-    from ehr.platform.auth.service import reset_mfa
 
     async def work(settings: Settings, session: AsyncSession, fhir: FhirClient) -> None:
         user = await _user(session, tenant, username)
@@ -243,7 +191,6 @@ def api_keys_create(
     ] = None,
 ) -> None:
     """Create an API key; the key is printed once."""
-    from ehr.platform.auth.api_keys import create_api_key
 
     async def work(settings: Settings, session: AsyncSession, fhir: FhirClient) -> None:
         found = await get_tenant_by_slug(session, tenant)
@@ -266,8 +213,6 @@ def api_keys_create(
 @api_keys_app.command("revoke")
 def api_keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id.")]) -> None:
     """Revoke a key at once."""
-    from ehr.platform.auth.api_keys import revoke_api_key
-
     parsed = _uuid("api-keys revoke", key_id)
 
     async def work(settings: Settings, session: AsyncSession, fhir: FhirClient) -> None:
@@ -280,7 +225,6 @@ def api_keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id.")]
 @api_keys_app.command("list")
 def api_keys_list(tenant: Annotated[str, typer.Option(help="Tenant slug.")]) -> None:
     """The tenant's keys (id, prefix, name, state, expiry, last use); never the keys."""
-    from ehr.platform.auth.api_keys import list_api_keys
 
     async def work(settings: Settings, session: AsyncSession, fhir: FhirClient) -> None:
         found = await get_tenant_by_slug(session, tenant)

@@ -1,0 +1,72 @@
+"""Running an operator command: its settings, its one transaction, its errors as one line.
+
+    settings = settings_or_exit()          # invalid settings: one line naming them, exit 2
+    run("tenants create", work)            # work(settings, session, fhir) in one transaction
+    raise fail("users create", "no password on stdin")
+
+Errors are one line on stderr: bad input (an ``AppError`` below 500) exits with status 2, an
+unavailable dependency with 1. Logging is at WARNING (a command's output is its own).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import typer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ehr.core.config import Settings, SettingsError, load_settings
+from ehr.core.db.engine import create_engine, create_sessionmaker
+from ehr.core.errors import AppError
+from ehr.core.observability import configure_logging
+from ehr.fhir import FhirClient
+
+__all__ = ["fail", "run", "settings_or_exit"]
+
+T = TypeVar("T")
+
+
+def settings_or_exit() -> Settings:
+    """The settings from the environment; invalid ones end the command (one line, status 2)."""
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        typer.echo(str(exc.code), err=True)
+        raise typer.Exit(code=2) from None
+
+
+def fail(command: str, message: str, *, code: int = 2) -> typer.Exit:
+    typer.echo(f"ehr {command}: {message}", err=True)
+    return typer.Exit(code=code)
+
+
+def run(
+    command: str,
+    work: Callable[[Settings, AsyncSession, FhirClient], Awaitable[T]],
+) -> T:
+    """Run ``work`` in one transaction (committed on success); errors become one line."""
+    settings = settings_or_exit()
+    configure_logging(settings.log.model_copy(update={"level": "WARNING"}))
+
+    async def main() -> T:
+        engine = create_engine(settings.db)
+        try:
+            async with (
+                FhirClient(settings.fhir) as fhir,
+                create_sessionmaker(engine)() as session,
+                session.begin(),
+            ):
+                return await work(settings, session, fhir)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(main())
+    except AppError as exc:
+        code = 2 if exc.status_code < 500 else 1
+        raise fail(command, f"{exc.code}: {exc.detail}", code=code) from None
+    except OSError as exc:  # database or HAPI unreachable
+        message = f"a backing service is unavailable ({type(exc).__name__})"
+        raise fail(command, message, code=1) from None
