@@ -21,8 +21,9 @@ severe); how many were left out is counted on the capping card (:func:`.data_car
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Final
+from typing import Any, Final
 
 from ehr.core.errors import BadRequestError
 from ehr.modules.cds_hooks.cards import IssuedCard
@@ -86,83 +87,40 @@ def _most_severe(result: CheckResult, limit: int = MAX_CARDS) -> tuple[CheckResu
     return replace(result, issues=result.issues[:limit]), len(result.issues) - limit
 
 
-def _notices(found: RecordCheck) -> list[IssuedCard]:
+def _cards_of(
+    found: RecordCheck,
+    *,
+    patient_id: str,
+    reminders: list[IssuedCard] | None = None,
+    drafts: Mapping[str, Mapping[str, Any]] | None = None,
+    active_orders: Mapping[str, Mapping[str, Any]] | None = None,
+    capped: bool = True,
+) -> MedicationCards:
+    """The cards of a check: the restricted-records notice, ``reminders``, then one card per
+    issue (the :data:`~.schemas.MAX_CARDS` most severe when ``capped``)."""
+    outcome = MedicationCards(cards=list(reminders or ()))
     profile = found.profile
     if profile is not None and any(s.reason == "restricted" for s in profile.skipped):
-        return [restricted_card()]
-    return []
-
-
-def _order_cards(
-    checks: MedicationChecks,
-    definition: ServiceDefinition,
-    request: CdsRequest,
-    chart: PatientChart | None,
-    *,
-    patient_id: str,
-    now: dt.datetime,
-) -> MedicationCards:
-    drafts, selected = order_drafts(definition.hook, request)
-    medication_drafts = [d for d in drafts if d.get("resourceType") in MEDICATION_ORDER_TYPES]
-    record = record_of(chart) if chart is not None else None
-    found = checks.check_orders(record, medication_drafts, selected=selected, now=now)
-    outcome = MedicationCards(notices=_notices(found))
+        outcome.notices.append(restricted_card())
     if found.result is not None:
-        result, outcome.omitted = _most_severe(found.result)
-        by_reference = {ref: d for d in medication_drafts if (ref := draft_reference(d))}
-        active_orders = {
-            f"MedicationRequest/{r['id']}": r
-            for r in (chart.medication_requests if chart is not None else ())
-            if isinstance(r.get("id"), str)
-        }
-        outcome.cards = medication_cards(
-            result, patient_id=patient_id, drafts=by_reference, active_orders=active_orders
-        )
-    return outcome
-
-
-def _medication_list_cards(
-    checks: MedicationChecks,
-    definition: ServiceDefinition,
-    chart: PatientChart,
-    *,
-    patient_id: str,
-    now: dt.datetime,
-) -> MedicationCards:
-    found = checks.check_medication_list(record_of(chart), now=now)
-    outcome = MedicationCards(notices=_notices(found))
-    if definition.hook == "patient-view":
-        outcome.cards += allergy_reminder_cards(chart.allergies, patient_id)
-    if found.result is not None:
-        result, outcome.omitted = _most_severe(found.result)
+        result = found.result
+        if capped:
+            result, outcome.omitted = _most_severe(result)
         outcome.cards += medication_cards(
-            result, patient_id=patient_id, drafts={}, active_orders={}
+            result,
+            patient_id=patient_id,
+            drafts=drafts or {},
+            active_orders=active_orders or {},
         )
     return outcome
 
 
-def _new_allergy_cards(
-    checks: MedicationChecks,
-    request: CdsRequest,
-    chart: PatientChart | None,
-    *,
-    patient_id: str,
-    now: dt.datetime,
-) -> MedicationCards:
-    resources = new_allergies(request.context)
-    if not resources:
-        raise BadRequestError(
-            "context.allergyIntolerance (an AllergyIntolerance) is required for hook "
-            "'allergyintolerance-create'"
-        )
-    record = record_of(chart) if chart is not None else None
-    found = checks.check_new_allergies(record, resources, now=now)
-    outcome = MedicationCards(notices=_notices(found))
-    if found.result is not None:
-        outcome.cards = medication_cards(
-            found.result, patient_id=patient_id, drafts={}, active_orders={}
-        )
-    return outcome
+def _active_orders(chart: PatientChart | None) -> dict[str, Mapping[str, Any]]:
+    return {
+        f"MedicationRequest/{r['id']}": r
+        for r in (chart.medication_requests if chart is not None else ())
+        if isinstance(r.get("id"), str)
+    }
 
 
 def medication_safety_cards(
@@ -177,10 +135,30 @@ def medication_safety_cards(
     """The medication-safety cards of one call (see the module doc). Synchronous: CPU work that
     grows with the (capped) orders and records, run in a worker thread by the caller."""
     hook = definition.hook
+    record = record_of(chart) if chart is not None else None
     if hook in ORDER_HOOKS:
-        return _order_cards(checks, definition, request, chart, patient_id=patient_id, now=now)
-    if hook in MEDICATION_LIST_HOOKS and chart is not None:
-        return _medication_list_cards(checks, definition, chart, patient_id=patient_id, now=now)
+        drafts, selected = order_drafts(hook, request)
+        orders = [d for d in drafts if d.get("resourceType") in MEDICATION_ORDER_TYPES]
+        found = checks.check_orders(record, orders, selected=selected, now=now)
+        return _cards_of(
+            found,
+            patient_id=patient_id,
+            drafts={ref: d for d in orders if (ref := draft_reference(d))},
+            active_orders=_active_orders(chart),
+        )
+    if hook in MEDICATION_LIST_HOOKS and chart is not None and record is not None:
+        found = checks.check_medication_list(record, now=now)
+        reminders = (
+            allergy_reminder_cards(chart.allergies, patient_id) if hook == "patient-view" else []
+        )
+        return _cards_of(found, patient_id=patient_id, reminders=reminders)
     if hook == "allergyintolerance-create":
-        return _new_allergy_cards(checks, request, chart, patient_id=patient_id, now=now)
+        allergies = new_allergies(request.context)
+        if not allergies:
+            raise BadRequestError(
+                "context.allergyIntolerance (an AllergyIntolerance) is required for hook "
+                "'allergyintolerance-create'"
+            )
+        found = checks.check_new_allergies(record, allergies, now=now)
+        return _cards_of(found, patient_id=patient_id, capped=False)
     return MedicationCards()  # encounter-start, appointment-book: care gaps only

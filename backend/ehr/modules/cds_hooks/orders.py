@@ -13,6 +13,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from ehr.fhir import codings, concept_text, parse_fhir_date
 from ehr.modules.cds_hooks.cards import IssuedCard, fingerprint_of, new_card_uuid
 from ehr.modules.cds_hooks.schemas import Action, Card, Coding, Source, Suggestion
 
@@ -52,51 +53,36 @@ def draft_reference(resource: Mapping[str, Any]) -> str | None:
 
 
 def _codes(resource: Mapping[str, Any]) -> set[tuple[str, str]]:
-    code = resource.get("code")
-    codings = code.get("coding") if isinstance(code, Mapping) else None
-    return {
-        (c["system"], c["code"])
-        for c in codings or []
-        if isinstance(c, Mapping)
-        and isinstance(c.get("system"), str)
-        and isinstance(c.get("code"), str)
-    }
+    return {(c.system, c.code) for c in codings(resource.get("code")) if c.system is not None}
 
 
 def _label(resource: Mapping[str, Any]) -> str:
     code = resource.get("code")
-    if isinstance(code, Mapping):
-        if isinstance(code.get("text"), str) and code["text"].strip():
-            return str(code["text"]).strip()
-        for coding in code.get("coding") or []:
-            if isinstance(coding, Mapping) and isinstance(coding.get("display"), str):
-                return str(coding["display"])
-            if isinstance(coding, Mapping) and isinstance(coding.get("code"), str):
-                return str(coding["code"])
-    return "this order"
+    text = concept_text(code)
+    if text is not None:
+        return text
+    first = next(iter(codings(code, limit=1)), None)
+    return (first.display or first.code) if first is not None else "this order"
 
 
 def _kind(resource: Mapping[str, Any]) -> str:
-    for category in resource.get("category") or []:
-        for coding in category.get("coding") or [] if isinstance(category, Mapping) else []:
-            if isinstance(coding, Mapping) and coding.get("code") == _LAB:
+    categories = resource.get("category")
+    for category in categories if isinstance(categories, list) else ():
+        for coding in codings(category):
+            if coding.code == _LAB:
                 return "laboratory test"
-            if isinstance(coding, Mapping) and coding.get("code") == _IMAGING:
+            if coding.code == _IMAGING:
                 return "imaging study"
     return "order"
 
 
 def _authored(resource: Mapping[str, Any]) -> dt.datetime | None:
-    value = resource.get("authoredOn")
-    if not isinstance(value, str):
+    """When the order was authored: a dateTime, or midnight UTC of a full date (a partial date
+    is not precise enough to compare with the 24-hour window)."""
+    authored = parse_fhir_date(resource.get("authoredOn"))
+    if authored is None or (authored.moment is None and authored.first != authored.last):
         return None
-    try:
-        if len(value) == 10:
-            return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
+    return authored.start
 
 
 def _hours_ago(now: dt.datetime, when: dt.datetime) -> str:

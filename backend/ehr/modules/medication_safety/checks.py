@@ -25,6 +25,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ehr.fhir import reference_of
 from ehr.modules.medication_safety.engine import check
 from ehr.modules.medication_safety.issues import (
     AllergyInput,
@@ -57,14 +58,6 @@ class RecordCheck:
 
     result: CheckResult | None
     profile: PatientProfile | None
-
-
-def _draft_reference(resource: Mapping[str, Any]) -> str | None:
-    ident = resource.get("id")
-    kind = resource.get("resourceType")
-    if isinstance(ident, str) and ident and isinstance(kind, str):
-        return f"{kind}/{ident}"
-    return None
 
 
 class MedicationChecks:
@@ -139,7 +132,8 @@ class MedicationChecks:
         others: list[MedicationInput] = []
         renewed: set[str] = set()
         for index, draft in enumerate(orders):
-            reference = _draft_reference(draft)
+            has_id = isinstance(draft.get("id"), str) and bool(draft["id"])
+            reference = reference_of(draft) if has_id else None
             if reference is not None:
                 renewed.add(reference)
             keyed = draft if reference else {**draft, "id": f"draft-{index + 1}"}

@@ -27,7 +27,13 @@ from urllib.parse import quote
 import structlog
 
 from ehr.core.errors import BadRequestError
-from ehr.fhir import FhirResourceNotFound, TenantFhirClient
+from ehr.fhir import (
+    FhirResourceNotFound,
+    TenantFhirClient,
+    bundle_resources,
+    identifiers,
+    next_link,
+)
 from ehr.modules.patients.schemas import (
     Gender,
     PatientCreate,
@@ -191,33 +197,20 @@ class PatientService:
     # --- paging ------------------------------------------------------------------------------
 
     def _results(self, bundle: Mapping[str, Any]) -> PatientResults:
-        resources = [
-            dict(entry["resource"])
-            for entry in bundle.get("entry") or []
-            if isinstance(entry, Mapping)
-            and isinstance(entry.get("resource"), Mapping)
-            and entry["resource"].get("resourceType") == "Patient"
-        ]
+        resources = bundle_resources(bundle, "Patient")
         if self._compartment is not None:
             resources = [r for r in resources if r.get("id") == self._compartment]
         total = bundle.get("total")
-        next_url = next(
-            (
-                link.get("url")
-                for link in bundle.get("link") or []
-                if isinstance(link, Mapping) and link.get("relation") == "next"
-            ),
-            None,
-        )
-        next_link = (
+        next_url = next_link(bundle)
+        next_page = (
             f"{PATIENTS_PATH}?page_token={quote(self._seal_token(next_url))}"
-            if isinstance(next_url, str)
+            if next_url is not None
             else None
         )
         if self._compartment is not None:
             total = len(resources)
         return PatientResults(
-            resources=resources, total=total if isinstance(total, int) else None, next=next_link
+            resources=resources, total=total if isinstance(total, int) else None, next=next_page
         )
 
     def _mac(self, url: bytes) -> bytes:
@@ -269,8 +262,7 @@ def to_summary(resource: Mapping[str, Any]) -> PatientSummary:
         gender=gender if gender in _GENDERS else None,
         birth_date=birth_date if isinstance(birth_date, str) else None,
         identifiers=[
-            PatientIdentifier(system=ident.get("system"), value=str(ident["value"]))
-            for ident in resource.get("identifier") or []
-            if isinstance(ident, Mapping) and ident.get("value") is not None
+            PatientIdentifier(system=ident.system, value=ident.value)
+            for ident in identifiers(resource)
         ],
     )
