@@ -122,14 +122,15 @@ class Facts:
         return self.procedures
 
 
-def _first(*dates: FhirDate | None) -> FhirDate | None:
-    return next((date for date in dates if date is not None), None)
-
-
-def _bounds(value: object) -> tuple[FhirDate | None, FhirDate | None]:
-    """A Period's start and end (``None`` each when absent)."""
+def _period_start(value: object) -> FhirDate | None:
     period = period_of(value)
-    return (None, None) if period is None else (period.start, period.end)
+    return None if period is None else period.start
+
+
+def _period_date(value: object) -> FhirDate | None:
+    """A Period's start, else its end."""
+    period = period_of(value)
+    return None if period is None else period.start or period.end
 
 
 def read_chart(chart: CareGapChart, today: dt.date) -> Facts | None:
@@ -162,10 +163,8 @@ def read_chart(chart: CareGapChart, today: dt.date) -> Facts | None:
     procedures = tuple(
         Record(
             codes_of(item.get("code")),
-            _first(
-                parse_fhir_date(item.get("performedDateTime")),
-                *_bounds(item.get("performedPeriod")),
-            ),
+            parse_fhir_date(item.get("performedDateTime"))
+            or _period_date(item.get("performedPeriod")),
             item,
         )
         for item in chart.procedures
@@ -174,12 +173,10 @@ def read_chart(chart: CareGapChart, today: dt.date) -> Facts | None:
     observations = tuple(
         Record(
             codes_of(item.get("code")),
-            _first(
-                parse_fhir_date(item.get("effectiveDateTime")),
-                _bounds(item.get("effectivePeriod"))[0],
-                parse_fhir_date(item.get("effectiveInstant")),
-                parse_fhir_date(item.get("issued")),
-            ),
+            parse_fhir_date(item.get("effectiveDateTime"))
+            or _period_start(item.get("effectivePeriod"))
+            or parse_fhir_date(item.get("effectiveInstant"))
+            or parse_fhir_date(item.get("issued")),
             item,
         )
         for item in chart.observations
