@@ -4,7 +4,7 @@
 An answer carries at most :data:`~.schemas.MAX_ISSUES` issues (the most severe; the rest are
 counted in ``issues_omitted``) and, on request, each issue rendered as a FHIR DetectedIssue
 (:mod:`.rendering`) and as a CDS Hooks card (by the card renderer the app was given: card
-rendering belongs to CDS Hooks, see :data:`~.rendering.IssueCardRenderer`).
+rendering belongs to CDS Hooks, see :class:`~.rendering.IssueCardRenderer`).
 """
 
 from __future__ import annotations

@@ -1,11 +1,10 @@
-"""Build the compact RxNorm table shipped in the package (the other producer of the table
-:mod:`.rxnorm_table` loads is :mod:`.rxnorm_release`; both write it with
-:func:`~.rxnorm_files.write_table`).
+"""Build the compact RxNorm table shipped in the package (``data/rxnorm``): :func:`build_subset`.
 
-- :func:`build_subset`: the compact table shipped in the package (``data/rxnorm``), from the
-  derived TSVs of the RxNorm Current Prescribable Content (``rxnorm_concepts.tsv``,
-  ``rxnorm_ingredients.tsv``, ``rxnorm_ingredients_partial.tsv``, ``rxnorm_ndc.tsv``) plus the
-  hand-verified ``data/rxnorm/supplement.tsv``, restricted to the knowledge base's ingredients.
+From the derived TSVs of the RxNorm Current Prescribable Content (``rxnorm_concepts.tsv``,
+``rxnorm_ingredients.tsv``, ``rxnorm_ingredients_partial.tsv``, ``rxnorm_ndc.tsv``) plus the
+hand-verified ``data/rxnorm/supplement.tsv``, restricted to the knowledge base's ingredients;
+written with :func:`~.rxnorm_files.write_table` (the other producer of the table
+:mod:`.rxnorm_table` loads is :mod:`.rxnorm_release`).
 
 Deterministic: the same inputs give the same bytes.
 
