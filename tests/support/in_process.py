@@ -8,16 +8,18 @@ async with serve(app, peer=("10.1.2.3", 40000)) as client:  # a client IP of the
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import httpx
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
-__all__ = ["BASE_URL", "client_of", "serve", "started"]
+__all__ = ["BASE_URL", "ApiFactory", "client_of", "serve", "started"]
 
 BASE_URL = "http://testserver"
+# The unit conftest's ``make_api``: ``await make_api(app)`` is a client on ``app`` (started).
+ApiFactory = Callable[[FastAPI], Awaitable[httpx.AsyncClient]]
 # httpx's own default peer address of an ASGI request.
 DEFAULT_PEER = ("127.0.0.1", 123)
 

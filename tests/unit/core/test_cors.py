@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from support.in_process import ApiFactory
 from support.principals import acting_as, make_principal
+from support.settings import SettingsFactory
 
 from ehr.core.config import ApiSettings
 from ehr.core.error_handlers import PROBLEM_JSON
@@ -16,8 +17,6 @@ from ehr.core.errors import AuthenticationRequired, TooManyRequests
 from ehr.core.middleware import InsecureCorsConfigurationError, cors_options
 from ehr.entrypoints.api import create_app
 
-SettingsFactory = Callable[..., Any]
-ApiFactory = Callable[..., Any]
 FRONTEND = "https://app.ehr.example"
 LIMIT = 2048
 
@@ -101,11 +100,8 @@ async def test_simple_request_exposes_the_request_id(api: httpx.AsyncClient) -> 
     assert "access-control-allow-origin" not in other.headers
 
 
-async def test_no_cors_headers_without_configured_origins(
-    unit_settings: SettingsFactory, make_api: ApiFactory
-) -> None:
-    client: httpx.AsyncClient = await make_api(create_app(unit_settings()))
-    response = await client.get("/health", headers={"Origin": FRONTEND})
+async def test_no_cors_headers_without_configured_origins(unit_api: httpx.AsyncClient) -> None:
+    response = await unit_api.get("/health", headers={"Origin": FRONTEND})
     assert "access-control-allow-origin" not in response.headers
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI, Query
 from pydantic import BaseModel
+from support.in_process import ApiFactory
+from support.settings import SettingsFactory
 
 from ehr.core import errors
 from ehr.core.error_handlers import FHIR_JSON, PROBLEM_JSON, PROBLEM_TYPE_BASE
@@ -37,8 +38,6 @@ APP_ERRORS: list[type[errors.AppError]] = [
     fhir_errors.FhirPreconditionFailed,
     fhir_errors.FhirUpstreamError,
 ]
-SettingsFactory = Callable[..., Any]
-ApiFactory = Callable[..., Any]
 
 BY_NAME = {cls.__name__: cls for cls in APP_ERRORS}
 

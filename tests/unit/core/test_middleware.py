@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
+from support.in_process import ApiFactory
+from support.settings import SettingsFactory
 
 from ehr.core.config import ApiSettings
 from ehr.core.error_handlers import FHIR_JSON, PROBLEM_JSON
@@ -16,8 +18,6 @@ from ehr.core.middleware import is_valid_request_id
 from ehr.core.request_context import request_id_var
 from ehr.entrypoints.api import create_app
 
-SettingsFactory = Callable[..., Any]
-ApiFactory = Callable[..., Any]
 LIMIT = 1024
 
 
@@ -123,9 +123,7 @@ async def _chunks(total: int, size: int = 100) -> AsyncIterator[bytes]:
         yield chunk
 
 
-async def test_chunked_body_over_the_limit_is_413_while_streaming(
-    api: httpx.AsyncClient,
-) -> None:
+async def test_chunked_body_over_the_limit_is_413_while_streaming(api: httpx.AsyncClient) -> None:
     request = api.build_request("POST", "/api/_test/echo", content=_chunks(LIMIT * 3))
     assert "content-length" not in request.headers
     assert request.headers["transfer-encoding"] == "chunked"
@@ -134,9 +132,7 @@ async def test_chunked_body_over_the_limit_is_413_while_streaming(
     assert response.json()["code"] == "payload_too_large"
 
 
-async def test_chunked_json_over_the_limit_is_413_not_a_parse_error(
-    api: httpx.AsyncClient,
-) -> None:
+async def test_chunked_json_over_the_limit_is_413_not_a_parse_error(api: httpx.AsyncClient) -> None:
     async def json_chunks() -> AsyncIterator[bytes]:
         yield b'{"a": "'
         async for chunk in _chunks(LIMIT * 2):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -15,14 +15,13 @@ from fastapi import FastAPI
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import REGISTRY
+from support.in_process import ApiFactory
+from support.settings import SettingsFactory
 
 from ehr.core.config import LogSettings, TelemetrySettings
 from ehr.core.observability import UNMATCHED_ROUTE, Tracing, add_request_id, configure_logging
 from ehr.core.request_context import request_id_var
 from ehr.entrypoints.api import create_app
-
-SettingsFactory = Callable[..., Any]
-ApiFactory = Callable[..., Any]
 
 
 def _requests(method: str, route: str, status: str) -> float:

@@ -3,14 +3,13 @@ bounded (the fuzzer in tests/integration/fuzz checks the answers against the sam
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from ehr.entrypoints.api import create_app
 
-SettingsFactory = Callable[..., Any]
 METHODS = ("get", "post", "put", "patch", "delete")
 
 
@@ -69,9 +68,7 @@ def test_fastapis_default_validation_body_is_gone(document: dict[str, Any]) -> N
     assert "HTTPValidationError" not in document["components"]["schemas"]
 
 
-def test_every_operation_documents_its_errors_in_the_doors_format(
-    document: dict[str, Any],
-) -> None:
+def test_every_operation_documents_its_errors_in_the_doors_format(document: dict[str, Any]) -> None:
     problems: list[str] = []
     for path, method, operation in _operations(document):
         responses = operation["responses"]

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from html.parser import HTMLParser
-from typing import Any
 
 import httpx
 import pytest
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
+from support.settings import SettingsFactory
 
 from ehr.entrypoints.api import create_app
 from ehr.entrypoints.api_docs import DOCS_CSP
 from ehr.platform.auth.authorization import PERMISSION_ATTRIBUTE
-
-SettingsFactory = Callable[..., Any]
-ApiFactory = Callable[..., Any]
 
 
 class _References(HTMLParser):
@@ -40,10 +36,9 @@ def _references(page: str) -> list[str]:
 
 @pytest.mark.parametrize("path", ["/docs", "/redoc"])
 async def test_docs_pages_reference_only_local_assets_that_are_served(
-    path: str, unit_settings: SettingsFactory, make_api: ApiFactory
+    path: str, unit_api: httpx.AsyncClient
 ) -> None:
-    api: httpx.AsyncClient = await make_api(create_app(unit_settings()))
-    page = await api.get(path)
+    page = await unit_api.get(path)
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
     # The page forbids loading anything from another origin.
@@ -58,7 +53,7 @@ async def test_docs_pages_reference_only_local_assets_that_are_served(
     for url in urls:
         assert url.startswith("/"), url
         assert not url.startswith("//"), url
-        asset = await api.get(url)
+        asset = await unit_api.get(url)
         assert asset.status_code == 200, url
         assert asset.content, url
         if url.endswith(".js"):
@@ -68,26 +63,24 @@ async def test_docs_pages_reference_only_local_assets_that_are_served(
 
 
 async def test_swagger_ui_is_version_5_and_needs_no_online_validator(
-    unit_settings: SettingsFactory, make_api: ApiFactory
+    unit_api: httpx.AsyncClient,
 ) -> None:
     # OpenAPI 3.1 (what FastAPI emits) renders in Swagger UI 5, not 4.
-    api: httpx.AsyncClient = await make_api(create_app(unit_settings()))
-    bundle = await api.get("/docs/assets/swagger-ui-bundle.js")
+    bundle = await unit_api.get("/docs/assets/swagger-ui-bundle.js")
     assert bundle.status_code == 200
     assert "SwaggerUIBundle" in bundle.text
     assert bundle.headers["cache-control"] == "public, max-age=86400"
-    init = await api.get("/docs/assets/swagger-init.js")
+    init = await unit_api.get("/docs/assets/swagger-init.js")
     assert "validatorUrl: null" in init.text
-    openapi = (await api.get("/openapi.json")).json()
+    openapi = (await unit_api.get("/openapi.json")).json()
     assert openapi["openapi"].startswith("3.1")
 
 
 async def test_unknown_assets_are_404_and_paths_are_never_opened(
-    unit_settings: SettingsFactory, make_api: ApiFactory
+    unit_api: httpx.AsyncClient,
 ) -> None:
-    api: httpx.AsyncClient = await make_api(create_app(unit_settings()))
     for name in ("nope.js", "..%2F__init__.py", "%2E%2E%2Fcore.py", "static"):
-        response = await api.get(f"/docs/assets/{name}")
+        response = await unit_api.get(f"/docs/assets/{name}")
         assert response.status_code == 404, name
 
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
-
-from ehr.entrypoints.api import create_app
 
 
 @pytest.mark.parametrize(
@@ -18,20 +17,18 @@ from ehr.entrypoints.api import create_app
     ],
 )
 async def test_refused_with_a_bearer_challenge_without_any_backend(
-    unit_settings, make_api, headers: dict[str, str]
+    unit_api: httpx.AsyncClient, headers: dict[str, str]
 ) -> None:
     # The unit settings point PostgreSQL and Redis at closed ports: reaching them would be 5xx.
-    api = await make_api(create_app(unit_settings()))
-    response = await api.get("/api/auth/me", headers=headers)
+    response = await unit_api.get("/api/auth/me", headers=headers)
     assert response.status_code == 401
     assert response.headers["content-type"] == "application/problem+json"
     assert response.headers["www-authenticate"].startswith('Bearer realm="ehr"')
     assert response.json()["code"] == "authentication_required"
 
 
-async def test_login_body_is_validated_before_any_backend(unit_settings, make_api) -> None:
-    api = await make_api(create_app(unit_settings()))
-    response = await api.post(
+async def test_login_body_is_validated_before_any_backend(unit_api: httpx.AsyncClient) -> None:
+    response = await unit_api.post(
         "/api/auth/login", content=b"{oops", headers={"content-type": "application/json"}
     )
     assert response.status_code == 400  # not JSON at all: malformed, not invalid

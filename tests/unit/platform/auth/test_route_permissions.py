@@ -8,21 +8,20 @@ decides who may call them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Annotated, Any
+from collections.abc import Iterator
+from typing import Annotated
 
 import pytest
 from fastapi import Depends, FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, APIWebSocketRoute, iter_route_contexts
+from support.settings import SettingsFactory
 
 from ehr.entrypoints.api import create_app
 from ehr.modules.cds_hooks.client_auth import CDS_CLIENT_JWT, CdsClientDep, CdsClientIdentity
 from ehr.platform.auth.authorization import PERMISSION_ATTRIBUTE, RequirePermission
 from ehr.platform.auth.permissions import Permission
 from ehr.platform.auth.principal import Principal
-
-SettingsFactory = Callable[..., Any]
 
 # FastAPI's own documentation routes are plain Starlette routes (no dependant tree to carry a
 # marker). They serve the OpenAPI description and Swagger/ReDoc pages, never data; deployments

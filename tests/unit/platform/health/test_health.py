@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import cast
 
 import httpx
 import pytest
+from support.in_process import ApiFactory
+from support.settings import SettingsFactory
 
 from ehr.core.config import ReadinessSettings
 from ehr.core.dependencies import AppResources
@@ -17,26 +18,19 @@ from ehr.entrypoints.api import create_app
 from ehr.fhir import FhirUnavailable
 from ehr.platform.health.router import check_readiness
 
-SettingsFactory = Callable[..., Any]
-ApiFactory = Callable[..., Any]
 
-
-async def test_health_is_ok_without_any_dependency(
-    unit_settings: SettingsFactory, make_api: ApiFactory
-) -> None:
+async def test_health_is_ok_without_any_dependency(unit_api: httpx.AsyncClient) -> None:
     # Every dependency points at a closed port: /health must not care.
-    api: httpx.AsyncClient = await make_api(create_app(unit_settings()))
-    response = await api.get("/health")
+    response = await unit_api.get("/health")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
     assert response.headers["content-type"] == "application/json"
 
 
 async def test_ready_is_503_and_names_every_unreachable_dependency(
-    unit_settings: SettingsFactory, make_api: ApiFactory
+    unit_api: httpx.AsyncClient,
 ) -> None:
-    api: httpx.AsyncClient = await make_api(create_app(unit_settings()))
-    response = await api.get("/ready")
+    response = await unit_api.get("/ready")
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/json"
     body = response.json()
