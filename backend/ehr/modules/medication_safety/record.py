@@ -50,7 +50,7 @@ class PatientRecord:
     complete: bool = True
 
 
-async def _search_all(
+async def _bounded_search(
     fhir: TenantFhirClient, resource_type: str, params: list[tuple[str, str]]
 ) -> SearchResult:
     """Matches of a search (and the resources it included), at most :data:`MAX_PAGES` pages."""
@@ -67,7 +67,7 @@ async def _search_concurrently(
 ) -> tuple[SearchResult, SearchResult, SearchResult]:
     async with asyncio.TaskGroup() as group:
         requests = group.create_task(
-            _search_all(
+            _bounded_search(
                 fhir,
                 "MedicationRequest",
                 [
@@ -78,7 +78,7 @@ async def _search_concurrently(
             )
         )
         statements = group.create_task(
-            _search_all(
+            _bounded_search(
                 fhir,
                 "MedicationStatement",
                 [
@@ -89,7 +89,7 @@ async def _search_concurrently(
             )
         )
         allergies = group.create_task(
-            _search_all(fhir, "AllergyIntolerance", [("patient", subject)])
+            _bounded_search(fhir, "AllergyIntolerance", [("patient", subject)])
         )
     return requests.result(), statements.result(), allergies.result()
 
