@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from pydantic import SecretStr, ValidationError
 from typer.testing import CliRunner
@@ -14,6 +16,7 @@ from ehr.core.config import (
     Settings,
     SettingsError,
     describe_settings_error,
+    get_settings,
 )
 from ehr.entrypoints.api import create_app
 from ehr.entrypoints.cli import app as cli
@@ -71,18 +74,20 @@ def test_field_errors_name_the_environment_variable(monkeypatch: pytest.MonkeyPa
     assert describe_settings_error(caught.value).startswith("EHR_API__PORT: ")
 
 
-def test_create_app_exits_with_one_line_when_the_environment_is_invalid(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.fixture
+def production_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """``EHR_ENV=production`` with the development defaults; the settings cache is cleared around
+    the test so that the environment is read, and not kept for the next tests."""
     monkeypatch.setenv("EHR_ENV", "production")
-    from ehr.core.config import get_settings
-
     get_settings.cache_clear()
-    try:
-        with pytest.raises(SettingsError) as caught:
-            create_app()
-    finally:
-        get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.mark.usefixtures("production_environment")
+def test_create_app_exits_with_one_line_when_the_environment_is_invalid() -> None:
+    with pytest.raises(SettingsError) as caught:
+        create_app()
     assert isinstance(caught.value, SystemExit)
     message = str(caught.value.code)
     assert "EHR_SECURITY__SECRET_KEY" in message
@@ -90,17 +95,9 @@ def test_create_app_exits_with_one_line_when_the_environment_is_invalid(
     assert "Traceback" not in message
 
 
-def test_cli_check_config_reports_one_line_and_exit_status_2(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from ehr.core.config import get_settings
-
-    monkeypatch.setenv("EHR_ENV", "production")
-    get_settings.cache_clear()
-    try:
-        result = CliRunner().invoke(cli, ["check-config"])
-    finally:
-        get_settings.cache_clear()
+@pytest.mark.usefixtures("production_environment")
+def test_cli_check_config_reports_one_line_and_exit_status_2() -> None:
+    result = CliRunner().invoke(cli, ["check-config"])
     assert result.exit_code == 2
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1

@@ -9,10 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from jose import jwt
-from jose.utils import long_to_base64
 from redis.asyncio import Redis
 from sqlalchemy import delete, update
 from support.auth_live import (
@@ -22,6 +19,7 @@ from support.auth_live import (
     bearer,
 )
 from support.database import Sessions
+from support.signing import new_es256_key
 
 from ehr.core.config import Settings
 from ehr.core.db.models import RevokedToken, SigningKey, User
@@ -95,12 +93,8 @@ async def test_a_retired_key_is_accepted_until_its_grace_ends(
     # A retired key of this test's own (expiring a key other processes may still sign with
     # would break their tokens: the stack's database is shared).
     tenant, user = account
-    private = ec.generate_private_key(ec.SECP256R1())
-    pem = private.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    numbers = private.public_key().public_numbers()
-    kid = f"test-{uuid.uuid4().hex[:16]}"
+    key = new_es256_key(f"test-{uuid.uuid4().hex[:16]}")
+    kid, pem = key.kid, key.private_pem
     now = datetime.now(UTC)
     async with db() as session, session.begin():
         session.add(
@@ -108,15 +102,7 @@ async def test_a_retired_key_is_accepted_until_its_grace_ends(
                 kid=kid,
                 algorithm="ES256",
                 private_key_encrypted=encrypt(settings, pem),
-                public_jwk={
-                    "kty": "EC",
-                    "crv": "P-256",
-                    "x": long_to_base64(numbers.x, size=32).decode(),
-                    "y": long_to_base64(numbers.y, size=32).decode(),
-                    "kid": kid,
-                    "use": "sig",
-                    "alg": "ES256",
-                },
+                public_jwk=key.public_jwk,
                 created_at=now - timedelta(hours=1),
                 retired_at=now - timedelta(minutes=1),
                 expires_at=now + timedelta(minutes=30),

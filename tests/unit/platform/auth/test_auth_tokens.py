@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 from jose import jwk, jwt
-from jose.utils import long_to_base64
+from support.signing import new_es256_key
 
 from ehr.core.config import Settings
 from ehr.core.errors import AuthenticationRequired
@@ -33,24 +33,8 @@ TENANT_ID = uuid.uuid4()
 
 
 def _make_key(kid: str) -> tuple[ActiveSigningKey, dict[str, Any], bytes]:
-    private = ec.generate_private_key(ec.SECP256R1())
-    pem = private.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    numbers = private.public_key().public_numbers()
-    public_jwk = {
-        "kty": "EC",
-        "crv": "P-256",
-        "x": long_to_base64(numbers.x, size=32).decode(),
-        "y": long_to_base64(numbers.y, size=32).decode(),
-        "kid": kid,
-        "alg": "ES256",
-        "use": "sig",
-    }
-    public_pem = private.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return ActiveSigningKey(kid=kid, private_pem=pem), public_jwk, public_pem
+    key = new_es256_key(kid)
+    return key.active, key.public_jwk, key.public_pem
 
 
 KEY, PUBLIC_JWK, PUBLIC_PEM = _make_key("kid-1")
