@@ -1,7 +1,7 @@
 """Callers injected into an app (``dependency_overrides`` of the authenticated principal).
 
 For tests about what a route does with a caller, not about how the caller got in (real tokens,
-roles and tenants are exercised by tests/integration/platform/authz and auth)::
+roles and tenants are exercised by tests/integration/platform/auth and tenancy)::
 
     with acting_as(app, make_principal("DEFAULT", "physician")):
         await api.get("/api/patients")

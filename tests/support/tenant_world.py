@@ -1,5 +1,5 @@
 """The acceptance matrix's world: tenants with their HAPI partitions, a user of every role in each,
-real tokens (``open_world``: the authz conftest's ``world`` (A, B), the gateway conftest's ``gw``
+real tokens (``open_world``: the platform conftest's ``world`` (A, B), the gateway conftest's ``gw``
 (ga, gb); one more with ``make_tenant``).
 
 Everything is created through the real code paths: tenants with their HAPI partitions

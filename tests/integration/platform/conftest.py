@@ -1,4 +1,9 @@
-"""Fixtures of the acceptance matrix: ``world``, tenants A and B (support/tenant_world.py)."""
+"""Fixtures shared by the platform's tests.
+
+``world``  tenants A and B with a user of every role and real tokens (support/tenant_world.py):
+           the acceptance matrix (auth/test_acceptance_matrix.py) and the tenant status tests
+           (tenancy/test_tenant_status.py)
+"""
 
 from __future__ import annotations
 
