@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 from prometheus_client import REGISTRY
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from support.cds import (
     CdsClientKey,
@@ -35,17 +35,16 @@ from support.cds import (
     remove_cds_clients,
     unsigned_token,
 )
+from support.tenants import remove_tenants
 
 from ehr.core.config import Settings
 from ehr.core.db.engine import create_engine, create_sessionmaker
-from ehr.core.db.models import AuditRecord, CdsFeedback, Tenant
+from ehr.core.db.models import AuditRecord, CdsFeedback
 from ehr.entrypoints.api import create_app
 from ehr.fhir import FhirClient
-from ehr.fhir.bundles import bundle_resources
 from ehr.modules.cds_hooks.schemas import CdsResponse, Discovery
 from ehr.modules.medication_safety import RXNORM_SYSTEM
 from ehr.platform.tenancy import create_tenant
-from ehr.platform.tenancy.partitions import delete_partition, list_partitions
 
 pytestmark = pytest.mark.integration
 
@@ -210,27 +209,8 @@ async def world(settings: Settings, run_id: str, test_tag: dict[str, str]) -> As
         )
     finally:
         try:
-            partitions = {p.name: p.id for p in await list_partitions(fhir)}
-            tag = f"{test_tag['system']}|{test_tag['code']}"
-            for slug in slugs:
-                if slug not in partitions:
-                    continue
-                tenant_fhir = fhir.for_tenant(slug)
-                for resource_type in CLEANUP_ORDER:
-                    bundle = await tenant_fhir.search(
-                        resource_type, {"_tag": tag, "_count": "500", "_elements": "id"}
-                    )
-                    for resource in bundle_resources(bundle, resource_type):
-                        await tenant_fhir.delete(resource_type, resource["id"])
-                await delete_partition(fhir, partitions[slug])
             await remove_cds_clients(sessions, issuers)
-            async with sessions() as session, session.begin():
-                ids = list(
-                    (await session.scalars(select(Tenant.id).where(Tenant.slug.in_(slugs)))).all()
-                )
-                if ids:
-                    await session.execute(delete(CdsFeedback).where(CdsFeedback.tenant_id.in_(ids)))
-                    await session.execute(delete(Tenant).where(Tenant.id.in_(ids)))
+            await remove_tenants(slugs, fhir, sessions, tag=test_tag)
         finally:
             await fhir.aclose()
             await engine.dispose()

@@ -23,21 +23,20 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from support.tenants import remove_tenants
 
 from ehr.core.config import Settings
 from ehr.core.db.engine import create_engine, create_sessionmaker
-from ehr.core.db.models import AuditRecord, MedicationSafetyPolicy, Tenant, User
+from ehr.core.db.models import AuditRecord
 from ehr.core.error_handlers import PROBLEM_JSON
 from ehr.fhir import FhirClient, TenantFhirClient
-from ehr.fhir.bundles import bundle_resources
 from ehr.modules.medication_safety import RXNORM_SYSTEM
 from ehr.platform.auth.authorization import CONFIDENTIALITY_SYSTEM
 from ehr.platform.auth.service import create_user
 from ehr.platform.auth.tokens import issue_access_token_for
 from ehr.platform.tenancy import create_tenant
-from ehr.platform.tenancy.partitions import delete_partition, list_partitions
 
 pytestmark = pytest.mark.integration
 
@@ -237,31 +236,6 @@ async def _populate(site: Site, fhir: TenantFhirClient, build: Builder) -> None:
         site.made[name] = await fhir.create(clean)
 
 
-async def _remove(
-    sites: list[str], fhir: FhirClient, sessions: async_sessionmaker[AsyncSession], tag: str
-) -> None:
-    partitions = {p.name: p.id for p in await list_partitions(fhir)}
-    for slug in sites:
-        if slug not in partitions:
-            continue
-        tenant_fhir = fhir.for_tenant(slug)
-        for resource_type in CLEANUP_ORDER:
-            bundle = await tenant_fhir.search(
-                resource_type, {"_tag": tag, "_count": "500", "_elements": "id"}
-            )
-            for resource in bundle_resources(bundle, resource_type):
-                await tenant_fhir.delete(resource_type, resource["id"])
-        await delete_partition(fhir, partitions[slug])
-    async with sessions() as session, session.begin():
-        ids = list((await session.scalars(select(Tenant.id).where(Tenant.slug.in_(sites)))).all())
-        if ids:
-            await session.execute(
-                delete(MedicationSafetyPolicy).where(MedicationSafetyPolicy.tenant_id.in_(ids))
-            )
-            await session.execute(delete(User).where(User.tenant_id.in_(ids)))
-            await session.execute(delete(Tenant).where(Tenant.id.in_(ids)))
-
-
 @pytest.fixture(scope="module")
 async def world(settings: Settings, run_id: str, test_tag: dict[str, str]) -> AsyncIterator[World]:
     engine = create_engine(settings.db)
@@ -275,7 +249,7 @@ async def world(settings: Settings, run_id: str, test_tag: dict[str, str]) -> As
         yield World(a=a, b=b, sessionmaker=sessions)
     finally:
         try:
-            await _remove(slugs, fhir, sessions, f"{test_tag['system']}|{test_tag['code']}")
+            await remove_tenants(slugs, fhir, sessions, tag=test_tag)
         finally:
             await fhir.aclose()
             await engine.dispose()

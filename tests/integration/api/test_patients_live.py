@@ -1,7 +1,8 @@
 """/api/patients against the real HAPI: create → read → search, idempotent create, paging.
 
 The caller is a physician principal of the default tenant, injected with ``dependency_overrides``
-(real tokens, roles and tenants are exercised by tests/integration/authz).
+(real tokens, roles and tenants are exercised by the acceptance matrix,
+tests/integration/platform/auth/test_acceptance_matrix.py).
 """
 
 from __future__ import annotations
