@@ -66,30 +66,6 @@ from ehr.core.errors import (
     RequestValidationFailed,
 )
 
-__all__ = [
-    "FhirBadRequest",
-    "FhirConflict",
-    "FhirInvalidId",
-    "FhirInvalidRequest",
-    "FhirInvalidResourceType",
-    "FhirInvalidTenant",
-    "FhirPreconditionFailed",
-    "FhirResourceGone",
-    "FhirResourceNotFound",
-    "FhirResponseTooLarge",
-    "FhirTimeout",
-    "FhirUnavailable",
-    "FhirUnprocessable",
-    "FhirUpstreamError",
-    "FhirUpstreamRejected",
-    "error_for_status",
-    "error_for_transport",
-    "hapi_message_code",
-    "parse_operation_outcome",
-    "passthrough_error",
-    "sanitize_operation_outcome",
-]
-
 # Limits applied to what we keep from HAPI's OperationOutcome.
 MAX_ISSUES: Final = 20
 MAX_DIAGNOSTICS_CHARS: Final = 500

@@ -35,20 +35,6 @@ from ehr.platform.tenancy.partitions import (
     list_partitions,
 )
 
-__all__ = [
-    "RESERVED_SLUGS",
-    "SLUG_PATTERN",
-    "InvalidTenantSlug",
-    "TenantConflict",
-    "TenantNotFound",
-    "create_tenant",
-    "disable_tenant",
-    "enable_tenant",
-    "get_tenant_by_slug",
-    "list_tenants",
-    "validate_slug",
-]
-
 logger = structlog.get_logger(__name__)
 
 # Same rule as the tenants.slug_format check constraint (and a valid HAPI partition name).
