@@ -205,15 +205,24 @@ class PostgresCluster:
         if self.as_root:
             entry = pwd.getpwnam(self.os_user)
             os.chown(self.log_file, entry.pw_uid, entry.pw_gid)
+        # Statement counts per request (benchmarks/fhir_gateway.py; BEGIN/COMMIT count too),
+        # where the library is installed (Debian's postgresql package ships it).
+        statements = (
+            [
+                "-c shared_preload_libraries=pg_stat_statements",
+                "-c pg_stat_statements.track_utility=on",
+            ]
+            if (self.bin_dir.parent / "lib" / "pg_stat_statements.so").is_file()
+            else []
+        )
         options = " ".join(
             [
                 f"-p {self.port}",
                 "-c listen_addresses=127.0.0.1",
                 f"-c unix_socket_directories={shlex.quote(str(self.socket_dir))}",
                 "-c password_encryption=scram-sha-256",
-                # Dev/test cluster: faster commits, losing the last few on a crash is acceptable.
-                "-c synchronous_commit=off",
                 "-c max_connections=200",
+                *statements,
             ]
         )
         console.print(
@@ -228,6 +237,12 @@ class PostgresCluster:
                 "-o", options,
             ]
         )  # fmt: skip
+        # Dev/test cluster: faster commits, losing the last few on a crash is acceptable. Set in
+        # postgresql.auto.conf, not on the command line (which would beat ALTER SYSTEM), so a
+        # benchmark can switch the running cluster to production durability and back with
+        # ALTER SYSTEM + pg_reload_conf(). Set at every start: a benchmark that died mid-run
+        # leaves no lasting change.
+        self.psql("ALTER SYSTEM SET synchronous_commit = off;\nSELECT pg_reload_conf();\n")
         console.print(f"[green]✓[/] PostgreSQL ready on 127.0.0.1:{self.port}")
 
     def psql(self, sql: str, *, database: str = "postgres") -> str:
@@ -258,6 +273,9 @@ SELECT format('CREATE DATABASE %I OWNER %I', '{HAPI_DATABASE}', '{DB_ROLE}')
  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '{HAPI_DATABASE}') \\gexec
 SELECT format('CREATE DATABASE %I OWNER %I', '{APP_DATABASE}', '{DB_ROLE}')
  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '{APP_DATABASE}') \\gexec
+SELECT 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements'
+ WHERE EXISTS (SELECT FROM pg_available_extensions WHERE name = 'pg_stat_statements')
+   AND current_setting('shared_preload_libraries') LIKE '%pg_stat_statements%' \\gexec
 """  # noqa: S608
         self.psql(sql)
 
