@@ -43,8 +43,13 @@ def unit_settings() -> SettingsFactory:
 
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
+            # httpcore: respx's default mocker patches httpcore (the app's default, aiohttp,
+            # is what the integration tests run on).
             "fhir": FhirSettings(
-                base_url=UNIT_FHIR_BASE, connect_timeout_seconds=0.5, timeout_seconds=1.0
+                base_url=UNIT_FHIR_BASE,
+                connect_timeout_seconds=0.5,
+                timeout_seconds=1.0,
+                http_backend="httpcore",
             ),
             "db": DatabaseSettings(url=SecretStr(UNIT_DB_URL)),
             "redis": RedisSettings(url=SecretStr(UNIT_REDIS_URL), socket_timeout_seconds=0.5),

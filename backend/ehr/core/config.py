@@ -66,6 +66,9 @@ class InsecureDefaultSecretError(ValueError):
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
+    # Worker processes of ``ehr serve`` (uvicorn): 0 = one per CPU core, at most 8. Each worker
+    # has its own pools (database, Redis, HAPI), so the pools' sizes are per worker.
+    workers: int = Field(default=0, ge=0, le=64)
     # Requests with a larger body are refused with 413 before they are read whole.
     max_body_bytes: int = 10 * 1024 * 1024
     # The business API's JSON bodies are small (a clinical form, a list of medications): larger
@@ -86,6 +89,9 @@ class FhirSettings(BaseModel):
     timeout_seconds: float = 15.0
     max_connections: int = 100
     max_keepalive_connections: int = 20
+    # What carries the bytes to HAPI: one pooled aiohttp session (C HTTP parser: the cheaper per
+    # request, docs/adr/0001 and 0009) or httpx's own httpcore transport.
+    http_backend: Literal["aiohttp", "httpcore"] = "aiohttp"
 
 
 class DatabaseSettings(BaseModel):
@@ -94,6 +100,9 @@ class DatabaseSettings(BaseModel):
     app_schema: str = "ehr_app"
     pool_size: int = 10
     max_overflow: int = 10
+    # A pooled connection older than this is replaced at checkout (below idle timeouts of
+    # PostgreSQL, PgBouncer or a cloud proxy; there is no pre-ping, see ehr.core.db.engine).
+    pool_recycle_seconds: int = Field(default=1800, ge=30)
     echo: bool = False
 
 
@@ -131,6 +140,9 @@ class AuthSettings(BaseModel):
         default_factory=lambda: [SecretStr(DEV_ENCRYPTION_KEY)]
     )
     api_key_max_ttl_days: int = 365
+    # How long a process may reuse an account or API key it loaded (ehr.platform.auth.
+    # principal_cache); changes through the services act at once, hand edits after this. 0: off.
+    principal_cache_seconds: float = Field(default=30, ge=0, le=300)
 
 
 class AuditSettings(BaseModel):

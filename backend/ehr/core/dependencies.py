@@ -68,8 +68,18 @@ def get_app_settings(request: Request) -> Settings:
     return settings
 
 
-ResourcesDep = Annotated[AppResources, Depends(get_resources)]
-SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+# The dependencies are coroutines: FastAPI runs a plain ``def`` dependency in the threadpool, a
+# thread hop per request for a dictionary lookup (docs/adr/0009, cost section).
+async def _resources(request: Request) -> AppResources:
+    return get_resources(request)
+
+
+async def _settings(request: Request) -> Settings:
+    return get_app_settings(request)
+
+
+ResourcesDep = Annotated[AppResources, Depends(_resources)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
 
 
 async def get_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
@@ -89,7 +99,7 @@ async def get_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-def get_redis(resources: ResourcesDep) -> Redis:
+async def get_redis(resources: ResourcesDep) -> Redis:
     return resources.redis
 
 

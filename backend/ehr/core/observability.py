@@ -13,7 +13,9 @@ Metrics
     Prometheus on the default registry: ``ehr_http_requests_total{method,route,status}`` and
     ``ehr_http_request_duration_seconds{method,route}``, labelled with the *route template*
     (``/api/patients/{patient_id}``), never the raw path. ``GET /metrics`` serves the registry
-    (including the FHIR client's ``ehr_fhir_request_duration_seconds``).
+    (including the FHIR client's ``ehr_fhir_request_duration_seconds``). With several workers
+    (``ehr serve``), each writes its samples to ``PROMETHEUS_MULTIPROC_DIR`` and /metrics adds
+    them up (prometheus_client's multiprocess mode).
 
 Traces
     OpenTelemetry for FastAPI, httpx and SQLAlchemy when ``settings.telemetry.exporter`` is
@@ -24,8 +26,11 @@ Traces
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import tempfile
 from collections.abc import Mapping, MutableMapping
+from pathlib import Path
 from typing import Any, Final
 
 import structlog
@@ -39,12 +44,18 @@ from ehr.core.request_context import request_id_var
 __all__ = [
     "HTTP_REQUESTS",
     "HTTP_REQUEST_DURATION",
+    "MULTIPROCESS_ENV",
     "UNMATCHED_ROUTE",
     "Tracing",
     "add_request_id",
     "configure_logging",
     "configure_tracing",
+    "prepare_multiprocess_metrics",
 ]
+
+# prometheus_client's multiprocess directory: set (by ``ehr serve``, before the workers start)
+# when several worker processes answer /metrics, each only knowing its own samples otherwise.
+MULTIPROCESS_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
 
 # Route label for requests that matched no route (404s, requests refused before routing): one
 # label value instead of one per scanned path.
@@ -91,8 +102,10 @@ def configure_logging(settings: LogSettings) -> None:
     )
     structlog.configure(
         processors=[
-            *shared,
+            # The level filter first: a debug line below the level costs one check, not the
+            # context merge and the timestamp (docs/adr/0009, cost section).
             structlog.stdlib.filter_by_level,
+            *shared,
             structlog.stdlib.PositionalArgumentsFormatter(),
             structlog.processors.StackInfoRenderer(),
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
@@ -250,3 +263,18 @@ def configure_tracing(app: FastAPI, settings: TelemetrySettings) -> Tracing | No
     tracing = Tracing(settings)
     tracing.instrument_app(app)
     return tracing
+
+
+def prepare_multiprocess_metrics(workers: int) -> None:
+    """Before ``workers`` (> 1) processes start: an empty multiprocess directory for their
+    samples (the operator's ``PROMETHEUS_MULTIPROC_DIR`` if set, emptied, else a new one)."""
+    if workers <= 1:
+        return
+    directory = os.environ.get(MULTIPROCESS_ENV)
+    if directory:
+        path = Path(directory)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):
+            stale.unlink()
+    else:
+        os.environ[MULTIPROCESS_ENV] = tempfile.mkdtemp(prefix="ehr-metrics-")

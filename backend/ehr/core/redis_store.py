@@ -53,6 +53,8 @@ Fallback = Literal["postgres", "local", "refused", "skipped"]
 DEGRADED: Final = Gauge(
     "ehr_redis_degraded",
     "1 while this process serves without Redis (helpers on their fallbacks), else 0.",
+    # Several workers (ehr serve): 1 while ANY live worker is degraded.
+    multiprocess_mode="livemax",
 )
 DEGRADED_OPERATIONS: Final = Counter(
     "ehr_redis_degraded_operations",  # exposed as ehr_redis_degraded_operations_total

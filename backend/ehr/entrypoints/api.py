@@ -86,7 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if tracing is not None:
                 tracing.instrument_clients(engine)
                 stack.callback(tracing.shutdown)
-            fhir = FhirClient(settings.fhir)
+            fhir = FhirClient(settings.fhir, http_backend=settings.fhir.http_backend)
             stack.push_async_callback(fhir.aclose)
             redis = create_redis(settings)
             stack.push_async_callback(redis.aclose)

@@ -15,7 +15,7 @@ from ehr.fhir.client import FhirClient
 __all__ = ["FhirClientDep", "get_fhir_client"]
 
 
-def get_fhir_client(request: Request) -> FhirClient:
+async def get_fhir_client(request: Request) -> FhirClient:
     """The pooled client the app's lifespan opened (raises if the lifespan is not running)."""
     client = getattr(request.state, "fhir", None)
     if not isinstance(client, FhirClient):

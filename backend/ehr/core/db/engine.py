@@ -26,7 +26,14 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
         settings.url.get_secret_value(),
         pool_size=settings.pool_size,
         max_overflow=settings.max_overflow,
-        pool_pre_ping=True,
+        # No pre-ping: it cost a BEGIN/SELECT 1/ROLLBACK on every checkout, the largest share
+        # of the hot path's round trips (docs/adr/0009, cost section). A connection PostgreSQL
+        # closed is found by its first statement instead: SQLAlchemy sees the disconnect,
+        # invalidates the whole pool, and the next checkout connects afresh (one request
+        # fails, 503 via the error handler). Recycling bounds a connection's age below any
+        # server or proxy idle timeout.
+        pool_pre_ping=False,
+        pool_recycle=settings.pool_recycle_seconds,
         echo=settings.echo,
         # Statement parameters stay out of logs and exception text (they may carry personal data).
         hide_parameters=True,

@@ -1,7 +1,7 @@
 """``ehr``: the operator CLI.
 
-    ehr serve [--host H] [--port P] [--reload]   the API (uvicorn, ehr.entrypoints.api:create_app
-                                                 factory)
+    ehr serve [--host H] [--port P] [--workers N] [--reload]
+                                                 the API (uvicorn workers, uvloop, httptools)
     ehr migrate [--schema NAME] [--revision R]   upgrade the app schema (Alembic)
     ehr seed                                     demo tenant, one user per role, demo patients
                                                  (development only; idempotent)
@@ -22,13 +22,14 @@ traceback.
 from __future__ import annotations
 
 import json
+import os
 from typing import Annotated
 
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehr.core.config import Environment, Settings
-from ehr.core.observability import configure_logging
+from ehr.core.observability import configure_logging, prepare_multiprocess_metrics
 from ehr.devstack.cli import app as stack_app
 from ehr.entrypoints.cli.audit import app as audit_app
 from ehr.entrypoints.cli.auth import keys_app
@@ -57,24 +58,45 @@ app.add_typer(medication_safety_app, name="medication-safety")
 app.add_typer(cds_hooks_app, name="cds-hooks")
 
 
+def worker_count(configured: int) -> int:
+    """The workers ``ehr serve`` starts: ``configured``, or one per CPU core (at most 8) for 0."""
+    if configured > 0:
+        return configured
+    return max(1, min(8, os.cpu_count() or 1))
+
+
 @app.command()
 def serve(
     host: Annotated[
         str | None, typer.Option(help="Bind address (default: settings.api.host).")
     ] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: settings.api.port).")] = None,
-    reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Worker processes (default: settings.api.workers; 0 there = per core)."
+        ),
+    ] = None,
+    reload: Annotated[
+        bool, typer.Option(help="Restart on code changes (development; one worker).")
+    ] = False,
 ) -> None:
-    """Run the API with uvicorn (``ehr.entrypoints.api:create_app --factory``)."""
+    """Run the API as production runs it: uvicorn workers on uvloop with the httptools parser
+    (``ehr.entrypoints.api:create_app --factory``)."""
     import uvicorn
 
     settings = settings_or_exit()  # fail here, in one line, before uvicorn starts
+    count = 1 if reload else (workers or worker_count(settings.api.workers))
+    prepare_multiprocess_metrics(count)
     uvicorn.run(
         "ehr.entrypoints.api:create_app",
         factory=True,
         host=host or settings.api.host,
         port=port or settings.api.port,
+        workers=count,
         reload=reload,
+        loop="uvloop",
+        http="httptools",
         access_log=False,  # uvicorn's access line has query strings (PHI); we log our own
         log_config=None,  # logging is configured by create_app (structlog)
         proxy_headers=True,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Final
 
+import anyio
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -55,7 +56,14 @@ def get_knowledge() -> LoadedKnowledge:
     return load_knowledge()
 
 
-KnowledgeDep = Annotated[LoadedKnowledge, Depends(get_knowledge)]
+async def _knowledge() -> LoadedKnowledge:
+    """``get_knowledge`` without a thread hop once loaded (the app loads it at startup)."""
+    if load_knowledge.cache_info().currsize:
+        return load_knowledge()
+    return await anyio.to_thread.run_sync(load_knowledge)
+
+
+KnowledgeDep = Annotated[LoadedKnowledge, Depends(_knowledge)]
 
 
 async def get_tenant_policy(session: SessionDep, principal: CurrentPrincipal) -> TenantPolicy:
@@ -65,7 +73,7 @@ async def get_tenant_policy(session: SessionDep, principal: CurrentPrincipal) ->
 TenantPolicyDep = Annotated[TenantPolicy, Depends(get_tenant_policy)]
 
 
-def get_card_renderer(request: Request) -> IssueCardRenderer | None:
+async def get_card_renderer(request: Request) -> IssueCardRenderer | None:
     """The card renderer of the app (``None`` in an app that was not given one)."""
     renderer: IssueCardRenderer | None = getattr(request.app.state, CARD_RENDERER_STATE, None)
     return renderer
@@ -81,7 +89,7 @@ async def medication_checks_for(
     return MedicationChecks(knowledge, await load_policy(session, tenant_id))
 
 
-def get_medication_safety_service(
+async def get_medication_safety_service(
     knowledge: KnowledgeDep,
     fhir: TenantFhirDep,
     patients: PatientServiceDep,

@@ -33,7 +33,7 @@ def compartment_of(principal: Principal) -> str | None:
     return None
 
 
-def get_patient_service(
+async def get_patient_service(
     fhir: TenantFhirDep, principal: CurrentPrincipal, settings: SettingsDep
 ) -> PatientService:
     return PatientService(

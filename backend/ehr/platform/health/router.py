@@ -25,6 +25,7 @@ dependency raised one, ``timeout`` when the check exceeded the bound, else
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import Literal
@@ -32,13 +33,20 @@ from typing import Literal
 import structlog
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    generate_latest,
+    multiprocess,
+)
 from pydantic import BaseModel
 from sqlalchemy import text
 
 from ehr.core.dependencies import AppResources, ResourcesDep
 from ehr.core.errors import AppError
 from ehr.core.intake import IntakeRoute
+from ehr.core.observability import MULTIPROCESS_ENV
 from ehr.fhir import FhirClient
 from ehr.fhir.dependencies import FhirClientDep
 from ehr.platform.auth.authorization import PublicRoute
@@ -147,5 +155,10 @@ async def ready(resources: ResourcesDep, fhir: FhirClientDep) -> JSONResponse:
 # Public like /health: scraped from inside the cluster (network policy), never PHI.
 @router.get("/metrics", include_in_schema=False, dependencies=[PublicRoute])
 def metrics() -> Response:
-    """Prometheus text exposition of the default registry."""
+    """Prometheus text exposition: every worker's samples when ``ehr serve`` runs several
+    (``PROMETHEUS_MULTIPROC_DIR``, set by ``ehr serve``), else this process's registry."""
+    if os.environ.get(MULTIPROCESS_ENV):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -18,7 +18,7 @@ from ehr.platform.auth.dependencies import CurrentPrincipal
 __all__ = ["TenantDep", "TenantFhirDep", "get_tenant", "get_tenant_fhir"]
 
 
-def get_tenant(principal: CurrentPrincipal) -> str:
+async def get_tenant(principal: CurrentPrincipal) -> str:
     """The tenant (HAPI partition) of the request: the authenticated principal's, always.
 
     It comes from the verified credential (access token or API key) whose tenant the
@@ -31,7 +31,7 @@ def get_tenant(principal: CurrentPrincipal) -> str:
 TenantDep = Annotated[str, Depends(get_tenant)]
 
 
-def get_tenant_fhir(fhir: FhirClientDep, tenant: TenantDep) -> TenantFhirClient:
+async def get_tenant_fhir(fhir: FhirClientDep, tenant: TenantDep) -> TenantFhirClient:
     return fhir.for_tenant(tenant)
 
 
