@@ -17,8 +17,13 @@ Rotation issues a new key with the same grants and lifetime and revokes the old 
 default; ``grace_seconds`` lets the old key keep working that long (its ``expires_at`` is moved
 forward) for clients that cannot swap keys atomically.
 
-``last_used_at`` is written at most once a minute per key (a Redis ``SET NX`` gate; without
-Redis, on every use), in its own short transaction.
+``last_used_at`` is written at most once a minute per key (a Redis ``SET NX`` gate, read in the
+authentication's round trip; without Redis, on every use).
+
+Revoking or rotating a key marks it changed (:func:`~ehr.platform.auth.principal_cache.
+principal_changed`): when the transaction commits, cached identities of the key are dropped in
+this process at once and, once its change stamp is written (``publish_principal_changes`` after
+the commit, or this process's next authenticated request), in every other.
 """
 
 from __future__ import annotations
@@ -41,14 +46,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ehr.core.db.models import ApiKey, Tenant
 from ehr.core.errors import NotFoundError, RequestValidationFailed
 from ehr.platform.auth.permissions import Permission, Role
+from ehr.platform.auth.principal_cache import principal_changed
 
 __all__ = [
     "API_KEY_PREFIX",
     "PERMISSION_SCOPE_PREFIX",
     "ApiKeyIdentity",
     "create_api_key",
+    "hash_api_key",
     "key_permissions",
     "key_scopes",
+    "last_used_key",
     "list_api_keys",
     "looks_like_api_key",
     "mark_used",
@@ -78,8 +86,17 @@ def looks_like_api_key(credential: str) -> bool:
     return credential.startswith(API_KEY_PREFIX)
 
 
-def _hash(key: str) -> str:
+def hash_api_key(key: str) -> str:
+    """What ``api_keys.key_hash`` stores for ``key`` (and what caches key it by)."""
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+_hash = hash_api_key
+
+
+def last_used_key(key_id: uuid.UUID) -> str:
+    """The Redis gate letting one request a minute write the key's ``last_used_at``."""
+    return f"ehr:auth:api-key-used:{key_id}"
 
 
 def _new_key() -> tuple[str, str]:
@@ -174,6 +191,7 @@ async def revoke_api_key(session: AsyncSession, key_id: uuid.UUID) -> None:
     if key.revoked_at is None:
         key.revoked_at = datetime.now(UTC)
         await session.flush()
+        principal_changed(session, api_key_ids=[key.id])
         logger.info("auth.api_key.revoked", api_key_id=str(key.id))
 
 
@@ -210,6 +228,7 @@ async def rotate_api_key(
         old.revoked_at = now
     session.add(new)
     await session.flush()
+    principal_changed(session, api_key_ids=[old.id])
     logger.info("auth.api_key.rotated", api_key_id=str(new.id), replaced=str(old.id))
     return new, plaintext
 
@@ -245,9 +264,7 @@ async def resolve_api_key(session: AsyncSession, plaintext: str) -> ApiKeyIdenti
 async def mark_used(session: AsyncSession, redis: Redis, key_id: uuid.UUID) -> bool:
     """Record ``last_used_at`` at most once per minute per key; True when written."""
     try:
-        first = await redis.set(
-            f"ehr:auth:api-key-used:{key_id}", b"1", nx=True, ex=LAST_USED_INTERVAL_SECONDS
-        )
+        first = await redis.set(last_used_key(key_id), b"1", nx=True, ex=LAST_USED_INTERVAL_SECONDS)
     except RedisError:
         first = True
     if not first:

@@ -38,11 +38,15 @@ __all__ = [
     "DENY_KEY_PREFIX",
     "DENY_READY_KEY",
     "DENY_READY_TTL_SECONDS",
+    "denials_written",
+    "deny_ids",
     "family_marker",
     "is_revoked",
     "purge_expired",
+    "queue_pending_denials",
     "revoke_access_token",
     "revoke_family_access",
+    "revoked_in_postgres",
     "warm_deny_list",
 ]
 
@@ -77,7 +81,12 @@ def _defer(health: RedisHealth, token_id: str, expires_at: datetime) -> None:
     health.served_without_redis(_COMPONENT, "postgres")
 
 
-def _queue_pending(pipe: Pipeline, health: RedisHealth) -> list[str]:
+def deny_ids(jti: str, session_id: uuid.UUID | None) -> list[str]:
+    """The deny-list ids a token is refused under: its jti and its refresh family's marker."""
+    return [jti] if session_id is None else [jti, family_marker(session_id)]
+
+
+def queue_pending_denials(pipe: Pipeline, health: RedisHealth) -> list[str]:
     """Add the pending entries' SETs to ``pipe``; the ids queued (expired ones are dropped)."""
     now = datetime.now(UTC).timestamp()
     queued: list[str] = []
@@ -90,7 +99,7 @@ def _queue_pending(pipe: Pipeline, health: RedisHealth) -> list[str]:
     return queued
 
 
-def _flushed(health: RedisHealth, queued: list[str]) -> None:
+def denials_written(health: RedisHealth, queued: list[str]) -> None:
     for token_id in queued:
         health.pending_denials.pop(token_id, None)
     if queued:
@@ -119,7 +128,7 @@ async def _deny(
         return
     try:
         async with redis.pipeline(transaction=False) as pipe:
-            queued = _queue_pending(pipe, health)
+            queued = queue_pending_denials(pipe, health)
             pipe.set(DENY_KEY_PREFIX + token_id, b"1", ex=_ttl(expires_at))
             await pipe.execute()
     except (RedisError, OSError) as exc:
@@ -128,7 +137,7 @@ async def _deny(
         _defer(health, token_id, expires_at)
         return
     health.succeeded()
-    _flushed(health, queued)
+    denials_written(health, queued)
 
 
 async def revoke_access_token(
@@ -196,14 +205,15 @@ async def warm_deny_list(session: AsyncSession, redis: Redis) -> int:
 async def is_revoked(
     session: AsyncSession, redis: Redis, *, jti: str, session_id: uuid.UUID | None
 ) -> bool:
-    """Whether the token ``jti`` (or its refresh family) has been revoked."""
-    ids = [jti] if session_id is None else [jti, family_marker(session_id)]
+    """Whether the token ``jti`` (or its refresh family) has been revoked (on its own round
+    trip; authentication checks it inside its single one, ehr.platform.auth.request_checks)."""
+    ids = deny_ids(jti, session_id)
     health = redis_health(redis)
     redis_reachable = health.available()
     if redis_reachable:
         try:
             async with redis.pipeline(transaction=False) as pipe:
-                queued = _queue_pending(pipe, health)
+                queued = queue_pending_denials(pipe, health)
                 pipe.exists(DENY_READY_KEY)
                 pipe.exists(*(DENY_KEY_PREFIX + i for i in ids))
                 *_, ready, hits = await pipe.execute()
@@ -212,9 +222,17 @@ async def is_revoked(
             health.failed(_COMPONENT, exc)
         else:
             health.succeeded()
-            _flushed(health, queued)
+            denials_written(health, queued)
             if ready:
                 return bool(hits)
+    return await revoked_in_postgres(session, redis, ids, redis_reachable=redis_reachable)
+
+
+async def revoked_in_postgres(
+    session: AsyncSession, redis: Redis, ids: list[str], *, redis_reachable: bool
+) -> bool:
+    """The deny-list answer from PostgreSQL (Redis unreachable, or not warm: then re-warmed)."""
+    health = redis_health(redis)
     if not redis_reachable:
         health.served_without_redis(_COMPONENT, "postgres")
     revoked = bool(await session.scalar(select(exists().where(RevokedToken.jti.in_(ids)))))

@@ -11,6 +11,13 @@ failures take about one argon2 verification.
 Failure bookkeeping (counter, lock, a reused refresh family's revocation, a spent MFA challenge)
 must survive the error response, so those paths COMMIT before raising; every other path only
 flushes and the request commits.
+
+Accounts change only here (:func:`disable_user`, :func:`enable_user`, :func:`set_user_roles`; a
+tenant in :mod:`ehr.platform.tenancy.service`): each marks the account changed
+(:func:`~ehr.platform.auth.principal_cache.principal_changed`), so authentication's caches drop
+it when the transaction commits — at once in this process, and in the others once the caller
+has run ``await publish_principal_changes(redis)`` after the commit (else on this process's next
+authenticated request). An UPDATE by hand bumps nothing: see ``ehr auth flush-principal-cache``.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ from ehr.platform.auth.passwords import (
     verify_password,
 )
 from ehr.platform.auth.permissions import Role
+from ehr.platform.auth.principal_cache import principal_changed
 from ehr.platform.auth.revocation import revoke_access_token, revoke_family_access
 from ehr.platform.auth.sessions import (
     IssuedRefreshToken,
@@ -65,12 +73,15 @@ __all__ = [
     "TokenPair",
     "complete_mfa_login",
     "create_user",
+    "disable_user",
+    "enable_user",
     "load_account",
     "login",
     "logout",
     "refresh_tokens",
     "reset_mfa",
     "set_password",
+    "set_user_roles",
 ]
 
 logger = structlog.get_logger(__name__)
@@ -113,6 +124,16 @@ def normalise_username(username: str) -> str:
     return username.strip().lower()
 
 
+def _checked_roles(roles: Sequence[str]) -> list[str]:
+    role_names = sorted(set(roles))
+    unknown = sorted(set(role_names) - {r.value for r in Role})
+    if unknown:
+        raise RequestValidationFailed(f"Unknown role(s): {', '.join(unknown)}")
+    if not role_names:
+        raise RequestValidationFailed("A user needs at least one role")
+    return role_names
+
+
 # --- accounts ----------------------------------------------------------------------------------
 
 
@@ -139,12 +160,7 @@ async def create_user(
         raise RequestValidationFailed(
             "A username has 1-128 characters: letters, digits, '.', '_', '@', '-'"
         )
-    role_names = sorted(set(roles))
-    unknown = sorted(set(role_names) - {r.value for r in Role})
-    if unknown:
-        raise RequestValidationFailed(f"Unknown role(s): {', '.join(unknown)}")
-    if not role_names:
-        raise RequestValidationFailed("A user needs at least one role")
+    role_names = _checked_roles(roles)
     check_password_policy(password, username=name, settings=settings.auth)
     if await session.get(Tenant, tenant_id) is None:
         raise NotFoundError("No such tenant")
@@ -170,6 +186,64 @@ async def create_user(
     await session.flush()
     logger.info("auth.user.created", user_id=str(user.id), tenant_id=str(tenant_id))
     return user
+
+
+async def _set_status(session: AsyncSession, user_id: uuid.UUID, status: str) -> User:
+    user = await session.get(User, user_id, with_for_update=True)
+    if user is None:
+        raise NotFoundError("No such user")
+    if user.status != status:
+        user.status = status
+        await session.flush()
+        principal_changed(session, user_ids=[user_id])
+        event_name = "auth.user.disabled" if status == "disabled" else "auth.user.enabled"
+        logger.info(event_name, user_id=str(user_id))
+    return user
+
+
+async def disable_user(session: AsyncSession, user_id: uuid.UUID) -> User:
+    """Disable the user: its tokens are refused from the commit on, logins too (idempotent).
+
+    Flushes; the caller commits, then calls ``publish_principal_changes`` (module doc)."""
+    return await _set_status(session, user_id, "disabled")
+
+
+async def enable_user(session: AsyncSession, user_id: uuid.UUID) -> User:
+    """Re-enable a disabled user (idempotent). Flushes; the caller commits and publishes."""
+    return await _set_status(session, user_id, "active")
+
+
+async def set_user_roles(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    roles: Sequence[str],
+    granted_by: str | None = None,
+) -> frozenset[str]:
+    """Make ``roles`` the user's grants (422 for an unknown role or none): a removed role stops
+    working from the commit on (tokens carry roles, but only those still held count); an added
+    one needs a new token. Flushes; the caller commits and publishes (module doc)."""
+    wanted = set(_checked_roles(roles))
+    user = await session.get(User, user_id, with_for_update=True)
+    if user is None:
+        raise NotFoundError("No such user")
+    held = set(
+        (await session.scalars(select(RoleGrant.role).where(RoleGrant.user_id == user_id))).all()
+    )
+    if held == wanted:
+        return frozenset(held)
+    removed, added = held - wanted, wanted - held
+    if removed:
+        await session.execute(
+            delete(RoleGrant).where(RoleGrant.user_id == user_id, RoleGrant.role.in_(removed))
+        )
+    session.add_all(RoleGrant(user_id=user_id, role=r, granted_by=granted_by) for r in added)
+    await session.flush()
+    principal_changed(session, user_ids=[user_id])
+    logger.info(
+        "auth.user.roles_set", user_id=str(user_id), added=sorted(added), removed=sorted(removed)
+    )
+    return frozenset(wanted)
 
 
 async def set_password(

@@ -13,7 +13,9 @@ The
 * Each process caches the signing key and the verification keys for :data:`CACHE_SECONDS`; an
   unknown ``kid`` (a key another replica just created) reloads the verification keys at most
   once per :data:`UNKNOWN_KID_RELOAD_SECONDS` (a cheap query on a tiny table), so random kids
-  cannot hammer the database.
+  cannot hammer the database. :func:`kid_is_current` answers from that cache for the
+  verified-token cache of :mod:`ehr.platform.auth.tokens` (a key expired or deleted stops
+  verifying cached tokens within the cache time, as it does uncached ones).
 """
 
 from __future__ import annotations
@@ -41,9 +43,11 @@ __all__ = [
     "UNKNOWN_KID_RELOAD_SECONDS",
     "ActiveSigningKey",
     "build_jwks",
+    "cached_verification_keys",
     "current_signing_key",
     "ensure_signing_key",
     "invalidate_cache",
+    "kid_is_current",
     "rotate_signing_key",
     "verification_keys",
 ]
@@ -205,26 +209,50 @@ async def _load_verification_keys(session: AsyncSession) -> dict[str, _Verificat
     return {row.kid: _VerificationKey(dict(row.public_jwk), row.expires_at) for row in rows}
 
 
-async def verification_keys(
-    session: AsyncSession, *, wanted_kid: str | None = None
-) -> dict[str, dict[str, Any]]:
-    """Public JWKs by kid of every key that may verify a token right now."""
+def _needs_reload(wanted_kid: str | None) -> bool:
     now_mono = time.monotonic()
-    stale = now_mono - _cache.verifying_loaded >= CACHE_SECONDS
-    unknown = (
+    if now_mono - _cache.verifying_loaded >= CACHE_SECONDS:
+        return True
+    return (
         wanted_kid is not None
         and wanted_kid not in _cache.verifying
         and now_mono - _cache.verifying_loaded >= UNKNOWN_KID_RELOAD_SECONDS
     )
-    if stale or unknown:
-        _cache.verifying = await _load_verification_keys(session)
-        _cache.verifying_loaded = now_mono
+
+
+def _usable(key: _VerificationKey, now: datetime) -> bool:
+    return key.expires_at is None or key.expires_at > now
+
+
+def cached_verification_keys(wanted_kid: str | None = None) -> dict[str, dict[str, Any]] | None:
+    """:func:`verification_keys` from this process's cache, or None when it must be reloaded
+    (stale, or ``wanted_kid`` unknown and the reload interval passed): no I/O."""
+    if _needs_reload(wanted_kid):
+        return None
     now = datetime.now(UTC)
-    return {
-        kid: key.jwk
-        for kid, key in _cache.verifying.items()
-        if key.expires_at is None or key.expires_at > now
-    }
+    return {kid: key.jwk for kid, key in _cache.verifying.items() if _usable(key, now)}
+
+
+def kid_is_current(kid: str) -> bool | None:
+    """Whether ``kid`` may verify a token right now, from the cache; None when the cache must be
+    reloaded first (the verified-token cache asks this on every use of a cached token)."""
+    if _needs_reload(kid):
+        return None
+    key = _cache.verifying.get(kid)
+    return key is not None and _usable(key, datetime.now(UTC))
+
+
+async def verification_keys(
+    session: AsyncSession, *, wanted_kid: str | None = None
+) -> dict[str, dict[str, Any]]:
+    """Public JWKs by kid of every key that may verify a token right now."""
+    cached = cached_verification_keys(wanted_kid)
+    if cached is not None:
+        return cached
+    _cache.verifying = await _load_verification_keys(session)
+    _cache.verifying_loaded = time.monotonic()
+    now = datetime.now(UTC)
+    return {kid: key.jwk for kid, key in _cache.verifying.items() if _usable(key, now)}
 
 
 async def build_jwks(session: AsyncSession) -> dict[str, Any]:

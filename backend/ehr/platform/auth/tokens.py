@@ -18,13 +18,25 @@ HS256 with the public key as an HMAC secret, RS256, ...); a ``kid`` that is not 
 current signing keys; a bad signature; a wrong issuer or audience; an expired ``exp``; a missing
 or mistyped claim. Every refusal is :class:`~ehr.core.errors.AuthenticationRequired` (401); the
 reason goes to the log only as a code, never the token.
+
+Verified-token cache (:func:`verify_access_token_cached`, what authentication uses): the ES256
+verification (~230 µs) is done once per token and process. The claims are kept, by the token's
+SHA-256 (the token itself is not kept), at most :data:`VERIFIED_TOKENS_MAX` per issuer/audience
+(least recently used first out), and each use checks again what can change after verification:
+the ``exp`` (same rule as the decode: leeway 0) and that the ``kid`` is still one of the current
+verification keys (:func:`~ehr.platform.auth.signing_keys.kid_is_current`: a key expired or
+deleted stops verifying within the key cache time, cached token or not). Revocation and the
+account are not part of it: they are checked on every request.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
+import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -38,22 +50,32 @@ from ehr.core.config import Settings
 from ehr.core.db.models import RoleGrant, Tenant, User
 from ehr.core.errors import AuthenticationRequired
 from ehr.platform.auth.permissions import scopes_for
-from ehr.platform.auth.signing_keys import ALGORITHM, ActiveSigningKey, current_signing_key
+from ehr.platform.auth.signing_keys import (
+    ALGORITHM,
+    ActiveSigningKey,
+    cached_verification_keys,
+    current_signing_key,
+    kid_is_current,
+)
 from ehr.platform.auth.signing_keys import verification_keys as load_verification_keys
 
 __all__ = [
     "MAX_TOKEN_LENGTH",
     "MFA_CHALLENGE_TTL_SECONDS",
+    "VERIFIED_TOKENS_MAX",
     "AccessClaims",
     "BearerChallenge",
     "IssuedAccessToken",
     "MfaChallenge",
+    "SessionSource",
     "decode_access_token",
     "decode_mfa_challenge",
     "encode_access_token",
     "encode_mfa_challenge",
+    "forget_verified_tokens",
     "issue_access_token_for",
     "verify_access_token",
+    "verify_access_token_cached",
     "verify_mfa_challenge",
 ]
 
@@ -63,6 +85,7 @@ MAX_TOKEN_LENGTH: Final = 8192
 MFA_CHALLENGE_TTL_SECONDS: Final = 300
 _ACCESS_USE: Final = "access"
 _MFA_USE: Final = "mfa"
+VERIFIED_TOKENS_MAX: Final = 10_000
 _INVALID: Final = "The access token is invalid"
 _EXPIRED: Final = "The access token has expired"
 
@@ -142,8 +165,10 @@ def _decode(
     audience: str,
     token_use: str,
     expired_detail: str = _EXPIRED,
+    kid: str | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    kid = _unverified_kid(token)
+    if kid is None:
+        kid = _unverified_kid(token)
     key = keys.get(kid)
     if key is None:
         raise _refuse("kid_unknown")
@@ -198,15 +223,21 @@ def _str_claim(claims: Mapping[str, Any], name: str, max_length: int = 64) -> st
 
 
 def decode_access_token(
-    token: str, keys: Mapping[str, Mapping[str, Any]], settings: Settings
+    token: str,
+    keys: Mapping[str, Mapping[str, Any]],
+    settings: Settings,
+    *,
+    kid: str | None = None,
 ) -> AccessClaims:
-    """Verify ``token`` against ``keys`` (kid → public JWK); pure, no I/O."""
+    """Verify ``token`` against ``keys`` (kid → public JWK); pure, no I/O. ``kid``: the header's,
+    when the caller has already parsed it (:func:`_unverified_kid`)."""
     kid, claims = _decode(
         token,
         keys,
         issuer=settings.auth.issuer,
         audience=settings.auth.audience,
         token_use=_ACCESS_USE,
+        kid=kid,
     )
     roles = claims.get("roles")
     if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
@@ -235,7 +266,85 @@ async def verify_access_token(
     """Verify signature and claims with our current keys (no deny-list or status check here)."""
     kid = _unverified_kid(token)
     keys = await load_verification_keys(session, wanted_kid=kid)
-    return decode_access_token(token, keys, settings)
+    return decode_access_token(token, keys, settings, kid=kid)
+
+
+SessionSource = Callable[[], Awaitable[AsyncSession]]
+"""Opens (or returns) the request's database session only when it is needed."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    claims: AccessClaims
+    exp: int  # epoch seconds
+
+
+class _VerifiedTokens:
+    def __init__(self, max_entries: int) -> None:
+        self._max = max_entries
+        self._entries: OrderedDict[bytes, _Verified] = OrderedDict()
+
+    def get(self, digest: bytes) -> _Verified | None:
+        found = self._entries.get(digest)
+        if found is not None:
+            self._entries.move_to_end(digest)
+        return found
+
+    def put(self, digest: bytes, claims: AccessClaims) -> None:
+        self._entries[digest] = _Verified(claims, int(claims.expires_at.timestamp()))
+        while len(self._entries) > self._max:
+            self._entries.popitem(last=False)
+
+    def drop(self, digest: bytes) -> None:
+        self._entries.pop(digest, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+# One cache per (issuer, audience): a token verified for one app's settings is not another's.
+_VERIFIED: Final[dict[tuple[str, str], _VerifiedTokens]] = {}
+
+
+def forget_verified_tokens() -> None:
+    """Empty the verified-token caches (tests)."""
+    _VERIFIED.clear()
+
+
+async def verify_access_token_cached(
+    session: SessionSource, settings: Settings, token: str
+) -> AccessClaims:
+    """:func:`verify_access_token`, verified once per token and process (see the module doc).
+
+    ``session`` is called only when the verification keys must be (re)loaded.
+    """
+    if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
+        raise _refuse("malformed")
+    audience = (settings.auth.issuer, settings.auth.audience)
+    cache = _VERIFIED.get(audience)
+    if cache is None:
+        cache = _VERIFIED[audience] = _VerifiedTokens(VERIFIED_TOKENS_MAX)
+    digest = hashlib.sha256(token.encode("utf-8")).digest()
+    hit = cache.get(digest)
+    if hit is not None:
+        if hit.exp < int(time.time()):
+            cache.drop(digest)
+            raise _refuse("expired", _EXPIRED)
+        kid = hit.claims.kid
+        current = kid_is_current(kid)
+        if current is None:
+            current = kid in await load_verification_keys(await session(), wanted_kid=kid)
+        if not current:
+            cache.drop(digest)
+            raise _refuse("kid_unknown")
+        return hit.claims
+    kid = _unverified_kid(token)
+    keys = cached_verification_keys(kid)
+    if keys is None:
+        keys = await load_verification_keys(await session(), wanted_kid=kid)
+    claims = decode_access_token(token, keys, settings, kid=kid)
+    cache.put(digest, claims)
+    return claims
 
 
 def encode_access_token(

@@ -10,6 +10,10 @@
 
 The caller owns the transaction (commit after success). Tenants are never deleted: disabling one
 makes the authentication dependency refuse its users and API keys; its partition and data stay.
+Disabling and enabling mark the tenant changed for authentication's caches
+(:func:`~ehr.platform.auth.principal_cache.principal_changed`: acted on when the transaction
+commits; the caller then runs ``await publish_principal_changes(redis)`` so other processes drop
+their entries at once too).
 """
 
 # The names follow ehr.core.errors (an HTTP meaning, not an "...Error" suffix).
@@ -28,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ehr.core.db.models import Tenant
 from ehr.core.errors import BadRequestError, ConflictError, NotFoundError
 from ehr.fhir import FhirClient
+from ehr.platform.auth.principal_cache import principal_changed
 from ehr.platform.tenancy.partitions import (
     PartitionIdTaken,
     PartitionNameTaken,
@@ -160,6 +165,7 @@ async def disable_tenant(session: AsyncSession, slug: str) -> Tenant:
         tenant.status = "disabled"
         tenant.disabled_at = datetime.now(UTC)
         await session.flush()
+        principal_changed(session, tenant_ids=[tenant.id])
         logger.info("tenancy.tenant.disabled", tenant=slug)
     return tenant
 
@@ -171,5 +177,6 @@ async def enable_tenant(session: AsyncSession, slug: str) -> Tenant:
         tenant.status = "active"
         tenant.disabled_at = None
         await session.flush()
+        principal_changed(session, tenant_ids=[tenant.id])
         logger.info("tenancy.tenant.enabled", tenant=slug)
     return tenant
