@@ -1,50 +1,55 @@
-"""The authenticated FHIR gateway (/fhir) vs HAPI direct, same run (issue 4, item 6).
+"""The authenticated FHIR gateway (/fhir) vs HAPI direct, same run (issues 4 and 13).
 
-    .venv/bin/ehr stack run -- .venv/bin/python benchmarks/fhir_gateway.py \
-        [--rate 40] [--seconds 10] [--rounds 5] [--patients 200]
+    .venv/bin/python -m ehr.devstack run -- .venv/bin/python benchmarks/fhir_gateway.py \
+        [--api-workers 1] [--rate 40] [--seconds 10] [--rounds 5] [--concurrency 16,64] [--pin]
+
+Load comes from vegeta (a Go load generator, built into .stack/bin on first use: see
+benchmarks/load/vegeta.py), not from this Python process, so the client is not what limits the
+direct side. PostgreSQL runs with production durability for the run (synchronous_commit=on through
+ALTER SYSTEM + reload, restored at the end; the header prints what a new session sees). The API
+runs as production starts it: ``ehr serve --workers N`` (uvicorn workers, uvloop, httptools).
 
 Setup (idempotent): a benchmark tenant (HAPI partition) and a physician user made through the real
 code paths (ehr.platform.tenancy.create_tenant, ehr.platform.auth.service.create_user), access
-tokens from
-ehr.platform.auth.tokens.issue_access_token_for (re-issued every phase: they live 5 minutes); N
-patients
-with a few Observations each, and 2 x 200 large "blob" Observations for the streaming run, all
-tagged urn:ehr:bench and posted as transaction bundles. The API runs in a subprocess (uvicorn
-ehr.entrypoints.api:create_app --factory, 1 worker, warnings only, no access log, on a free loopback
-port) so the gateway is measured over real HTTP; or --api-url points at a running one (--api-pid
-gives its pid for the RSS run).
+tokens from ehr.platform.auth.tokens.issue_access_token_for (re-issued every phase: they live 5
+minutes); N patients with a few Observations each, and 2 x 200 large "blob" Observations for the
+streaming run, all tagged urn:ehr:bench and posted as transaction bundles.
 
-1. Latency, open model: the same pre-generated list of reads (Patient/{id}, Observation/{id}) and
-   searches (Observation?patient=&code=, Patient?identifier=sys|val,
-   Observation?patient=&_sort=-date&_count=10; random parameters, new list every round) at a
-   fixed arrival rate, start times scheduled in advance and latency measured from the scheduled
-   start. Direct ({hapi}/{tenant}/..., no auth) and gateway ({api}/fhir/..., bearer token) in
-   alternating order, each round. Per round and overall: p50/p95 of reads and searches, errors,
-   the gateway/direct ratio (median of the round ratios, spread min..max).
-2. Saturation: C closed-loop workers for T seconds per side, sides alternating; req/s and ratio.
-3. Streaming: the API process's RSS (/proc/<pid>/status VmRSS sampled every 5 ms, VmHWM reset
-   through /proc/<pid>/clear_refs) while downloading a large Bundle (search of blob
-   Observations, every page) and a large NDJSON (bulk $export of the tenant's blob Observations:
-   kick-off with Prefer: respond-async, poll, download every file) through the gateway, at two
-   payload sizes (1x, 4x): memory must not grow with the payload. Plus download time gateway vs
-   direct.
+1. Cost per request, one request at a time per shape (Patient/{id}, Observation/{id},
+   Observation?patient=&code=, Patient?identifier=, Observation?patient=&_sort=-date&_count=10):
+   CPU ms of the API (all worker processes), HAPI, PostgreSQL (all backends) and Redis per
+   request, PostgreSQL statements per request per database (pg_stat_statements, BEGIN/COMMIT
+   included), Redis commands and round trips per request; the gateway's statement list.
+2. Latency, open model: the same pre-generated mixed list at a fixed arrival rate (vegeta
+   -rate), direct ({hapi}/{tenant}/..., no auth) and gateway ({api}/fhir/..., bearer token) in
+   alternating order, each round; p50/p95 of reads and searches from each request's scheduled
+   start; gateway/direct as the median of the round ratios (spread); CPU and counts per request.
+3. Saturation: closed loop (vegeta -rate 0) at each --concurrency level, sides alternating;
+   req/s, p95 and the ratio; CPU per request. --pin repeats the first level with HAPI on CPU 0
+   and the API on CPU 1.
+4. Streaming: RSS of the API processes (sum of VmRSS over the parent and its workers, sampled
+   every 5 ms, or the sum of VmHWM after a reset when larger) while downloading a large Bundle
+   and a large NDJSON through the gateway, at two payload sizes: memory must not grow with the
+   payload. Plus download time gateway vs direct.
 
-Everything is bounded (requests, seconds, in-flight cap) and loopback only; the API subprocess is
-stopped at the end. If /fhir does not answer (gateway not deployed) the gateway columns are
-skipped and the output says "DIRECT ONLY".
+Everything is bounded and loopback only; the API subprocess is stopped at the end. If /fhir does
+not answer (gateway not deployed) the gateway columns are skipped and the output says "DIRECT ONLY".
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import base64
 import contextlib
 import json
 import math
 import os
+import platform
 import random
 import secrets
+import shlex
 import signal
 import socket
 import statistics
@@ -60,12 +65,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import redis as redis_lib
+from load import probes, vegeta
 from sqlalchemy import select
 
+import ehr
 from ehr.core.config import LogSettings, Settings
 from ehr.core.db.engine import create_engine, create_sessionmaker
 from ehr.core.db.models import Tenant, User
 from ehr.core.observability import configure_logging
+from ehr.devstack.processes import listening_pids
+from ehr.devstack.stack import Stack
 from ehr.fhir import FhirClient
 from ehr.platform.auth.api_keys import create_api_key, revoke_api_key
 from ehr.platform.auth.service import create_user
@@ -81,7 +91,6 @@ CODES = ("8867-4", "8480-6", "8462-4", "29463-7", "8310-5")
 FHIR_JSON = "application/fhir+json"
 USERNAME = "bench.physician"
 REPO = Path(__file__).resolve().parents[1]
-MAX_IN_FLIGHT = 256  # open model: arrivals beyond this many outstanding requests are dropped
 REQUEST_TIMEOUT = 15.0
 
 
@@ -318,7 +327,7 @@ async def seed(
 
 
 # --------------------------------------------------------------------------------------------
-# The API subprocess
+# The API subprocess: started as production starts it
 # --------------------------------------------------------------------------------------------
 
 
@@ -328,45 +337,74 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def api_command(port: int, workers: int) -> list[str]:
+    """``ehr serve`` (uvicorn workers, uvloop, httptools, no access log), as production runs."""
+    ehr = Path(sys.executable).with_name("ehr")
+    return [
+        str(ehr),
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
+
+
 @contextlib.contextmanager
-def api_subprocess(port: int, log: Path) -> Any:
+def api_subprocess(port: int, workers: int, log: Path) -> Any:
     env = dict(os.environ)
     # The benchmark is one client far above any human's rate: lift the per-client limit (the
     # limiter still runs: its Redis call is part of what is measured).
     env.setdefault("EHR_GATEWAY__RATE_LIMIT_PER_MINUTE", "100000000")
-    # Warnings only (as uvicorn's --log-level): the app's own per-request access log is off too.
+    # Warnings only: the app's own per-request access log is off too.
     env.setdefault("EHR_LOG__LEVEL", "WARNING")
     env["EHR_GATEWAY__PUBLIC_BASE_URL"] = f"http://127.0.0.1:{port}"
-    command = [
-        sys.executable, "-m", "uvicorn", "ehr.entrypoints.api:create_app", "--factory",
-        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-        "--log-level", "warning", "--no-access-log",
-    ]  # fmt: skip
     with log.open("wb") as out:
-        process = subprocess.Popen(command, env=env, cwd=REPO, stdout=out, stderr=out)  # noqa: S603
+        process = subprocess.Popen(  # noqa: S603
+            api_command(port, workers), env=env, cwd=REPO, stdout=out, stderr=out
+        )
     try:
         yield process
     finally:
         process.send_signal(signal.SIGINT)
         try:
-            process.wait(timeout=20)
+            process.wait(timeout=30)
         except subprocess.TimeoutExpired:
+            for pid in probes.descendants(process.pid)[1:]:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
             process.kill()
             process.wait(timeout=10)
 
 
 async def wait_ready(
-    http: httpx.AsyncClient, url: str, process: subprocess.Popen[bytes] | None
+    http: httpx.AsyncClient, url: str, process: subprocess.Popen[bytes] | None, workers: int
 ) -> None:
-    deadline = time.monotonic() + 60
+    """/ready answers, and (started here) every worker process is up."""
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise SystemExit(f"the API exited with {process.returncode}")
         with contextlib.suppress(httpx.HTTPError):
-            if (await http.get(f"{url}/ready", timeout=2.0)).status_code == 200:
+            if (await http.get(f"{url}/ready", timeout=2.0)).status_code == 200 and (
+                process is None or workers == 1 or len(_worker_pids(process.pid)) >= workers
+            ):
                 return
         await asyncio.sleep(0.3)
-    raise SystemExit(f"the API at {url} was not ready within 60 s")
+    raise SystemExit(f"the API at {url} was not ready within 90 s")
+
+
+def _worker_pids(root: int) -> list[int]:
+    """uvicorn's worker processes below ``root`` (multiprocessing children running the app)."""
+    found = []
+    for pid in probes.descendants(root)[1:]:
+        with contextlib.suppress(OSError):
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if b"resource_tracker" not in cmdline:
+                found.append(pid)
+    return found
 
 
 # --------------------------------------------------------------------------------------------
@@ -388,37 +426,41 @@ class Target:
         return headers
 
 
+SHAPES = (
+    "Patient/{id}",
+    "Observation/{id}",
+    "Observation?patient=&code=",
+    "Patient?identifier=",
+    "Observation?patient=&_sort=-date&_count=10",
+)
+
+
+def request(data: Data, shape: int, rng: random.Random) -> tuple[str, str]:
+    """(kind, relative url) of one request of ``SHAPES[shape]`` with random parameters."""
+    patient_id, mrn = rng.choice(data.patients)
+    if shape == 0:
+        return "read", f"Patient/{patient_id}"
+    if shape == 1:
+        return "read", f"Observation/{rng.choice(data.observations)}"
+    if shape == 2:
+        code = urllib.parse.quote(f"{LOINC}|{rng.choice(CODES)}", safe="")
+        return "search", f"Observation?patient={patient_id}&code={code}"
+    if shape == 3:
+        ident = urllib.parse.quote(f"{MRN_SYSTEM}|{mrn}", safe="")
+        return "search", f"Patient?identifier={ident}"
+    return "search", f"Observation?patient={patient_id}&_sort=-date&_count=10"
+
+
 def workload(data: Data, count: int, rng: random.Random) -> list[tuple[str, str]]:
     """``count`` (kind, relative url) pairs: half reads, half searches, random parameters."""
-    items: list[tuple[str, str]] = []
-    for _ in range(count):
-        patient_id, mrn = rng.choice(data.patients)
-        if rng.random() < 0.5:
-            if rng.random() < 0.5:
-                items.append(("read", f"Patient/{patient_id}"))
-            else:
-                items.append(("read", f"Observation/{rng.choice(data.observations)}"))
-            continue
-        shape = rng.randrange(3)
-        if shape == 0:
-            code = urllib.parse.quote(f"{LOINC}|{rng.choice(CODES)}", safe="")
-            items.append(("search", f"Observation?patient={patient_id}&code={code}"))
-        elif shape == 1:
-            ident = urllib.parse.quote(f"{MRN_SYSTEM}|{mrn}", safe="")
-            items.append(("search", f"Patient?identifier={ident}"))
-        else:
-            items.append(("search", f"Observation?patient={patient_id}&_sort=-date&_count=10"))
-    return items
+    return [
+        request(data, rng.randrange(2) if rng.random() < 0.5 else 2 + rng.randrange(3), rng)
+        for _ in range(count)
+    ]
 
 
-@dataclass
-class Sample:
-    latencies: dict[str, list[float]] = field(default_factory=lambda: {"read": [], "search": []})
-    errors: dict[str, int] = field(default_factory=dict)
-    dropped: int = 0
-
-    def error(self, what: str) -> None:
-        self.errors[what] = self.errors.get(what, 0) + 1
+def as_requests(target: Target, items: list[tuple[str, str]]) -> list[vegeta.Request]:
+    return [vegeta.Request(kind, target.base + url) for kind, url in items]
 
 
 async def _send(target: Target, url: str, headers: dict[str, str]) -> int:
@@ -426,71 +468,6 @@ async def _send(target: Target, url: str, headers: dict[str, str]) -> int:
         async for _chunk in response.aiter_raw():
             pass
         return response.status_code
-
-
-async def open_model(target: Target, items: list[tuple[str, str]], rate: float) -> Sample:
-    """Send ``items`` at ``rate``/s on a fixed schedule; latency from the scheduled start."""
-    sample = Sample()
-    headers = target.headers()
-    in_flight = 0
-    loop = asyncio.get_running_loop()
-
-    async def one(kind: str, url: str, scheduled: float) -> None:
-        nonlocal in_flight
-        try:
-            status = await _send(target, url, headers)
-            if status >= 400:
-                sample.error(str(status))
-            else:
-                sample.latencies[kind].append((loop.time() - scheduled) * 1000)
-        except httpx.HTTPError as exc:
-            sample.error(type(exc).__name__)
-        finally:
-            in_flight -= 1
-
-    tasks = []
-    start = loop.time() + 0.05
-    for index, (kind, url) in enumerate(items):
-        scheduled = start + index / rate
-        delay = scheduled - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        if in_flight >= MAX_IN_FLIGHT:
-            sample.dropped += 1
-            continue
-        in_flight += 1
-        tasks.append(asyncio.create_task(one(kind, url, scheduled)))
-    await asyncio.gather(*tasks)
-    return sample
-
-
-async def closed_loop(
-    target: Target, items: list[tuple[str, str]], workers: int, seconds: float
-) -> tuple[float, int]:
-    """(completed 2xx requests per second, errors) with ``workers`` back-to-back loops."""
-    headers = target.headers()
-    deadline = time.perf_counter() + seconds
-    position = iter(range(10**9))
-    done = 0
-    errors = 0
-
-    async def worker() -> None:
-        nonlocal done, errors
-        while time.perf_counter() < deadline:
-            _kind, url = items[next(position) % len(items)]
-            try:
-                status = await _send(target, url, headers)
-            except httpx.HTTPError:
-                errors += 1
-                continue
-            if status >= 400:
-                errors += 1
-            else:
-                done += 1
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(workers)))
-    return done / (time.perf_counter() - started), errors
 
 
 def pct(values: list[float], q: float) -> float:
@@ -523,35 +500,46 @@ def _status_kib(pid: int) -> dict[str, int]:
 
 
 class RssSampler:
-    """Peak VmRSS of ``pid`` sampled every 5 ms in a thread (and VmHWM after a reset)."""
+    """Peak of the summed VmRSS of ``pids`` (the API's parent and workers), sampled every 5 ms in
+    a thread; after the block, the sum of VmHWM (reset at the start) when larger, so a spike
+    between two samples is not missed (an upper bound with several workers)."""
 
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
         self.peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self.hwm_reset = False
 
+    def _sum(self, key: str) -> int:
+        total = 0
+        for pid in self.pids:
+            with contextlib.suppress(OSError, KeyError):
+                total += _status_kib(pid)[key]
+        return total
+
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, _status_kib(self.pid)["VmRSS"])
+            self.peak = max(self.peak, self._sum("VmRSS"))
             self._stop.wait(0.005)
 
     def __enter__(self) -> RssSampler:
-        with contextlib.suppress(OSError):
-            Path(f"/proc/{self.pid}/clear_refs").write_text("5")  # resets VmHWM to VmRSS
-            self.hwm_reset = True
-        self.before = _status_kib(self.pid)["VmRSS"]
+        self.hwm_reset = True
+        for pid in self.pids:
+            try:
+                Path(f"/proc/{pid}/clear_refs").write_text("5")  # resets VmHWM to VmRSS
+            except OSError:
+                self.hwm_reset = False
+        self.before = self._sum("VmRSS")
         self._thread.start()
         return self
 
     def __exit__(self, *_exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        status = _status_kib(self.pid)
-        self.after = status["VmRSS"]
+        self.after = self._sum("VmRSS")
         if self.hwm_reset:
-            self.peak = max(self.peak, status["VmHWM"])
+            self.peak = max(self.peak, self._sum("VmHWM"))
 
 
 async def download(
@@ -614,8 +602,196 @@ async def bulk_export(target: Target, type_filter: str, max_wait: float) -> list
 
 
 # --------------------------------------------------------------------------------------------
+# What each process spent per request
+# --------------------------------------------------------------------------------------------
+
+GROUPS = ("API", "HAPI", "PG", "Redis")
+
+
+@dataclass
+class Spent:
+    """What the servers did during one side's phases (added over rounds)."""
+
+    requests: int = 0
+    cpu_ms: dict[str, float] = field(default_factory=lambda: dict.fromkeys(GROUPS, 0.0))
+    loadgen_ms: float = 0.0
+    busy: list[float] = field(default_factory=list)
+    statements: dict[str, dict[str, int]] = field(default_factory=dict)  # db -> query -> calls
+    redis: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: Spent) -> None:
+        self.requests += other.requests
+        for name, value in other.cpu_ms.items():
+            self.cpu_ms[name] = self.cpu_ms.get(name, 0.0) + value
+        self.loadgen_ms += other.loadgen_ms
+        self.busy += other.busy
+        for db, queries in other.statements.items():
+            mine = self.statements.setdefault(db, {})
+            for query, calls in queries.items():
+                mine[query] = mine.get(query, 0) + calls
+        for key, value in other.redis.items():
+            self.redis[key] = self.redis.get(key, 0) + value
+
+    def per(self, value: float) -> float:
+        return value / self.requests if self.requests else math.nan
+
+    def db_calls(self, db: str) -> float:
+        return self.per(sum(self.statements.get(db, {}).values()))
+
+
+class Meter:
+    """Snapshots of CPU (/proc), PostgreSQL statements and Redis counters around a phase."""
+
+    def __init__(
+        self, processes: probes.ProcessGroups, pg: probes.Postgres | None, redis: Any
+    ) -> None:
+        self.processes = processes
+        self.pg = pg if pg is not None and pg.statements_available() else None
+        self.redis = redis
+
+    @contextlib.contextmanager
+    def measure(self) -> Any:
+        """Yields a Spent whose counters are filled in when the block ends (set ``requests``)."""
+        spent = Spent()
+        if self.pg is not None:
+            self.pg.reset_statements()
+        redis_before = probes.redis_counters(self.redis) if self.redis is not None else {}
+        cpu_before = probes.cpu_snapshot(self.processes)
+        yield spent
+        cpu_after = probes.cpu_snapshot(self.processes)
+        used, busy = probes.cpu_delta(cpu_before, cpu_after)
+        spent.cpu_ms = used
+        spent.busy.append(busy)
+        if self.redis is not None:
+            spent.redis = probes.delta(redis_before, probes.redis_counters(self.redis))
+            # The two INFO calls of a snapshot are ours, not the API's.
+            spent.redis.pop("cmd:info", None)
+            for key in ("total_commands_processed", "total_reads_processed"):
+                if key in spent.redis:
+                    spent.redis[key] -= 2
+        if self.pg is not None:
+            spent.statements = self.pg.statements()
+
+
+LABEL = 52
+
+
+def spent_header(databases: tuple[str, ...]) -> str:
+    """Two header lines: the groups, then the columns of :func:`spent_line`."""
+    first = (
+        f"    {'':<{LABEL}} {'':>6}  {'CPU ms per request':<35}  "
+        f"{'PG statements/req':<{6 * len(databases)}}  Redis/req"
+    )
+    second = (
+        f"    {'':<{LABEL}} {'n':>6}  "
+        + "".join(f"{g:>6}" for g in (*GROUPS, "vegeta"))
+        + f"{'busy':>5}  "
+        + "".join(f"{db:>6}" for db in databases)
+        + f"  {'cmds':>5}{'trips':>6}"
+    )
+    return first + "\n" + second
+
+
+def spent_line(label: str, spent: Spent, databases: tuple[str, ...]) -> str:
+    """One row: requests, CPU ms per request of each server (+ the load generator), machine busy
+    (all CPUs), PostgreSQL statements per request per database, Redis commands and round trips."""
+    busy = statistics.mean(spent.busy) if spent.busy else math.nan
+    cpu = "".join(f"{spent.per(spent.cpu_ms.get(g, 0.0)):6.2f}" for g in GROUPS)
+    loadgen = f"{spent.per(spent.loadgen_ms):6.2f}" if spent.loadgen_ms else f"{'-':>6}"
+    statements = "".join(f"{spent.db_calls(db):6.2f}" for db in databases)
+    redis_cmds = spent.per(spent.redis.get("total_commands_processed", 0))
+    redis_trips = spent.per(spent.redis.get("total_reads_processed", 0))
+    return (
+        f"    {label:<{LABEL}} {spent.requests:>6}  {cpu}{loadgen}{busy:5.0%}  {statements}"
+        f"  {redis_cmds:5.2f}{redis_trips:6.2f}"
+    )
+
+
+def statement_list(spent: Spent, db: str, limit: int) -> list[str]:
+    queries = sorted(spent.statements.get(db, {}).items(), key=lambda kv: -kv[1])
+    return [
+        f"        {spent.per(calls):5.2f}  {query[:120]}"
+        for query, calls in queries[:limit]
+        if spent.per(calls) >= 0.02
+    ]
+
+
+# --------------------------------------------------------------------------------------------
 # Phases
 # --------------------------------------------------------------------------------------------
+
+
+async def background(args: argparse.Namespace, meter: Meter) -> None:
+    """What the shared stack does with nothing sent by the benchmark (others' tests, timers):
+    the counters below are server-wide, so this is the noise floor of every figure."""
+    if args.idle <= 0:
+        return
+    with meter.measure() as idle:
+        await asyncio.sleep(args.idle)
+    idle.requests = max(1, round(args.idle))
+    print(
+        f"\n== 0. background: {args.idle:g} s with nothing sent by the benchmark, PER SECOND "
+        "(the stack is shared: this much of every count below is someone else's)"
+    )
+    databases = ("ehr", "hapi")
+    print(spent_header(databases))
+    print(spent_line("idle, per second", idle, databases))
+
+
+async def inventory_phase(
+    args: argparse.Namespace,
+    data: Data,
+    targets: list[Target],
+    meter: Meter,
+    refresh: Callable[[], Awaitable[None]],
+) -> None:
+    """One request at a time, per request shape: what each request costs each server."""
+    print(
+        f"\n== 1. cost per request, one at a time: {args.inventory} requests per shape and side "
+        "(Python client; the CPU, statement and command counts are what matter here)"
+    )
+    if meter.pg is None:
+        print(
+            "  PostgreSQL statements: n/a (pg_stat_statements not loaded: the running cluster was"
+            " started before the devstack preloaded it; restart the stack to get them)"
+        )
+    rng = random.Random(args.seed + 2)
+    databases = ("ehr", "hapi")
+    print(spent_header(databases))
+    await refresh()
+    for target in targets:  # warm-up of every shape
+        for shape in range(len(SHAPES)):
+            for _ in range(10):
+                await _send(target, request(data, shape, rng)[1], target.headers())
+    details: list[tuple[str, Spent]] = []
+    for shape, name in enumerate(SHAPES):
+        items = [request(data, shape, rng)[1] for _ in range(args.inventory)]
+        for target in targets:
+            headers = target.headers()
+            latencies = []
+            errors = 0
+            with meter.measure() as spent:
+                for url in items:
+                    started = time.perf_counter()
+                    status = await _send(target, url, headers)
+                    latencies.append((time.perf_counter() - started) * 1000)
+                    errors += status >= 400
+            spent.requests = len(items) - errors
+            label = f"{target.name:<7} {name} p50 {pct(latencies, 50):5.2f} ms"
+            print(spent_line(label, spent, databases) + (f"  errors {errors}" if errors else ""))
+            if target.name == "gateway":
+                details.append((name, spent))
+    for name, spent in details[: (len(details) if args.show_statements else 1)]:
+        print(f"    gateway {name}: PostgreSQL statements per request (database ehr)")
+        print("\n".join(statement_list(spent, "ehr", 20)) or "        (none)")
+        commands = sorted(
+            (k.removeprefix("cmd:"), v) for k, v in spent.redis.items() if k.startswith("cmd:")
+        )
+        print(
+            "      Redis commands per request: "
+            + (", ".join(f"{k} {spent.per(v):.2f}" for k, v in commands) or "none")
+            + f"; new connections {spent.redis.get('total_connections_received', 0)}"
+        )
 
 
 async def latency_phase(
@@ -623,36 +799,51 @@ async def latency_phase(
     data: Data,
     targets: list[Target],
     refresh: Callable[[], Awaitable[None]],
-) -> dict[str, dict[str, list[float]]]:
+    loadgen: Path,
+    meter: Meter,
+) -> None:
     rng = random.Random(args.seed)
     per_round = int(args.rate * args.seconds)
     print(
-        f"\n== 1. latency, open model: {args.rate:g} req/s x {args.seconds:g} s = {per_round} "
-        f"requests per side per round (half reads, half searches), {args.rounds} rounds"
+        f"\n== 2. latency, open model (vegeta, constant arrival rate): {args.rate:g} req/s x "
+        f"{args.seconds:g} s = {per_round} requests per side per round (half reads, half "
+        f"searches), {args.rounds} rounds; latency from each request's scheduled start"
     )
     await refresh()
     for target in targets:  # warm-up: JVM, pools, connections
-        await open_model(target, workload(data, int(args.rate * args.warmup), rng), args.rate)
+        items = workload(data, max(1, int(args.rate * args.warmup)), rng)
+        vegeta.attack(
+            loadgen, as_requests(target, items), target.headers(), seconds=args.warmup,
+            rate=args.rate,
+        )  # fmt: skip
     results: dict[str, dict[str, list[float]]] = {
         t.name: {"read_p50": [], "read_p95": [], "search_p50": [], "search_p95": []}
         for t in targets
     }
+    spent = {t.name: Spent() for t in targets}
     for round_index in range(args.rounds):
         await refresh()
         items = workload(data, per_round, rng)
         order = targets if round_index % 2 == 0 else targets[::-1]
         for target in order:
-            sample = await open_model(target, items, args.rate)
+            with meter.measure() as used:
+                result = vegeta.attack(
+                    loadgen, as_requests(target, items), target.headers(),
+                    seconds=args.seconds, rate=args.rate,
+                )  # fmt: skip
+            used.requests = result.ok()
+            used.loadgen_ms = result.loadgen_cpu_ms
+            spent[target.name].add(used)
             row = results[target.name]
             for kind in ("read", "search"):
-                row[f"{kind}_p50"].append(pct(sample.latencies[kind], 50))
-                row[f"{kind}_p95"].append(pct(sample.latencies[kind], 95))
-            errors = ", ".join(f"{k}:{v}" for k, v in sorted(sample.errors.items())) or "0"
+                row[f"{kind}_p50"].append(pct(result.latencies(kind), 50))
+                row[f"{kind}_p95"].append(pct(result.latencies(kind), 95))
+            errors = ", ".join(f"{k}:{v}" for k, v in sorted(result.errors.items())) or "0"
             print(
                 f"  round {round_index + 1} {target.name:<8} "
                 f"read p50 {row['read_p50'][-1]:7.2f} p95 {row['read_p95'][-1]:7.2f} ms | "
                 f"search p50 {row['search_p50'][-1]:7.2f} p95 {row['search_p95'][-1]:7.2f} ms | "
-                f"errors {errors} dropped {sample.dropped}",
+                f"errors {errors}; latest send {result.max_lag_ms:.1f} ms behind schedule",
                 flush=True,
             )
     print("\n  overall (ms; median of round values, spread min..max of rounds)")
@@ -668,7 +859,13 @@ async def latency_phase(
         for metric in direct:
             ratios = [g / d for g, d in zip(gateway[metric], direct[metric], strict=True)]
             print(f"    {metric:<11} {spread(ratios)}")
-    return results
+        added = [g - d for g, d in zip(gateway["read_p50"], direct["read_p50"], strict=True)]
+        print(f"    read p50 added latency (ms, gateway - direct): {spread(added)}")
+    databases = ("ehr", "hapi")
+    print("\n  spent during the rounds (mixed workload; machine busy = all CPUs)")
+    print(spent_header(databases))
+    for target in targets:
+        print(spent_line(target.name, spent[target.name], databases))
 
 
 async def saturation_phase(
@@ -676,42 +873,69 @@ async def saturation_phase(
     data: Data,
     targets: list[Target],
     refresh: Callable[[], Awaitable[None]],
+    loadgen: Path,
+    meter: Meter,
+    levels: list[int],
+    title: str,
 ) -> None:
     print(
-        f"\n== 2. saturation: {args.workers} closed-loop workers x {args.sat_seconds:g} s per "
-        f"side, {args.sat_rounds} alternating rounds (same mixed workload)"
+        f"\n== {title}: closed loop (vegeta -rate 0), concurrency {', '.join(map(str, levels))}"
+        f"; {args.sat_seconds:g} s per side, {args.sat_rounds} alternating rounds per level "
+        "(same mixed workload)"
     )
     items = workload(data, 5000, random.Random(args.seed + 1))
-    rates: dict[str, list[float]] = {t.name: [] for t in targets}
-    for round_index in range(args.sat_rounds):
-        await refresh()
-        order = targets if round_index % 2 == 0 else targets[::-1]
-        for target in order:
-            rate, errors = await closed_loop(target, items, args.workers, args.sat_seconds)
-            rates[target.name].append(rate)
-            print(f"  round {round_index + 1} {target.name:<8} {rate:7.1f} req/s  errors {errors}")
-    for name, values in rates.items():
-        print(f"  {name:<8} req/s {spread(values)}")
-    if len(targets) == 2:
-        ratios = [g / d for d, g in zip(*rates.values(), strict=True)]
-        print(f"  throughput gateway/direct: {spread(ratios)}")
+    databases = ("ehr", "hapi")
+    for level in levels:
+        rates: dict[str, list[float]] = {t.name: [] for t in targets}
+        p95: dict[str, list[float]] = {t.name: [] for t in targets}
+        spent = {t.name: Spent() for t in targets}
+        for round_index in range(args.sat_rounds):
+            await refresh()
+            order = targets if round_index % 2 == 0 else targets[::-1]
+            for target in order:
+                with meter.measure() as used:
+                    result = vegeta.attack(
+                        loadgen, as_requests(target, items), target.headers(),
+                        seconds=args.sat_seconds, concurrency=level,
+                    )  # fmt: skip
+                used.requests = result.ok()
+                used.loadgen_ms = result.loadgen_cpu_ms
+                spent[target.name].add(used)
+                rate = result.ok() / result.span_s if result.span_s else math.nan
+                rates[target.name].append(rate)
+                latencies = [ms for _, status, ms in result.rows if 200 <= status < 400]
+                p95[target.name].append(pct(latencies, 95))
+                errors = ", ".join(f"{k}:{v}" for k, v in sorted(result.errors.items())) or "0"
+                print(
+                    f"  c={level:<3} round {round_index + 1} {target.name:<8} {rate:7.1f} req/s"
+                    f"  p95 {p95[target.name][-1]:7.2f} ms  errors {errors}",
+                    flush=True,
+                )
+        for name, values in rates.items():
+            print(f"  c={level:<3} {name:<8} req/s {spread(values)}  p95 ms {spread(p95[name])}")
+        if len(targets) == 2:
+            ratios = [g / d for d, g in zip(*rates.values(), strict=True)]
+            print(f"  c={level:<3} throughput gateway/direct: {spread(ratios)}")
+        print(spent_header(databases))
+        for target in targets:
+            print(spent_line(f"c={level} {target.name}", spent[target.name], databases))
 
 
 async def streaming_phase(
     args: argparse.Namespace,
     targets: list[Target],
     refresh: Callable[[], Awaitable[None]],
-    api_pid: int | None,
+    api_pids: list[int] | None,
     identity: Identity,
     data: Data,
 ) -> None:
     sizes = list(BLOBS)
     print(
-        "\n== 3. streaming: blob Observations, 200 per size, "
+        "\n== 4. streaming: blob Observations, 200 per size, "
         + ", ".join(f"{s}={BLOBS[s]} KiB" for s in sizes)
-        + " each; RSS of the API process (KiB)"
+        + " each; RSS of the API processes, summed (KiB)"
     )
-    if api_pid is None:
+    if not api_pids:
         print("  no API pid (--api-url without --api-pid): RSS not measured")
     await refresh()
     gateway = next((t for t in targets if t.name == "gateway"), None)
@@ -725,7 +949,7 @@ async def streaming_phase(
             f"direct {direct_s:5.2f} s"
         )
         if gateway is not None:
-            sampler = RssSampler(api_pid) if api_pid else None
+            sampler = RssSampler(api_pids) if api_pids else None
             with sampler or contextlib.nullcontext():
                 gw_bytes, gw_pages, gw_s = await bundle_pages(gateway, code)
             _record(("Bundle", size, "direct"), direct_s, size_bytes, None)
@@ -763,7 +987,7 @@ async def streaming_phase(
                 exported = False
                 break
             await ndjson_download(
-                f"NDJSON $export {size}", target, files, api_pid, target is export_gateway, job_s
+                f"NDJSON $export {size}", target, files, api_pids, target is export_gateway, job_s
             )
         if not exported:
             break
@@ -778,7 +1002,7 @@ async def streaming_phase(
         binary = f"Binary/{data.binaries[size]}"
         for target in [direct, *([export_gateway] if export_gateway else [])]:
             await ndjson_download(
-                f"NDJSON Binary {size}", target, [target.base + binary], api_pid,
+                f"NDJSON Binary {size}", target, [target.base + binary], api_pids,
                 target is export_gateway, None,
             )  # fmt: skip
     streaming_summary()
@@ -788,12 +1012,12 @@ async def ndjson_download(
     label: str,
     target: Target,
     urls: list[str],
-    api_pid: int | None,
+    api_pids: list[int] | None,
     sample_rss: bool,
     job_s: float | None,
 ) -> None:
     headers = target.headers() | {"Accept": "application/fhir+ndjson"}
-    sampler = RssSampler(api_pid) if (api_pid and sample_rss) else None
+    sampler = RssSampler(api_pids) if (api_pids and sample_rss) else None
     started = time.perf_counter()
     total = 0
     first = b""
@@ -872,7 +1096,21 @@ def _revision() -> str:
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+    package = Path(ehr.__file__).resolve().parent
+    if not package.is_relative_to(REPO):
+        return f"{head} in this tree, but the ehr package runs from {package}"
     return f"{head} + uncommitted backend changes" if dirty else head
+
+
+def _durability(pg: probes.Postgres | None, wanted: str, settings: Settings) -> str:
+    """Switch synchronous_commit (unless ``dev``) and say what new sessions actually get."""
+    if pg is None:
+        return "not controlled (PostgreSQL is not the devstack's cluster)"
+    how = "left as the stack runs it"
+    if wanted != "dev":
+        how = pg.durability(wanted)
+    seen = ", ".join(f"{db} {pg.setting('synchronous_commit', db)[0]}" for db in ("ehr", "hapi"))
+    return f"synchronous_commit in effect (SHOW from a new session): {seen} [{how}]"
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -880,19 +1118,34 @@ async def run(args: argparse.Namespace) -> None:
     # This process's own logs (setup through the ehr services): warnings only, human-readable.
     configure_logging(LogSettings(level="WARNING", json_format=False))
     hapi = settings.fhir.base_url.rstrip("/")
-    limits = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT)
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     timeout = httpx.Timeout(REQUEST_TIMEOUT, connect=5.0)
+    loadgen = vegeta.ensure_vegeta()
+    stack = Stack.from_settings()
+    cluster = stack.postgres()
+    pg = probes.Postgres(cluster) if cluster is not None and cluster.running() else None
+    if pg is not None:
+        atexit.register(pg.restore)  # also on an exception or Ctrl-C; restore() runs once
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    hapi_port = urllib.parse.urlsplit(hapi).port or 80
+    redis_url = settings.redis.url.get_secret_value()
+    redis_port = urllib.parse.urlsplit(redis_url).port or 6379
     print(
-        f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; HAPI {hapi}; "
-        f"tenant {args.tenant}; code {_revision()}"
+        f"machine: {os.cpu_count()} cores ({platform.processor() or platform.machine()}), "
+        f"Python {sys.version.split()[0]}; code {_revision()}\n"
+        f"load generator: vegeta {vegeta.version(loadgen)} ({loadgen})\n"
+        f"HAPI {hapi} (pid {next(iter(listening_pids(hapi_port)), '?')}); "
+        f"tenant {args.tenant}"
     )
+    redis_client = redis_lib.Redis.from_url(redis_url)
     identity = Identity(settings, args.tenant)
-    async with (
-        FhirClient(settings.fhir) as fhir,
-        httpx.AsyncClient(limits=limits, timeout=timeout) as direct_http,
-        httpx.AsyncClient(limits=limits, timeout=timeout) as gateway_http,
-    ):
-        try:
+    try:
+        print(f"PostgreSQL: {_durability(pg, args.durability, settings)}")
+        async with (
+            FhirClient(settings.fhir) as fhir,
+            httpx.AsyncClient(limits=limits, timeout=timeout) as direct_http,
+            httpx.AsyncClient(limits=limits, timeout=timeout) as gateway_http,
+        ):
             await identity.ensure(fhir)
             tenant_base = f"{hapi}/{args.tenant}"
             data = await seed(direct_http, tenant_base, args.patients, args.observations, BLOBS)
@@ -901,19 +1154,39 @@ async def run(args: argparse.Namespace) -> None:
             async def refresh() -> None:
                 token["value"] = await identity.token()
 
-            with contextlib.ExitStack() as stack:
+            with contextlib.ExitStack() as stack_of:
                 process = None
                 api_url = args.api_url
-                api_pid = args.api_pid
+                api_root = args.api_pid
                 if api_url is None:
                     port = _free_port()
                     log = Path(tempfile.gettempdir()) / f"bench-fhir-gateway-api-{port}.log"
-                    process = stack.enter_context(api_subprocess(port, log))
+                    process = stack_of.enter_context(api_subprocess(port, args.api_workers, log))
                     api_url = f"http://127.0.0.1:{port}"
-                    api_pid = process.pid
-                    print(f"API: pid {process.pid} on {api_url} (log {log})")
+                    api_root = process.pid
+                    print(
+                        f"API: `{shlex.join(api_command(port, args.api_workers))}` "
+                        f"(api-workers {args.api_workers}; pid {process.pid}; log {log})"
+                    )
+                else:
+                    print(f"API: {api_url} (running; pid {api_root or 'unknown: no CPU/RSS'})")
                 api_url = api_url.rstrip("/")
-                await wait_ready(gateway_http, api_url, process)
+                await wait_ready(gateway_http, api_url, process, args.api_workers)
+                processes = probes.ProcessGroups(
+                    api_root=api_root,
+                    hapi_pid=next(iter(listening_pids(hapi_port)), None),
+                    postgres_pid=cluster.pid() if cluster is not None else None,
+                    redis_pid=next(iter(listening_pids(redis_port)), None),
+                )
+                groups = processes.groups()
+                print(
+                    "processes measured: "
+                    + "; ".join(
+                        f"{name} {len(pids)} ({pids[0] if pids else '-'})"
+                        for name, pids in groups.items()
+                    )
+                )
+                meter = Meter(processes, pg, redis_client)
                 direct = Target("direct", tenant_base + "/", direct_http)
                 gateway = Target(
                     "gateway", api_url + "/fhir/", gateway_http, lambda: token["value"]
@@ -932,12 +1205,53 @@ async def run(args: argparse.Namespace) -> None:
                         f"\n*** DIRECT ONLY: GET {api_url}/fhir/{probe} -> {status}; the gateway "
                         "is not deployed there. Gateway figures and ratios are NOT measured. ***"
                     )
-                await latency_phase(args, data, targets, refresh)
-                await saturation_phase(args, data, targets, refresh)
+                await background(args, meter)
+                await inventory_phase(args, data, targets, meter, refresh)
+                await latency_phase(args, data, targets, refresh, loadgen, meter)
+                levels = [int(c) for c in args.concurrency.split(",")]
+                await saturation_phase(
+                    args, data, targets, refresh, loadgen, meter, levels, "3. saturation"
+                )
+                if args.pin:
+                    await pinned_saturation(args, data, targets, refresh, loadgen, meter, levels)
                 if not args.skip_streaming:
-                    await streaming_phase(args, targets, refresh, api_pid, identity, data)
-        finally:
+                    await streaming_phase(
+                        args, targets, refresh, processes.api_pids() if api_root else None,
+                        identity, data,
+                    )  # fmt: skip
+    finally:
+        try:
             await identity.aclose()
+        finally:
+            if pg is not None:
+                pg.restore()
+                restored = pg.setting("synchronous_commit")[0]
+                print(f"\nPostgreSQL restored: synchronous_commit {restored}")
+
+
+async def pinned_saturation(
+    args: argparse.Namespace,
+    data: Data,
+    targets: list[Target],
+    refresh: Callable[[], Awaitable[None]],
+    loadgen: Path,
+    meter: Meter,
+    levels: list[int],
+) -> None:
+    """Saturation again with HAPI on CPU 0 and every API process on CPU 1 (others unpinned)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    hapi_pid = meter.processes.hapi_pid
+    api = meter.processes.api_pids()
+    if len(cpus) < 2 or hapi_pid is None or not api:
+        print("\n== 3b. pinned saturation skipped (needs 2 CPUs, HAPI's pid and the API's)")
+        return
+    assignment = {hapi_pid: {cpus[0]}} | {pid: {cpus[1]} for pid in api}
+    with probes.pinned(assignment):
+        await saturation_phase(
+            args, data, targets, refresh, loadgen, meter, levels[:1],
+            f"3b. saturation pinned (HAPI on CPU {cpus[0]}, API on CPU {cpus[1]}; PostgreSQL, "
+            "Redis and vegeta unpinned)",
+        )  # fmt: skip
 
 
 def _parse() -> argparse.Namespace:
@@ -945,25 +1259,40 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--tenant", default="bench-gateway", help="benchmark tenant slug")
     parser.add_argument("--patients", type=int, default=200)
     parser.add_argument("--observations", type=int, default=5, help="per patient")
+    parser.add_argument("--api-workers", type=int, default=1, help="ehr serve --workers")
+    parser.add_argument(
+        "--durability", choices=("on", "remote_write", "local", "dev"), default="on",
+        help="synchronous_commit for the run (dev: leave the stack's off)",
+    )  # fmt: skip
+    parser.add_argument("--idle", type=float, default=3.0, help="background window, s (0: skip)")
+    parser.add_argument("--inventory", type=int, default=100, help="requests per shape, phase 1")
+    parser.add_argument("--show-statements", action="store_true", help="for every shape")
     parser.add_argument("--rate", type=float, default=40.0, help="arrivals per second")
     parser.add_argument("--seconds", type=float, default=10.0, help="per side per round")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--warmup", type=float, default=8.0, help="seconds per side before")
-    parser.add_argument("--workers", type=int, default=16, help="saturation concurrency")
-    parser.add_argument("--sat-seconds", type=float, default=8.0)
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds per side before")
+    parser.add_argument("--concurrency", default="16,64", help="saturation levels, comma-separated")
+    parser.add_argument("--sat-seconds", type=float, default=6.0)
     parser.add_argument("--sat-rounds", type=int, default=3)
+    parser.add_argument("--pin", action="store_true", help="also saturate pinned (first level)")
     parser.add_argument(
         "--export-wait", type=float, default=150.0, help="max s per $export (0: skip)"
     )
     parser.add_argument("--skip-streaming", action="store_true")
     parser.add_argument("--api-url", help="use this running API instead of starting one")
-    parser.add_argument("--api-pid", type=int, help="its pid, for the RSS measurement")
+    parser.add_argument("--api-pid", type=int, help="its (parent) pid, for CPU and RSS")
     parser.add_argument("--seed", type=int, default=20261121)
     args = parser.parse_args()
-    if not 0 < args.rate <= 500 or not 0 < args.seconds <= 120 or not 1 <= args.rounds <= 15:
-        parser.error("bounds: 0 < rate <= 500, 0 < seconds <= 120, 1 <= rounds <= 15")
-    if not 1 <= args.workers <= 128 or not 0 < args.sat_seconds <= 120:
-        parser.error("bounds: 1 <= workers <= 128, 0 < sat-seconds <= 120")
+    if not 0 < args.rate <= 2000 or not 0 < args.seconds <= 120 or not 1 <= args.rounds <= 15:
+        parser.error("bounds: 0 < rate <= 2000, 0 < seconds <= 120, 1 <= rounds <= 15")
+    levels = args.concurrency.split(",")
+    if (
+        not all(c.isdigit() and 1 <= int(c) <= 512 for c in levels)
+        or not 0 < args.sat_seconds <= 120
+    ):
+        parser.error("bounds: 1 <= concurrency <= 512, 0 < sat-seconds <= 120")
+    if not 1 <= args.api_workers <= 16 or not 10 <= args.inventory <= 2000:
+        parser.error("bounds: 1 <= api-workers <= 16, 10 <= inventory <= 2000")
     return args
 
 
