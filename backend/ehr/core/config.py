@@ -208,6 +208,9 @@ class GatewaySettings(BaseModel):
     validate_json_max_bytes: int = Field(default=1024 * 1024, ge=0)
     # How long a search's paging ids (`_getpages`) stay bound to the tenant that created them.
     page_ttl_seconds: int = Field(default=3600, ge=60)
+    # HAPI answers up to this size are read whole and sent with Content-Length (one audit record
+    # with the patients they name); larger ones stream with flat memory.
+    buffer_answer_bytes: int = Field(default=512 * 1024, ge=0, le=16 * 1024 * 1024)
 
 
 class MedicationSafetySettings(BaseModel):

@@ -14,7 +14,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from ehr.platform.audit.dependencies import AuditTrail
+from ehr.platform.audit.dependencies import AccessNote, AuditTrail
 from ehr.platform.auth.principal import Principal
 from ehr.platform.gateway.enforcement import Decision, enforce
 from ehr.platform.gateway.intake import Intake
@@ -67,8 +67,9 @@ def note_access(
     parsed: ParsedInteraction,
     decision: Decision,
     page_id: str | None,
-) -> None:
-    """The audit note ``fhir:<kind>`` of the interaction (method, operation, parameter names)."""
+) -> AccessNote:
+    """The audit note ``fhir:<kind>`` of the interaction (method, operation, parameter names);
+    the answer's patients are added to it once known (:mod:`ehr.platform.gateway.response`)."""
     interaction = decision.interaction
     details: dict[str, Any] = {"method": interaction.method}
     if interaction.operation:
@@ -81,7 +82,7 @@ def note_access(
         details["params"] = sorted({name for name, _ in interaction.params})
     # A read the policy turned into a compartment search is still audited as the read it was.
     audited = parsed if decision.read_as_search else interaction
-    audit.access(
+    return audit.access(
         f"fhir:{audited.kind}",
         resource_type=audited.resource_type,
         resource_id=audited.resource_id,

@@ -4,7 +4,8 @@
 forwarded headers (a conditional create's criteria back into ``If-None-Exist``; a ``POST
 _search``'s parameters back into its form), opens the request over the pooled client
 (:mod:`ehr.fhir.passthrough`) and hands the answer to :func:`~ehr.platform.gateway.response.respond`
-with the result audit (the patients a search/history/``$everything`` answer named). A read the
+with the interaction's audit note (the patients a search/history/``$everything`` answer named go
+into it; a large streamed answer records them at its end). A read the
 policy turned into a compartment search is answered here with its single match or 404.
 """
 
@@ -23,6 +24,7 @@ from ehr.fhir.bundles import bundle_resources
 from ehr.fhir.errors import FhirUpstreamError
 from ehr.fhir.passthrough import FhirPassThrough, forwardable_request_headers
 from ehr.fhir.transport import Interaction
+from ehr.platform.audit.dependencies import AccessNote
 from ehr.platform.audit.recorder import trail_for, write_trail
 from ehr.platform.auth.principal import Principal
 from ehr.platform.gateway.decision import page_owner
@@ -65,8 +67,8 @@ def _result_audit(
     interaction: ParsedInteraction,
 ) -> ResultAudit:
     async def audit_result(rewriter: StreamRewriter, status: int) -> None:
-        # The patients this answer named, written before its last bytes are released: if the
-        # record cannot be written the stream is cut (the client gets no complete answer).
+        # A large (streamed) answer's patients, written before its last bytes are released: if
+        # the record cannot be written the stream is cut (the client gets no complete answer).
         if status != 200 or not rewriter.patient_ids:
             return
         trail = trail_for(principal, request)
@@ -132,8 +134,10 @@ async def forward(
     *,
     page_id: str | None,
     public: str,
+    note: AccessNote | None = None,
 ) -> Response:
-    """Send the decided interaction to the caller's partition and stream the answer back."""
+    """Send the decided interaction to the caller's partition and pass the answer back; the
+    patients a search/history/``$everything`` answer names go into ``note`` (its audit record)."""
     gw = resources.settings.gateway
     tenant = principal.tenant
     parsed = intake.interaction
@@ -183,8 +187,10 @@ async def forward(
         redis=resources.redis,
         owner=page_owner(principal),
         page_ttl=gw.page_ttl_seconds,
+        buffer_bytes=gw.buffer_answer_bytes,
         export_kickoff=interaction.operation == "$export",
-        on_complete=_result_audit(principal, request, resources, interaction)
+        note=note if returns_data else None,
+        on_streamed=_result_audit(principal, request, resources, interaction)
         if returns_data
         else None,
     )

@@ -23,6 +23,7 @@ from starlette.background import BackgroundTask
 
 from ehr.fhir.errors import FhirResourceNotFound, passthrough_error
 from ehr.fhir.passthrough import UpstreamResponse, forwardable_response_headers
+from ehr.platform.audit.dependencies import AccessNote
 from ehr.platform.gateway.intake import FHIR_JSON
 from ehr.platform.gateway.interactions import ParsedInteraction
 from ehr.platform.gateway.pages import EXPORT_KEY_PREFIX, remember_pages
@@ -88,6 +89,16 @@ def _is_textual(media_type: str | None) -> bool:
     )
 
 
+def _note_patients(note: AccessNote, rewriter: StreamRewriter) -> None:
+    """The patients a complete answer named, in the interaction's own audit note."""
+    ids = sorted(rewriter.patient_ids)
+    if not ids:
+        return
+    note.add_details(patients=ids, truncated=rewriter.patients_truncated)
+    if note.patient_id is None and len(ids) == 1:
+        note.patient_id = ids[0]
+
+
 async def respond(
     upstream: UpstreamResponse,
     hapi_bases: tuple[str, str],
@@ -97,10 +108,19 @@ async def respond(
     redis: Redis,
     owner: str,
     page_ttl: int,
+    buffer_bytes: int,
     export_kickoff: bool = False,
-    on_complete: ResultAudit | None = None,
+    note: AccessNote | None = None,
+    on_streamed: ResultAudit | None = None,
 ) -> Response:
-    """Stream HAPI's answer back with its address rewritten (headers and body)."""
+    """HAPI's answer with its address rewritten (headers and body).
+
+    An answer of at most ``buffer_bytes`` is read whole and sent with ``Content-Length`` (no
+    streaming task group per small answer); the patients it names go into ``note``, the
+    interaction's one audit record, written before it is sent. A larger answer streams with
+    flat memory; the patients it named are then recorded by ``on_streamed`` before its last
+    bytes are released (a second record, for large answers only).
+    """
     await raise_upstream_failure(upstream)
     status = upstream.status_code
     headers = [
@@ -111,52 +131,84 @@ async def respond(
             else value,
         )
         for name, value in forwardable_response_headers(upstream.headers)
+        if name.lower() != "content-type"
     ]
     if export_kickoff and status == 202:
         poll = upstream.headers.get("content-location", "")
         jobs = [match.group(1) for match in _JOB_ID.finditer(poll)]
         await remember_pages(redis, owner, jobs, page_ttl, prefix=EXPORT_KEY_PREFIX, required=True)
     media_type = upstream.headers.get("content-type")
-    rewriter = StreamRewriter(
-        hapi_bases, public, capture_pages=capture_pages, capture_patients=on_complete is not None
+    wants_patients = status == 200 and (note is not None or on_streamed is not None)
+    rewriter = (
+        StreamRewriter(
+            hapi_bases, public, capture_pages=capture_pages, capture_patients=wants_patients
+        )
+        if _is_textual(media_type)
+        else None
     )
     known: set[str] = set()
 
-    async def raw_body() -> AsyncIterator[bytes]:
-        try:
-            async for chunk in upstream.body():
-                yield chunk
-        finally:
-            await upstream.aclose()
+    async def register_pages() -> None:
+        if rewriter is not None and rewriter.page_ids - known:
+            fresh = rewriter.page_ids - known
+            await remember_pages(redis, owner, fresh, page_ttl)
+            known.update(fresh)
 
-    async def body() -> AsyncIterator[bytes]:
+    chunks = upstream.body()
+    head: list[bytes] = []
+    size = 0
+    complete = False
+    try:
+        async for chunk in chunks:
+            head.append(rewriter.feed(chunk) if rewriter is not None else chunk)
+            size += len(chunk)
+            if size > buffer_bytes:
+                break
+        else:
+            complete = True
+        if complete and rewriter is not None:
+            head.append(rewriter.flush())
+            await register_pages()
+            if note is not None and wants_patients:
+                _note_patients(note, rewriter)
+    except BaseException:
+        await upstream.aclose()
+        raise
+    if complete:
+        await upstream.aclose()
+        response = Response(b"".join(head), status_code=status, media_type=media_type)
+        for name, value in headers:
+            response.headers.append(name, value)
+        return response
+
+    async def rest() -> AsyncIterator[bytes]:
         try:
-            async for chunk in upstream.body():
-                out = rewriter.feed(chunk)
-                if rewriter.page_ids - known:
-                    fresh = rewriter.page_ids - known
-                    await remember_pages(redis, owner, fresh, page_ttl)
-                    known.update(fresh)
+            await register_pages()
+            for part in head:
+                if part:
+                    yield part
+            async for chunk in chunks:
+                out = rewriter.feed(chunk) if rewriter is not None else chunk
+                await register_pages()
                 if out:
                     yield out
+            if rewriter is None:
+                return
             tail = rewriter.flush()
-            if rewriter.page_ids - known:
-                await remember_pages(redis, owner, rewriter.page_ids - known, page_ttl)
-            if on_complete is not None:
-                await on_complete(rewriter, status)
+            await register_pages()
+            if on_streamed is not None and wants_patients:
+                await on_streamed(rewriter, status)
             if tail:
                 yield tail
         finally:
             await upstream.aclose()
 
-    response = StreamingResponse(
-        body() if _is_textual(media_type) else raw_body(),
+    streamed = StreamingResponse(
+        rest(),
         status_code=status,
         media_type=media_type,
         background=BackgroundTask(upstream.aclose),
     )
     for name, value in headers:
-        if name.lower() == "content-type":
-            continue
-        response.headers.append(name, value)
-    return response
+        streamed.headers.append(name, value)
+    return streamed

@@ -18,21 +18,20 @@ from __future__ import annotations
 
 from typing import Annotated, Final
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.routing import Match
 from starlette.types import Scope
 
-from ehr.core.dependencies import ResourcesDep
+from ehr.core.dependencies import ResourcesDep, get_resources
 from ehr.core.intake import IntakeRoute
-from ehr.fhir.dependencies import FhirClientDep
+from ehr.fhir.dependencies import FhirClientDep, fhir_client_of
 from ehr.fhir.errors import FhirResourceNotFound
-from ehr.platform.audit.dependencies import PhiAudit
+from ehr.platform.audit.recorder import trail_for, write_trail
 from ehr.platform.auth.authorization import PERMISSION_ATTRIBUTE, PublicRoute
 from ehr.platform.auth.dependencies import get_current_principal
 from ehr.platform.auth.permissions import Role
-from ehr.platform.auth.principal import Principal
 from ehr.platform.gateway.decision import decide, note_access
 from ehr.platform.gateway.discovery import (
     active_tenant,
@@ -57,18 +56,6 @@ SMART_SCOPES_MARKER: Final = "smart-scopes"
 _METHODS: Final = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 router = APIRouter(prefix="/fhir", tags=["fhir"], route_class=IntakeRoute)
-
-
-async def smart_scopes(
-    principal: Annotated[Principal, Depends(get_current_principal)],
-) -> Principal:
-    """Authenticated; what the principal may do is decided per interaction by SMART scopes."""
-    return principal
-
-
-# The route-permission test's marker: access is decided by the SMART-scope policy.
-setattr(smart_scopes, PERMISSION_ATTRIBUTE, SMART_SCOPES_MARKER)
-SmartPrincipal = Annotated[Principal, Depends(smart_scopes)]
 
 
 # --- discovery (public) ---------------------------------------------------------------------------
@@ -139,7 +126,7 @@ class FallbackRoute(IntakeRoute):
         return (Match.PARTIAL if match is Match.FULL else Match.NONE), child_scope
 
 
-async def check_grammar(request: Request) -> ParsedInteraction:
+def check_grammar(request: Request) -> ParsedInteraction:
     """The interaction the request asks for, parsed once; non-FHIR paths are refused
     (403/404/400) before authentication: nothing is revealed by it."""
     return parse_interaction(
@@ -150,23 +137,18 @@ async def check_grammar(request: Request) -> ParsedInteraction:
     )
 
 
-# The route's dependency (run first) and the gateway's parameter: one parse (FastAPI's cache).
-Grammar = Annotated[ParsedInteraction, Depends(check_grammar)]
+async def gateway(request: Request) -> Response:
+    """Every FHIR interaction, to the caller's tenant partition (see the module doc).
 
-
-async def gateway(
-    request: Request,
-    parsed: Grammar,
-    principal: SmartPrincipal,
-    audit: PhiAudit,
-    resources: ResourcesDep,
-    fhir: FhirClientDep,
-    path: str = "",
-) -> Response:
-    """Every FHIR interaction, to the caller's tenant partition (see the module doc)."""
+    The lean path (docs/adr/0009, cost section): no FastAPI dependency tree — the request is
+    the only parameter, and each step is called once, in order, on the event loop.
+    """
+    resources = get_resources(request)
     settings = resources.settings
     gw = settings.gateway
-    named_tenant = split_tenant_base(path)[0]
+    parsed = check_grammar(request)
+    principal = await get_current_principal(request)
+    named_tenant = split_tenant_base(str(request.path_params.get("path", "")))[0]
     if named_tenant is not None and named_tenant != principal.tenant:
         # Unknown, or not the caller's: the same answer, so tenant names are not revealed.
         raise FhirResourceNotFound(f"No FHIR base /fhir/{named_tenant} for this caller")
@@ -178,19 +160,47 @@ async def gateway(
             gw.admin_operations,
             is_admin=Role.ADMIN.value in principal.roles,
         )
+    trail = trail_for(principal, request)
     intake = await read_body(request, parsed, principal, settings)
     decision, page_id = await decide(resources.redis, principal, intake)
-    note_access(audit, principal, intake.interaction, decision, page_id)
-    return await forward(
-        request,
-        principal,
-        resources,
-        fhir,
-        intake,
-        decision,
-        page_id=page_id,
-        public=public_fhir(settings, named_tenant),
+    note = note_access(trail, principal, intake.interaction, decision, page_id)
+    try:
+        response = await forward(
+            request,
+            principal,
+            resources,
+            fhir_client_of(request),
+            intake,
+            decision,
+            page_id=page_id,
+            public=public_fhir(settings, named_tenant),
+            note=note,
+        )
+    except Exception as exc:
+        status = getattr(exc, "status_code", 500)
+        status = status if isinstance(status, int) else 500
+        await write_trail(
+            resources.sessionmaker,
+            trail,
+            outcome="denied" if status in (401, 403) else "failure",
+            http_status=status,
+        )
+        raise
+    # Written before the response is sent (a failed write is 503, nothing returned); the
+    # status is HAPI's: a read of a missing resource is recorded as the 404 it was.
+    status = response.status_code
+    await write_trail(
+        resources.sessionmaker,
+        trail,
+        outcome="success" if status < 400 else ("denied" if status in (401, 403) else "failure"),
+        http_status=status,
     )
+    return response
+
+
+# The route-permission test's marker: access is decided per interaction by the SMART-scope
+# policy (the gateway authenticates inside, ``get_current_principal``: 401 without credentials).
+setattr(gateway, PERMISSION_ATTRIBUTE, SMART_SCOPES_MARKER)
 
 
 for _path in ("", "/{path:path}"):
@@ -200,7 +210,6 @@ for _path in ("", "/{path:path}"):
             gateway,
             methods=[_method],
             response_class=Response,
-            dependencies=[Depends(check_grammar)],
             include_in_schema=_path != "",
             route_class_override=FallbackRoute,
             name=f"fhir_gateway_{_method.lower()}",

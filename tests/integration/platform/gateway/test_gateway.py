@@ -486,39 +486,70 @@ async def test_large_body_streams_through(
     assert deleted.status_code in {200, 204}
 
 
-async def test_each_interaction_is_audited(api: httpx.AsyncClient, gw: World) -> None:
+async def _records(gw: World, *request_ids: str) -> list[AuditRecord]:
+    async with gw.sessionmaker() as session:
+        rows = await session.scalars(
+            select(AuditRecord).where(AuditRecord.request_id.in_(request_ids))
+        )
+        return list(rows.all())
+
+
+async def test_each_interaction_is_audited_once(api: httpx.AsyncClient, gw: World) -> None:
     tenant = gw.tenants["ga"]
     pid = tenant.patient["id"]
     request_ids = {}
-    for kind, path in (("read", f"/fhir/Patient/{pid}"), ("search", "/fhir/Patient")):
+    for kind, path, status in (
+        ("read", f"/fhir/Patient/{pid}", 200),
+        ("search", "/fhir/Patient", 200),
+        ("missing", f"/fhir/Patient/missing-{uuid.uuid4().hex[:8]}", 404),
+    ):
         request_id = f"gw-{uuid.uuid4().hex[:10]}"
         request_ids[kind] = request_id
         response = await api.get(path, headers={**auth(gw), "X-Request-ID": request_id})
-        assert response.status_code == 200
-    async with gw.sessionmaker() as session:
-        rows = (
-            (
-                await session.execute(
-                    select(AuditRecord).where(AuditRecord.request_id.in_(request_ids.values()))
-                )
-            )
-            .scalars()
-            .all()
-        )
-    by_request = {row.request_id: row for row in rows if not row.action.endswith(".result")}
+        assert response.status_code == status
+        # a small answer is sent whole, with its length
+        assert response.headers["content-length"] == str(len(response.content))
+    rows = await _records(gw, *request_ids.values())
+    # one record per interaction: the search's returned patients are in its own record
+    assert sorted(row.request_id for row in rows) == sorted(request_ids.values())
+    by_request = {row.request_id: row for row in rows}
     read = by_request[request_ids["read"]]
     assert (read.action, read.resource_type, read.resource_id) == ("fhir:read", "Patient", pid)
     assert read.patient_id == pid
     assert (read.outcome, read.http_status, read.tenant) == ("success", 200, tenant.slug)
     search = by_request[request_ids["search"]]
-    assert (search.action, search.resource_type) == ("fhir:search", "Patient")
-    assert search.details == {"method": "GET", "params": []}
-    # the patients the search returned: a second record, written before the answer's last bytes
-    result = next(r for r in rows if r.action == "fhir:search.result")
-    assert result.request_id == request_ids["search"]
-    assert result.details is not None
-    assert pid in result.details["patients"]
-    assert result.details["truncated"] is False
+    assert (search.action, search.resource_type, search.outcome) == (
+        "fhir:search",
+        "Patient",
+        "success",
+    )
+    assert search.details is not None
+    assert (search.details["method"], search.details["params"]) == ("GET", [])
+    assert pid in search.details["patients"]
+    assert search.details["truncated"] is False
+    # HAPI's status is the record's: a read of nothing is not a "success 200"
+    missing = by_request[request_ids["missing"]]
+    assert (missing.action, missing.outcome, missing.http_status) == ("fhir:read", "failure", 404)
+
+
+async def test_a_streamed_answer_records_its_patients_at_its_end(
+    make_client: ClientFactory, gw: World
+) -> None:
+    pid = gw.tenants["ga"].patient["id"]
+    request_id = f"gw-{uuid.uuid4().hex[:10]}"
+    # Nothing is buffered: every answer streams (what a large search page does).
+    async with make_client(gateway=GatewaySettings(buffer_answer_bytes=0)) as client:
+        response = await client.get(
+            "/fhir/Patient", headers={**auth(gw), "X-Request-ID": request_id}
+        )
+    assert response.status_code == 200
+    assert "content-length" not in response.headers
+    assert pid in response.text
+    rows = {row.action: row for row in await _records(gw, request_id)}
+    # the access, written before the first byte; the patients, before the last one
+    assert set(rows) == {"fhir:search", "fhir:search.result"}
+    assert "patients" not in (rows["fhir:search"].details or {})
+    assert pid in (rows["fhir:search.result"].details or {})["patients"]
 
 
 async def test_bad_input(api: httpx.AsyncClient, gw: World) -> None:
