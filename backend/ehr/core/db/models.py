@@ -41,6 +41,7 @@ __all__ = [
     "MODEL_SCHEMA",
     "NAMING_CONVENTION",
     "ApiKey",
+    "AuditCheckpoint",
     "AuditRecord",
     "Base",
     "CdsClient",
@@ -286,26 +287,33 @@ class SigningKey(Base):
 
 
 class AuditRecord(Base):
-    """One access to patient data (or a security event): append-only, hash-chained per tenant.
+    """One access to patient data (or a security event): append-only, hash-chained per shard.
 
-    ``record_hash`` = SHA-256 over the canonical JSON of the record's fields and ``prev_hash``
-    (the previous record of the same tenant, by ``seq``). A database trigger refuses UPDATE and
-    DELETE; the chain detects edits made around it. No PHI: ids and codes only.
+    Records form one chain per ``(tenant, shard)``: ``seq`` 1, 2, 3, ... and ``record_hash`` =
+    SHA-256 over the canonical JSON of the record's fields and ``prev_hash`` (the previous record
+    of the same chain). The shard is the writer's lane (several replicas append to one tenant
+    without queueing on one lock); :class:`AuditCheckpoint` signs every shard's head. A database
+    trigger refuses UPDATE and DELETE; the chains and checkpoints detect edits made around it. No
+    PHI: ids and codes only. See docs/adr/0008-audit-trail.md.
     """
 
     __tablename__ = "audit_log"
     __table_args__ = (
-        UniqueConstraint("tenant", "seq"),
+        UniqueConstraint("tenant", "shard", "seq"),
         Index(None, "tenant", "occurred_at"),
         Index(None, "tenant", "patient_id"),
         Index(None, "tenant", "actor_id"),
         CheckConstraint("outcome IN ('success', 'failure', 'denied')", name="outcome_known"),
+        CheckConstraint("shard >= 0", name="shard_range"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
     # Tenant slug (or "_system" for events outside any tenant).
     tenant: Mapped[str] = mapped_column(String(63))
-    # Position in the tenant's chain, 1-based, gapless.
+    # The chain (writer lane) within the tenant. No server default on purpose: a writer that
+    # does not know about shards must fail, not append to shard 0 behind its head.
+    shard: Mapped[int] = mapped_column(SmallInteger)
+    # Position in the (tenant, shard) chain, 1-based, gapless.
     seq: Mapped[int] = mapped_column(BigInteger)
     occurred_at: Mapped[datetime] = mapped_column(server_default=func.now())
     actor_type: Mapped[str] = mapped_column(String(16))  # user | api_key | cds_client | system
@@ -326,6 +334,29 @@ class AuditRecord(Base):
     details: Mapped[dict[str, Any] | None]
     prev_hash: Mapped[str] = mapped_column(String(64))
     record_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditCheckpoint(Base):
+    """A signed statement of the head of every shard chain of a tenant at one moment.
+
+    ``heads`` maps the shard (as a string) to ``[seq, record_hash]``. Checkpoints of a tenant are
+    numbered (``seq``) and chained (``prev_hash`` = SHA-256 of the previous checkpoint's signed
+    document); ``signature`` is ES256 (raw r||s, base64url) by signing key ``key_id`` over that
+    document. Append-only (trigger). What this adds to the chains: removing a shard's newest
+    records, a whole shard, or rewriting a chain consistently after a checkpoint is detected.
+    """
+
+    __tablename__ = "audit_checkpoints"
+    __table_args__ = (UniqueConstraint("tenant", "seq"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(63))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+    heads: Mapped[dict[str, Any]]
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(128))
 
 
 # --- medication safety ----------------------------------------------------------------------

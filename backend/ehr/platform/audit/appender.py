@@ -1,53 +1,131 @@
-"""The per-process audit appender: group commit onto each tenant's hash chain.
+"""The per-process audit appender: one statement per group commit onto a (tenant, shard) chain.
 
 Every PHI access is recorded before its response is sent, so the audit append sits on the hot
 path of every request. One :class:`ChainAppender` per database (per sessionmaker) makes it cheap
 without weakening it:
 
-- **One writer per tenant per process.** Appends of a tenant that arrive while one is being
-  written wait and then go together, in ONE transaction (group commit): under load, many
-  requests share one lock, one round trip set, one commit.
-- **A cached chain head.** The process remembers the tenant's last ``(seq, record_hash)`` it
-  wrote or read, so an append is ``BEGIN; lock + timeouts; INSERT; COMMIT``. Other processes
-  append too: every appender holds the tenant's advisory lock while it inserts, and
-  ``UNIQUE (tenant, seq)`` refuses a record built on a head another process has moved — the
-  appender then reads the head under the lock and links again (at most three times).
+- **One statement, one round trip.** The records are linked in Python (the one implementation
+  of the canonical hash) against the chain head the process remembers, and handed to the SQL
+  function ``audit_append`` (migration 0005) as one JSON array, on a connection in autocommit:
+  the statement's implicit transaction takes the chain's advisory lock (the wait bounded by
+  ``lock_timeout``, set inside the function), checks the head, inserts, and commits when the
+  call returns. No BEGIN, no COMMIT, no separate lock or timeout statement.
+- **Chains per (tenant, shard).** The appender writes a tenant's records to ITS shard, so
+  replicas and workers append to different chains and never wait on each other's lock. The
+  shard is drawn at random when the appender is created; when the function reports that another
+  writer used the same chain (the lock was held, or the head had moved), the appender moves that
+  tenant to another random shard. Two writers on one shard stay correct (lock + head check);
+  they only contend until one moves.
+- **Head check instead of a read.** If the head moved under the cached one, the function inserts
+  nothing and returns the actual head; the appender relinks and calls again (at most
+  :data:`_ATTEMPTS` times, then :class:`ChainContentionError`). A reply lost after the commit (a
+  dropped connection) is recognised the same way: the head returned on the retry is the last
+  record the lost call inserted.
+- **Group commit per chain.** Appends of a tenant that arrive while one is being written wait
+  and then go together in one call.
 - **Nothing weaker than before.** Each caller awaits its own records' commit; a failure reaches
   every caller of the batch (the recorder turns it into 503 ``audit_unavailable``), and a
   failed batch of several callers is retried caller by caller, so one bad entry fails alone.
-  A caller that goes away (client disconnect) does not cancel the write of its record.
+  A caller that goes away (client disconnect) does not cancel the write of its record. The call
+  is bounded by ``statement_timeout_ms`` on the client (a statement cannot change its own
+  server-side ``statement_timeout``); the lock wait is bounded on the server.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import random
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Final
+from typing import Any, Final
 from weakref import WeakKeyDictionary
 
+import structlog
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from ehr.platform.audit.chain import AuditEntry, link_entries, lock_key, read_head
+from ehr.core.db.models import AuditRecord
+from ehr.platform.audit.chain import (
+    GENESIS_HASH,
+    AuditEntry,
+    ChainKey,
+    Head,
+    app_schema,
+    format_timestamp,
+    link_entries,
+)
 
-__all__ = ["ChainAppender", "appender_for"]
+__all__ = [
+    "APPEND_SQL",
+    "AUDIT_SHARDS",
+    "ChainAppender",
+    "ChainContentionError",
+    "appender_for",
+    "record_rows",
+]
 
-_CONFLICT_ATTEMPTS: Final = 3
-# The timeouts (transaction-local) and the chain lock in one round trip. set_config runs before
-# the lock call in the target list, so lock_timeout already bounds the wait for the lock.
-_LOCK_WITH_TIMEOUTS: Final = (
-    "SELECT set_config('lock_timeout', :lock_timeout, true),"
-    " set_config('statement_timeout', :statement_timeout, true),"
-    " pg_advisory_xact_lock(hashtextextended(:key, 0))"
+logger = structlog.get_logger(__name__)
+
+# Shards per tenant a writer chooses from. More shards than writer processes keeps writers apart;
+# every shard is one more chain to verify and one more head per checkpoint.
+AUDIT_SHARDS: Final = 16
+_ATTEMPTS: Final = 5
+
+# One statement: lock, head check, insert; committed when it returns (autocommit).
+APPEND_SQL: Final = (
+    "SELECT appended, head_seq, head_hash, lock_waited FROM "
+    '"{schema}".audit_append(:tenant, :shard, :expected_seq, :expected_hash, '
+    "CAST(:rows AS jsonb), :lock_timeout_ms)"
 )
 
 _Waiter = tuple[Sequence[AuditEntry], "asyncio.Future[None]"]
 
 
+class ChainContentionError(RuntimeError):
+    """The chain head kept moving under this writer: the records were not written."""
+
+
+def _row(record: AuditRecord) -> dict[str, Any]:
+    return {
+        "tenant": record.tenant,
+        "seq": record.seq,
+        "occurred_at": format_timestamp(record.occurred_at),
+        "actor_type": record.actor_type,
+        "actor_id": record.actor_id,
+        "actor_roles": list(record.actor_roles or ()),
+        "action": record.action,
+        "resource_type": record.resource_type,
+        "resource_id": record.resource_id,
+        "patient_id": record.patient_id,
+        "outcome": record.outcome,
+        "http_status": record.http_status,
+        "source_ip": record.source_ip,
+        "user_agent": record.user_agent,
+        "request_id": record.request_id,
+        "purpose_of_use": record.purpose_of_use,
+        "break_glass": record.break_glass,
+        "break_glass_reason": record.break_glass_reason,
+        "details": record.details,
+        "prev_hash": record.prev_hash,
+        "record_hash": record.record_hash,
+    }
+
+
+def record_rows(records: Sequence[AuditRecord]) -> str:
+    """The linked records as the JSON array ``audit_append`` inserts (timestamps canonical, so
+    the stored value is the hashed one)."""
+    return json.dumps(
+        [_row(record) for record in records],
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=False,
+    )
+
+
 class ChainAppender:
-    """Appends audit entries to per-tenant hash chains (see the module doc)."""
+    """Appends audit entries to (tenant, shard) hash chains (see the module doc)."""
 
     def __init__(
         self,
@@ -55,17 +133,30 @@ class ChainAppender:
         *,
         lock_timeout_ms: int,
         statement_timeout_ms: int,
+        shards: int = AUDIT_SHARDS,
+        shard: int | None = None,
     ) -> None:
-        self._sessionmaker = sessionmaker
-        self._timeouts = {
-            "lock_timeout": str(int(lock_timeout_ms)),
-            "statement_timeout": str(int(statement_timeout_ms)),
-        }
-        self._heads: dict[str, tuple[int, str]] = {}
+        engine = sessionmaker.kw.get("bind")
+        if not isinstance(engine, AsyncEngine):
+            raise TypeError("the appender needs a sessionmaker bound to an AsyncEngine")
+        if shards < 1 or (shard is not None and not 0 <= shard < shards):
+            raise ValueError("the shard must be in range(shards)")
+        self._engine = engine
+        self._sql = text(APPEND_SQL.format(schema=app_schema(engine)))
+        self._lock_timeout_ms = int(lock_timeout_ms)
+        self._statement_timeout = statement_timeout_ms / 1000
+        self._shards = shards
+        self._home = shard if shard is not None else random.randrange(shards)  # noqa: S311
+        self._shard_of: dict[str, int] = {}
+        self._heads: dict[ChainKey, Head] = {}
         self._pending: dict[str, list[_Waiter]] = {}
         self._draining: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    def shard_for(self, tenant: str) -> int:
+        """The shard this appender writes ``tenant``'s records to now."""
+        return self._shard_of.get(tenant, self._home)
 
     async def append(self, entries: Sequence[AuditEntry]) -> None:
         """Append ``entries`` (all of one tenant); returns once they are committed."""
@@ -111,35 +202,75 @@ class ChainAppender:
         for _, done in batch:
             _settle(done, None)
 
+    async def _call(
+        self, tenant: str, shard: int, head: Head, rows: str
+    ) -> tuple[bool, Head, bool]:
+        params = {
+            "tenant": tenant,
+            "shard": shard,
+            "expected_seq": head[0],
+            "expected_hash": head[1],
+            "rows": rows,
+            "lock_timeout_ms": self._lock_timeout_ms,
+        }
+        async with asyncio.timeout(self._statement_timeout), self._engine.connect() as connection:
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            row = (await autocommit.execute(self._sql, params)).one()
+        return bool(row[0]), (int(row[1]), str(row[2])), bool(row[3])
+
     async def _write(self, tenant: str, entries: list[AuditEntry]) -> None:
-        for attempt in range(1, _CONFLICT_ATTEMPTS + 1):
+        shard = self.shard_for(tenant)
+        key = (tenant, shard)
+        known = key in self._heads
+        head = self._heads.get(key, (0, GENESIS_HASH))
+        shared = False
+        sent: Head | None = None  # the last record of a call whose reply was lost
+        for _attempt in range(_ATTEMPTS):
+            records = link_entries(
+                entries, last_seq=head[0], last_hash=head[1], now=datetime.now(UTC), shard=shard
+            )
+            last = (records[-1].seq, records[-1].record_hash)
             try:
-                async with self._sessionmaker() as session, session.begin():
-                    await session.execute(
-                        text(_LOCK_WITH_TIMEOUTS), {**self._timeouts, "key": lock_key(tenant)}
-                    )
-                    head = self._heads.get(tenant)
-                    if head is None:
-                        head = await read_head(session, tenant)
-                    records = link_entries(
-                        entries, last_seq=head[0], last_hash=head[1], now=datetime.now(UTC)
-                    )
-                    session.add_all(records)
-                    await session.flush()
-            except IntegrityError:
-                # Another process moved the head (UNIQUE (tenant, seq)): read it and relink.
-                self._heads.pop(tenant, None)
-                if attempt == _CONFLICT_ATTEMPTS:
+                appended, actual, waited = await self._call(
+                    tenant, shard, head, record_rows(records)
+                )
+            except DBAPIError as exc:
+                self._heads.pop(key, None)
+                if not exc.connection_invalidated or sent is not None:
                     raise
+                # The connection dropped: the call may or may not have committed. Ask again;
+                # the head answers which.
+                sent = last
                 continue
             except BaseException:
-                self._heads.pop(tenant, None)
+                self._heads.pop(key, None)
                 raise
-            self._heads[tenant] = (records[-1].seq, records[-1].record_hash)
+            if appended:
+                self._heads[key] = actual
+                if shared or waited:
+                    self._move(tenant, shard)
+                return
+            if sent is not None and actual == sent:
+                self._heads[key] = actual  # the lost call had committed
+                return
+            sent = None
+            # Linked against a stale or unknown head: relink on the head the function returned.
+            shared = shared or known
+            known = True
+            head = actual
+            self._heads[key] = actual
+        raise ChainContentionError(f"the audit chain head kept moving ({_ATTEMPTS} attempts)")
+
+    def _move(self, tenant: str, shard: int) -> None:
+        """Another writer uses ``shard`` for ``tenant``: go to another one (spreads writers)."""
+        if self._shards == 1:
             return
+        moved = (shard + random.randrange(1, self._shards)) % self._shards  # noqa: S311
+        self._shard_of[tenant] = moved
+        logger.info("audit.shard.moved", tenant=tenant, shard_from=shard, shard_to=moved)
 
     def forget_heads(self) -> None:
-        """Drop the cached chain heads (the next append of each tenant reads its head)."""
+        """Drop the cached chain heads (the next append of each chain learns its head)."""
         self._heads.clear()
 
 

@@ -15,7 +15,8 @@ AuditEvent mapping (FHIR R4):
   and, for break-glass, the extension ``urn:ehr:audit:break-glass`` with the reason.
 * ``agent``: the requestor (``who.identifier`` user / API key id, roles, network address);
   ``source``: the EHR API in the tenant (``site``); ``entity``: the patient (role Patient) and the
-  resource. Request id, user agent and the chain position (seq, hashes) are extensions.
+  resource. Request id, user agent and the chain position (tenant, shard, seq, hashes) are
+  extensions.
 """
 
 from __future__ import annotations
@@ -47,8 +48,9 @@ __all__ = [
     "stream_ndjson",
 ]
 
-# The record's own id, every hashed field, then the chain links.
-CSV_COLUMNS: Final = ("id", *HASHED_FIELDS, "prev_hash", "record_hash")
+# The record's own id, every hashed field, then the chain position and links (the shard names
+# the record's chain within the tenant; it is not hashed: docs/adr/0008-audit-trail.md).
+CSV_COLUMNS: Final = ("id", *HASHED_FIELDS, "shard", "prev_hash", "record_hash")
 
 EXT_BREAK_GLASS: Final = "urn:ehr:audit:break-glass"
 EXT_REQUEST_ID: Final = "urn:ehr:audit:request-id"
@@ -207,6 +209,7 @@ def record_to_audit_event(record: AuditRecord) -> dict[str, Any]:
             "url": EXT_CHAIN,
             "extension": [
                 {"url": "tenant", "valueString": record.tenant},
+                {"url": "shard", "valueInteger": record.shard},
                 {"url": "seq", "valueString": str(record.seq)}
                 if record.seq > 2**31 - 1
                 else {"url": "seq", "valueInteger": record.seq},
@@ -254,8 +257,17 @@ def record_to_audit_event(record: AuditRecord) -> dict[str, Any]:
 
 
 def full_url(record: AuditRecord) -> str:
-    """A stable ``urn:uuid`` for the record's Bundle entry (from its tenant and seq)."""
-    return f"urn:uuid:{uuid.uuid5(_ENTRY_NAMESPACE, f'{record.tenant}/{record.seq}')}"
+    """A stable ``urn:uuid`` for the record's Bundle entry (from its chain position).
+
+    Shard 0 keeps the name it had before chains were sharded (tenant/seq), so re-exported
+    records keep their entry ids.
+    """
+    position = (
+        f"{record.tenant}/{record.seq}"
+        if record.shard == 0
+        else f"{record.tenant}/{record.shard}/{record.seq}"
+    )
+    return f"urn:uuid:{uuid.uuid5(_ENTRY_NAMESPACE, position)}"
 
 
 # --- streams ------------------------------------------------------------------------------------

@@ -1,10 +1,10 @@
 """Writing audit records: the ``PhiAudit`` dependency and :func:`record_security_event`.
 
 ``get_phi_audit`` (behind ``PhiAudit``) resolves the principal and the request facts, yields an
-:class:`~ehr.platform.audit.trail.AuditTrail`, and — after the handler returns, before the response
-is
-sent (``scope="function"``) — writes one record per noted access in its OWN short transaction
-(not the request's session: a rollback of the business work does not erase the audit, and a
+:class:`~ehr.platform.audit.trail.AuditTrail`, and — after the handler returns, before the
+response is sent (``scope="function"``) — writes one record per noted access in its OWN
+statement (one ``audit_append`` call in autocommit, committed when it returns; not the request's
+session: a rollback of the business work does not erase the audit, and a
 failed audit write is known before the response). If the handler raised after noting accesses,
 the records say ``denied`` (401/403) or ``failure`` with the status, and the error goes on.
 If the write fails the request fails with :class:`~ehr.core.errors.AuditUnavailable` (503): no
@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ehr.core.dependencies import ResourcesDep
 from ehr.core.errors import AppError, AuditUnavailable, RequestValidationFailed
 from ehr.core.request_context import request_id_var
-from ehr.platform.audit.appender import appender_for
+from ehr.platform.audit.appender import ChainContentionError, appender_for
 from ehr.platform.audit.chain import AuditEntry
 from ehr.platform.audit.trail import (
     BREAK_GLASS_PURPOSE,
@@ -108,15 +108,23 @@ def _success_status(request: Request) -> int:
 async def _append(
     sessionmaker: async_sessionmaker[AsyncSession], entries: Sequence[AuditEntry]
 ) -> None:
-    """Append in a short transaction of its own (group-committed with concurrent appends of the
-    tenant: :mod:`ehr.platform.audit.appender`); any failure is :class:`AuditUnavailable`."""
+    """Append in one statement of its own, outside the request's transaction (group-committed
+    with concurrent appends of the tenant: :mod:`ehr.platform.audit.appender`); any failure is
+    :class:`AuditUnavailable`."""
     tenant = entries[0].tenant
     appender = appender_for(
         sessionmaker, lock_timeout_ms=_LOCK_TIMEOUT_MS, statement_timeout_ms=_STATEMENT_TIMEOUT_MS
     )
     try:
         await appender.append(entries)
-    except (SQLAlchemyError, OSError, TimeoutError, ValueError, TypeError) as exc:
+    except (
+        SQLAlchemyError,
+        OSError,
+        TimeoutError,
+        ValueError,
+        TypeError,
+        ChainContentionError,
+    ) as exc:
         # No statement text or parameters: they may hold ids we keep out of logs.
         logger.error(
             "audit.write.failed", tenant=tenant, records=len(entries), error=type(exc).__name__

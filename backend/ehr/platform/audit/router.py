@@ -112,17 +112,18 @@ async def search_audit_records(
     ] = None,
     limit: Annotated[int | None, Query(ge=1, description="Page size.")] = None,
 ) -> AuditPage:
-    """The tenant's audit records matching the filters, newest first; pages follow the cursor."""
+    """The tenant's audit records matching the filters, newest first (by time, across the
+    tenant's shard chains); pages follow the cursor."""
     size = limit if limit is not None else settings.audit.default_page_size
     if size > settings.audit.max_page_size:
         raise RequestValidationFailed(f"`limit` may be at most {settings.audit.max_page_size}.")
     after = decode_cursor(cursor) if cursor is not None else None
-    rows, next_seq = await search_records(session, filters, after_seq=after, limit=size)
+    rows, next_position = await search_records(session, filters, after=after, limit=size)
     audit.access("audit:search", patient_id=filters.patient, details={"filters": filters.echo()})
     return AuditPage(
         items=[AuditRecordOut.model_validate(row) for row in rows],
         limit=size,
-        next_cursor=encode_cursor(next_seq) if next_seq is not None else None,
+        next_cursor=encode_cursor(next_position) if next_position is not None else None,
     )
 
 

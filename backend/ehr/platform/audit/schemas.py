@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final
 
@@ -32,7 +32,8 @@ ACTOR_ID_PATTERN: Final = r"^[A-Za-z0-9._:-]{1,64}$"
 PATIENT_ID_PATTERN: Final = r"^[A-Za-z0-9.-]{1,64}$"
 ACTION_PATTERN: Final = r"^[a-z_]{1,32}(:[a-z_$-]{1,31})?$"
 CURSOR_PATTERN: Final = r"^[A-Za-z0-9_-]{1,64}$"
-_CURSOR_PREFIX: Final = "a1:"
+_CURSOR_PREFIX: Final = "a2:"
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class ExportFormat(StrEnum):
@@ -67,21 +68,30 @@ class AuditFilters:
         }
 
 
-def encode_cursor(seq: int) -> str:
-    """An opaque cursor continuing after ``seq`` (keyset pagination, newest first)."""
-    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{seq}".encode()).decode().rstrip("=")
+def encode_cursor(position: tuple[datetime, int]) -> str:
+    """An opaque cursor continuing after ``(occurred_at, id)`` (keyset pagination, newest
+    first)."""
+    occurred_at, record_id = position
+    micros = (occurred_at - _EPOCH) // timedelta(microseconds=1)
+    raw = f"{_CURSOR_PREFIX}{micros}:{record_id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> int:
-    """The ``seq`` a cursor continues after; 422 if it is not one of ours."""
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    """The ``(occurred_at, id)`` a cursor continues after; 422 if it is not one of ours."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raw = ""
-    if raw.startswith(_CURSOR_PREFIX) and raw[len(_CURSOR_PREFIX) :].isdigit():
-        seq = int(raw[len(_CURSOR_PREFIX) :])
-        if 0 < seq < 2**63:
-            return seq
+    if raw.startswith(_CURSOR_PREFIX):
+        micros, _, record_id = raw[len(_CURSOR_PREFIX) :].partition(":")
+        if micros.isdigit() and record_id.isdigit() and 0 < int(record_id) < 2**63:
+            try:
+                occurred_at = _EPOCH + timedelta(microseconds=int(micros))
+            except OverflowError:
+                occurred_at = None
+            if occurred_at is not None:
+                return occurred_at, int(record_id)
     raise RequestValidationFailed("The cursor is not valid; use the one from a previous page.")
 
 
@@ -92,6 +102,7 @@ class AuditRecordOut(BaseModel):
 
     id: int
     tenant: str
+    shard: int
     seq: int
     occurred_at: datetime
     actor_type: str

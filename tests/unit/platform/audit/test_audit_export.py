@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import uuid
 from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
 
@@ -29,6 +30,8 @@ from ehr.platform.audit.export import (
 from ehr.platform.audit.schemas import decode_cursor, encode_cursor
 
 WHEN = datetime(2026, 11, 21, 6, 30, tzinfo=UTC)
+# The namespace of the Bundle entry ids (fixed: re-exports keep their ids).
+NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:ehr:audit")
 
 
 def _records(*entries: AuditEntry) -> list[AuditRecord]:
@@ -197,7 +200,22 @@ async def test_streams_parse() -> None:
 
 
 def test_cursor_round_trip_and_refusal() -> None:
-    assert decode_cursor(encode_cursor(42)) == 42
-    for bad in ("", "abc", encode_cursor(42)[:-2] + "zz", "YTE6LTE"):
+    position = (WHEN.replace(microsecond=654321), 42)
+    assert decode_cursor(encode_cursor(position)) == position
+    old_style = "YTE6NDI"  # "a1:42": a cursor of the per-tenant seq, before shards
+    for bad in ("", "abc", encode_cursor(position)[:-2] + "zz", "YTE6LTE", old_style):
         with pytest.raises(RequestValidationFailed):
             decode_cursor(bad)
+
+
+def test_the_export_names_the_records_chain() -> None:
+    (first,) = _records(_entry())
+    (other,) = _records(_entry())
+    other.shard = 5
+    assert record_to_json(other)["shard"] == 5
+    assert dict(zip(CSV_COLUMNS, record_to_csv_row(other), strict=True))["shard"] == "5"
+    chain = next(e for e in record_to_audit_event(other)["extension"] if e["url"] == EXT_CHAIN)
+    assert {"url": "shard", "valueInteger": 5} in chain["extension"]
+    # Same tenant and seq in two shards: two entries; shard 0 keeps its pre-shard entry id.
+    assert full_url(first) != full_url(other)
+    assert full_url(first) == f"urn:uuid:{uuid.uuid5(NAMESPACE, f'{first.tenant}/1')}"
