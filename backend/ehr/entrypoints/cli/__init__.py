@@ -11,6 +11,8 @@
     ehr api-keys create|revoke|list              API keys of service clients
     ehr audit verify|export                      check the audit hash chains / export records
     ehr keys rotate-signing|reencrypt|purge-expired   key material, token housekeeping
+    ehr auth disable-user|enable-user|set-roles|flush-principal-cache
+                                                 accounts' state, acting on running APIs at once
     ehr cds-hooks clients add|list|disable|enable    trusted CDS Hooks clients
     ehr check-config                             validate the settings; print a redacted summary
     ehr stack ...                                the project-local stack (see ehr.devstack.cli)
@@ -32,7 +34,7 @@ from ehr.core.config import Environment, Settings
 from ehr.core.observability import configure_logging, prepare_multiprocess_metrics
 from ehr.devstack.cli import app as stack_app
 from ehr.entrypoints.cli.audit import app as audit_app
-from ehr.entrypoints.cli.auth import keys_app
+from ehr.entrypoints.cli.auth import auth_app, keys_app
 from ehr.entrypoints.cli.cds_hooks import app as cds_hooks_app
 from ehr.entrypoints.cli.medication_safety import app as medication_safety_app
 from ehr.entrypoints.cli.runner import run, settings_or_exit
@@ -54,6 +56,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(api_keys_app, name="api-keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
+app.add_typer(auth_app, name="auth")
 app.add_typer(medication_safety_app, name="medication-safety")
 app.add_typer(cds_hooks_app, name="cds-hooks")
 

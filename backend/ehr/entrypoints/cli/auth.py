@@ -1,24 +1,50 @@
-"""Operator commands for key material and token housekeeping (mounted as ``ehr keys``).
+"""Operator commands for key material, token housekeeping and accounts' state.
+
+Mounted as ``ehr keys``:
 
 ehr keys rotate-signing     retire the JWT signing key and create a new one (new kid)
 ehr keys reencrypt          re-encrypt MFA secrets and signing keys with the first
                             EHR_AUTH__ENCRYPTION_KEYS entry (after prepending a new key)
 ehr keys purge-expired      delete expired revocations and refresh sessions (periodic job)
+
+Mounted as ``ehr auth`` (each acts on running API processes at once: after the commit the change
+stamps are written to Redis, see ehr.platform.auth.principal_cache):
+
+ehr auth disable-user --tenant SLUG USERNAME      its tokens are refused from now on
+ehr auth enable-user --tenant SLUG USERNAME
+ehr auth set-roles --tenant SLUG USERNAME --role R [--role ...]   exactly these roles
+ehr auth flush-principal-cache                    after editing users, role_grants, tenants or
+                                                  api_keys by hand: every process reloads them
+
+If Redis cannot be reached after the commit, the change is made but other processes may serve
+the old account for up to ``EHR_AUTH__PRINCIPAL_CACHE_SECONDS``: the command says so and exits 1.
 """
 
 from __future__ import annotations
 
+import asyncio
+import getpass
+from typing import Annotated
+
 import typer
+from redis.exceptions import RedisError
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehr.core.config import Settings
-from ehr.entrypoints.cli.runner import run
+from ehr.core.db.models import User
+from ehr.core.errors import NotFoundError
+from ehr.core.redis_store import create_redis
+from ehr.entrypoints.cli.runner import fail, run, settings_or_exit
 from ehr.fhir import FhirClient
 from ehr.platform.auth.crypto import reencrypt_all
+from ehr.platform.auth.principal_cache import flush_principal_cache, publish_principal_changes
 from ehr.platform.auth.revocation import purge_expired
+from ehr.platform.auth.service import disable_user, enable_user, set_user_roles
 from ehr.platform.auth.signing_keys import rotate_signing_key
+from ehr.platform.tenancy import get_tenant_by_slug
 
-__all__ = ["keys_app"]
+__all__ = ["auth_app", "keys_app", "publish_after_commit"]
 
 keys_app = typer.Typer(
     help="Signing and encryption keys; token housekeeping.", no_args_is_help=True
@@ -56,3 +82,107 @@ def purge() -> None:
         typer.echo(f"purged {count} expired rows")
 
     run("keys purge-expired", work)
+
+
+# --- accounts -------------------------------------------------------------------------------
+
+auth_app = typer.Typer(
+    help="Accounts' state (acts on running API processes at once).", no_args_is_help=True
+)
+
+
+async def _publish(settings: Settings) -> bool:
+    redis = create_redis(settings)
+    try:
+        return await publish_principal_changes(redis)
+    finally:
+        await redis.aclose()
+
+
+def publish_after_commit(command: str) -> None:
+    """Write the change stamps of what ``command`` committed (call right after :func:`run`)."""
+    if not asyncio.run(_publish(settings_or_exit())):
+        raise fail(
+            command,
+            "committed, but Redis could not be reached: running API processes may use the old "
+            "account until EHR_AUTH__PRINCIPAL_CACHE_SECONDS pass",
+            code=1,
+        )
+
+
+async def _user(session: AsyncSession, tenant_slug: str, username: str) -> User:
+    tenant = await get_tenant_by_slug(session, tenant_slug)
+    user = await session.scalar(
+        select(User).where(
+            User.tenant_id == tenant.id, func.lower(User.username) == username.strip().lower()
+        )
+    )
+    if user is None:
+        raise NotFoundError(f"No user '{username}' in tenant '{tenant_slug}'")
+    return user
+
+
+_OPERATOR = f"cli:{getpass.getuser()}"
+TenantOption = Annotated[str, typer.Option(help="Tenant slug.")]
+UsernameArgument = Annotated[str, typer.Argument()]
+
+
+@auth_app.command("disable-user")
+def users_disable(username: UsernameArgument, tenant: TenantOption) -> None:
+    """Disable a user: its tokens and logins are refused from now on."""
+
+    async def work(settings: Settings, session: AsyncSession, fhir: FhirClient) -> None:
+        user = await disable_user(session, (await _user(session, tenant, username)).id)
+        typer.echo(f"user {user.username} disabled in {tenant}")
+
+    run("auth disable-user", work)
+    publish_after_commit("auth disable-user")
+
+
+@auth_app.command("enable-user")
+def users_enable(username: UsernameArgument, tenant: TenantOption) -> None:
+    """Re-enable a disabled user."""
+
+    async def work(settings: Settings, session: AsyncSession, fhir: FhirClient) -> None:
+        user = await enable_user(session, (await _user(session, tenant, username)).id)
+        typer.echo(f"user {user.username} enabled in {tenant}")
+
+    run("auth enable-user", work)
+    publish_after_commit("auth enable-user")
+
+
+@auth_app.command("set-roles")
+def users_set_roles(
+    username: UsernameArgument,
+    tenant: TenantOption,
+    role: Annotated[list[str], typer.Option(help="A role (repeat for several).")],
+) -> None:
+    """Make these the user's roles: a removed one stops working at once."""
+
+    async def work(settings: Settings, session: AsyncSession, fhir: FhirClient) -> None:
+        user = await _user(session, tenant, username)
+        roles = await set_user_roles(session, user_id=user.id, roles=role, granted_by=_OPERATOR)
+        typer.echo(f"user {user.username} in {tenant}: roles {sorted(roles)}")
+
+    run("auth set-roles", work)
+    publish_after_commit("auth set-roles")
+
+
+@auth_app.command("flush-principal-cache")
+def flush() -> None:
+    """Make every API process reload every account and API key (after a hand edit)."""
+    settings = settings_or_exit()
+
+    async def main() -> None:
+        redis = create_redis(settings)
+        try:
+            await flush_principal_cache(redis)
+        finally:
+            await redis.aclose()
+
+    try:
+        asyncio.run(main())
+    except (RedisError, OSError) as exc:
+        message = f"Redis is unavailable ({type(exc).__name__})"
+        raise fail("auth flush-principal-cache", message, code=1) from None
+    typer.echo("principal cache flushed: every process reloads accounts on its next request")

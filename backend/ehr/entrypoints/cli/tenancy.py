@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ehr.core.config import Settings
 from ehr.core.db.models import User
 from ehr.core.errors import NotFoundError
+from ehr.entrypoints.cli.auth import publish_after_commit
 from ehr.entrypoints.cli.runner import fail, run
 from ehr.fhir import FhirClient
 from ehr.platform.auth.api_keys import create_api_key, list_api_keys, revoke_api_key
@@ -95,6 +96,7 @@ def tenants_disable(slug: Annotated[str, typer.Argument()]) -> None:
         typer.echo(f"tenant {tenant.slug} disabled")
 
     run("tenants disable", work)
+    publish_after_commit("tenants disable")
 
 
 # --- users ----------------------------------------------------------------------------------
@@ -220,6 +222,7 @@ def api_keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id.")]
         typer.echo(f"api key {parsed} revoked")
 
     run("api-keys revoke", work)
+    publish_after_commit("api-keys revoke")
 
 
 @api_keys_app.command("list")

@@ -15,6 +15,8 @@ from typing import Annotated, TypeVar
 
 import structlog
 from fastapi import APIRouter, FastAPI, Request, Response, status
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehr.core.db.models import ApiKey, User
 from ehr.core.dependencies import AppResources, RedisDep, SessionDep, SettingsDep
@@ -26,6 +28,7 @@ from ehr.platform.auth.authorization import PublicRoute, RequirePermission
 from ehr.platform.auth.dependencies import access_claims
 from ehr.platform.auth.permissions import Permission
 from ehr.platform.auth.principal import Principal
+from ehr.platform.auth.principal_cache import publish_principal_changes
 from ehr.platform.auth.schemas import (
     ApiKeyCreated,
     ApiKeyCreateRequest,
@@ -401,16 +404,26 @@ async def list_keys(principal: KeyAdmin, session: SessionDep) -> list[ApiKeySumm
     return [ApiKeySummary.model_validate(k) for k in keys]
 
 
+async def _commit_and_publish(session: AsyncSession, redis: Redis) -> None:
+    """Commit now (the request's commit after this is empty) and write the change stamps, so
+    every API process stops using the key at once (ehr.platform.auth.principal_cache)."""
+    await session.commit()
+    await publish_principal_changes(redis)
+
+
 @router.post(
     "/api/admin/api-keys/{key_id}/revoke",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(401, 403, 404),
     tags=["admin"],
 )
-async def revoke_key(key_id: uuid.UUID, principal: KeyAdmin, session: SessionDep) -> Response:
+async def revoke_key(
+    key_id: uuid.UUID, principal: KeyAdmin, session: SessionDep, redis: RedisDep
+) -> Response:
     """Revoke an API key at once."""
     key = await _tenant_key(session, principal, key_id)
     await api_keys.revoke_api_key(session, key.id)
+    await _commit_and_publish(session, redis)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -425,6 +438,7 @@ async def rotate_key(
     key_id: uuid.UUID,
     principal: KeyAdmin,
     session: SessionDep,
+    redis: RedisDep,
     body: ApiKeyRotateRequest | None = None,
 ) -> ApiKeyCreated:
     """Replace an API key (same grants and lifetime); the old one is revoked at once, or after
@@ -436,4 +450,6 @@ async def rotate_key(
         created_by=_created_by(principal),
         grace_seconds=body.grace_seconds if body is not None else 0,
     )
-    return _created(new, plaintext)
+    created = _created(new, plaintext)
+    await _commit_and_publish(session, redis)
+    return created

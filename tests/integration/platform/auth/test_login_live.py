@@ -25,11 +25,12 @@ from support.settings import settings_with
 from support.tenants import MakeTenant
 
 from ehr.core.config import Settings
-from ehr.core.db.models import RefreshSession, RevokedToken, Tenant, User
+from ehr.core.db.models import RefreshSession, RevokedToken, User
 from ehr.core.redis_store import create_redis
 from ehr.entrypoints.api import create_app
 from ehr.platform.auth.passwords import PasswordRejected
-from ehr.platform.auth.service import set_password
+from ehr.platform.auth.service import disable_user, set_password
+from ehr.platform.tenancy import disable_tenant, enable_tenant
 
 pytestmark = pytest.mark.integration
 
@@ -229,17 +230,21 @@ async def test_logout_revokes_the_access_token_and_the_refresh_family(
 async def test_disabled_user_or_tenant_is_refused_at_once(
     client: httpx.AsyncClient, account: Account, db: Sessions
 ) -> None:
+    """Through the services (a hand edit bumps no change stamp: see ehr.platform.auth.
+    principal_cache), with the account cached by earlier requests."""
     tenant, user = account
     headers = bearer(await access_token(client, tenant, user))
+    for _ in range(2):
+        assert (await client.get("/api/auth/me", headers=headers)).status_code == 200
     async with db() as session, session.begin():
-        await session.execute(
-            update(Tenant).where(Tenant.id == tenant.id).values(status="disabled")
-        )
+        await disable_tenant(session, tenant.slug)
     assert (await client.get("/api/auth/me", headers=headers)).status_code == 401
     assert (await login(client, tenant, user)).status_code == 401
     async with db() as session, session.begin():
-        await session.execute(update(Tenant).where(Tenant.id == tenant.id).values(status="active"))
-        await session.execute(update(User).where(User.id == user.id).values(status="disabled"))
+        await enable_tenant(session, tenant.slug)
+    assert (await client.get("/api/auth/me", headers=headers)).status_code == 200
+    async with db() as session, session.begin():
+        await disable_user(session, user.id)
     assert (await client.get("/api/auth/me", headers=headers)).status_code == 401
 
 
