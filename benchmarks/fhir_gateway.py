@@ -426,12 +426,12 @@ class Target:
         return headers
 
 
-SHAPES = (
+SHAPES = (  # as the output names them
     "Patient/{id}",
     "Observation/{id}",
-    "Observation?patient=&code=",
-    "Patient?identifier=",
-    "Observation?patient=&_sort=-date&_count=10",
+    "Observation?patient&code",
+    "Patient?identifier",
+    "Observation?patient&_sort=-date&_count=10",
 )
 
 
@@ -673,21 +673,22 @@ class Meter:
             spent.statements = self.pg.statements()
 
 
-LABEL = 52
+LABEL = 62
+W = 7  # width of a figure
 
 
 def spent_header(databases: tuple[str, ...]) -> str:
     """Two header lines: the groups, then the columns of :func:`spent_line`."""
     first = (
-        f"    {'':<{LABEL}} {'':>6}  {'CPU ms per request':<35}  "
-        f"{'PG statements/req':<{6 * len(databases)}}  Redis/req"
+        f"    {'':<{LABEL}} {'':>6}  {'CPU ms per request':<{W * 5 + 5}}  "
+        f"{'PG stmts/req':<{W * len(databases)}}  Redis/req"
     )
     second = (
         f"    {'':<{LABEL}} {'n':>6}  "
-        + "".join(f"{g:>6}" for g in (*GROUPS, "vegeta"))
+        + "".join(f"{g:>{W}}" for g in (*GROUPS, "vegeta"))
         + f"{'busy':>5}  "
-        + "".join(f"{db:>6}" for db in databases)
-        + f"  {'cmds':>5}{'trips':>6}"
+        + "".join(f"{db:>{W}}" for db in databases)
+        + f"  {'cmds':>{W}}{'trips':>{W}}"
     )
     return first + "\n" + second
 
@@ -696,14 +697,14 @@ def spent_line(label: str, spent: Spent, databases: tuple[str, ...]) -> str:
     """One row: requests, CPU ms per request of each server (+ the load generator), machine busy
     (all CPUs), PostgreSQL statements per request per database, Redis commands and round trips."""
     busy = statistics.mean(spent.busy) if spent.busy else math.nan
-    cpu = "".join(f"{spent.per(spent.cpu_ms.get(g, 0.0)):6.2f}" for g in GROUPS)
-    loadgen = f"{spent.per(spent.loadgen_ms):6.2f}" if spent.loadgen_ms else f"{'-':>6}"
-    statements = "".join(f"{spent.db_calls(db):6.2f}" for db in databases)
+    cpu = "".join(f"{spent.per(spent.cpu_ms.get(g, 0.0)):{W}.2f}" for g in GROUPS)
+    loadgen = f"{spent.per(spent.loadgen_ms):{W}.2f}" if spent.loadgen_ms else f"{'-':>{W}}"
+    statements = "".join(f"{spent.db_calls(db):{W}.2f}" for db in databases)
     redis_cmds = spent.per(spent.redis.get("total_commands_processed", 0))
     redis_trips = spent.per(spent.redis.get("total_reads_processed", 0))
     return (
         f"    {label:<{LABEL}} {spent.requests:>6}  {cpu}{loadgen}{busy:5.0%}  {statements}"
-        f"  {redis_cmds:5.2f}{redis_trips:6.2f}"
+        f"  {redis_cmds:{W}.2f}{redis_trips:{W}.2f}"
     )
 
 
@@ -748,7 +749,8 @@ async def inventory_phase(
     """One request at a time, per request shape: what each request costs each server."""
     print(
         f"\n== 1. cost per request, one at a time: {args.inventory} requests per shape and side "
-        "(Python client; the CPU, statement and command counts are what matter here)"
+        "(Python client: its p50, ms, is for orientation; the CPU, statement and command counts "
+        "are what this phase is for)"
     )
     if meter.pg is None:
         print(
@@ -777,7 +779,7 @@ async def inventory_phase(
                     latencies.append((time.perf_counter() - started) * 1000)
                     errors += status >= 400
             spent.requests = len(items) - errors
-            label = f"{target.name:<7} {name} p50 {pct(latencies, 50):5.2f} ms"
+            label = f"{target.name:<7} {name:<41} p50 {pct(latencies, 50):5.2f}"
             print(spent_line(label, spent, databases) + (f"  errors {errors}" if errors else ""))
             if target.name == "gateway":
                 details.append((name, spent))

@@ -59,14 +59,14 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def cpu_ms(pids: Iterable[int]) -> float:
-    """utime + stime of ``pids`` (ms; processes that are gone count 0)."""
-    total = 0
+def cpu_ms(pids: Iterable[int]) -> dict[int, float]:
+    """utime + stime of each live pid of ``pids`` (ms)."""
+    used = {}
     for pid in pids:
         fields = _stat_fields(pid)
         if fields is not None:
-            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15 of stat)
-    return total * CLOCK_TICK_MS
+            used[pid] = (int(fields[11]) + int(fields[12])) * CLOCK_TICK_MS  # stat fields 14, 15
+    return used
 
 
 def machine_busy() -> tuple[float, float]:
@@ -102,7 +102,7 @@ class ProcessGroups:
 
 @dataclass
 class CpuSnapshot:
-    per_group: dict[str, float]
+    per_group: dict[str, dict[int, float]]  # group -> pid -> CPU ms so far
     busy: tuple[float, float]
 
 
@@ -113,9 +113,14 @@ def cpu_snapshot(processes: ProcessGroups) -> CpuSnapshot:
 
 
 def cpu_delta(before: CpuSnapshot, after: CpuSnapshot) -> tuple[dict[str, float], float]:
-    """(ms per group, machine busy fraction) between two snapshots."""
+    """(ms per group, machine busy fraction) between two snapshots.
+
+    Per process: a process that started in between counts all its CPU; one that ended in between
+    (a PostgreSQL backend whose client closed) counts nothing — /proc no longer has it.
+    """
     used = {
-        name: after.per_group[name] - before.per_group.get(name, 0.0) for name in after.per_group
+        name: sum(ms - before.per_group.get(name, {}).get(pid, 0.0) for pid, ms in pids.items())
+        for name, pids in after.per_group.items()
     }
     busy = after.busy[0] - before.busy[0]
     total = after.busy[1] - before.busy[1]
