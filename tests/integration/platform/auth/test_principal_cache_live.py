@@ -24,6 +24,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
+from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
 from sqlalchemy import delete, event, update
 from starlette.requests import Request
@@ -368,6 +369,29 @@ async def test_without_redis_postgresql_answers_and_a_disable_still_acts(
         async with db() as session, session.begin():
             await enable_user(session, user.id)
         assert (await me(http, headers)).status_code == 200
+
+
+async def test_stamps_redis_refused_are_written_by_the_next_request(
+    cached_app: CachedApp, client: httpx.AsyncClient, account: Account, db: Sessions
+) -> None:
+    tenant, user = account
+    headers = bearer(await access_token(client, tenant, user))
+    await warm(client, headers)
+    redis = cached_app.resources.redis
+    before = await redis.get(user_version_key(user.id))
+    dead = Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=1)
+    try:
+        async with db() as session, session.begin():
+            await disable_user(session, user.id)
+        assert not await publish_principal_changes(dead)
+    finally:
+        await dead.aclose()
+    assert pending_principal_changes() > 0
+    assert await redis.get(user_version_key(user.id)) == before
+
+    assert (await me(client, headers)).status_code == 401
+    assert pending_principal_changes() == 0  # written before that request's own checks
+    assert await redis.get(user_version_key(user.id)) != before
 
 
 # --- the verified-token cache ------------------------------------------------------------------
