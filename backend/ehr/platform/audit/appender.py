@@ -17,10 +17,12 @@ without weakening it:
   tenant to another random shard. Two writers on one shard stay correct (lock + head check);
   they only contend until one moves.
 - **Head check instead of a read.** If the head moved under the cached one, the function inserts
-  nothing and returns the actual head; the appender relinks and calls again (at most
-  :data:`_ATTEMPTS` times, then :class:`ChainContentionError`). A reply lost after the commit (a
-  dropped connection) is recognised the same way: the head returned on the retry is the last
-  record the lost call inserted.
+  nothing and returns the actual head; the appender relinks and calls again. If the head moved
+  again (another writer keeps appending to the chain), it stops guessing: it takes the chain
+  lock in a transaction of its own, reads the head under it, links and calls the function in
+  that transaction (BEGIN, lock, read, call, COMMIT: five round trips, only under contention, and
+  sure to succeed). A reply lost after the commit (a dropped connection) is recognised by the
+  head check too: the head returned on the retry is the last record the lost call inserted.
 - **Group commit per chain.** Appends of a tenant that arrive while one is being written wait
   and then go together in one call.
 - **Nothing weaker than before.** Each caller awaits its own records' commit; a failure reaches
@@ -42,7 +44,7 @@ from typing import Any, Final
 from weakref import WeakKeyDictionary
 
 import structlog
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -55,6 +57,7 @@ from ehr.platform.audit.chain import (
     app_schema,
     format_timestamp,
     link_entries,
+    lock_key,
 )
 
 __all__ = [
@@ -71,7 +74,8 @@ logger = structlog.get_logger(__name__)
 # Shards per tenant a writer chooses from. More shards than writer processes keeps writers apart;
 # every shard is one more chain to verify and one more head per checkpoint.
 AUDIT_SHARDS: Final = 16
-_ATTEMPTS: Final = 5
+# Optimistic calls (the cached head, then the head the function returned) before the locked path.
+_OPTIMISTIC_ATTEMPTS: Final = 2
 
 # One statement: lock, head check, insert; committed when it returns (autocommit).
 APPEND_SQL: Final = (
@@ -80,11 +84,19 @@ APPEND_SQL: Final = (
     "CAST(:rows AS jsonb), :lock_timeout_ms)"
 )
 
+# The contended path: the chain lock and the timeouts for the transaction, in one statement.
+_LOCK_WITH_TIMEOUTS: Final = (
+    "SELECT set_config('lock_timeout', :lock_timeout, true),"
+    " set_config('statement_timeout', :statement_timeout, true),"
+    " pg_advisory_xact_lock(hashtextextended(:key, 0))"
+)
+
 _Waiter = tuple[Sequence[AuditEntry], "asyncio.Future[None]"]
 
 
 class ChainContentionError(RuntimeError):
-    """The chain head kept moving under this writer: the records were not written."""
+    """The function refused rows linked against the head read under the chain lock (a bug or
+    a writer ignoring the lock): the records were not written."""
 
 
 def _row(record: AuditRecord) -> dict[str, Any]:
@@ -218,6 +230,46 @@ class ChainAppender:
             row = (await autocommit.execute(self._sql, params)).one()
         return bool(row[0]), (int(row[1]), str(row[2])), bool(row[3])
 
+    async def _call_locked(self, tenant: str, shard: int, entries: list[AuditEntry]) -> Head:
+        """The contended path: lock, read the head, link and call in one transaction."""
+        async with (
+            asyncio.timeout(self._statement_timeout),
+            self._engine.connect() as connection,
+            connection.begin(),
+        ):
+            await connection.execute(
+                text(_LOCK_WITH_TIMEOUTS),
+                {
+                    "lock_timeout": f"{self._lock_timeout_ms}ms",
+                    "statement_timeout": f"{int(self._statement_timeout * 1000)}ms",
+                    "key": lock_key(tenant, shard),
+                },
+            )
+            last = (
+                await connection.execute(
+                    select(AuditRecord.seq, AuditRecord.record_hash)
+                    .where(AuditRecord.tenant == tenant, AuditRecord.shard == shard)
+                    .order_by(AuditRecord.seq.desc())
+                    .limit(1)
+                )
+            ).first()
+            head = (int(last[0]), str(last[1])) if last is not None else (0, GENESIS_HASH)
+            records = link_entries(
+                entries, last_seq=head[0], last_hash=head[1], now=datetime.now(UTC), shard=shard
+            )
+            params = {
+                "tenant": tenant,
+                "shard": shard,
+                "expected_seq": head[0],
+                "expected_hash": head[1],
+                "rows": record_rows(records),
+                "lock_timeout_ms": self._lock_timeout_ms,
+            }
+            row = (await connection.execute(self._sql, params)).one()
+            if not row[0]:
+                raise ChainContentionError("the chain head moved while its lock was held")
+            return int(row[1]), str(row[2])
+
     async def _write(self, tenant: str, entries: list[AuditEntry]) -> None:
         shard = self.shard_for(tenant)
         key = (tenant, shard)
@@ -225,7 +277,9 @@ class ChainAppender:
         head = self._heads.get(key, (0, GENESIS_HASH))
         shared = False
         sent: Head | None = None  # the last record of a call whose reply was lost
-        for _attempt in range(_ATTEMPTS):
+        attempts = 0
+        while attempts < _OPTIMISTIC_ATTEMPTS:
+            attempts += 1
             records = link_entries(
                 entries, last_seq=head[0], last_hash=head[1], now=datetime.now(UTC), shard=shard
             )
@@ -238,9 +292,10 @@ class ChainAppender:
                 self._heads.pop(key, None)
                 if not exc.connection_invalidated or sent is not None:
                     raise
-                # The connection dropped: the call may or may not have committed. Ask again;
-                # the head answers which.
+                # The connection dropped: the call may or may not have committed. Ask again
+                # (same head); the head the function returns says which.
                 sent = last
+                attempts -= 1
                 continue
             except BaseException:
                 self._heads.pop(key, None)
@@ -259,7 +314,13 @@ class ChainAppender:
             known = True
             head = actual
             self._heads[key] = actual
-        raise ChainContentionError(f"the audit chain head kept moving ({_ATTEMPTS} attempts)")
+        # The head keeps moving: another writer appends to this chain right now.
+        try:
+            self._heads[key] = await self._call_locked(tenant, shard, entries)
+        except BaseException:
+            self._heads.pop(key, None)
+            raise
+        self._move(tenant, shard)
 
     def _move(self, tenant: str, shard: int) -> None:
         """Another writer uses ``shard`` for ``tenant``: go to another one (spreads writers)."""

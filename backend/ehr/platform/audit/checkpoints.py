@@ -70,6 +70,7 @@ __all__ = [
     "checkpoint_document",
     "run_checkpoints",
     "sign_document",
+    "signature_valid",
     "verify_trail",
     "write_checkpoints",
 ]
@@ -139,7 +140,9 @@ def sign_document(private_pem: bytes, document: bytes) -> str:
     return _b64url(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
 
 
-def _signature_valid(public: ec.EllipticCurvePublicKey, document: bytes, signature: str) -> bool:
+def signature_valid(public: ec.EllipticCurvePublicKey, document: bytes, signature: str) -> bool:
+    """Whether ``signature`` (raw r||s, base64url) is ``public``'s ES256 signature of
+    ``document``."""
     try:
         raw = _unb64url(signature)
     except (ValueError, TypeError):
@@ -335,7 +338,7 @@ async def _check_one(
     key = await keys.get(checkpoint.key_id)
     if isinstance(key, str):
         return _checkpoint_break(checkpoint, key, None, None)
-    if not _signature_valid(key, _document_of(checkpoint), checkpoint.signature):
+    if not signature_valid(key, _document_of(checkpoint), checkpoint.signature):
         return _checkpoint_break(checkpoint, "checkpoint_signature_invalid")
     return None
 

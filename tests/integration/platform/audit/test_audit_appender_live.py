@@ -95,6 +95,22 @@ async def test_two_pools_on_one_shard_relink_on_the_head_the_function_returns(
     assert await _chains(audit_sessionmaker, tenant) == {0: list(range(1, 23))}
 
 
+async def test_two_pools_appending_at_once_to_one_shard_write_everything(
+    audit_engine: AsyncEngine, audit_sessionmaker: Sessions
+) -> None:
+    # Heads moving under both writers all the time: the relink, then the locked path.
+    tenant = f"t-{uuid.uuid4().hex[:10]}"
+    first = _appender(audit_sessionmaker, shards=1)
+    second = _appender(create_sessionmaker(audit_engine), shards=1)
+
+    async def caller(appender: ChainAppender, base: int) -> None:
+        for n in range(15):
+            await appender.append([_entry(tenant, base + n)])
+
+    await asyncio.gather(*(caller(first if k % 2 else second, 100 * k) for k in range(8)))
+    assert await _chains(audit_sessionmaker, tenant) == {0: list(range(1, 121))}
+
+
 async def test_two_pools_on_different_shards_interleave_and_both_verify(
     audit_engine: AsyncEngine, audit_sessionmaker: Sessions
 ) -> None:

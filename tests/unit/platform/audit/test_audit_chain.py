@@ -180,3 +180,86 @@ def test_a_row_moved_to_another_tenant_is_detected() -> None:
     broken = _verify(records)
     assert broken is not None
     assert broken.problem == "tenant_mismatch"
+
+
+def _relinked(records: list[AuditRecord]) -> None:
+    """Recompute every hash and link, as someone rewriting a chain consistently would."""
+    prev_hash = GENESIS_HASH
+    for record in records:
+        record.prev_hash = prev_hash
+        fields = {name: getattr(record, name) for name in HASHED_FIELDS}
+        record.record_hash = compute_hash(fields, prev_hash)
+        prev_hash = record.record_hash
+
+
+def _verify_pinned(
+    records: list[AuditRecord], pins: dict[int, tuple[str, int]]
+) -> ChainBreak | None:
+    verifier = ChainVerifier("t-one", 0, pins)
+    for record in records:
+        broken = verifier.check(record)
+        if broken is not None:
+            return broken
+    return verifier.finish()
+
+
+def test_a_consistently_rewritten_chain_is_caught_by_a_checkpoint() -> None:
+    records = _chain()
+    signed = {5: (records[4].record_hash, 2)}  # checkpoint 2 signed the head, seq 5
+    records[2].patient_id = "999"
+    _relinked(records)
+    assert _verify(records) is None  # the chain alone holds
+    broken = _verify_pinned(records, signed)
+    assert broken is not None
+    assert (broken.seq, broken.problem, broken.checkpoint) == (5, "checkpoint_mismatch", 2)
+
+
+def test_a_truncated_chain_is_caught_by_a_checkpoint() -> None:
+    records = _chain()
+    signed = {3: (records[2].record_hash, 1), 5: (records[4].record_hash, 2)}
+    assert _verify_pinned(records, signed) is None
+    broken = _verify_pinned(records[:4], signed)
+    assert broken is not None
+    assert (broken.shard, broken.seq, broken.record_id, broken.problem, broken.checkpoint) == (
+        0,
+        5,
+        None,
+        "missing_after_checkpoint",
+        2,
+    )
+    assert broken.describe().startswith(
+        "tenant=t-one shard=0 seq=5 checkpoint=2: missing_after_checkpoint"
+    )
+
+
+def test_a_record_moved_to_another_shard_breaks_both_chains() -> None:
+    # Why the shard need not be hashed: a record's chain is fixed by its links.
+    first = _chain(5)
+    second = link_entries(
+        [patient_read("t-one", f"x-{i}", occurred_at=WHEN) for i in range(3)],
+        last_seq=0,
+        last_hash=GENESIS_HASH,
+        now=WHEN,
+        shard=7,
+    )
+    moved = first.pop(2)
+    moved.shard, moved.seq = 7, 4
+    second.append(moved)
+    broken_first = _verify(first)
+    assert broken_first is not None
+    assert (broken_first.seq, broken_first.problem) == (4, "seq_gap")
+    verifier = ChainVerifier("t-one", 7)
+    broken_second = next(b for b in map(verifier.check, second) if b is not None)
+    assert (broken_second.shard, broken_second.seq, broken_second.problem) == (
+        7,
+        4,
+        "prev_hash_mismatch",
+    )
+
+
+def test_linking_puts_records_on_the_shard_without_changing_their_hash() -> None:
+    entries = [patient_read("t-one", "1", occurred_at=WHEN)]
+    (on_zero,) = link_entries(entries, last_seq=0, last_hash=GENESIS_HASH, now=WHEN)
+    (on_nine,) = link_entries(entries, last_seq=0, last_hash=GENESIS_HASH, now=WHEN, shard=9)
+    assert (on_zero.shard, on_nine.shard) == (0, 9)
+    assert on_zero.record_hash == on_nine.record_hash
