@@ -14,14 +14,15 @@ pool timeout → ``ConnectTimeout``, read timeout → ``ReadTimeout``, dropped c
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Final
 
 import aiohttp
 import httpx
+import yarl
 
-__all__ = ["AiohttpTransport"]
+__all__ = ["AiohttpTransport", "iter_raw"]
 
 # Most specific first: the first matching entry wins.
 _EXCEPTIONS: Final[tuple[tuple[type[BaseException], type[httpx.TransportError]], ...]] = (
@@ -131,7 +132,42 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             extensions=extensions,
         )
 
+    async def open_raw(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        content: bytes | AsyncIterable[bytes] | None,
+        timeout: httpx.Timeout,  # noqa: ASYNC109 - per-phase socket timeouts, raised as httpx errors
+    ) -> aiohttp.ClientResponse:
+        """Send a request without httpx's client machinery (the gateway's pass-through: its
+        auth, redirect, cookie and request-model layers cost more CPU than aiohttp itself).
+
+        ``url`` is sent exactly as given (already encoded). The response body is unread and
+        undecoded: iterate :func:`iter_raw`, then ``release()``. Errors are httpx's.
+        """
+        client_timeout = aiohttp.ClientTimeout(
+            total=None, connect=timeout.pool, sock_connect=timeout.connect, sock_read=timeout.read
+        )
+        with _as_httpx_errors():
+            return await self._get_session().request(
+                method,
+                yarl.URL(url, encoded=True),
+                headers=headers,
+                data=content,
+                allow_redirects=False,
+                timeout=client_timeout,
+            )
+
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+async def iter_raw(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    """The body of a response from :meth:`AiohttpTransport.open_raw`, errors as httpx's."""
+    with _as_httpx_errors():
+        async for chunk in response.content.iter_any():
+            yield chunk

@@ -35,6 +35,7 @@ from ehr.fhir.addressing import (
     validate_tenant,
     weak_etag,
 )
+from ehr.fhir.aiohttp_transport import AiohttpTransport
 from ehr.fhir.bundles import next_link, parse_location
 from ehr.fhir.errors import (
     FhirConflict,
@@ -51,6 +52,7 @@ from ehr.fhir.transport import (
     Interaction,
     QueryParams,
     build_http_client,
+    pool_limits,
 )
 
 __all__ = ["FhirClient", "TenantFhirClient"]
@@ -85,6 +87,10 @@ class FhirClient:
         validate_tenant(settings.default_tenant)
         self._settings = settings
         self._owns_http = http_client is None
+        if http_client is None and transport is None and http_backend == "aiohttp":
+            transport = AiohttpTransport(limits=pool_limits(settings))
+        # The gateway's pass-through sends over the aiohttp session directly when there is one.
+        self._raw_transport = transport if isinstance(transport, AiohttpTransport) else None
         self._http = http_client or build_http_client(
             settings, transport=transport, backend=http_backend
         )
@@ -104,6 +110,11 @@ class FhirClient:
     def http(self) -> httpx.AsyncClient:
         """The pooled HTTP client shared by every tenant client (exposed for tests)."""
         return self._http
+
+    @property
+    def raw_transport(self) -> AiohttpTransport | None:
+        """The aiohttp transport under :attr:`http`, when the client was built on one."""
+        return self._raw_transport
 
     def for_tenant(self, tenant: str) -> TenantFhirClient:
         """A client whose every request goes to HAPI partition ``tenant``.

@@ -17,18 +17,21 @@ and the bare ``{base}``), so the gateway can rewrite them to its public base.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+import zlib
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+import aiohttp
 import httpx
 import structlog
 
 from ehr.core.request_context import request_id_var
 from ehr.fhir.addressing import relative_path, tenant_base_url, validate_tenant
+from ehr.fhir.aiohttp_transport import AiohttpTransport, iter_raw
 from ehr.fhir.client import FhirClient
-from ehr.fhir.errors import FhirTimeout, FhirUnavailable
-from ehr.fhir.transport import REQUEST_DURATION, Interaction
+from ehr.fhir.errors import FhirTimeout, FhirUnavailable, FhirUpstreamError
+from ehr.fhir.transport import FHIR_JSON, REQUEST_DURATION, Interaction
 
 __all__ = [
     "FORWARDED_REQUEST_HEADERS",
@@ -114,25 +117,21 @@ def forwardable_response_headers(headers: httpx.Headers) -> list[tuple[str, str]
 class UpstreamResponse:
     """HAPI's answer with its body not read yet; iterate :meth:`body`, then :meth:`aclose`."""
 
-    response: httpx.Response
+    status_code: int
+    headers: httpx.Headers
     interaction: Interaction
     method: str
     started: float
     timeout: float
+    # The body as it arrives (transport errors as httpx's), and what releases the connection.
+    chunks: AsyncIterator[bytes]
+    release: Callable[[], Awaitable[None]]
     closed: bool = False
-
-    @property
-    def status_code(self) -> int:
-        return self.response.status_code
-
-    @property
-    def headers(self) -> httpx.Headers:
-        return self.response.headers
 
     async def body(self) -> AsyncIterator[bytes]:
         """The (decoded) body chunk by chunk; a stalled or broken stream ends it (logged)."""
         try:
-            async for chunk in self.response.aiter_bytes():
+            async for chunk in self.chunks:
                 yield chunk
         except httpx.TimeoutException as exc:
             logger.warning("fhir.passthrough.body_timeout", exc_type=type(exc).__name__)
@@ -157,10 +156,34 @@ class UpstreamResponse:
         if self.closed:
             return
         self.closed = True
-        await self.response.aclose()
+        await self.release()
         REQUEST_DURATION.labels(
-            self.method, self.interaction, f"{self.response.status_code // 100}xx"
+            self.method, self.interaction, f"{self.status_code // 100}xx"
         ).observe(time.perf_counter() - self.started)
+
+
+async def _decoded(chunks: AsyncIterator[bytes], encoding: str) -> AsyncIterator[bytes]:
+    """``gzip``/``deflate`` bodies decoded (HAPI is asked for ``identity``; this is the guard
+    for a server or proxy that compresses anyway)."""
+    decoder = zlib.decompressobj(zlib.MAX_WBITS | 32 if encoding == "gzip" else zlib.MAX_WBITS)
+    try:
+        async for chunk in chunks:
+            if out := decoder.decompress(chunk):
+                yield out
+        if tail := decoder.flush():
+            yield tail
+    except zlib.error as exc:
+        raise httpx.DecodingError("The FHIR server's compressed answer is corrupt") from exc
+
+
+def _raw_body(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding in {"", "identity"}:
+        return iter_raw(response)
+    if encoding in {"gzip", "x-gzip", "deflate"}:
+        return _decoded(iter_raw(response), "gzip" if "gzip" in encoding else "deflate")
+    response.release()
+    raise FhirUpstreamError(f"The FHIR server answered in an unsupported encoding ({encoding})")
 
 
 class FhirPassThrough:
@@ -193,6 +216,19 @@ class FhirPassThrough:
     ) -> UpstreamResponse:
         """Send the request; HAPI's response comes back with its body unread (close it)."""
         request_headers = {"accept-encoding": "identity", **(headers or {})}
+        raw = self._fhir.raw_transport
+        if raw is not None:
+            return await self._open_raw(
+                raw,
+                method,
+                tenant,
+                path,
+                interaction=interaction,
+                params=params,
+                headers=request_headers,
+                content=content,
+                timeout=timeout,
+            )
         request = self._fhir.http.build_request(
             method,
             self.url(tenant, path),
@@ -223,4 +259,71 @@ class FhirPassThrough:
                 REQUEST_DURATION.labels(method, interaction, outcome).observe(
                     time.perf_counter() - started
                 )
-        return UpstreamResponse(response, interaction, method, started, timeout)
+        return UpstreamResponse(
+            response.status_code,
+            response.headers,
+            interaction,
+            method,
+            started,
+            timeout,
+            response.aiter_bytes(),
+            response.aclose,
+        )
+
+    async def _open_raw(
+        self,
+        raw: AiohttpTransport,
+        method: str,
+        tenant: str,
+        path: str,
+        *,
+        interaction: Interaction,
+        params: Sequence[tuple[str, str]],
+        headers: Mapping[str, str],
+        content: bytes | AsyncIterable[bytes] | None,
+        timeout: float,  # noqa: ASYNC109 - mapped to FhirTimeout
+    ) -> UpstreamResponse:
+        """:meth:`open` over the aiohttp session directly (same URL encoding, errors, metrics)."""
+        url = self.url(tenant, path)
+        if params:
+            url = f"{url}?{httpx.QueryParams(list(params))}"
+        limits = self._fhir.settings
+        started = time.perf_counter()
+        try:
+            response = await raw.open_raw(
+                method,
+                url,
+                headers={"accept": FHIR_JSON, **headers},
+                content=content,
+                timeout=httpx.Timeout(timeout, connect=limits.connect_timeout_seconds),
+            )
+        except httpx.TimeoutException as exc:
+            self._failed(tenant, interaction, method, "timeout", started)
+            raise FhirTimeout("The FHIR server did not answer in time") from exc
+        except httpx.TransportError as exc:
+            outcome = "connect_error" if isinstance(exc, httpx.ConnectError) else "transport_error"
+            self._failed(tenant, interaction, method, outcome, started)
+            raise FhirUnavailable("The FHIR server cannot be reached") from exc
+
+        async def release() -> None:
+            response.release()
+
+        return UpstreamResponse(
+            response.status,
+            httpx.Headers(list(response.raw_headers)),
+            interaction,
+            method,
+            started,
+            timeout,
+            _raw_body(response),
+            release,
+        )
+
+    @staticmethod
+    def _failed(
+        tenant: str, interaction: Interaction, method: str, outcome: str, started: float
+    ) -> None:
+        logger.warning(
+            "fhir.passthrough.failed", tenant=tenant, interaction=interaction, outcome=outcome
+        )
+        REQUEST_DURATION.labels(method, interaction, outcome).observe(time.perf_counter() - started)

@@ -41,6 +41,7 @@ __all__ = [
     "Interaction",
     "QueryParams",
     "build_http_client",
+    "pool_limits",
 ]
 
 logger = structlog.get_logger(__name__)
@@ -79,6 +80,14 @@ REQUEST_DURATION: Final = Histogram(
 HttpBackend = Literal["httpcore", "aiohttp"]
 
 
+def pool_limits(settings: FhirSettings) -> httpx.Limits:
+    """The connection pool's bounds from ``settings``."""
+    return httpx.Limits(
+        max_connections=settings.max_connections,
+        max_keepalive_connections=settings.max_keepalive_connections,
+    )
+
+
 def build_http_client(
     settings: FhirSettings,
     *,
@@ -94,10 +103,7 @@ def build_http_client(
     another host. Redirects are not followed. Cookies are never stored: the client is shared by
     all tenants, so nothing one tenant's answer sets may ride along on another's request.
     """
-    limits = httpx.Limits(
-        max_connections=settings.max_connections,
-        max_keepalive_connections=settings.max_keepalive_connections,
-    )
+    limits = pool_limits(settings)
     if transport is None and backend == "aiohttp":
         transport = AiohttpTransport(limits=limits)
     return httpx.AsyncClient(

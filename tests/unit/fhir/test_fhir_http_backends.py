@@ -18,6 +18,7 @@ from local_hapi_stub import LocalHapiStub
 
 from ehr.core.config import FhirSettings
 from ehr.fhir import FhirClient, FhirTimeout, FhirUnavailable
+from ehr.fhir.passthrough import FhirPassThrough
 from ehr.fhir.transport import HttpBackend
 
 BACKENDS: list[HttpBackend] = ["httpcore", "aiohttp"]
@@ -142,3 +143,61 @@ async def test_respx_sees_both_backends(backend: HttpBackend) -> None:
             await fhir.for_tenant("DEFAULT").read("Patient", "p-1")
             await fhir.for_tenant("DEFAULT").resources("Patient").client.get("Patient", "p-1")
     assert route.call_count == 2
+
+
+# --- the gateway's pass-through (ehr.fhir.passthrough): raw aiohttp or httpx, same answers ----
+
+
+async def _pass_through(
+    fhir: FhirClient, path: str, params: list[tuple[str, str]] | None = None
+) -> tuple[int, str | None, bytes]:
+    upstream = await FhirPassThrough(fhir).open(
+        "GET", "DEFAULT", path, interaction="read", params=params or [], timeout=1.0
+    )
+    try:
+        body = await upstream.read(1 << 20)
+    finally:
+        await upstream.aclose()
+    return upstream.status_code, upstream.headers.get("content-type"), body
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_pass_through_sends_the_same_request(
+    stub: LocalHapiStub, backend: HttpBackend
+) -> None:
+    async with _client(stub.base_url, backend) as fhir:
+        assert (fhir.raw_transport is not None) == (backend == "aiohttp")
+        status, media, body = await _pass_through(
+            fhir, "Patient/p-1", [("identifier", "urn:x|a b+c"), ("_count", "5")]
+        )
+    assert (status, media, json.loads(body)["id"]) == (200, "application/fhir+json", "p-1")
+    sent = stub.requests[-1]
+    # The query is encoded exactly as httpx encodes it, whichever backend sends it.
+    assert sent.path == "/fhir/DEFAULT/Patient/p-1?identifier=urn%3Ax%7Ca+b%2Bc&_count=5"
+    assert sent.headers["accept-encoding"] == "identity"
+    assert sent.headers["accept"] == "application/fhir+json"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_pass_through_decodes_a_compressed_answer(
+    stub: LocalHapiStub, backend: HttpBackend
+) -> None:
+    async with _client(stub.base_url, backend) as fhir:
+        status, _, body = await _pass_through(fhir, "Patient/gzip")
+    assert status == 200
+    assert json.loads(body)["id"] == "p-1"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_pass_through_failures_are_fhir_errors(
+    stub: LocalHapiStub, backend: HttpBackend
+) -> None:
+    async with _client(stub.base_url, backend) as fhir:
+        with pytest.raises(FhirUnavailable):
+            await _pass_through(fhir, "Patient/drop")
+        with pytest.raises(FhirTimeout):
+            await FhirPassThrough(fhir).open(
+                "GET", "DEFAULT", "Patient/slow", interaction="read", timeout=0.2
+            )
+        # the pool recovers
+        assert (await _pass_through(fhir, "Patient/p-1"))[0] == 200
