@@ -32,6 +32,7 @@ from typing import Final
 import anyio
 import structlog
 from fastapi import FastAPI
+from prometheus_client import Counter, Histogram
 from starlette.datastructures import MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -104,6 +105,25 @@ class RequestIdMiddleware:
             request_id_var.reset(token)
 
 
+# The labelled children per (method, route template, status): ``labels()`` validates and locks on
+# every call; the set of keys is small (route templates, not paths).
+_METRIC_CHILDREN: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+_MAX_METRIC_CHILDREN: Final = 4096
+
+
+def _request_metrics(method: str, route: str, status: int) -> tuple[Counter, Histogram]:
+    key = (method, route, status)
+    children = _METRIC_CHILDREN.get(key)
+    if children is None:
+        children = (
+            HTTP_REQUESTS.labels(method=method, route=route, status=str(status)),
+            HTTP_REQUEST_DURATION.labels(method=method, route=route),
+        )
+        if len(_METRIC_CHILDREN) < _MAX_METRIC_CHILDREN:
+            _METRIC_CHILDREN[key] = children
+    return children
+
+
 class MetricsMiddleware:
     """Count and time requests by route template; write the access log line."""
 
@@ -129,8 +149,9 @@ class MetricsMiddleware:
             elapsed = time.perf_counter() - started
             route = _route_template(scope)
             method = str(scope.get("method", ""))
-            HTTP_REQUESTS.labels(method=method, route=route, status=str(status)).inc()
-            HTTP_REQUEST_DURATION.labels(method=method, route=route).observe(elapsed)
+            counter, timer = _request_metrics(method, route, status)
+            counter.inc()
+            timer.observe(elapsed)
             access_logger.info(
                 "http.request.completed",
                 method=method,
