@@ -240,20 +240,24 @@ async def run_checkpoints(
 ) -> None:
     """Write checkpoints every ``interval_seconds`` until ``stop`` is set (the app's lifespan).
 
-    Every replica runs it; a round that finds another replica writing is skipped, and a tenant
-    checkpointed less than half an interval ago (by any replica) waits for the next round, so
-    the replicas together write about one checkpoint per tenant per interval. A failed round is
-    logged and the next one tries again.
+    Start it as a task in the lifespan and, on shutdown, set ``stop`` and await the task (it
+    returns at once, or after the round in progress). Every replica runs it; a round that finds
+    another replica writing is skipped, and a tenant checkpointed less than half an interval ago
+    (by any replica) waits for the next round, so the replicas together write about one
+    checkpoint per tenant per interval. A failed round is logged and the next one tries again.
     """
     min_age = timedelta(seconds=interval_seconds / 2)
-    while not stop.is_set():
+    while True:
+        # First wait, then write: an app that starts and stops at once (a test) adds no work.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval_seconds)
+        if stop.is_set():
+            return
         try:
             async with sessionmaker() as session, session.begin():
                 await write_checkpoints(session, settings, min_age=min_age, wait=False)
         except Exception as exc:  # noqa: BLE001 - the next round retries; the app keeps serving
             logger.warning("audit.checkpoint.failed", error=type(exc).__name__)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=interval_seconds)
 
 
 class _Keys:

@@ -15,16 +15,17 @@ import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from support.audit_trail import new_tenant, patient_read, records_of
 from support.database import Sessions
 
 from ehr.core.config import Settings
 from ehr.core.db.engine import create_sessionmaker
+from ehr.core.db.models import AuditCheckpoint
 from ehr.platform.audit.appender import ChainAppender
 from ehr.platform.audit.chain import verify_chain
-from ehr.platform.audit.checkpoints import verify_trail, write_checkpoints
+from ehr.platform.audit.checkpoints import run_checkpoints, verify_trail, write_checkpoints
 from ehr.platform.audit.dependencies import record_security_event
 
 pytestmark = pytest.mark.integration
@@ -333,6 +334,35 @@ async def test_checkpoints_follow_moving_heads_and_chain_together(
         False,
         f"tenant={tenant} checkpoint=2: checkpoint_seq_gap",
     )
+
+
+async def test_the_background_task_writes_checkpoints_until_stopped(
+    audit_engine: AsyncEngine, audit_sessionmaker: Sessions, audit_settings: Settings
+) -> None:
+    tenant = new_tenant()
+    await _sharded(audit_engine, tenant, {2: 2})
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        run_checkpoints(audit_sessionmaker, audit_settings, stop, interval_seconds=0.05)
+    )
+    found: AuditCheckpoint | None = None
+    try:
+        for _ in range(600):  # until the first round has run (bounded)
+            async with audit_sessionmaker() as session:
+                found = await session.scalar(
+                    select(AuditCheckpoint).where(AuditCheckpoint.tenant == tenant)
+                )
+            if found is not None:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=30)
+    assert task.exception() is None
+    assert found is not None
+    assert list(found.heads) == ["2"]
+    assert found.heads["2"][0] == 2
+    assert await _trail(audit_sessionmaker, audit_settings, tenant) == (True, "")
 
 
 async def test_the_export_command_writes_the_tenants_records(
