@@ -56,7 +56,7 @@ def _tenant_lines(result: VerificationResult, *, heads: bool) -> list[str]:
     for name in result.tenants:
         chains = sorted(by_tenant.get(name, []))
         records = sum(seq for _, seq, _ in chains)
-        lines.append(f"  {name}: {records} records in {len(chains)} shard chain(s)")
+        lines.append(f"  {name}: {records} record(s) in {len(chains)} shard chain(s)")
         if heads:
             lines.extend(
                 f"    shard {shard}: seq {seq} head {digest}" for shard, seq, digest in chains

@@ -117,7 +117,7 @@ async def test_an_intact_chain_verifies(audit_sessionmaker: Sessions, audit_sche
     status, output = await _cli(audit_schema, "--tenant", tenant)
     assert status == 0, output
     assert output.startswith("OK: 5 records in 1 chain(s) of 1 tenant(s), 0 checkpoint(s)")
-    assert f"  {tenant}: 5 records in 1 shard chain(s)" in output
+    assert f"  {tenant}: 5 record(s) in 1 shard chain(s)" in output
 
 
 @pytest.mark.parametrize(
