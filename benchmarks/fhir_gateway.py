@@ -656,9 +656,12 @@ class Meter:
         if self.pg is not None:
             self.pg.reset_statements()
         redis_before = probes.redis_counters(self.redis) if self.redis is not None else {}
+        restarts = len(self.processes.restarted)
         cpu_before = probes.cpu_snapshot(self.processes)
         yield spent
         cpu_after = probes.cpu_snapshot(self.processes)
+        for change in self.processes.restarted[restarts:]:
+            print(f"  !!! {change}: restarted by someone during this phase; its figures are off")
         used, busy = probes.cpu_delta(cpu_before, cpu_after)
         spent.cpu_ms = used
         spent.busy.append(busy)
@@ -720,6 +723,46 @@ def statement_list(spent: Spent, db: str, limit: int) -> list[str]:
 # --------------------------------------------------------------------------------------------
 # Phases
 # --------------------------------------------------------------------------------------------
+
+
+PROBLEMS: list[str] = []  # what makes this run's figures unfit to quote (printed at the end)
+
+
+def note_errors(where: str, result: vegeta.Result) -> str:
+    """The errors of one attack as text ("0" when none); any error is a problem of the run."""
+    if not result.errors:
+        return "0"
+    text = ", ".join(f"{k}:{v}" for k, v in sorted(result.errors.items()))
+    PROBLEMS.append(f"{where}: errors {text}")
+    return text
+
+
+async def wait_answering(http: httpx.AsyncClient, urls: list[str], limit_s: float = 180) -> None:
+    """Every URL answers 200 (waiting up to ``limit_s``, saying so), else the run stops."""
+    deadline = time.monotonic() + limit_s
+    for url in urls:
+        said = False
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if (await http.get(url, timeout=5.0)).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{url} did not answer within {limit_s:.0f} s: run stopped")
+            if not said:
+                print(f"  ... waiting for {url} (not answering)", flush=True)
+                PROBLEMS.append(f"{url} stopped answering during the run")
+                said = True
+            await asyncio.sleep(1.0)
+
+
+def verdict(processes: probes.ProcessGroups) -> None:
+    problems = PROBLEMS + [f"{change} during the run" for change in processes.restarted]
+    if not problems:
+        print("\nrun: CLEAN (no errors, no server restarted); mind the background (phase 0)")
+        return
+    print("\nrun: NOT CLEAN — do not quote these figures:")
+    for problem in problems[:20]:
+        print(f"  - {problem}")
 
 
 async def background(args: argparse.Namespace, meter: Meter) -> None:
@@ -840,7 +883,7 @@ async def latency_phase(
             for kind in ("read", "search"):
                 row[f"{kind}_p50"].append(pct(result.latencies(kind), 50))
                 row[f"{kind}_p95"].append(pct(result.latencies(kind), 95))
-            errors = ", ".join(f"{k}:{v}" for k, v in sorted(result.errors.items())) or "0"
+            errors = note_errors(f"latency round {round_index + 1} {target.name}", result)
             print(
                 f"  round {round_index + 1} {target.name:<8} "
                 f"read p50 {row['read_p50'][-1]:7.2f} p95 {row['read_p95'][-1]:7.2f} ms | "
@@ -859,7 +902,10 @@ async def latency_phase(
         direct, gateway = (results[t.name] for t in targets)
         print("  gateway/direct, median of round ratios (spread):")
         for metric in direct:
-            ratios = [g / d for g, d in zip(gateway[metric], direct[metric], strict=True)]
+            ratios = [
+                g / d if d else math.nan
+                for g, d in zip(gateway[metric], direct[metric], strict=True)
+            ]
             print(f"    {metric:<11} {spread(ratios)}")
         added = [g - d for g, d in zip(gateway["read_p50"], direct["read_p50"], strict=True)]
         print(f"    read p50 added latency (ms, gateway - direct): {spread(added)}")
@@ -907,7 +953,7 @@ async def saturation_phase(
                 rates[target.name].append(rate)
                 latencies = [ms for _, status, ms in result.rows if 200 <= status < 400]
                 p95[target.name].append(pct(latencies, 95))
-                errors = ", ".join(f"{k}:{v}" for k, v in sorted(result.errors.items())) or "0"
+                errors = note_errors(f"c={level} round {round_index + 1} {target.name}", result)
                 print(
                     f"  c={level:<3} round {round_index + 1} {target.name:<8} {rate:7.1f} req/s"
                     f"  p95 {p95[target.name][-1]:7.2f} ms  errors {errors}",
@@ -916,7 +962,7 @@ async def saturation_phase(
         for name, values in rates.items():
             print(f"  c={level:<3} {name:<8} req/s {spread(values)}  p95 ms {spread(p95[name])}")
         if len(targets) == 2:
-            ratios = [g / d for d, g in zip(*rates.values(), strict=True)]
+            ratios = [g / d if d else math.nan for d, g in zip(*rates.values(), strict=True)]
             print(f"  c={level:<3} throughput gateway/direct: {spread(ratios)}")
         print(spent_header(databases))
         for target in targets:
@@ -1153,7 +1199,12 @@ async def run(args: argparse.Namespace) -> None:
             data = await seed(direct_http, tenant_base, args.patients, args.observations, BLOBS)
             token = {"value": await identity.token()}
 
+            ready_urls = [f"{hapi}/metadata"]
+
             async def refresh() -> None:
+                """Before every round: the shared servers answer (someone may have restarted
+                one), and a fresh token."""
+                await wait_answering(direct_http, ready_urls)
                 token["value"] = await identity.token()
 
             with contextlib.ExitStack() as stack_of:
@@ -1174,11 +1225,12 @@ async def run(args: argparse.Namespace) -> None:
                     print(f"API: {api_url} (running; pid {api_root or 'unknown: no CPU/RSS'})")
                 api_url = api_url.rstrip("/")
                 await wait_ready(gateway_http, api_url, process, args.api_workers)
+                ready_urls.append(f"{api_url}/ready")
                 processes = probes.ProcessGroups(
                     api_root=api_root,
-                    hapi_pid=next(iter(listening_pids(hapi_port)), None),
+                    hapi_port=hapi_port,
                     postgres_pid=cluster.pid() if cluster is not None else None,
-                    redis_pid=next(iter(listening_pids(redis_port)), None),
+                    redis_port=redis_port,
                 )
                 groups = processes.groups()
                 print(
@@ -1216,11 +1268,17 @@ async def run(args: argparse.Namespace) -> None:
                 )
                 if args.pin:
                     await pinned_saturation(args, data, targets, refresh, loadgen, meter, levels)
-                if not args.skip_streaming:
-                    await streaming_phase(
-                        args, targets, refresh, processes.api_pids() if api_root else None,
-                        identity, data,
-                    )  # fmt: skip
+                try:
+                    if not args.skip_streaming:
+                        await streaming_phase(
+                            args, targets, refresh, processes.api_pids() if api_root else None,
+                            identity, data,
+                        )  # fmt: skip
+                except (RuntimeError, httpx.HTTPError) as exc:
+                    PROBLEMS.append(f"streaming stopped: {' '.join(str(exc).split())[:200]}")
+                    print(f"  streaming STOPPED: {PROBLEMS[-1]}")
+                finally:
+                    verdict(processes)
     finally:
         try:
             await identity.aclose()

@@ -21,11 +21,12 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ehr.devstack.postgres_cluster import PostgresCluster
+from ehr.devstack.processes import listening_pids
 
 CLOCK_TICK_MS = 1000.0 / os.sysconf("SC_CLK_TCK")
 
@@ -78,22 +79,42 @@ def machine_busy() -> tuple[float, float]:
 
 @dataclass
 class ProcessGroups:
-    """The pids of each server, re-read at every snapshot (workers and backends come and go)."""
+    """The pids of each server, re-read at every snapshot (workers and backends come and go).
+
+    HAPI and Redis are found by the port they listen on, every time: if someone restarts one of
+    the shared servers during the run, ``restarted`` says so and the phase's CPU is not its own.
+    """
 
     api_root: int | None
-    hapi_pid: int | None
+    hapi_port: int
     postgres_pid: int | None
-    redis_pid: int | None
+    redis_port: int
+    restarted: list[str] = field(default_factory=list)
+    _seen: dict[str, int] = field(default_factory=dict)
+
+    def _listener(self, name: str, port: int) -> int | None:
+        pid = next(iter(listening_pids(port)), None)
+        first = self._seen.setdefault(name, pid) if pid is not None else None
+        if pid is not None and first != pid:
+            self.restarted.append(f"{name} pid {first} -> {pid}")
+            self._seen[name] = pid
+        return pid
+
+    @property
+    def hapi_pid(self) -> int | None:
+        return self._listener("HAPI", self.hapi_port)
 
     def groups(self) -> dict[str, list[int]]:
         def below(pid: int | None) -> list[int]:
             return descendants(pid) if pid else []
 
+        hapi = self.hapi_pid
+        redis = self._listener("Redis", self.redis_port)
         return {
             "API": below(self.api_root),
-            "HAPI": [self.hapi_pid] if self.hapi_pid else [],
+            "HAPI": [hapi] if hapi else [],
             "PG": below(self.postgres_pid),
-            "Redis": [self.redis_pid] if self.redis_pid else [],
+            "Redis": [redis] if redis else [],
         }
 
     def api_pids(self) -> list[int]:

@@ -98,6 +98,13 @@ class Result:
         return [ms for k, status, ms in self.rows if k == kind and 200 <= status < 400]
 
 
+def _error_name(error: str) -> str:
+    """A short name for a transport error of Go's net/http."""
+    if "Client.Timeout" in error or "deadline exceeded" in error:
+        return "timeout"
+    return (error.rsplit(":", 1)[-1].strip() or "error")[:40]
+
+
 def _targets_file(requests: Sequence[Request], headers: dict[str, str], folder: Path) -> Path:
     path = folder / "targets.jsonl"
     header = {name: [value] for name, value in headers.items()}
@@ -164,7 +171,7 @@ def attack(
         seq, url, error = int(record[8]), record[10], record[5]
         raw.append((seq, timestamp, code, latency, url))
         if code == 0 or code >= 400:
-            what = str(code) if code else (error.split(":")[-1].strip() or "error")[:40]
+            what = str(code) if code else _error_name(error)
             errors[what] = errors.get(what, 0) + 1
     raw.sort()
     rows = []
