@@ -1336,7 +1336,7 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds per side before")
     parser.add_argument("--concurrency", default="16,32", help="saturation levels, comma-separated")
-    parser.add_argument("--sat-seconds", type=float, default=6.0)
+    parser.add_argument("--sat-seconds", type=float, default=5.0)
     parser.add_argument("--sat-rounds", type=int, default=3)
     parser.add_argument("--pin", action="store_true", help="also saturate pinned (first level)")
     parser.add_argument(
