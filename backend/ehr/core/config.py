@@ -149,6 +149,9 @@ class AuditSettings(BaseModel):
     # Page size limits for audit search and export.
     default_page_size: int = 50
     max_page_size: int = 500
+    # How often each replica signs a checkpoint over every shard head of the tenants whose
+    # chains moved (one replica at a time; ehr.platform.audit.checkpoints, ADR 0008).
+    checkpoint_interval_seconds: float = Field(default=60.0, ge=1.0, le=3600.0)
 
 
 class LogSettings(BaseModel):

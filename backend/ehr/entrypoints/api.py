@@ -14,6 +14,7 @@ and closes them on shutdown.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -34,6 +35,7 @@ from ehr.core.redis_store import create_redis
 from ehr.entrypoints.api_docs import router as api_docs_router
 from ehr.fhir import FhirClient
 from ehr.modules import cds_hooks, medication_safety, patients
+from ehr.platform.audit.checkpoints import run_checkpoints
 from ehr.platform.audit.router import router as audit_router
 from ehr.platform.auth.router import router as auth_router
 from ehr.platform.gateway.router import router as fhir_gateway_router
@@ -102,12 +104,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # before the first request, not during one: a first CDS call or check would
             # otherwise compete with every other request for the interpreter.
             await anyio.to_thread.run_sync(medication_safety.get_knowledge)
+            # Signed checkpoints over every audit shard's head (one replica writes per round).
+            stop_checkpoints = asyncio.Event()
+            checkpoints = asyncio.create_task(
+                run_checkpoints(
+                    resources.sessionmaker,
+                    settings,
+                    stop_checkpoints,
+                    interval_seconds=settings.audit.checkpoint_interval_seconds,
+                ),
+                name="audit-checkpoints",
+            )
             _freeze_startup_objects()
             logger.info("app.started", env=settings.env.value, tenant=settings.fhir.default_tenant)
             try:
                 yield {"resources": resources, "fhir": fhir}
             finally:
                 logger.info("app.stopping")
+                stop_checkpoints.set()
+                await checkpoints  # before the engine is disposed
                 del app.state.resources, app.state.fhir
 
     app = FastAPI(

@@ -9,7 +9,8 @@
     ehr tenants create|list|disable              tenants (HAPI partitions)
     ehr users create|reset-mfa                   users of a tenant
     ehr api-keys create|revoke|list              API keys of service clients
-    ehr audit verify|export                      check the audit hash chains / export records
+    ehr audit verify|export|checkpoint           check the shard chains and signed checkpoints /
+                                                 export records / sign a checkpoint now
     ehr keys rotate-signing|reencrypt|purge-expired   key material, token housekeeping
     ehr auth disable-user|enable-user|set-roles|flush-principal-cache
                                                  accounts' state, acting on running APIs at once

@@ -43,6 +43,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 from weakref import WeakKeyDictionary
 
+import asyncpg  # type: ignore[import-untyped]
 import structlog
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
@@ -83,6 +84,32 @@ APPEND_SQL: Final = (
     '"{schema}".audit_append(:tenant, :shard, :expected_seq, :expected_hash, '
     "CAST(:rows AS jsonb), :lock_timeout_ms)"
 )
+
+# The same call in the driver's own placeholders (the request path sends it without SQLAlchemy).
+RAW_APPEND_SQL: Final = (
+    "SELECT appended, head_seq, head_hash, lock_waited FROM "
+    '"{schema}".audit_append($1, $2, $3, $4, $5::jsonb, $6)'
+)
+
+# asyncpg's errors that mean the connection is gone (it is dropped from the pool, not reused).
+_DISCONNECTS: Final[tuple[type[BaseException], ...]] = (
+    OSError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CannotConnectNowError,
+)
+
+
+def _as_dbapi_error(exc: BaseException) -> DBAPIError | None:
+    """A driver error as SQLAlchemy would have raised it (``orig`` keeps the SQLSTATE; a lost
+    connection says ``connection_invalidated``); None for anything else (cancellation...)."""
+    if isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError | OSError):
+        lost = isinstance(exc, _DISCONNECTS)
+        return DBAPIError(None, None, exc, connection_invalidated=lost)
+    return None
+
 
 # The contended path: the chain lock and the timeouts for the transaction, in one statement.
 _LOCK_WITH_TIMEOUTS: Final = (
@@ -155,6 +182,7 @@ class ChainAppender:
             raise ValueError("the shard must be in range(shards)")
         self._engine = engine
         self._sql = text(APPEND_SQL.format(schema=app_schema(engine)))
+        self._raw_sql = RAW_APPEND_SQL.format(schema=app_schema(engine))
         self._lock_timeout_ms = int(lock_timeout_ms)
         self._statement_timeout = statement_timeout_ms / 1000
         self._shards = shards
@@ -225,9 +253,26 @@ class ChainAppender:
             "rows": rows,
             "lock_timeout_ms": self._lock_timeout_ms,
         }
-        async with asyncio.timeout(self._statement_timeout), self._engine.connect() as connection:
-            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
-            row = (await autocommit.execute(self._sql, params)).one()
+        # The pooled connection's driver (asyncpg) directly: SQLAlchemy's statement layers cost
+        # four times the call itself on the request path (docs/adr/0009, cost section). Outside
+        # any transaction, the one statement commits when it returns.
+        raw = await self._engine.raw_connection()
+        try:
+            async with asyncio.timeout(self._statement_timeout):
+                row = await raw.driver_connection.fetchrow(  # type: ignore[union-attr]
+                    self._raw_sql, *params.values()
+                )
+        except BaseException as exc:
+            failure = _as_dbapi_error(exc)
+            if failure is None or failure.connection_invalidated:
+                raw.invalidate(exc if isinstance(exc, Exception) else None)
+            if failure is not None:
+                raise failure from exc
+            raise
+        finally:
+            raw.close()
+        if row is None:  # pragma: no cover - the function always returns one row
+            raise ChainContentionError("audit_append returned no row")
         return bool(row[0]), (int(row[1]), str(row[2])), bool(row[3])
 
     async def _call_locked(self, tenant: str, shard: int, entries: list[AuditEntry]) -> Head:

@@ -1,10 +1,9 @@
-"""Expensive-query protection: ``_count`` / ``_history`` / ``_total`` caps (and the rate limit).
+"""Expensive-query protection: ``_count`` / ``_history`` / ``_total`` caps.
 
 Caps rewrite the query rather than refuse it (a client asking for 10 000 rows gets pages of
 ``max_count``, which FHIR allows: the server may return fewer than asked). The per-client rate
 limit lives in :mod:`ehr.platform.auth.rate_limit` (counted in the authentication's own Redis
-round trip, :func:`ehr.platform.auth.dependencies.authenticate`); ``check_rate_limit`` and
-``RATE_KEY_PREFIX`` are re-exported here for callers that count on their own.
+round trip, :func:`ehr.platform.auth.dependencies.authenticate`).
 """
 
 from __future__ import annotations
@@ -13,9 +12,8 @@ from collections.abc import Sequence
 
 from ehr.core.config import GatewaySettings
 from ehr.core.errors import BadRequestError
-from ehr.platform.auth.rate_limit import RATE_KEY_PREFIX, check_rate_limit
 
-__all__ = ["RATE_KEY_PREFIX", "cap_params", "check_rate_limit"]
+__all__ = ["cap_params"]
 
 
 def _count_value(value: str) -> int:

@@ -1,14 +1,15 @@
 """The authenticated FHIR gateway's routes: ``/fhir/...`` for direct FHIR clients (docs/adr/0009).
 
 Every request: the grammar (:func:`check_grammar`, before authentication: the interaction is
-parsed ONCE, :mod:`ehr.platform.gateway.interactions`) → authenticate (``CurrentPrincipal``: JWT
-or API key) → tenant base and rate limit (Redis, :mod:`ehr.platform.gateway.limits`) → the
-operations allow-list → the body (:mod:`ehr.platform.gateway.intake`: 415 / 400) → the decision
-(:mod:`ehr.platform.gateway.decision`: page ownership, SMART scopes and patient compartment) →
-audit note → the upstream call to the caller's partition (:mod:`ehr.platform.gateway.forwarding`)
-and its answer streamed back with HAPI's address rewritten
-(:mod:`ehr.platform.gateway.response`). The tenant is the principal's, never a URL segment: the
-public URL is ``/fhir/Patient/123``.
+parsed ONCE, :mod:`ehr.platform.gateway.interactions`) → authenticate and rate limit (JWT or API
+key; one Redis round trip, the principal cached: ``ehr.platform.auth.dependencies.authenticate``)
+→ tenant base → the operations allow-list → the body (:mod:`ehr.platform.gateway.intake`: 415 /
+400) → the decision (:mod:`ehr.platform.gateway.decision`: page ownership, SMART scopes and
+patient compartment) → audit note → the upstream call to the caller's partition
+(:mod:`ehr.platform.gateway.forwarding`) and its answer, address rewritten
+(:mod:`ehr.platform.gateway.response`: small ones whole, large ones streamed) → ONE audit record
+with HAPI's status and the patients the answer named, written before the response is sent.
+The tenant is the principal's, never a URL segment: the public URL is ``/fhir/Patient/123``.
 
 Public: ``/fhir/metadata`` (rewritten CapabilityStatement) and
 ``/fhir/.well-known/smart-configuration`` (:mod:`ehr.platform.gateway.discovery`).
@@ -30,7 +31,7 @@ from ehr.fhir.dependencies import FhirClientDep, fhir_client_of
 from ehr.fhir.errors import FhirResourceNotFound
 from ehr.platform.audit.recorder import trail_for, write_trail
 from ehr.platform.auth.authorization import PERMISSION_ATTRIBUTE, PublicRoute
-from ehr.platform.auth.dependencies import get_current_principal
+from ehr.platform.auth.dependencies import authenticate
 from ehr.platform.auth.permissions import Role
 from ehr.platform.gateway.decision import decide, note_access
 from ehr.platform.gateway.discovery import (
@@ -47,7 +48,6 @@ from ehr.platform.gateway.interactions import (
     parse_interaction,
     split_tenant_base,
 )
-from ehr.platform.gateway.limits import check_rate_limit
 from ehr.platform.tenancy.service import SLUG_PATTERN
 
 __all__ = ["SMART_SCOPES_MARKER", "router"]
@@ -147,12 +147,15 @@ async def gateway(request: Request) -> Response:
     settings = resources.settings
     gw = settings.gateway
     parsed = check_grammar(request)
-    principal = await get_current_principal(request)
+    # Credential, revocation, account and rate limit: one Redis round trip, no PostgreSQL one
+    # when the principal is cached (ehr.platform.auth.dependencies.authenticate).
+    principal = await authenticate(
+        request, resources, rate_limit_per_minute=gw.rate_limit_per_minute
+    )
     named_tenant = split_tenant_base(str(request.path_params.get("path", "")))[0]
     if named_tenant is not None and named_tenant != principal.tenant:
         # Unknown, or not the caller's: the same answer, so tenant names are not revealed.
         raise FhirResourceNotFound(f"No FHIR base /fhir/{named_tenant} for this caller")
-    await check_rate_limit(resources.redis, str(principal.subject), gw.rate_limit_per_minute)
     if parsed.operation is not None:
         check_operation(
             parsed.operation,
@@ -199,7 +202,7 @@ async def gateway(request: Request) -> Response:
 
 
 # The route-permission test's marker: access is decided per interaction by the SMART-scope
-# policy (the gateway authenticates inside, ``get_current_principal``: 401 without credentials).
+# policy (the gateway authenticates inside, ``authenticate``: 401 without credentials).
 setattr(gateway, PERMISSION_ATTRIBUTE, SMART_SCOPES_MARKER)
 
 

@@ -14,13 +14,14 @@ import uuid
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from support.audit_trail import patient_read
 from support.database import Sessions
 
-from ehr.core.db.engine import create_sessionmaker
+from ehr.core.config import Settings
+from ehr.core.db.engine import create_engine, create_sessionmaker
 from ehr.core.db.models import AuditRecord
 from ehr.core.errors import AuditUnavailable
 from ehr.platform.audit.appender import ChainAppender, appender_for
@@ -151,32 +152,29 @@ async def test_writers_that_meet_on_a_shard_move_apart(
 
 
 async def test_one_append_is_one_statement_outside_a_transaction_block(
-    audit_engine: AsyncEngine, audit_sessionmaker: Sessions
+    audit_settings: Settings,
 ) -> None:
-    tenant = f"t-{uuid.uuid4().hex[:10]}"
-    appender = _appender(audit_sessionmaker)
-    await appender.append([_entry(tenant, 0)])  # learns the head; prepares the statement
-    statements: list[str] = []
-    in_autocommit: list[bool] = []
-
-    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
-
-    def after(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        # The asyncpg adapter sends BEGIN before a statement unless it is in autocommit.
-        in_autocommit.append(bool(conn.connection.dbapi_connection.autocommit))
-
-    event.listen(audit_engine.sync_engine, "before_cursor_execute", before)
-    event.listen(audit_engine.sync_engine, "after_cursor_execute", after)
+    # One pooled connection, so the driver-level query log sees every statement the appender
+    # sends (it goes to asyncpg directly, below SQLAlchemy's events).
+    engine = create_engine(audit_settings.db.model_copy(update={"pool_size": 1, "max_overflow": 0}))
     try:
+        sessionmaker = create_sessionmaker(engine)
+        tenant = f"t-{uuid.uuid4().hex[:10]}"
+        appender = _appender(sessionmaker)
+        await appender.append([_entry(tenant, 0)])  # learns the head; prepares the statement
+        statements: list[str] = []
+        raw = await engine.raw_connection()
+        driver = raw.driver_connection
+        assert driver is not None
+        driver.add_query_logger(lambda record: statements.append(record.query))
+        raw.close()
         await appender.append([_entry(tenant, 1), _entry(tenant, 2)])
+        assert len(statements) == 1, statements  # no BEGIN, no COMMIT: one implicit transaction
+        assert ".audit_append(" in statements[0]
+        assert not driver.is_in_transaction()
+        assert await _chain(sessionmaker, tenant) == [1, 2, 3]
     finally:
-        event.remove(audit_engine.sync_engine, "before_cursor_execute", before)
-        event.remove(audit_engine.sync_engine, "after_cursor_execute", after)
-    assert len(statements) == 1, statements
-    assert ".audit_append(" in statements[0]
-    assert in_autocommit == [True]
-    assert await _chain(audit_sessionmaker, tenant) == [1, 2, 3]
+        await engine.dispose()
 
 
 async def test_a_held_chain_lock_ends_in_audit_unavailable_after_the_lock_timeout(
