@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,7 +21,14 @@ from support.in_process import ApiFactory
 from support.settings import SettingsFactory
 
 from ehr.core.config import LogSettings, TelemetrySettings
-from ehr.core.observability import UNMATCHED_ROUTE, Tracing, add_request_id, configure_logging
+from ehr.core.observability import (
+    MULTIPROCESS_ENV,
+    UNMATCHED_ROUTE,
+    Tracing,
+    add_request_id,
+    configure_logging,
+    prepare_multiprocess_metrics,
+)
 from ehr.core.request_context import request_id_var
 from ehr.entrypoints.api import create_app
 
@@ -168,3 +177,24 @@ async def test_console_tracing_traces_requests_without_query_strings(
     attributes = dict(server[0].attributes or {})
     assert attributes.get("http.route") == "/api/_test/items/{item_id}"
     assert "Jane" not in json.dumps({k: str(v) for k, v in attributes.items()})
+
+
+def test_several_workers_share_one_emptied_metrics_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(MULTIPROCESS_ENV, raising=False)
+    prepare_multiprocess_metrics(1)  # one worker: its own registry, nothing set
+    assert MULTIPROCESS_ENV not in os.environ
+    prepare_multiprocess_metrics(2)  # several: a fresh directory the workers inherit
+    created = Path(os.environ[MULTIPROCESS_ENV])
+    assert created.is_dir()
+    assert not list(created.iterdir())
+    created.rmdir()
+    # An operator's directory is used and emptied of a previous run's samples.
+    given = tmp_path / "metrics"
+    given.mkdir()
+    (given / "counter_123.db").write_bytes(b"old")
+    monkeypatch.setenv(MULTIPROCESS_ENV, str(given))
+    prepare_multiprocess_metrics(4)
+    assert os.environ[MULTIPROCESS_ENV] == str(given)
+    assert not list(given.iterdir())
