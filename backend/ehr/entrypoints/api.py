@@ -38,6 +38,7 @@ from ehr.modules import cds_hooks, medication_safety, patients
 from ehr.platform.audit.checkpoints import run_checkpoints
 from ehr.platform.audit.router import router as audit_router
 from ehr.platform.auth.router import router as auth_router
+from ehr.platform.gateway.fast_path import GatewayFastPath
 from ehr.platform.gateway.router import router as fhir_gateway_router
 from ehr.platform.health.router import router as health_router
 
@@ -139,6 +140,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     install_openapi_document(app)
+    # /fhir interactions skip FastAPI's router, inside all of our middleware (ADR 0009).
+    app.add_middleware(GatewayFastPath, fastapi_app=app)
     install_middleware(app, settings)
     tracing = configure_tracing(app, settings.telemetry)
     app.state.tracing = tracing

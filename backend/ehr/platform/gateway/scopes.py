@@ -18,6 +18,7 @@ only; other users use ``user/`` only.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -74,6 +75,7 @@ def _v2_actions(text: str) -> frozenset[str] | None:
     return frozenset(text) if text else None
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_scope(text: str) -> Scope | None:
     """The :class:`Scope` of a scope string, or None (malformed, granular, not a resource)."""
     match = _SCOPE.fullmatch(text)
@@ -88,7 +90,16 @@ def parse_scope(text: str) -> Scope | None:
 
 
 def parse_scopes(texts: Iterable[str]) -> tuple[Scope, ...]:
+    if isinstance(texts, frozenset):
+        return _parsed_set(texts)
     return tuple(s for s in (parse_scope(t) for t in texts) if s is not None)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed_set(texts: frozenset[str]) -> tuple[Scope, ...]:
+    """A principal's scope set, parsed once per process (every request checks it; the scope
+    strings come from verified credentials, so the set of distinct sets is small)."""
+    return tuple(s for s in (parse_scope(t) for t in sorted(texts)) if s is not None)
 
 
 def usable_contexts(principal: Principal) -> frozenset[Context]:
