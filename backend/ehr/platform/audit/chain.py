@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -229,6 +229,9 @@ def storable_entry(entry: AuditEntry) -> AuditEntry:
     return replace(entry, **changes)
 
 
+_ENTRY_FIELDS: Final = tuple(spec.name for spec in fields(AuditEntry))
+
+
 def link_entries(
     entries: Sequence[AuditEntry],
     *,
@@ -244,7 +247,9 @@ def link_entries(
     for sent in entries:
         entry = storable_entry(sent)
         seq += 1
-        values = asdict(entry)
+        # A shallow copy: asdict() deep-copies every value, on every request (the details are
+        # already the storable copy).
+        values = {name: getattr(entry, name) for name in _ENTRY_FIELDS}
         values["seq"] = seq
         values["occurred_at"] = entry.occurred_at or now
         values["actor_roles"] = list(entry.actor_roles)
