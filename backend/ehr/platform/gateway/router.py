@@ -137,12 +137,14 @@ def check_grammar(request: Request) -> ParsedInteraction:
     )
 
 
-async def gateway(request: Request) -> Response:
+async def gateway(request: Request, path: str = "") -> Response:
     """Every FHIR interaction, to the caller's tenant partition (see the module doc).
 
-    The lean path (docs/adr/0009, cost section): no FastAPI dependency tree — the request is
-    the only parameter, and each step is called once, in order, on the event loop.
+    The lean path (docs/adr/0009, cost section): no FastAPI dependency tree — each step is
+    called once, in order, on the event loop. ``path`` is declared for the API description; the
+    handler reads it from the request (:mod:`ehr.platform.gateway.fast_path` passes only that).
     """
+    del path
     resources = get_resources(request)
     settings = resources.settings
     gw = settings.gateway
