@@ -28,21 +28,17 @@ from typing import Annotated
 
 import typer
 from redis.exceptions import RedisError
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehr.core.config import Settings
-from ehr.core.db.models import User
-from ehr.core.errors import NotFoundError
 from ehr.core.redis_store import create_redis
-from ehr.entrypoints.cli.runner import fail, run, settings_or_exit
+from ehr.entrypoints.cli.runner import fail, run, settings_or_exit, user_by_name
 from ehr.fhir import FhirClient
 from ehr.platform.auth.crypto import reencrypt_all
 from ehr.platform.auth.principal_cache import flush_principal_cache, publish_principal_changes
 from ehr.platform.auth.revocation import purge_expired
 from ehr.platform.auth.service import disable_user, enable_user, set_user_roles
 from ehr.platform.auth.signing_keys import rotate_signing_key
-from ehr.platform.tenancy import get_tenant_by_slug
 
 __all__ = ["auth_app", "keys_app", "publish_after_commit"]
 
@@ -110,18 +106,6 @@ def publish_after_commit(command: str) -> None:
         )
 
 
-async def _user(session: AsyncSession, tenant_slug: str, username: str) -> User:
-    tenant = await get_tenant_by_slug(session, tenant_slug)
-    user = await session.scalar(
-        select(User).where(
-            User.tenant_id == tenant.id, func.lower(User.username) == username.strip().lower()
-        )
-    )
-    if user is None:
-        raise NotFoundError(f"No user '{username}' in tenant '{tenant_slug}'")
-    return user
-
-
 _OPERATOR = f"cli:{getpass.getuser()}"
 TenantOption = Annotated[str, typer.Option(help="Tenant slug.")]
 UsernameArgument = Annotated[str, typer.Argument()]
@@ -132,7 +116,7 @@ def users_disable(username: UsernameArgument, tenant: TenantOption) -> None:
     """Disable a user: its tokens and logins are refused from now on."""
 
     async def work(settings: Settings, session: AsyncSession, fhir: FhirClient) -> None:
-        user = await disable_user(session, (await _user(session, tenant, username)).id)
+        user = await disable_user(session, (await user_by_name(session, tenant, username)).id)
         typer.echo(f"user {user.username} disabled in {tenant}")
 
     run("auth disable-user", work)
@@ -144,7 +128,7 @@ def users_enable(username: UsernameArgument, tenant: TenantOption) -> None:
     """Re-enable a disabled user."""
 
     async def work(settings: Settings, session: AsyncSession, fhir: FhirClient) -> None:
-        user = await enable_user(session, (await _user(session, tenant, username)).id)
+        user = await enable_user(session, (await user_by_name(session, tenant, username)).id)
         typer.echo(f"user {user.username} enabled in {tenant}")
 
     run("auth enable-user", work)
@@ -160,7 +144,7 @@ def users_set_roles(
     """Make these the user's roles: a removed one stops working at once."""
 
     async def work(settings: Settings, session: AsyncSession, fhir: FhirClient) -> None:
-        user = await _user(session, tenant, username)
+        user = await user_by_name(session, tenant, username)
         roles = await set_user_roles(session, user_id=user.id, roles=role, granted_by=_OPERATOR)
         typer.echo(f"user {user.username} in {tenant}: roles {sorted(roles)}")
 

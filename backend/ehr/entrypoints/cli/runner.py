@@ -15,15 +15,18 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import typer
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehr.core.config import Settings, SettingsError, load_settings
 from ehr.core.db.engine import create_engine, create_sessionmaker
-from ehr.core.errors import AppError
+from ehr.core.db.models import User
+from ehr.core.errors import AppError, NotFoundError
 from ehr.core.observability import configure_logging
 from ehr.fhir import FhirClient
+from ehr.platform.tenancy import get_tenant_by_slug
 
-__all__ = ["fail", "run", "settings_or_exit"]
+__all__ = ["fail", "run", "settings_or_exit", "user_by_name"]
 
 T = TypeVar("T")
 
@@ -70,3 +73,16 @@ def run(
     except OSError as exc:  # database or HAPI unreachable
         message = f"a backing service is unavailable ({type(exc).__name__})"
         raise fail(command, message, code=1) from None
+
+
+async def user_by_name(session: AsyncSession, tenant_slug: str, username: str) -> User:
+    """The user ``username`` (case-insensitive) of tenant ``tenant_slug``; 404 otherwise."""
+    tenant = await get_tenant_by_slug(session, tenant_slug)
+    user = await session.scalar(
+        select(User).where(
+            User.tenant_id == tenant.id, func.lower(User.username) == username.strip().lower()
+        )
+    )
+    if user is None:
+        raise NotFoundError(f"No user '{username}' in tenant '{tenant_slug}'")
+    return user

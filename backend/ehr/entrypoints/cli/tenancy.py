@@ -24,14 +24,11 @@ import uuid
 from typing import Annotated
 
 import typer
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehr.core.config import Settings
-from ehr.core.db.models import User
-from ehr.core.errors import NotFoundError
 from ehr.entrypoints.cli.auth import publish_after_commit
-from ehr.entrypoints.cli.runner import fail, run
+from ehr.entrypoints.cli.runner import fail, run, user_by_name
 from ehr.fhir import FhirClient
 from ehr.platform.auth.api_keys import create_api_key, list_api_keys, revoke_api_key
 from ehr.platform.auth.service import create_user, reset_mfa
@@ -107,18 +104,6 @@ def generate_password() -> str:
     return "-".join(secrets.token_urlsafe(6) for _ in range(4))
 
 
-async def _user(session: AsyncSession, tenant_slug: str, username: str) -> User:
-    tenant = await get_tenant_by_slug(session, tenant_slug)
-    user = await session.scalar(
-        select(User).where(
-            User.tenant_id == tenant.id, func.lower(User.username) == username.strip().lower()
-        )
-    )
-    if user is None:
-        raise NotFoundError(f"No user '{username}' in tenant '{tenant_slug}'")
-    return user
-
-
 @users_app.command("create")
 def users_create(
     username: Annotated[str, typer.Argument()],
@@ -172,7 +157,7 @@ def users_reset_mfa(
     """Remove the user's MFA enrolment and recovery codes (they enrol again at next login)."""
 
     async def work(settings: Settings, session: AsyncSession, fhir: FhirClient) -> None:
-        user = await _user(session, tenant, username)
+        user = await user_by_name(session, tenant, username)
         await reset_mfa(session, user.id)
         typer.echo(f"MFA reset for {user.username} in {tenant}")
 

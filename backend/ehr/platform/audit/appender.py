@@ -45,7 +45,7 @@ from weakref import WeakKeyDictionary
 
 import asyncpg  # type: ignore[import-untyped]
 import structlog
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -59,6 +59,7 @@ from ehr.platform.audit.chain import (
     format_timestamp,
     link_entries,
     lock_key,
+    read_head,
 )
 
 __all__ = [
@@ -290,15 +291,7 @@ class ChainAppender:
                     "key": lock_key(tenant, shard),
                 },
             )
-            last = (
-                await connection.execute(
-                    select(AuditRecord.seq, AuditRecord.record_hash)
-                    .where(AuditRecord.tenant == tenant, AuditRecord.shard == shard)
-                    .order_by(AuditRecord.seq.desc())
-                    .limit(1)
-                )
-            ).first()
-            head = (int(last[0]), str(last[1])) if last is not None else (0, GENESIS_HASH)
+            head = await read_head(connection, tenant, shard)
             records = link_entries(
                 entries, last_seq=head[0], last_hash=head[1], now=datetime.now(UTC), shard=shard
             )

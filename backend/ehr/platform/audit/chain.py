@@ -306,8 +306,9 @@ def app_schema(bind: AsyncEngine | AsyncConnection | AsyncSession) -> str:
     return validate_schema_name(str(translate.get(MODEL_SCHEMA) or MODEL_SCHEMA))
 
 
-async def read_head(session: AsyncSession, tenant: str, shard: int = 0) -> Head:
-    """The chain's last ``(seq, record_hash)``; ``(0, GENESIS_HASH)`` for an empty chain."""
+async def read_head(session: AsyncSession | AsyncConnection, tenant: str, shard: int = 0) -> Head:
+    """The chain's last ``(seq, record_hash)``; ``(0, GENESIS_HASH)`` for an empty chain (in a
+    session's or a connection's transaction)."""
     last = (
         await session.execute(
             select(AuditRecord.seq, AuditRecord.record_hash)
