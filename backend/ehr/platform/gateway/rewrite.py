@@ -9,6 +9,7 @@ chunks is still found, and memory stays flat however large the body is. It also 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from typing import Final
@@ -34,6 +35,18 @@ _PAGE_TAIL: Final = 400
 _BOUNDARY: Final = rb"(?=[/?#\"'\s<\\]|\Z)"
 
 
+@functools.lru_cache(maxsize=1024)
+def _needle_pattern(needles: frozenset[str]) -> tuple[re.Pattern[bytes], int]:
+    """The pattern of HAPI's bases and the tail to keep across chunks (built once per tenant:
+    every answer of the gateway is rewritten)."""
+    ordered = sorted({n.rstrip("/") for n in needles if n}, key=len, reverse=True)
+    if not ordered:
+        raise ValueError("at least one needle is needed")
+    # Each needle must end at a URL boundary (one byte of look-ahead, hence the +1).
+    pattern = re.compile(b"|".join(re.escape(n.encode()) + _BOUNDARY for n in ordered))
+    return pattern, len(ordered[0].encode()) + 1
+
+
 class StreamRewriter:
     """Rewrites HAPI's bases to ``replacement`` across chunk boundaries; see the module doc."""
 
@@ -45,12 +58,7 @@ class StreamRewriter:
         capture_pages: bool = False,
         capture_patients: bool = False,
     ):
-        ordered = sorted({n.rstrip("/") for n in needles if n}, key=len, reverse=True)
-        if not ordered:
-            raise ValueError("at least one needle is needed")
-        # Each needle must end at a URL boundary (one byte of look-ahead, hence the +1 below).
-        self._pattern = re.compile(b"|".join(re.escape(n.encode()) + _BOUNDARY for n in ordered))
-        self._keep = len(ordered[0].encode()) + 1
+        self._pattern, self._keep = _needle_pattern(frozenset(needles))
         self._replacement = replacement.rstrip("/").encode()
         self._pending = b""
         self._capture = capture_pages
