@@ -34,7 +34,17 @@ from ehr.core.openapi_document import install_openapi_document
 from ehr.core.redis_store import create_redis
 from ehr.entrypoints.api_docs import router as api_docs_router
 from ehr.fhir import FhirClient
-from ehr.modules import cds_hooks, medication_safety, patients
+from ehr.modules import (
+    allergies,
+    cds_hooks,
+    chart,
+    encounters,
+    medication_safety,
+    notes,
+    patients,
+    problems,
+    vitals,
+)
 from ehr.platform.audit.checkpoints import run_checkpoints
 from ehr.platform.audit.router import router as audit_router
 from ehr.platform.auth.router import router as auth_router
@@ -152,6 +162,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(auth_router)
     app.include_router(patients.router)
+    app.include_router(chart.router)
+    app.include_router(encounters.router)
+    app.include_router(problems.router)
+    app.include_router(allergies.router)
+    app.include_router(vitals.router)
+    app.include_router(notes.router)
     app.include_router(medication_safety.router)
     app.include_router(audit_router)
     app.include_router(cds_hooks.router)

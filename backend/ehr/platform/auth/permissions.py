@@ -41,6 +41,8 @@ class Permission(StrEnum):
     PATIENT_WRITE = "patient:write"
     CLINICAL_READ = "clinical:read"
     CLINICAL_WRITE = "clinical:write"
+    # Signing (and co-signing, amending) a clinical note: the author's legal attestation.
+    NOTE_SIGN = "note:sign"
     MEDICATION_READ = "medication:read"
     MEDICATION_PRESCRIBE = "medication:prescribe"
     MEDICATION_DISPENSE = "medication:dispense"
@@ -86,6 +88,7 @@ ROLE_PERMISSIONS: Final[Mapping[Role, frozenset[Permission]]] = {
     | {
         P.PATIENT_WRITE,
         P.CLINICAL_WRITE,
+        P.NOTE_SIGN,
         P.MEDICATION_PRESCRIBE,
         P.ORDER_PLACE,
         P.FHIR_WRITE,

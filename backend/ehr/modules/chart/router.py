@@ -1,0 +1,11 @@
+"""The ``/api/patients/{patient_id}`` routes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from ehr.core.intake import IntakeRoute
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/patients/{patient_id}", tags=["chart"], route_class=IntakeRoute)
