@@ -3,7 +3,7 @@ reported per section) and timeline (merged by clinical date, cursor-paginated) (
 
 The public surface (other modules and the entrypoints import only this):
 
-``router``   the routes under ``/api/patients/{patient_id}``
+``router``   ``/api/patients/{patient_id}/summary`` and ``/timeline``
 """
 
 from ehr.modules.chart.router import router

@@ -1,11 +1,145 @@
-"""The ``/api/patients/{patient_id}`` routes."""
+"""``/api/patients/{patient_id}/summary`` and ``/timeline``: the chart at a glance and in order.
+
+Permission ``clinical:read``. The patient is read first through the patients module (tenant and
+portal compartment bound: another patient is 404) and the break-glass rule applied to it; then
+the sections (or timeline kinds) are read in parallel. Restricted (R/V) entries of an open chart
+are withheld unless break-glass was asserted (their number is in the answer). A section or kind
+HAPI could not answer says so (its problem code); the request still succeeds. One audit note per
+view, naming the patient. Portal users (role ``patient``) see only their own chart and, in the
+timeline, only signed notes.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any
 
+from fastapi import APIRouter, Query
+
+from ehr.core.error_handlers import problem_responses
 from ehr.core.intake import IntakeRoute
+from ehr.modules import patients
+from ehr.modules.chart.dependencies import ChartServiceDep
+from ehr.modules.chart.schemas import ChartSummary, TimelineKind, TimelinePage
+from ehr.modules.chart.service import TIMELINE_KINDS
+from ehr.platform.audit.dependencies import PhiAudit
+from ehr.platform.auth.authorization import (
+    BreakGlassDep,
+    BreakGlassRequest,
+    RequirePermission,
+    check_restricted_access,
+    is_restricted,
+)
+from ehr.platform.auth.permissions import Permission
+from ehr.platform.auth.principal import Principal
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/patients/{patient_id}", tags=["chart"], route_class=IntakeRoute)
+
+CanRead = Annotated[Principal, RequirePermission(Permission.CLINICAL_READ)]
+# FHIR date: YYYY, YYYY-MM, YYYY-MM-DD or a dateTime with offset.
+_FHIR_DATE = r"^\d{4}(-\d{2}(-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2}))?)?)?$"
+
+
+def _visibility(
+    principal: Principal, break_glass: BreakGlassRequest, opened_by_break_glass: bool
+) -> Callable[[Mapping[str, Any]], bool]:
+    """Which entries of the chart the caller sees: restricted ones only with break-glass."""
+    may_break_glass = opened_by_break_glass or (
+        break_glass.asserted and principal.has(Permission.BREAK_GLASS)
+    )
+
+    def visible(resource: Mapping[str, Any]) -> bool:
+        return may_break_glass or not is_restricted(resource)
+
+    return visible
+
+
+@router.get(
+    "/summary",
+    response_model=ChartSummary,
+    responses=problem_responses(401, 403, 404, 410, 422, 502, 503, 504),
+)
+async def patient_summary(
+    patient_id: patients.PatientId,
+    principal: CanRead,
+    people: patients.PatientServiceDep,
+    chart: ChartServiceDep,
+    audit: PhiAudit,
+    break_glass: BreakGlassDep,
+) -> ChartSummary:
+    """Demographics, active problems, allergies, active medications, latest vitals, recent
+    results (abnormal first), open orders, upcoming appointments and care team; each section
+    says whether it could be read."""
+    patient = await people.get(patient_id)
+    used = check_restricted_access(patient, principal, break_glass)
+    sections = await chart.summary(patient_id, _visibility(principal, break_glass, used))
+    audit.access(
+        "chart:summary",
+        resource_type="Patient",
+        resource_id=patient_id,
+        patient_id=patient_id,
+        details={
+            "unavailable": sorted(n for n, s in sections.items() if s.status != "ok"),
+            "withheld": sum(s.withheld for s in sections.values()),
+        },
+        break_glass=used,
+        break_glass_reason=break_glass.reason if used else None,
+    )
+    return ChartSummary(patient=patients.to_summary(patient), sections=sections)
+
+
+@router.get(
+    "/timeline",
+    response_model=TimelinePage,
+    responses=problem_responses(401, 403, 404, 410, 422, 502, 503, 504),
+)
+async def patient_timeline(
+    patient_id: patients.PatientId,
+    principal: CanRead,
+    people: patients.PatientServiceDep,
+    chart: ChartServiceDep,
+    audit: PhiAudit,
+    break_glass: BreakGlassDep,
+    kind: Annotated[
+        list[TimelineKind] | None,
+        Query(max_length=5, description="Kinds to include (repeat); all when absent."),
+    ] = None,
+    since: Annotated[
+        str | None, Query(pattern=_FHIR_DATE, max_length=40, description="FHIR date, inclusive.")
+    ] = None,
+    until: Annotated[
+        str | None, Query(pattern=_FHIR_DATE, max_length=40, description="FHIR date, inclusive.")
+    ] = None,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=512, pattern=r"^[A-Za-z0-9_-]+$", description="From a page's `next`."),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=100, description="Items per page.")] = 25,
+) -> TimelinePage:
+    """Encounters, orders, results, notes and medication changes merged by clinical date,
+    newest first; pages follow `next` (a keyset: stable while new entries are recorded)."""
+    patient = await people.get(patient_id)
+    used = check_restricted_access(patient, principal, break_glass)
+    kinds = list(dict.fromkeys(kind)) if kind else list(TIMELINE_KINDS)
+    page = await chart.timeline(
+        patient_id,
+        _visibility(principal, break_glass, used),
+        kinds=kinds,
+        since=since,
+        until=until,
+        cursor=cursor,
+        limit=limit,
+        released_notes_only=patients.compartment_of(principal) is not None,
+    )
+    audit.access(
+        "chart:timeline",
+        resource_type="Patient",
+        resource_id=patient_id,
+        patient_id=patient_id,
+        details={"kinds": kinds, "items": len(page.items), "page": cursor is not None},
+        break_glass=used,
+        break_glass_reason=break_glass.reason if used else None,
+    )
+    return page
