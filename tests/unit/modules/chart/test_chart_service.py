@@ -1,0 +1,171 @@
+"""The chart service without HAPI: a section HAPI cannot answer is reported, the others are
+served; the timeline's cursor, dates and ordering; entries' values and interpretations."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from ehr.fhir.errors import FhirTimeout, FhirUnavailable
+from ehr.modules.chart.service import (
+    ChartService,
+    InvalidTimelineCursor,
+    decode_cursor,
+    encode_cursor,
+    sort_instant,
+    to_entry,
+)
+
+
+class FakeFhir:
+    """Answers searches from a table by resource type; a type mapped to an error raises it."""
+
+    def __init__(self, answers: dict[str, Any]) -> None:
+        self.answers = answers
+        self.searches: list[tuple[str, list[tuple[str, str]]]] = []
+
+    async def search(self, resource_type: str, params: Sequence[tuple[str, str]]) -> Any:
+        self.searches.append((resource_type, list(params)))
+        answer = self.answers.get(resource_type, [])
+        if isinstance(answer, Exception):
+            raise answer
+        return {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "entry": [{"resource": resource} for resource in answer],
+        }
+
+
+def _visible(_resource: Any) -> bool:
+    return True
+
+
+async def test_a_section_hapi_cannot_answer_is_reported_and_the_others_served() -> None:
+    fhir = FakeFhir(
+        {
+            "Condition": [{"resourceType": "Condition", "id": "c1", "code": {"text": "Asthma"}}],
+            "MedicationStatement": FhirUnavailable("The FHIR server cannot be reached"),
+            "Appointment": FhirTimeout("The FHIR server did not answer in time"),
+        }
+    )
+    sections = await ChartService(fhir).summary("p1", _visible)  # type: ignore[arg-type]
+    assert sections["problems"].status == "ok"
+    assert [entry.display for entry in sections["problems"].entries] == ["Asthma"]
+    # medications = MedicationRequest + MedicationStatement: one of them failed → unavailable
+    assert sections["medications"].status == "unavailable"
+    assert sections["medications"].error == "fhir_unavailable"
+    assert sections["appointments"].error == "fhir_timeout"
+    assert {name for name, s in sections.items() if s.status == "ok"} == {
+        "problems",
+        "allergies",
+        "vitals",
+        "results",
+        "orders",
+        "care_team",
+    }
+    # Every query is bound to the patient.
+    assert all(("patient", "p1") in params for _, params in fhir.searches)
+
+
+async def test_restricted_and_entered_in_error_entries_are_left_out() -> None:
+    fhir = FakeFhir(
+        {
+            "Condition": [
+                {"resourceType": "Condition", "id": "ok"},
+                {
+                    "resourceType": "Condition",
+                    "id": "err",
+                    "verificationStatus": {"coding": [{"code": "entered-in-error"}]},
+                },
+                {"resourceType": "Condition", "id": "secret", "restricted": True},
+            ]
+        }
+    )
+    sections = await ChartService(fhir).summary(  # type: ignore[arg-type]
+        "p1", lambda resource: not resource.get("restricted")
+    )
+    assert [e.id for e in sections["problems"].entries] == ["ok"]
+    assert sections["problems"].withheld == 1
+
+
+def test_cursor_round_trip_and_refusals() -> None:
+    instant = sort_instant("2026-01-02T03:04:05+01:00")
+    assert instant == "2026-01-02T02:04:05.000000Z"
+    assert decode_cursor(encode_cursor(instant, "Encounter/e1")) == (instant, "Encounter/e1")
+    for bad in ("not-a-cursor", encode_cursor("2026-01-02", "x"), "W10"):
+        with pytest.raises(InvalidTimelineCursor):
+            decode_cursor(bad)
+
+
+def test_partial_dates_sort_at_their_start() -> None:
+    assert sort_instant("2025") == "2025-01-01T00:00:00.000000Z"
+    assert sort_instant("2025-03") == "2025-03-01T00:00:00.000000Z"
+    assert sort_instant("not a date") is None
+
+
+async def test_timeline_merges_kinds_newest_first_and_pages_by_keyset() -> None:
+    fhir = FakeFhir(
+        {
+            "Encounter": [
+                {"resourceType": "Encounter", "id": "e1", "period": {"start": "2026-01-05"}}
+            ],
+            "ServiceRequest": [
+                {"resourceType": "ServiceRequest", "id": "s1", "authoredOn": "2026-01-07"},
+                {"resourceType": "ServiceRequest", "id": "s0", "authoredOn": "2026-01-05"},
+            ],
+            "DocumentReference": [
+                {"resourceType": "DocumentReference", "id": "d1", "date": "2026-01-06T10:00:00Z"}
+            ],
+        }
+    )
+    service = ChartService(fhir)  # type: ignore[arg-type]
+    kinds = ["encounter", "order", "note"]
+    page = await service.timeline(
+        "p1",
+        _visible,
+        kinds=kinds,
+        since=None,
+        until=None,
+        cursor=None,
+        limit=3,  # type: ignore[arg-type]
+    )
+    assert [item.id for item in page.items] == ["s1", "d1", "s0"]  # same day: key desc
+    assert page.next is not None
+    rest = await service.timeline(
+        "p1",
+        _visible,
+        kinds=kinds,
+        since=None,
+        until=None,
+        cursor=page.next,
+        limit=3,  # type: ignore[arg-type]
+    )
+    assert [item.id for item in rest.items] == ["e1"]
+    assert rest.next is None
+
+
+def test_entries_read_values_and_flags() -> None:
+    bp = to_entry(
+        {
+            "resourceType": "Observation",
+            "id": "bp",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9"}], "text": "BP"},
+            "component": [
+                {"valueQuantity": {"value": 120, "unit": "mmHg"}},
+                {"valueQuantity": {"value": 80, "unit": "mmHg"}},
+            ],
+            "interpretation": [{"coding": [{"code": "H"}]}],
+        }
+    )
+    assert (bp.value, bp.code, bp.abnormal) == ("120/80 mmHg", "http://loinc.org|85354-9", True)
+    medication = to_entry(
+        {
+            "resourceType": "MedicationRequest",
+            "id": "m",
+            "status": "active",
+            "medicationReference": {"display": "Metformin"},
+        }
+    )
+    assert (medication.display, medication.status) == ("Metformin", "active")
