@@ -1,0 +1,601 @@
+"""Vital-sign Observations through the tenant-bound FHIR client.
+
+A set of vitals is written as one FHIR transaction (all or nothing): one Observation per
+measurement (a blood pressure is one Observation with systolic/diastolic components) and, when a
+weight and a height are known, a derived BMI Observation whose ``derivedFrom`` names both (the
+height may be one recorded for the patient within the last year). Every Observation follows the
+FHIR R4 vital-signs profile: category ``vital-signs``, a LOINC code, status ``final``,
+``effectiveDateTime``, the path's patient as subject and a UCUM ``valueQuantity`` in the
+canonical unit.
+
+Corrections replace the Observation (status ``amended``; versioned with ``If-Match``). Clinical
+data is never deleted: ``entered-in-error`` marks a wrong one, and a BMI derived from it is
+marked with it (same transaction). Paging follows HAPI's ``next`` links, sealed into an opaque
+token bound to the tenant and the patient (HMAC-SHA256), like the patients search.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import hmac
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import quote
+
+import structlog
+
+from ehr.core.errors import AppError, BadRequestError, ConflictError, RequestValidationFailed
+from ehr.fhir import (
+    FhirResourceGone,
+    FhirResourceNotFound,
+    TenantFhirClient,
+    bundle_resources,
+    codings,
+    create_entry,
+    iter_entries,
+    new_full_url,
+    next_link,
+    reference_parts,
+    transaction_bundle,
+    update_entry,
+)
+from ehr.modules.vitals.catalogue import (
+    BMI,
+    BODY_HEIGHT,
+    BODY_WEIGHT,
+    DIASTOLIC,
+    LOINC_SYSTEM,
+    SYSTOLIC,
+    VITALS,
+    VitalSign,
+)
+from ehr.modules.vitals.rules import Measured, derive_bmi, measure, measure_all
+from ehr.modules.vitals.schemas import (
+    ComponentOut,
+    VitalSignOut,
+    VitalsRecord,
+    VitalUpdate,
+)
+from ehr.modules.vitals.units import UCUM_SYSTEM
+
+__all__ = [
+    "EncounterNotOfPatient",
+    "InvalidPageTokenError",
+    "PreconditionRequired",
+    "VitalEnteredInError",
+    "VitalsResults",
+    "VitalsService",
+    "latest_vitals",
+    "to_vital",
+    "vitals_path",
+]
+
+logger = structlog.get_logger(__name__)
+
+CATEGORY_SYSTEM: Final = "http://terminology.hl7.org/CodeSystem/observation-category"
+VITAL_SIGNS_CATEGORY: Final = {
+    "coding": [{"system": CATEGORY_SYSTEM, "code": "vital-signs", "display": "Vital Signs"}],
+    "text": "Vital Signs",
+}
+_PROFILE_BASE: Final = "http://hl7.org/fhir/StructureDefinition/"
+_PROFILES: Final = {
+    "85354-9": "bp",
+    "8867-4": "heartrate",
+    "9279-1": "resprate",
+    "8310-5": "bodytemp",
+    "2708-6": "oxygensat",
+    "29463-7": "bodyweight",
+    "8302-2": "bodyheight",
+    "39156-5": "bmi",
+    "9843-4": "headcircum",
+}
+ENTERED_IN_ERROR: Final = "entered-in-error"
+# A height measured longer ago than this is not used to derive a BMI.
+PRIOR_HEIGHT_MAX_AGE: Final = dt.timedelta(days=365)
+_TOKEN_MAC_BYTES: Final = 16
+_LATEST_SCAN: Final = 200
+
+
+class PreconditionRequired(AppError):  # noqa: N818 - named like the other errors
+    """An update without ``If-Match`` (RFC 6585: 428): it could overwrite someone's change."""
+
+    status_code = 428
+    code = "precondition_required"
+    title = "Precondition required"
+
+
+class EncounterNotOfPatient(RequestValidationFailed):
+    """The encounter does not exist in this tenant or is another patient's."""
+
+    code = "encounter_not_of_patient"
+    title = "Encounter is not this patient's"
+
+
+class VitalEnteredInError(ConflictError):
+    """An Observation marked entered-in-error is not corrected any more (record a new one)."""
+
+    code = "vital_entered_in_error"
+    title = "Vital sign was entered in error"
+
+
+class InvalidPageTokenError(BadRequestError):
+    """A ``page_token`` not issued by this service for this tenant and patient."""
+
+    code = "invalid_page_token"
+    title = "Invalid page token"
+
+
+def vitals_path(patient_id: str) -> str:
+    return f"/api/patients/{patient_id}/vitals"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+# --------------------------------------------------------------------------- FHIR building
+
+
+def _concept(vital: VitalSign, submitted_code: str | None = None) -> dict[str, Any]:
+    coding = [{"system": LOINC_SYSTEM, "code": vital.code, "display": vital.display}]
+    for alias in vital.aliases:
+        if alias == submitted_code:
+            coding.append({"system": LOINC_SYSTEM, "code": alias})
+    return {"coding": coding, "text": vital.display}
+
+
+def _quantity(value: float, vital: VitalSign) -> dict[str, Any]:
+    return {
+        "value": value,
+        "unit": vital.unit_display,
+        "system": UCUM_SYSTEM,
+        "code": vital.unit,
+    }
+
+
+def _apply_values(resource: dict[str, Any], measured: Measured) -> None:
+    """Put the measured values on ``resource`` (``valueQuantity`` or the BP components)."""
+    resource.pop("valueQuantity", None)
+    resource.pop("component", None)
+    if measured.systolic is not None and measured.diastolic is not None:
+        resource["component"] = [
+            {"code": _concept(SYSTOLIC), "valueQuantity": _quantity(measured.systolic, SYSTOLIC)},
+            {
+                "code": _concept(DIASTOLIC),
+                "valueQuantity": _quantity(measured.diastolic, DIASTOLIC),
+            },
+        ]
+    elif measured.value is not None:
+        resource["valueQuantity"] = _quantity(measured.value, measured.vital)
+
+
+def observation(
+    patient_id: str,
+    measured: Measured,
+    *,
+    effective: dt.datetime,
+    encounter_id: str | None = None,
+    derived_from: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The vital-signs profile Observation of one measurement."""
+    resource: dict[str, Any] = {
+        "resourceType": "Observation",
+        "meta": {
+            "profile": [
+                f"{_PROFILE_BASE}vitalsigns",
+                f"{_PROFILE_BASE}{_PROFILES[measured.vital.code]}",
+            ]
+        },
+        "status": "final",
+        "category": [VITAL_SIGNS_CATEGORY],
+        "code": _concept(measured.vital, measured.submitted_code),
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "effectiveDateTime": effective.isoformat(),
+    }
+    if encounter_id is not None:
+        resource["encounter"] = {"reference": f"Encounter/{encounter_id}"}
+    _apply_values(resource, measured)
+    if derived_from:
+        resource["derivedFrom"] = [{"reference": ref} for ref in derived_from]
+    return resource
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _loinc_code(resource: Mapping[str, Any]) -> str:
+    found = [c.code for c in codings(resource.get("code")) if c.system == LOINC_SYSTEM]
+    for code in found:
+        if code in VITALS:
+            return VITALS[code].code
+    return found[0] if found else ""
+
+
+def _quantity_of(value: object) -> tuple[float | None, str | None]:
+    if not isinstance(value, Mapping):
+        return None, None
+    number = value.get("value")
+    code = value.get("code") if isinstance(value.get("code"), str) else value.get("unit")
+    return (
+        float(number) if isinstance(number, int | float) else None,
+        code if isinstance(code, str) else None,
+    )
+
+
+def _parse_datetime(value: object) -> dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
+
+
+def to_vital(resource: Mapping[str, Any]) -> VitalSignOut:
+    """Our document of a vital-sign Observation."""
+    code = _loinc_code(resource)
+    vital = VITALS.get(code)
+    value, unit = _quantity_of(resource.get("valueQuantity"))
+    components: list[ComponentOut] = []
+    for component in resource.get("component") or []:
+        if not isinstance(component, Mapping):
+            continue
+        first = codings(component.get("code"), limit=1)
+        c_value, c_unit = _quantity_of(component.get("valueQuantity"))
+        components.append(
+            ComponentOut(
+                code=first[0].code if first else "",
+                display=first[0].display if first else None,
+                value=c_value,
+                unit=c_unit,
+            )
+        )
+    encounter = reference_parts(resource.get("encounter"))
+    derived = [reference_parts(ref) for ref in resource.get("derivedFrom") or []]
+    meta = resource.get("meta")
+    version = meta.get("versionId") if isinstance(meta, Mapping) else None
+    return VitalSignOut(
+        id=str(resource.get("id", "")),
+        version=version if isinstance(version, str) else None,
+        code=code,
+        display=vital.display if vital is not None else None,
+        status=str(resource.get("status", "")),
+        effective=_parse_datetime(resource.get("effectiveDateTime")),
+        value=value,
+        unit=unit,
+        components=components,
+        encounter_id=encounter.resource_id if encounter is not None else None,
+        derived_from=[d.resource_id for d in derived if d is not None],
+    )
+
+
+def _is_patients_vital(resource: Mapping[str, Any], patient_id: str) -> bool:
+    subject = reference_parts(resource.get("subject"))
+    is_vital = any(
+        c.system == CATEGORY_SYSTEM and c.code == "vital-signs"
+        for category in resource.get("category") or []
+        for c in codings(category)
+    )
+    return (
+        is_vital
+        and subject is not None
+        and (subject.resource_type, subject.resource_id) == ("Patient", patient_id)
+    )
+
+
+def _base_params(patient_id: str) -> list[tuple[str, str]]:
+    return [
+        ("subject", f"Patient/{patient_id}"),
+        ("category", f"{CATEGORY_SYSTEM}|vital-signs"),
+        ("status:not", ENTERED_IN_ERROR),
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class VitalsResults:
+    """One page of a patient's vitals and the ``next`` link (our API's, sealed)."""
+
+    resources: list[dict[str, Any]]
+    next: str | None
+
+
+async def latest_vitals(fhir: TenantFhirClient, patient_id: str) -> list[VitalSignOut]:
+    """The latest valid measurement of each vital sign of ``patient_id``, latest first.
+
+    For the chart summary: one bounded search (the newest 200 vital-sign Observations, entered-in-
+    error ones excluded). The caller has already checked access to the patient and audits.
+    """
+    found = await fhir.search_all(
+        "Observation",
+        [*_base_params(patient_id), ("_sort", "-date")],
+        page_size=_LATEST_SCAN,
+        max_pages=1,
+    )
+    latest: dict[str, VitalSignOut] = {}
+    for resource in found.matches:
+        vital = to_vital(resource)
+        if vital.code and vital.code not in latest:
+            latest[vital.code] = vital
+    return list(latest.values())
+
+
+# --------------------------------------------------------------------------- the service
+
+
+class VitalsService:
+    """The vitals use cases for one tenant. The router has already checked the patient exists
+    and the caller may see it (compartment, break-glass)."""
+
+    def __init__(self, fhir: TenantFhirClient, *, page_token_key: bytes) -> None:
+        self._fhir = fhir
+        self._page_token_key = page_token_key
+
+    # --- record -------------------------------------------------------------------------------
+
+    async def record(self, patient_id: str, payload: VitalsRecord) -> list[dict[str, Any]]:
+        """Store the set (and a derived BMI) in one transaction; the stored Observations."""
+        measured = measure_all(
+            (m.code, m.unit, m.value, m.systolic, m.diastolic) for m in payload.measurements
+        )
+        if payload.encounter_id is not None:
+            await self._check_encounter(patient_id, payload.encounter_id)
+        effective = payload.effective or _now()
+        entries: list[dict[str, Any]] = []
+        by_code: dict[str, tuple[str, Measured]] = {}
+        for one in measured:
+            full_url = new_full_url()
+            by_code[one.vital.code] = (full_url, one)
+            resource = observation(
+                patient_id, one, effective=effective, encounter_id=payload.encounter_id
+            )
+            entries.append(create_entry(resource, full_url=full_url))
+        bmi_entry = await self._derived_bmi(patient_id, by_code, effective, payload.encounter_id)
+        if bmi_entry is not None:
+            entries.append(bmi_entry)
+        response = await self._fhir.transaction(transaction_bundle(entries), return_resources=True)
+        stored = [entry.resource for entry in iter_entries(response) if entry.resource]
+        logger.info(
+            "vitals.record.completed",
+            tenant=self._fhir.tenant,
+            resource_type="Observation",
+            count=len(stored),
+            bmi_derived=bmi_entry is not None,
+        )
+        return stored
+
+    async def _derived_bmi(
+        self,
+        patient_id: str,
+        by_code: Mapping[str, tuple[str, Measured]],
+        effective: dt.datetime,
+        encounter_id: str | None,
+    ) -> dict[str, Any] | None:
+        """The create entry of the BMI of this set's weight and height (or the last height)."""
+        if BMI.code in by_code or BODY_WEIGHT.code not in by_code:
+            return None
+        weight_url, weight = by_code[BODY_WEIGHT.code]
+        if BODY_HEIGHT.code in by_code:
+            height_url, height = by_code[BODY_HEIGHT.code]
+            height_cm = height.value
+        else:
+            prior = await self._prior_height(patient_id, effective)
+            if prior is None:
+                return None
+            height_url, height_cm = prior
+        bmi = (
+            derive_bmi(weight.value, height_cm)
+            if weight.value is not None and height_cm is not None
+            else None
+        )
+        if bmi is None:
+            return None
+        resource = observation(
+            patient_id,
+            Measured(BMI, BMI.code, value=bmi),
+            effective=effective,
+            encounter_id=encounter_id,
+            derived_from=(weight_url, height_url),
+        )
+        return create_entry(resource)
+
+    async def _prior_height(
+        self, patient_id: str, effective: dt.datetime
+    ) -> tuple[str, float] | None:
+        """The patient's last height within :data:`PRIOR_HEIGHT_MAX_AGE` before ``effective``."""
+        since = (effective - PRIOR_HEIGHT_MAX_AGE).date().isoformat()
+        bundle = await self._fhir.search(
+            "Observation",
+            [
+                *_base_params(patient_id),
+                ("code", f"{LOINC_SYSTEM}|{BODY_HEIGHT.code}"),
+                ("date", f"ge{since}"),
+                ("date", f"le{effective.isoformat()}"),
+                ("_sort", "-date"),
+                ("_count", "1"),
+            ],
+        )
+        for resource in bundle_resources(bundle, "Observation"):
+            value, unit = _quantity_of(resource.get("valueQuantity"))
+            if value is not None and unit == BODY_HEIGHT.unit and resource.get("id"):
+                return f"Observation/{resource['id']}", value
+        return None
+
+    async def _check_encounter(self, patient_id: str, encounter_id: str) -> None:
+        try:
+            encounter = await self._fhir.read("Encounter", encounter_id)
+        except (FhirResourceNotFound, FhirResourceGone):
+            encounter = {}
+        subject = reference_parts(encounter.get("subject"))
+        if subject is None or (subject.resource_type, subject.resource_id) != (
+            "Patient",
+            patient_id,
+        ):
+            raise EncounterNotOfPatient(
+                "The encounter does not exist or is not this patient's",
+                extra={"encounter_id": encounter_id},
+            )
+
+    # --- read ---------------------------------------------------------------------------------
+
+    async def get(self, patient_id: str, vital_id: str) -> dict[str, Any]:
+        """The vital-sign Observation ``vital_id`` of ``patient_id`` (else 404, whatever it is)."""
+        resource = await self._fhir.read("Observation", vital_id)
+        if not _is_patients_vital(resource, patient_id):
+            raise FhirResourceNotFound("The FHIR resource does not exist")
+        return resource
+
+    async def search(
+        self,
+        patient_id: str,
+        *,
+        code: str | None = None,
+        since: dt.date | None = None,
+        until: dt.date | None = None,
+        count: int = 20,
+        include_entered_in_error: bool = False,
+    ) -> VitalsResults:
+        """The first page of the patient's vitals, latest first."""
+        params = _base_params(patient_id)
+        if include_entered_in_error:
+            params = [p for p in params if p[0] != "status:not"]
+        if code is not None:
+            params.append(("code", f"{LOINC_SYSTEM}|{code}"))
+        if since is not None:
+            params.append(("date", f"ge{since.isoformat()}"))
+        if until is not None:
+            params.append(("date", f"le{until.isoformat()}"))
+        params += [("_sort", "-date"), ("_count", str(count))]
+        bundle = await self._fhir.search("Observation", params)
+        return self._results(patient_id, bundle)
+
+    async def next_page(self, patient_id: str, page_token: str) -> VitalsResults:
+        url = self._open_token(patient_id, page_token)
+        bundle = await self._fhir.next_page({"link": [{"relation": "next", "url": url}]})
+        if bundle is None:  # pragma: no cover - we always pass a next link
+            return VitalsResults(resources=[], next=None)
+        return self._results(patient_id, bundle)
+
+    # --- correct ------------------------------------------------------------------------------
+
+    async def update(
+        self, patient_id: str, vital_id: str, payload: VitalUpdate, *, if_match: str | None
+    ) -> dict[str, Any]:
+        """Correct the values (status ``amended``); a stale ``if_match`` is 412."""
+        if if_match is None:
+            raise PreconditionRequired("Send the version you corrected in If-Match")
+        current = await self.get(patient_id, vital_id)
+        if current.get("status") == ENTERED_IN_ERROR:
+            raise VitalEnteredInError("This vital sign was entered in error; record a new one")
+        code = _loinc_code(current)
+        submitted = next(
+            (c.code for c in codings(current.get("code")) if c.code != code and c.code in VITALS),
+            code,
+        )
+        measured = measure(
+            submitted,
+            payload.unit,
+            value=payload.value,
+            systolic=payload.systolic,
+            diastolic=payload.diastolic,
+        )
+        resource = dict(current)
+        _apply_values(resource, measured)
+        resource["status"] = "amended"
+        if payload.effective is not None:
+            resource["effectiveDateTime"] = payload.effective.isoformat()
+        stored = await self._fhir.update(resource, if_match=if_match)
+        logger.info(
+            "vitals.update.completed",
+            tenant=self._fhir.tenant,
+            resource_type="Observation",
+            resource_id=vital_id,
+        )
+        return stored
+
+    async def mark_entered_in_error(
+        self, patient_id: str, vital_id: str, *, if_match: str | None
+    ) -> list[dict[str, Any]]:
+        """Mark the Observation (and BMIs derived from it) entered-in-error, in one transaction.
+
+        Idempotent: one already marked is returned as it is. ``if_match`` (optional) makes the
+        change conditional on the version the caller saw.
+        """
+        current = await self.get(patient_id, vital_id)
+        if current.get("status") == ENTERED_IN_ERROR:
+            return [current]
+        version = (current.get("meta") or {}).get("versionId")
+        entries = [
+            update_entry(
+                {**current, "status": ENTERED_IN_ERROR},
+                if_match=if_match if if_match is not None else version,
+            )
+        ]
+        derived = await self._fhir.search(
+            "Observation",
+            [
+                *_base_params(patient_id),
+                ("derived-from", f"Observation/{vital_id}"),
+                ("_count", "20"),
+            ],
+        )
+        for resource in bundle_resources(derived, "Observation"):
+            entries.append(
+                update_entry(
+                    {**resource, "status": ENTERED_IN_ERROR},
+                    if_match=(resource.get("meta") or {}).get("versionId"),
+                )
+            )
+        response = await self._fhir.transaction(transaction_bundle(entries), return_resources=True)
+        logger.info(
+            "vitals.entered_in_error.completed",
+            tenant=self._fhir.tenant,
+            resource_type="Observation",
+            resource_id=vital_id,
+            derived=len(entries) - 1,
+        )
+        return [entry.resource for entry in iter_entries(response) if entry.resource]
+
+    # --- paging -------------------------------------------------------------------------------
+
+    def _results(self, patient_id: str, bundle: Mapping[str, Any]) -> VitalsResults:
+        resources = [
+            r for r in bundle_resources(bundle, "Observation") if _is_patients_vital(r, patient_id)
+        ]
+        next_url = next_link(bundle)
+        next_page = (
+            f"{vitals_path(patient_id)}?page_token={quote(self._seal_token(patient_id, next_url))}"
+            if next_url is not None
+            else None
+        )
+        return VitalsResults(resources=resources, next=next_page)
+
+    def _mac(self, patient_id: str, url: bytes) -> bytes:
+        message = f"vitals.page:{self._fhir.tenant}/Patient/{patient_id}:".encode() + url
+        return hmac.new(self._page_token_key, message, hashlib.sha256).digest()[:_TOKEN_MAC_BYTES]
+
+    def _seal_token(self, patient_id: str, url: str) -> str:
+        raw = url.encode()
+        return f"{_b64(raw)}.{_b64(self._mac(patient_id, raw))}"
+
+    def _open_token(self, patient_id: str, token: str) -> str:
+        try:
+            body, mac = token.split(".", 1)
+            raw, given_mac = _unb64(body), _unb64(mac)
+        except (ValueError, binascii.Error):
+            raise InvalidPageTokenError("The page token is malformed.") from None
+        if not hmac.compare_digest(given_mac, self._mac(patient_id, raw)):
+            raise InvalidPageTokenError("The page token was not issued for this list.")
+        return raw.decode()
