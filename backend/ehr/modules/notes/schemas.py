@@ -1,0 +1,144 @@
+"""Request and response documents of the notes API (our own shapes, not the DocumentReference)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import Path
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from ehr.modules.notes.templates import NoteKind
+
+__all__ = [
+    "ContentType",
+    "NoteAddendum",
+    "NoteAmend",
+    "NoteCreate",
+    "NoteId",
+    "NoteList",
+    "NotePerson",
+    "NoteRelation",
+    "NoteSummary",
+    "NoteTemplate",
+    "NoteTemplateList",
+    "NoteUpdate",
+]
+
+ContentType = Literal["text/plain", "text/markdown"]
+
+NoteId = Annotated[
+    str,
+    Path(pattern=r"^[A-Za-z0-9\-.]{1,64}$", max_length=64, description="The note's id."),
+]
+# A note's text: up to 256 KiB of characters (the body limit applies first).
+_Text = Annotated[str, StringConstraints(min_length=1, max_length=262_144)]
+_Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+_FhirId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9\-.]{1,64}$", max_length=64)]
+
+
+class NoteCreate(BaseModel):
+    """A new draft note from a template; the text defaults to the template's skeleton."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: NoteKind = Field(description="progress, soap, history-and-physical, discharge-summary.")
+    content_type: ContentType = "text/markdown"
+    text: _Text | None = None
+    title: _Title | None = None
+    encounter_id: _FhirId | None = Field(default=None, description="This patient's Encounter.")
+    requires_cosign: bool = Field(
+        default=False, description="A second physician must co-sign before the note is complete."
+    )
+
+
+class NoteUpdate(BaseModel):
+    """A draft's new text (and title); a signed note cannot be updated (amend it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: _Text
+    content_type: ContentType | None = None
+    title: _Title | None = None
+
+
+class NoteAmend(BaseModel):
+    """The amended text: a new note that replaces the signed one (signed by the amender)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: _Text
+    content_type: ContentType | None = None
+    title: _Title | None = None
+
+
+class NoteAddendum(BaseModel):
+    """An addendum to a signed note: a new draft note that appends to it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: _Text
+    content_type: ContentType = "text/markdown"
+    title: _Title | None = None
+
+
+class NotePerson(BaseModel):
+    """A user who wrote, signed or co-signed a note."""
+
+    user_id: str | None = None
+    display: str | None = None
+
+
+class NoteRelation(BaseModel):
+    """A relation to another note: ``replaces`` (amendment) or ``appends`` (addendum)."""
+
+    code: str
+    note_id: str | None
+
+
+class NoteSummary(BaseModel):
+    """What the business API shows of a note."""
+
+    id: str
+    version: str | None = Field(description="meta.versionId; send it back in If-Match.")
+    patient_id: str
+    kind: str | None = None
+    type_code: str | None = Field(default=None, description="LOINC document type.")
+    type_display: str | None = None
+    title: str | None = None
+    status: str = Field(description="current, superseded or entered-in-error.")
+    doc_status: str | None = Field(default=None, description="preliminary, final or amended.")
+    content_type: str | None = None
+    text: str | None = None
+    encounter_id: str | None = None
+    date: str | None = None
+    author: NotePerson | None = None
+    authenticator: NotePerson | None = None
+    signed_at: str | None = None
+    requires_cosign: bool = False
+    cosigner: NotePerson | None = None
+    cosigned_at: str | None = None
+    complete: bool = Field(description="Signed, and co-signed when it requires co-signature.")
+    relates_to: list[NoteRelation] = Field(default_factory=list)
+
+
+class NoteList(BaseModel):
+    """A patient's notes, newest first."""
+
+    items: list[NoteSummary]
+
+
+class NoteTemplate(BaseModel):
+    """A shipped note template."""
+
+    kind: str
+    title: str
+    type_code: str
+    type_display: str
+    sections: list[str]
+    skeleton: str = Field(description="The sections as empty markdown.")
+
+
+class NoteTemplateList(BaseModel):
+    """The templates a note may start from."""
+
+    items: list[NoteTemplate]

@@ -1,0 +1,175 @@
+"""Note lifecycle rules: draft → signed → amended, addenda, co-signature, patient visibility."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from ehr.core.errors import AppError
+from ehr.modules.notes.schemas import NoteAddendum, NoteAmend, NoteCreate, NoteUpdate
+from ehr.modules.notes.service import (
+    EXT_SIGNED_AT,
+    Signer,
+    addendum_of,
+    amendment_of,
+    check_draft,
+    cosigned,
+    draft_note,
+    is_released,
+    signed,
+    to_summary,
+    updated_draft,
+)
+
+NOW = dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.UTC)
+RESIDENT = Signer(user_id="u-resident", display="Dr Resident")
+ATTENDING = Signer(user_id="u-attending", display="Dr Attending")
+
+
+def _stored(resource: dict[str, Any], note_id: str = "n1", version: str = "1") -> dict[str, Any]:
+    return {**resource, "id": note_id, "meta": {"versionId": version}}
+
+
+def _draft(**fields: Any) -> dict[str, Any]:
+    payload = NoteCreate.model_validate({"kind": "soap", **fields})
+    return _stored(draft_note("p1", payload, RESIDENT, NOW))
+
+
+def test_a_draft_from_the_soap_template_is_a_preliminary_progress_note() -> None:
+    note = _draft()
+    assert note["docStatus"] == "preliminary"
+    assert note["status"] == "current"
+    assert note["type"]["coding"][0] == {
+        "system": "http://loinc.org",
+        "code": "11506-3",
+        "display": "Progress note",
+    }
+    assert note["category"][0]["coding"][0]["code"] == "clinical-note"
+    assert note["subject"] == {"reference": "Patient/p1"}
+    summary = to_summary(note, "p1")
+    assert summary.kind == "soap"
+    assert summary.text is not None
+    assert "## Subjective" in summary.text
+    assert "## Plan" in summary.text
+    assert summary.author is not None
+    assert summary.author.user_id == "u-resident"
+    assert summary.complete is False
+
+
+@pytest.mark.parametrize(
+    ("kind", "loinc"),
+    [
+        ("history-and-physical", "34117-2"),
+        ("discharge-summary", "18842-5"),
+        ("progress", "11506-3"),
+    ],
+)
+def test_each_template_has_its_loinc_type(kind: str, loinc: str) -> None:
+    assert _draft(kind=kind)["type"]["coding"][0]["code"] == loinc
+
+
+def test_the_text_is_base64_in_the_attachment_with_its_content_type() -> None:
+    note = _draft(text="Plain words", content_type="text/plain")
+    attachment = note["content"][0]["attachment"]
+    assert attachment["contentType"].startswith("text/plain")
+    assert base64.b64decode(attachment["data"]).decode() == "Plain words"
+    assert to_summary(note, "p1").content_type == "text/plain"
+
+
+def test_signing_a_draft_sets_final_the_authenticator_and_the_time() -> None:
+    note = signed(_draft(), ATTENDING, NOW)
+    summary = to_summary(note, "p1")
+    assert summary.doc_status == "final"
+    assert summary.authenticator is not None
+    assert summary.authenticator.user_id == "u-attending"
+    assert summary.signed_at == "2026-03-01T10:00:00Z"
+    assert summary.complete is True
+
+
+def test_a_signed_note_cannot_be_updated_or_signed_again() -> None:
+    note = _stored(signed(_draft(), ATTENDING, NOW))
+    with pytest.raises(AppError) as caught:
+        updated_draft(note, NoteUpdate(text="changed"))
+    assert getattr(caught.value, "code", None) == "note_signed_immutable"
+    assert getattr(caught.value, "status_code", None) == 409
+    with pytest.raises(AppError) as again:
+        signed(note, ATTENDING, NOW)
+    assert getattr(again.value, "code", None) == "note_signed_immutable"
+
+
+def test_a_draft_update_replaces_the_text_only() -> None:
+    note = updated_draft(_draft(), NoteUpdate(text="S: better"))
+    assert to_summary(note, "p1").text == "S: better"
+    check_draft(note)
+
+
+def test_an_amendment_is_a_new_signed_note_and_the_old_one_is_only_superseded() -> None:
+    old = _stored(signed(_draft(text="original"), ATTENDING, NOW))
+    later = NOW + dt.timedelta(hours=1)
+    new, superseded = amendment_of(old, NoteAmend(text="corrected"), ATTENDING, later)
+    assert "id" not in new
+    assert new["docStatus"] == "amended"
+    assert new["relatesTo"] == [
+        {"code": "replaces", "target": {"reference": "DocumentReference/n1"}}
+    ]
+    assert {"url": EXT_SIGNED_AT, "valueDateTime": "2026-03-01T11:00:00Z"} in new["extension"]
+    assert to_summary(_stored(new, "n2"), "p1").text == "corrected"
+    assert superseded["status"] == "superseded"
+    assert superseded["content"] == old["content"]
+    assert superseded["docStatus"] == "final"
+
+
+def test_a_draft_or_a_superseded_note_cannot_be_amended() -> None:
+    with pytest.raises(AppError) as draft:
+        amendment_of(_draft(), NoteAmend(text="x"), ATTENDING, NOW)
+    assert getattr(draft.value, "code", None) == "note_not_signed"
+    old = _stored(signed(_draft(), ATTENDING, NOW))
+    _, superseded = amendment_of(old, NoteAmend(text="x"), ATTENDING, NOW)
+    with pytest.raises(AppError) as stale:
+        amendment_of(superseded, NoteAmend(text="y"), ATTENDING, NOW)
+    assert getattr(stale.value, "code", None) == "note_not_current"
+
+
+def test_an_addendum_is_a_new_draft_that_appends() -> None:
+    target = _stored(signed(_draft(), ATTENDING, NOW))
+    addendum = addendum_of(target, NoteAddendum(text="Labs came back"), RESIDENT, NOW)
+    assert addendum["docStatus"] == "preliminary"
+    assert addendum["relatesTo"][0]["code"] == "appends"
+    assert addendum["subject"] == target["subject"]
+
+
+def test_cosign_needs_a_note_that_requires_it_and_another_physician() -> None:
+    note = _stored(signed(_draft(requires_cosign=True), RESIDENT, NOW))
+    assert to_summary(note, "p1").complete is False
+    with pytest.raises(AppError) as same:
+        cosigned(note, RESIDENT, NOW)
+    assert getattr(same.value, "extra", {}).get("reason") == "cosigner_is_signer"
+    done = _stored(cosigned(note, ATTENDING, NOW))
+    summary = to_summary(done, "p1")
+    assert summary.complete is True
+    assert summary.cosigner is not None
+    assert summary.cosigner.user_id == "u-attending"
+    with pytest.raises(AppError) as twice:
+        cosigned(done, ATTENDING, NOW)
+    assert getattr(twice.value, "extra", {}).get("reason") == "already_cosigned"
+    plain = _stored(signed(_draft(), RESIDENT, NOW))
+    with pytest.raises(AppError) as unneeded:
+        cosigned(plain, ATTENDING, NOW)
+    assert getattr(unneeded.value, "code", None) == "note_cosign_not_allowed"
+
+
+def test_a_draft_cannot_be_cosigned() -> None:
+    with pytest.raises(AppError) as caught:
+        cosigned(_draft(requires_cosign=True), ATTENDING, NOW)
+    assert getattr(caught.value, "code", None) == "note_not_signed"
+
+
+def test_patients_see_signed_notes_only() -> None:
+    draft = _draft()
+    final = signed(draft, ATTENDING, NOW)
+    assert not is_released(draft)
+    assert is_released(final)
+    assert not is_released({**final, "status": "entered-in-error"})
