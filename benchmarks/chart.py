@@ -1,0 +1,253 @@
+"""The chart's views vs HAPI, same run (issue 14, item 7).
+
+    .venv/bin/python -m ehr.devstack run -- .venv/bin/python benchmarks/chart.py \
+        [--rounds 5] [--calls 40] [--observations 5000]
+
+Targets: the summary's p95 ≤ 0.6 x the p95 of the same HAPI queries made one after another
+(the summary issues them in parallel); a timeline page's p95 for a patient with N (default 5,000)
+Observations ≤ 1.5 x that of a patient with 50.
+
+Setup (idempotent, kept between runs): the tenant ``bench-chart`` and its physician (real code
+paths, like benchmarks/fhir_gateway.py), two patients tagged ``urn:ehr:bench|chart`` — "small" with
+50 laboratory Observations, "large" with N — each with a few problems, an allergy, medications,
+vitals, an order and an encounter. The API runs as production starts it (``ehr serve``, one
+worker, warnings only). Variants, interleaved per round (order alternating):
+
+  summary      GET /api/patients/{large}/summary (bearer token)
+  sequential   the summary's nine HAPI searches for the same patient, one after another, direct
+  tl-small     GET /api/patients/{small}/timeline?limit=25
+  tl-large     GET /api/patients/{large}/timeline?limit=25
+
+Prints per round p50/p95 (ms), the median of round values with spread, and the two ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from fhir_gateway import Identity, _free_port, api_subprocess, pct, wait_ready
+
+from ehr.core.config import LogSettings, Settings
+from ehr.core.observability import configure_logging
+from ehr.fhir import FhirClient, TenantFhirClient
+
+TAG = {"system": "urn:ehr:bench", "code": "chart"}
+MRN = "urn:ehr:bench:chart-mrn"
+LOINC = "http://loinc.org"
+LAB_CODES = ("2345-7", "2823-3", "2951-2", "718-7", "4548-4", "2160-0")
+
+
+def _lab(subject: str, index: int, rng: random.Random) -> dict[str, Any]:
+    when = dt.datetime(2026, 1, 1, tzinfo=dt.UTC) - dt.timedelta(hours=index * 7)
+    return {
+        "resourceType": "Observation",
+        "meta": {"tag": [TAG]},
+        "status": "final",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": "laboratory",
+                    }
+                ]
+            }
+        ],
+        "code": {"coding": [{"system": LOINC, "code": rng.choice(LAB_CODES)}]},
+        "subject": {"reference": subject},
+        "effectiveDateTime": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "valueQuantity": {"value": round(rng.uniform(1, 10), 1), "unit": "mmol/L"},
+    }
+
+
+async def _patient(fhir: TenantFhirClient, label: str, labs: int) -> str:
+    found = await fhir.search("Patient", [("identifier", f"{MRN}|{label}")])
+    entries = found.get("entry") or []
+    if entries:
+        patient_id = str(entries[0]["resource"]["id"])
+        have = await fhir.search(
+            "Observation",
+            [("patient", patient_id), ("category", "laboratory"), ("_summary", "count")],
+        )
+        if int(have.get("total", 0)) >= labs:
+            return patient_id
+    else:
+        created = await fhir.create(
+            {
+                "resourceType": "Patient",
+                "meta": {"tag": [TAG]},
+                "identifier": [{"system": MRN, "value": label}],
+                "name": [{"family": f"Zzbench{label}", "given": ["Chart"]}],
+            }
+        )
+        patient_id = str(created["id"])
+        subject = f"Patient/{patient_id}"
+        for resource in (
+            {"resourceType": "Condition", "code": {"text": "Hypertension"}},
+            {"resourceType": "AllergyIntolerance", "code": {"text": "Penicillin"}},
+        ):
+            key = "patient" if resource["resourceType"] == "AllergyIntolerance" else "subject"
+            await fhir.create({**resource, "meta": {"tag": [TAG]}, key: {"reference": subject}})
+        have = {"total": 0}
+    rng = random.Random(label)
+    subject = f"Patient/{patient_id}"
+    start = int(have.get("total", 0))
+    for first in range(start, labs, 250):
+        bundle = {
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [
+                {
+                    "resource": _lab(subject, i, rng),
+                    "request": {"method": "POST", "url": "Observation"},
+                }
+                for i in range(first, min(labs, first + 250))
+            ],
+        }
+        await fhir.transaction(bundle)
+    return patient_id
+
+
+def _summary_queries(patient_id: str) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The nine searches the summary makes (ehr.modules.chart.service), in order."""
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    p = ("patient", patient_id)
+    return [
+        (
+            "Condition",
+            [
+                p,
+                ("category", "problem-list-item"),
+                ("clinical-status", "active,recurrence,relapse"),
+                ("_count", "50"),
+            ],
+        ),
+        ("AllergyIntolerance", [p, ("clinical-status", "active"), ("_count", "50")]),
+        ("MedicationRequest", [p, ("status", "active,on-hold"), ("_count", "50")]),
+        ("MedicationStatement", [p, ("status", "active"), ("_count", "50")]),
+        ("Observation", [p, ("category", "vital-signs"), ("_sort", "-date"), ("_count", "100")]),
+        ("Observation", [p, ("category", "laboratory"), ("_sort", "-date"), ("_count", "50")]),
+        (
+            "ServiceRequest",
+            [p, ("status", "draft,active,on-hold"), ("_sort", "-authored"), ("_count", "50")],
+        ),
+        (
+            "Appointment",
+            [
+                p,
+                ("date", f"ge{now}"),
+                ("status", "proposed,pending,booked,arrived,checked-in"),
+                ("_sort", "date"),
+                ("_count", "50"),
+            ],
+        ),
+        ("CareTeam", [p, ("status", "active"), ("_count", "50")]),
+    ]
+
+
+async def _timed(call: Any) -> float:
+    started = time.perf_counter()
+    await call()
+    return (time.perf_counter() - started) * 1000
+
+
+async def run(args: argparse.Namespace) -> None:
+    settings = Settings()
+    configure_logging(LogSettings(level="WARNING", json_format=False))
+    identity = Identity(settings, args.tenant)
+    async with FhirClient(settings.fhir) as fhir:
+        await identity.ensure(fhir)
+        tenant = fhir.for_tenant(args.tenant)
+        small = await _patient(tenant, "small", 50)
+        large = await _patient(tenant, "large", args.observations)
+        token = await identity.token()
+        port = _free_port()
+        log = Path(tempfile.gettempdir()) / f"bench-chart-api-{port}.log"
+        with api_subprocess(port, 1, log) as process:
+            api = f"http://127.0.0.1:{port}"
+            async with httpx.AsyncClient(timeout=30) as http:
+                await wait_ready(http, api, process, 1)
+                headers = {"authorization": f"Bearer {token}"}
+
+                async def get(url: str, params: dict[str, Any] | None = None) -> None:
+                    response = await http.get(url, params=params, headers=headers)
+                    if response.status_code != 200:
+                        raise SystemExit(f"{url} -> {response.status_code}: {response.text[:300]}")
+
+                async def sequential() -> None:
+                    for resource_type, params in _summary_queries(large):
+                        await tenant.search(resource_type, params)
+
+                variants = {
+                    "summary": lambda: get(f"{api}/api/patients/{large}/summary"),
+                    "sequential": sequential,
+                    "tl-small": lambda: get(f"{api}/api/patients/{small}/timeline", {"limit": 25}),
+                    "tl-large": lambda: get(f"{api}/api/patients/{large}/timeline", {"limit": 25}),
+                }
+                for call in variants.values():
+                    for _ in range(5):
+                        await call()
+                print(
+                    f"machine: cores {len(__import__('os').sched_getaffinity(0))}; tenant "
+                    f"{args.tenant}; large patient {args.observations} laboratory Observations"
+                )
+                rounds: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
+                for round_no in range(args.rounds):
+                    order = list(variants)
+                    if round_no % 2:
+                        order.reverse()
+                    for name in order:
+                        times = [await _timed(variants[name]) for _ in range(args.calls)]
+                        rounds[name].append((statistics.median(times), pct(times, 95)))
+                        print(
+                            f"  round {round_no + 1} {name:11s} p50 {statistics.median(times):7.2f}"
+                            f"  p95 {pct(times, 95):7.2f} ms"
+                        )
+        identity_close = identity.aclose()
+        await identity_close
+    print("\n  overall (ms; median of round values, spread min..max)")
+    for name, values in rounds.items():
+        p50s, p95s = [v[0] for v in values], [v[1] for v in values]
+        print(
+            f"  {name:11s} p50 {statistics.median(p50s):7.2f} ({min(p50s):.2f}..{max(p50s):.2f})"
+            f"  p95 {statistics.median(p95s):7.2f} ({min(p95s):.2f}..{max(p95s):.2f})"
+        )
+
+    def ratio(a: str, b: str) -> str:
+        values = [x[1] / y[1] for x, y in zip(rounds[a], rounds[b], strict=True)]
+        return f"{statistics.median(values):.2f} ({min(values):.2f}..{max(values):.2f})"
+
+    print(
+        f"\n  summary p95 / sequential HAPI queries p95: {ratio('summary', 'sequential')}"
+        "   target <= 0.6"
+    )
+    print(
+        f"  timeline p95, {args.observations} / 50 observations: {ratio('tl-large', 'tl-small')}"
+        "   target <= 1.5"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tenant", default="bench-chart")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--calls", type=int, default=40, help="per variant per round")
+    parser.add_argument("--observations", type=int, default=5000)
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
