@@ -288,6 +288,9 @@ async def test_corrections_need_the_current_version_and_entered_in_error_keeps_t
     assert corrected.status_code == 200, corrected.text
     assert (corrected.json()["value"], corrected.json()["status"]) == (81, "amended")
     assert corrected.headers["etag"] == f'W/"{corrected.json()["version"]}"'
+    # The BMI derived from the weight follows the correction (81 kg, 180 cm).
+    recomputed = await live_tenant_fhir.read("Observation", items[BMI]["id"])
+    assert (recomputed["valueQuantity"]["value"], recomputed["status"]) == (25.0, "amended")
     stale = await api.put(
         path, json={"value": 82, "unit": "kg"}, headers={"If-Match": weight["version"]}
     )

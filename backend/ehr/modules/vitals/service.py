@@ -30,6 +30,8 @@ import structlog
 
 from ehr.core.errors import AppError, BadRequestError, ConflictError, RequestValidationFailed
 from ehr.fhir import (
+    FhirConflict,
+    FhirPreconditionFailed,
     FhirResourceGone,
     FhirResourceNotFound,
     TenantFhirClient,
@@ -53,7 +55,7 @@ from ehr.modules.vitals.catalogue import (
     VITALS,
     VitalSign,
 )
-from ehr.modules.vitals.rules import Measured, derive_bmi, measure, measure_all
+from ehr.modules.vitals.rules import Measured, ValueOutOfRange, derive_bmi, measure, measure_all
 from ehr.modules.vitals.schemas import (
     ComponentOut,
     VitalSignOut,
@@ -516,14 +518,95 @@ class VitalsService:
         resource["status"] = "amended"
         if payload.effective is not None:
             resource["effectiveDateTime"] = payload.effective.isoformat()
-        stored = await self._fhir.update(resource, if_match=if_match)
+        derived = await self._recomputed_bmis(patient_id, vital_id, measured)
+        if not derived:
+            stored = await self._fhir.update(resource, if_match=if_match)
+        else:
+            # The correction and the BMIs derived from it change together, or not at all.
+            entries = [update_entry(resource, if_match=if_match), *derived]
+            try:
+                response = await self._fhir.transaction(
+                    transaction_bundle(entries), return_resources=True
+                )
+            except (FhirConflict, FhirPreconditionFailed) as exc:
+                raise FhirPreconditionFailed(
+                    "The FHIR resource changed since the version given in If-Match",
+                    extra=exc.extra,
+                ) from exc
+            stored = next(
+                (
+                    entry.resource
+                    for entry in iter_entries(response)
+                    if entry.resource and entry.resource.get("id") == vital_id
+                ),
+                resource,
+            )
         logger.info(
             "vitals.update.completed",
             tenant=self._fhir.tenant,
             resource_type="Observation",
             resource_id=vital_id,
+            derived=len(derived),
         )
         return stored
+
+    async def _derived_from(self, patient_id: str, vital_id: str) -> list[dict[str, Any]]:
+        """The valid Observations (BMIs) derived from ``vital_id``."""
+        bundle = await self._fhir.search(
+            "Observation",
+            [
+                *_base_params(patient_id),
+                ("derived-from", f"Observation/{vital_id}"),
+                ("_count", "20"),
+            ],
+        )
+        return bundle_resources(bundle, "Observation")
+
+    async def _recomputed_bmis(
+        self, patient_id: str, vital_id: str, corrected: Measured
+    ) -> list[dict[str, Any]]:
+        """Update entries of the BMIs derived from a corrected weight or height.
+
+        A correction that makes a derived BMI impossible is refused (``value_out_of_range``).
+        """
+        if corrected.vital not in (BODY_WEIGHT, BODY_HEIGHT) or corrected.value is None:
+            return []
+        entries: list[dict[str, Any]] = []
+        for bmi in await self._derived_from(patient_id, vital_id):
+            if _loinc_code(bmi) != BMI.code:
+                continue
+            others = [
+                parts.resource_id
+                for parts in (reference_parts(r) for r in bmi.get("derivedFrom") or [])
+                if parts is not None
+                and parts.resource_type == "Observation"
+                and parts.resource_id != vital_id
+            ]
+            if len(others) != 1:
+                continue
+            try:
+                other = await self._fhir.read("Observation", others[0])
+            except (FhirResourceNotFound, FhirResourceGone):
+                continue
+            other_value, _ = _quantity_of(other.get("valueQuantity"))
+            if other_value is None:
+                continue
+            weight, height = (
+                (corrected.value, other_value)
+                if corrected.vital is BODY_WEIGHT
+                else (other_value, corrected.value)
+            )
+            value = derive_bmi(weight, height)
+            if value is None:
+                raise ValueOutOfRange(
+                    "The corrected value would make the BMI derived from it impossible",
+                    extra={"loinc": corrected.vital.code},
+                )
+            updated = dict(bmi)
+            _apply_values(updated, Measured(BMI, BMI.code, value=value))
+            updated["status"] = "amended"
+            entries.append(update_entry(updated, if_match=(bmi.get("meta") or {}).get("versionId")))
+        return entries
 
     async def mark_entered_in_error(
         self, patient_id: str, vital_id: str, *, if_match: str | None
@@ -543,15 +626,7 @@ class VitalsService:
                 if_match=if_match if if_match is not None else version,
             )
         ]
-        derived = await self._fhir.search(
-            "Observation",
-            [
-                *_base_params(patient_id),
-                ("derived-from", f"Observation/{vital_id}"),
-                ("_count", "20"),
-            ],
-        )
-        for resource in bundle_resources(derived, "Observation"):
+        for resource in await self._derived_from(patient_id, vital_id):
             entries.append(
                 update_entry(
                     {**resource, "status": ENTERED_IN_ERROR},
