@@ -14,8 +14,11 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
+from support.database import Sessions
 
 from ehr.core.config import Settings
+from ehr.core.db.models import AuditRecord
 from ehr.core.error_handlers import PROBLEM_JSON
 from ehr.fhir import TenantFhirClient
 from ehr.platform.auth.dependencies import get_current_principal
@@ -261,3 +264,41 @@ async def test_patient_sees_own_problems_only(
     )
     refused = await api.post(f"/api/patients/{patient_id}/problems", json=_problem())
     _assert_problem(refused, 403, "permission_denied")
+
+
+async def test_each_access_is_one_audit_record(
+    api: httpx.AsyncClient,
+    tag_for_cleanup: TagForCleanup,
+    db: Sessions,
+    settings: Settings,
+    patient_id: str,
+) -> None:
+    created = await _create(api, tag_for_cleanup, patient_id, _problem())
+    problem_id = created.json()["id"]
+    url = created.headers["location"]
+    read = await api.get(url)
+    await api.put(url, json=_problem(), headers={"If-Match": read.headers["etag"]})
+    await api.get(f"/api/patients/{patient_id}/problems")
+    await api.post(f"{url}/entered-in-error")
+    async with db() as session:
+        rows = list(
+            await session.scalars(
+                select(AuditRecord)
+                .where(
+                    AuditRecord.tenant == settings.fhir.default_tenant,
+                    AuditRecord.patient_id == patient_id,
+                    AuditRecord.action.like("problem:%"),
+                )
+                .order_by(AuditRecord.occurred_at, AuditRecord.id)
+            )
+        )
+    assert [r.action for r in rows] == [
+        "problem:create",
+        "problem:read",
+        "problem:update",
+        "problem:list",
+        "problem:entered-in-error",
+    ]
+    assert {r.resource_type for r in rows} == {"Condition"}
+    assert [r.resource_id for r in rows] == [problem_id, problem_id, problem_id, None, problem_id]
+    assert rows[3].details["resource_ids"] == [problem_id]

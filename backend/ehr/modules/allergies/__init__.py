@@ -1,5 +1,6 @@
 """Allergies: a patient's AllergyIntolerances (RxNorm / SNOMED CT substances, criticality,
-reactions): create, update (If-Match) and entered-in-error (ADR 0018).
+reactions): create, update (If-Match) and entered-in-error (ADR 0018). What they write is what
+the medication-safety engine reads.
 
 The public surface (other modules and the entrypoints import only this):
 

@@ -1,13 +1,225 @@
-"""The ``/api/patients/{patient_id}/allergies`` routes."""
+"""The ``/api/patients/{patient_id}/allergies`` routes (thin: authorize, call, audit, return).
+
+Permissions: ``clinical:read`` to list and read (physician, nurse, pharmacist, patient — a
+patient only its own), ``clinical:write`` to create, update and mark entered-in-error
+(physician, nurse). Front desk and billing: 403. A restricted patient (confidentiality R/V)
+needs break-glass, as on ``/api/patients``. Every access is one PHI audit note
+(``allergy:list``, ``allergy:read``, ``allergy:create``, ``allergy:update``,
+``allergy:entered-in-error``) naming the patient and the AllergyIntolerance(s).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import Mapping
+from typing import Annotated, Any
 
+from fastapi import APIRouter, Header, Query, Response, status
+
+from ehr.core.error_handlers import problem_responses
 from ehr.core.intake import IntakeRoute
+from ehr.modules import patients
+from ehr.modules.allergies.dependencies import AllergyServiceDep
+from ehr.modules.allergies.schemas import (
+    Allergy,
+    AllergyCreate,
+    AllergyId,
+    AllergyList,
+    AllergyUpdate,
+    ClinicalStatus,
+)
+from ehr.modules.allergies.service import etag, to_allergy
+from ehr.platform.audit.dependencies import AuditTrail, PhiAudit
+from ehr.platform.auth.authorization import (
+    BreakGlassDep,
+    BreakGlassRequest,
+    RequirePermission,
+    check_restricted_access,
+    is_restricted,
+)
+from ehr.platform.auth.permissions import Permission
+from ehr.platform.auth.principal import Principal
 
 __all__ = ["router"]
 
-router = APIRouter(
-    prefix="/api/patients/{patient_id}/allergies", tags=["allergies"], route_class=IntakeRoute
+PREFIX = "/api/patients/{patient_id}/allergies"
+
+router = APIRouter(prefix=PREFIX, tags=["allergies"], route_class=IntakeRoute)
+
+CanRead = Annotated[Principal, RequirePermission(Permission.CLINICAL_READ)]
+CanWrite = Annotated[Principal, RequirePermission(Permission.CLINICAL_WRITE)]
+IfMatch = Annotated[
+    str | None,
+    Header(
+        max_length=80,
+        description='The version you read (its ETag, `W/"3"`, or the bare version id).',
+    ),
+]
+
+
+def _note(
+    audit: AuditTrail,
+    action: str,
+    patient_id: str,
+    allergy_id: str | None,
+    break_glass: BreakGlassRequest | None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    audit.access(
+        action,
+        resource_type="AllergyIntolerance",
+        resource_id=allergy_id,
+        patient_id=patient_id,
+        details=details,
+        break_glass=break_glass is not None,
+        break_glass_reason=break_glass.reason if break_glass is not None else None,
+    )
+
+
+def _shown(resource: Mapping[str, Any], patient_id: str, response: Response) -> Allergy:
+    """The allergy's business view; its version goes out as the ETag."""
+    tag = etag(resource)
+    if tag is not None:
+        response.headers["ETag"] = tag
+    return to_allergy(resource, patient_id)
+
+
+async def _open_chart(
+    service: AllergyServiceDep, patient_id: str, principal: Principal, break_glass: BreakGlassDep
+) -> bool:
+    """Read the patient (404 outside the compartment) and apply break-glass; True if used."""
+    patient = await service.patient(patient_id)
+    return check_restricted_access(patient, principal, break_glass)
+
+
+@router.get(
+    "",
+    response_model=AllergyList,
+    responses=problem_responses(401, 403, 404, 410, 422, 502, 503, 504),
 )
+async def list_allergies(
+    patient_id: patients.PatientId,
+    principal: CanRead,
+    service: AllergyServiceDep,
+    audit: PhiAudit,
+    break_glass: BreakGlassDep,
+    clinical_status: Annotated[
+        list[ClinicalStatus] | None,
+        Query(max_length=6, description="Only these clinical statuses (repeatable)."),
+    ] = None,
+    include_entered_in_error: Annotated[
+        bool, Query(description="Also list entries marked entered-in-error.")
+    ] = False,
+) -> AllergyList:
+    """The patient's allergies: active first (high criticality first); entered-in-error
+    entries hidden by default."""
+    used = await _open_chart(service, patient_id, principal, break_glass)
+    resources, complete = await service.allergies_of(
+        patient_id,
+        clinical_status=clinical_status or (),
+        include_entered_in_error=include_entered_in_error,
+    )
+    may_break_glass = break_glass.asserted and principal.has(Permission.BREAK_GLASS)
+    shown = [r for r in resources if may_break_glass or not is_restricted(r)]
+    used = used or any(is_restricted(r) for r in shown)
+    _note(
+        audit,
+        "allergy:list",
+        patient_id,
+        None,
+        break_glass if used else None,
+        {"resource_ids": [str(r.get("id")) for r in shown]},
+    )
+    return AllergyList(items=[to_allergy(r, patient_id) for r in shown], complete=complete)
+
+
+@router.get(
+    "/{allergy_id}",
+    response_model=Allergy,
+    responses=problem_responses(401, 403, 404, 410, 422, 502, 503, 504),
+)
+async def read_allergy(
+    patient_id: patients.PatientId,
+    allergy_id: AllergyId,
+    principal: CanRead,
+    service: AllergyServiceDep,
+    audit: PhiAudit,
+    break_glass: BreakGlassDep,
+    response: Response,
+) -> Allergy:
+    """One allergy, with its version as the ETag (send it back in If-Match to update)."""
+    used = await _open_chart(service, patient_id, principal, break_glass)
+    resource = await service.get(patient_id, allergy_id)
+    used = check_restricted_access(resource, principal, break_glass) or used
+    _note(audit, "allergy:read", patient_id, allergy_id, break_glass if used else None)
+    return _shown(resource, patient_id, response)
+
+
+@router.post(
+    "",
+    response_model=Allergy,
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(400, 401, 403, 404, 410, 413, 422, 502, 503, 504),
+)
+async def create_allergy(
+    patient_id: patients.PatientId,
+    payload: AllergyCreate,
+    principal: CanWrite,
+    service: AllergyServiceDep,
+    audit: PhiAudit,
+    break_glass: BreakGlassDep,
+    response: Response,
+) -> Allergy:
+    """Record an allergy or intolerance (substance by RxNorm / SNOMED CT, or free text: then
+    medication safety cannot check it, and the answer says so)."""
+    used = await _open_chart(service, patient_id, principal, break_glass)
+    stored = await service.create(patient_id, payload)
+    allergy_id = str(stored.get("id", ""))
+    _note(audit, "allergy:create", patient_id, allergy_id, break_glass if used else None)
+    response.headers["Location"] = f"{PREFIX.format(patient_id=patient_id)}/{allergy_id}"
+    return _shown(stored, patient_id, response)
+
+
+@router.put(
+    "/{allergy_id}",
+    response_model=Allergy,
+    responses=problem_responses(400, 401, 403, 404, 409, 410, 412, 413, 422, 428, 502, 503, 504),
+)
+async def update_allergy(
+    patient_id: patients.PatientId,
+    allergy_id: AllergyId,
+    payload: AllergyUpdate,
+    principal: CanWrite,
+    service: AllergyServiceDep,
+    audit: PhiAudit,
+    break_glass: BreakGlassDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> Allergy:
+    """Replace the allergy's substance, statuses, category, criticality, reactions and note.
+    `If-Match` is required (428 without it; 412 when the allergy changed since)."""
+    used = await _open_chart(service, patient_id, principal, break_glass)
+    stored = await service.update(patient_id, allergy_id, payload, if_match=if_match)
+    _note(audit, "allergy:update", patient_id, allergy_id, break_glass if used else None)
+    return _shown(stored, patient_id, response)
+
+
+@router.post(
+    "/{allergy_id}/entered-in-error",
+    response_model=Allergy,
+    responses=problem_responses(400, 401, 403, 404, 410, 412, 422, 502, 503, 504),
+)
+async def mark_allergy_entered_in_error(
+    patient_id: patients.PatientId,
+    allergy_id: AllergyId,
+    principal: CanWrite,
+    service: AllergyServiceDep,
+    audit: PhiAudit,
+    break_glass: BreakGlassDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> Allergy:
+    """Mark the allergy entered-in-error (it stays in the record; lists hide it by default)."""
+    used = await _open_chart(service, patient_id, principal, break_glass)
+    stored = await service.mark_entered_in_error(patient_id, allergy_id, if_match=if_match)
+    _note(audit, "allergy:entered-in-error", patient_id, allergy_id, break_glass if used else None)
+    return _shown(stored, patient_id, response)
