@@ -14,8 +14,11 @@ from collections.abc import Awaitable, Callable, Iterator
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
+from support.database import Sessions
 
 from ehr.core.config import Settings
+from ehr.core.db.models import AuditRecord
 from ehr.core.error_handlers import PROBLEM_JSON
 from ehr.fhir import TenantFhirClient
 from ehr.platform.auth.dependencies import get_current_principal
@@ -96,6 +99,15 @@ async def _start(
     return encounter
 
 
+async def _audited_actions(db: Sessions, resource_id: str) -> set[str]:
+    """The PHI audit actions recorded for one resource (written before the answer is sent)."""
+    async with db() as session:
+        rows = await session.scalars(
+            select(AuditRecord.action).where(AuditRecord.resource_id == resource_id)
+        )
+        return set(rows)
+
+
 def _problem_code(response: httpx.Response) -> str:
     assert response.headers["content-type"].startswith(PROBLEM_JSON), response.text
     return str(response.json()["code"])
@@ -103,6 +115,7 @@ def _problem_code(response: httpx.Response) -> str:
 
 async def test_start_read_discharge(
     api: httpx.AsyncClient,
+    db: Sessions,
     tag_for_cleanup: TagForCleanup,
     live_tenant_fhir: TenantFhirClient,
     patient_id: str,
@@ -152,6 +165,12 @@ async def test_start_read_discharge(
         f"/api/patients/{patient_id}/encounters", params={"status": "in-progress"}
     )
     assert none_in_progress.json()["items"] == []
+    assert await _audited_actions(db, str(encounter["id"])) == {
+        "encounter:start",
+        "encounter:read",
+        "encounter:finished",
+        "encounter:list",
+    }
 
 
 async def test_planned_arrives_then_starts(

@@ -19,8 +19,11 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI, Request
+from sqlalchemy import select
+from support.database import Sessions
 
 from ehr.core.config import Settings
+from ehr.core.db.models import AuditRecord
 from ehr.core.error_handlers import PROBLEM_JSON
 from ehr.fhir import FhirClient, TenantFhirClient
 from ehr.platform.auth.dependencies import get_current_principal
@@ -120,6 +123,15 @@ async def patient_id(live_tenant_fhir: TenantFhirClient, test_tag: dict[str, str
     return await _patient(live_tenant_fhir, test_tag)
 
 
+async def _audited_actions(db: Sessions, resource_id: str) -> set[str]:
+    """The PHI audit actions recorded for one resource (written before the answer is sent)."""
+    async with db() as session:
+        rows = await session.scalars(
+            select(AuditRecord.action).where(AuditRecord.resource_id == resource_id)
+        )
+        return set(rows)
+
+
 def _code(response: httpx.Response) -> str:
     assert response.headers["content-type"].startswith(PROBLEM_JSON), response.text
     return str(response.json()["code"])
@@ -143,6 +155,7 @@ async def _draft(
 
 async def test_draft_sign_amend_addendum(
     api: httpx.AsyncClient,
+    db: Sessions,
     tag_for_cleanup: TagForCleanup,
     live_tenant_fhir: TenantFhirClient,
     patient_id: str,
