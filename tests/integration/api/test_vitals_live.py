@@ -17,11 +17,15 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
+from support.database import Sessions
 
 from ehr.core.config import Settings
+from ehr.core.db.models import AuditRecord
 from ehr.core.error_handlers import PROBLEM_JSON
 from ehr.fhir import FhirResourceGone, FhirResourceNotFound, TenantFhirClient
 from ehr.modules.vitals import latest_vitals
+from ehr.platform.auth.authorization import CONFIDENTIALITY_SYSTEM
 from ehr.platform.auth.dependencies import get_current_principal
 from ehr.platform.auth.principal import Principal
 
@@ -355,3 +359,79 @@ async def test_roles_and_the_patients_compartment(
     # Another patient's vital under this patient's path: 404 (as if missing).
     as_role("nurse")
     _problem(await api.get(_path(other["id"], f"/{vital_id}")), 404, "fhir_not_found")
+
+
+@pytest.mark.usefixtures("observations")
+async def test_pages_follow_next_and_every_access_is_audited(
+    api: httpx.AsyncClient, as_role: SetRole, patient_id: str, db: Sessions
+) -> None:
+    for day in ("01", "02", "03"):
+        response = await _record(
+            api,
+            patient_id,
+            effective=f"2026-02-{day}T08:00:00Z",
+            measurements=[{"code": HR, "value": 60 + int(day), "unit": "/min"}],
+        )
+        assert response.status_code == 201, response.text
+    future = await _record(
+        api,
+        patient_id,
+        effective="2099-01-01T08:00:00Z",
+        measurements=[{"code": HR, "value": 60, "unit": "/min"}],
+    )
+    _problem(future, 422, "effective_in_future")
+
+    values: list[float] = []
+    page = await api.get(_path(patient_id), params={"_count": 2, "code": HR})
+    while True:
+        assert page.status_code == 200, page.text
+        values += [item["value"] for item in page.json()["items"]]
+        if page.json()["next"] is None:
+            break
+        page = await api.get(page.json()["next"])
+    assert values == [63, 62, 61]
+    in_range = await api.get(
+        _path(patient_id), params={"since": "2026-02-02", "until": "2026-02-02"}
+    )
+    assert [item["value"] for item in in_range.json()["items"]] == [62]
+    forged = await api.get(_path(patient_id), params={"page_token": "abc.def"})
+    _problem(forged, 400, "invalid_page_token")
+
+    async with db() as session:
+        actions = list(
+            await session.scalars(
+                select(AuditRecord.action).where(AuditRecord.patient_id == patient_id)
+            )
+        )
+    assert actions.count("vitals:record") == 3
+    assert actions.count("vitals:list") >= 3
+
+
+@pytest.mark.usefixtures("observations")
+async def test_a_restricted_patient_needs_break_glass(
+    api: httpx.AsyncClient,
+    as_role: SetRole,
+    live_tenant_fhir: TenantFhirClient,
+    test_tag: dict[str, str],
+) -> None:
+    restricted = await live_tenant_fhir.create(
+        {
+            "resourceType": "Patient",
+            "meta": {
+                "tag": [test_tag],
+                "security": [{"system": CONFIDENTIALITY_SYSTEM, "code": "R"}],
+            },
+            "name": [{"family": "Zzrestricted"}],
+        }
+    )
+    body = {"measurements": [{"code": HR, "value": 70, "unit": "/min"}]}
+    as_role("physician")
+    _problem(await api.post(_path(restricted["id"]), json=body), 403, "break_glass_required")
+    reason = {"X-Break-Glass-Reason": "Unconscious patient in the emergency department"}
+    allowed = await api.post(_path(restricted["id"]), json=body, headers=reason)
+    assert allowed.status_code == 201, allowed.text
+    read = await api.get(_path(restricted["id"]), headers=reason)
+    assert [i["value"] for i in read.json()["items"]] == [70]
+    # The fixture cleans only the main patient's Observations.
+    for item in allowed.json()["items"]:
+        await live_tenant_fhir.delete("Observation", item["id"])

@@ -62,9 +62,10 @@ from ehr.modules.vitals.schemas import (
     VitalsRecord,
     VitalUpdate,
 )
-from ehr.modules.vitals.units import UCUM_SYSTEM
+from ehr.modules.vitals.units import UCUM_SYSTEM, units_ready
 
 __all__ = [
+    "EffectiveInFuture",
     "EncounterNotOfPatient",
     "InvalidPageTokenError",
     "PreconditionRequired",
@@ -98,6 +99,8 @@ _PROFILES: Final = {
 ENTERED_IN_ERROR: Final = "entered-in-error"
 # A height measured longer ago than this is not used to derive a BMI.
 PRIOR_HEIGHT_MAX_AGE: Final = dt.timedelta(days=365)
+# Clock skew between a device and the server allowed on ``effective``.
+FUTURE_TOLERANCE: Final = dt.timedelta(minutes=5)
 _TOKEN_MAC_BYTES: Final = 16
 _LATEST_SCAN: Final = 200
 
@@ -122,6 +125,18 @@ class VitalEnteredInError(ConflictError):
 
     code = "vital_entered_in_error"
     title = "Vital sign was entered in error"
+
+
+class EffectiveInFuture(RequestValidationFailed):
+    """Vitals cannot have been taken in the future (a clock or typing error)."""
+
+    code = "effective_in_future"
+    title = "Effective time in the future"
+
+
+def _check_not_in_future(effective: dt.datetime) -> None:
+    if effective > _now() + FUTURE_TOLERANCE:
+        raise EffectiveInFuture("The vitals' effective time is in the future")
 
 
 class InvalidPageTokenError(BadRequestError):
@@ -349,12 +364,14 @@ class VitalsService:
 
     async def record(self, patient_id: str, payload: VitalsRecord) -> list[dict[str, Any]]:
         """Store the set (and a derived BMI) in one transaction; the stored Observations."""
+        await units_ready()
+        effective = payload.effective or _now()
+        _check_not_in_future(effective)
         measured = measure_all(
             (m.code, m.unit, m.value, m.systolic, m.diastolic) for m in payload.measurements
         )
         if payload.encounter_id is not None:
             await self._check_encounter(patient_id, payload.encounter_id)
-        effective = payload.effective or _now()
         entries: list[dict[str, Any]] = []
         by_code: dict[str, tuple[str, Measured]] = {}
         for one in measured:
@@ -501,6 +518,9 @@ class VitalsService:
         current = await self.get(patient_id, vital_id)
         if current.get("status") == ENTERED_IN_ERROR:
             raise VitalEnteredInError("This vital sign was entered in error; record a new one")
+        if payload.effective is not None:
+            _check_not_in_future(payload.effective)
+        await units_ready()
         code = _loinc_code(current)
         submitted = next(
             (c.code for c in codings(current.get("code")) if c.code != code and c.code in VITALS),

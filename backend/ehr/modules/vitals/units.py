@@ -15,12 +15,14 @@ import threading
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final
 
+import anyio
+
 from ehr.core.errors import RequestValidationFailed
 
 if TYPE_CHECKING:
     from pint import Unit
 
-__all__ = ["UnitNotAllowed", "convert", "parse_unit"]
+__all__ = ["UnitNotAllowed", "convert", "parse_unit", "units_ready"]
 
 UCUM_SYSTEM: Final = "http://unitsofmeasure.org"
 
@@ -45,6 +47,13 @@ def _ucum_registry() -> Any:
 
                 _registry = PintUcumRegistry()
     return _registry
+
+
+async def units_ready() -> None:
+    """Build the registry in a worker thread the first time (about a second of CPU), so the
+    first vitals request of a process does not stall the event loop."""
+    if _registry is None:
+        await anyio.to_thread.run_sync(_ucum_registry)
 
 
 @lru_cache(maxsize=256)
