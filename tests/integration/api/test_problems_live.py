@@ -7,6 +7,7 @@ The caller is injected with ``dependency_overrides`` (the role is switched per t
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -21,6 +22,7 @@ from ehr.core.config import Settings
 from ehr.core.db.models import AuditRecord
 from ehr.core.error_handlers import PROBLEM_JSON
 from ehr.fhir import TenantFhirClient
+from ehr.platform.auth.authorization import CONFIDENTIALITY_SYSTEM
 from ehr.platform.auth.dependencies import get_current_principal
 from ehr.platform.auth.principal import Principal
 
@@ -302,3 +304,48 @@ async def test_each_access_is_one_audit_record(
     assert {r.resource_type for r in rows} == {"Condition"}
     assert [r.resource_id for r in rows] == [problem_id, problem_id, problem_id, None, problem_id]
     assert rows[3].details["resource_ids"] == [problem_id]
+
+
+async def test_concurrent_updates_with_one_version_exactly_one_wins(
+    api: httpx.AsyncClient, tag_for_cleanup: TagForCleanup, patient_id: str
+) -> None:
+    created = await _create(api, tag_for_cleanup, patient_id, _problem())
+    url = created.headers["location"]
+    etag = created.headers["etag"]
+    answers = await asyncio.gather(
+        *(
+            api.put(url, json=_problem(text=f"writer {n}"), headers={"If-Match": etag})
+            for n in range(4)
+        )
+    )
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [200, 412, 412, 412], [a.text for a in answers]
+    winner = next(a for a in answers if a.status_code == 200).json()
+    assert (await api.get(url)).json() == winner
+
+
+async def test_restricted_patient_needs_break_glass(
+    api: httpx.AsyncClient,
+    tag_for_cleanup: TagForCleanup,
+    live_tenant_fhir: TenantFhirClient,
+    test_tag: dict[str, str],
+) -> None:
+    restricted = await live_tenant_fhir.create(
+        {
+            "resourceType": "Patient",
+            "meta": {
+                "tag": [test_tag],
+                "security": [{"system": CONFIDENTIALITY_SYSTEM, "code": "R"}],
+            },
+            "name": [{"family": f"Zzproblemvip{test_tag['code'].replace('-', '')}"}],
+        }
+    )
+    url = f"/api/patients/{restricted['id']}/problems"
+    _assert_problem(await api.get(url), 403, "break_glass_required")
+    _assert_problem(await api.post(url, json=_problem()), 403, "break_glass_required")
+    glass = {"X-Break-Glass-Reason": "Unconscious patient in the emergency department"}
+    created = await api.post(url, json=_problem(), headers=glass)
+    assert created.status_code == 201, created.text
+    await tag_for_cleanup("Condition", created.json()["id"])
+    listed = await api.get(url, headers=glass)
+    assert [p["id"] for p in listed.json()["items"]] == [created.json()["id"]]
