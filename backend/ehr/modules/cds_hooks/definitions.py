@@ -16,6 +16,7 @@ Services (id = hook name; discovery lists all but the legacy ones):
 ``encounter-discharge`` issues in the current medication list and the care gaps still open.
 ``appointment-book`` the care gaps to plan into the appointment.
 ``allergyintolerance-create`` active medications against the allergy being recorded.
+``problem-list-item-create`` a problem being added that the problem list already holds.
 ``medication-refill`` order-sign's medication checks for the refills (each replaces its own
                      active order, so a refill never "interacts" with itself).
 ``medication-prescribe`` (deprecated in 2.0) and ``order-review`` (withdrawn before 1.0): not
@@ -195,6 +196,17 @@ SERVICES: Final[Mapping[str, ServiceDefinition]] = {
                 "patient", "medicationRequests", "medicationStatements", "allergies"
             ),
             context={"userId": str, "patientId": str},
+        ),
+        ServiceDefinition(
+            id="problem-list-item-create",
+            hook="problem-list-item-create",
+            title="Problem already on the problem list",
+            description=(
+                "When a problem is added: whether the patient's problem list already holds it "
+                "(active, recurring or relapsed; same code), so it is updated, not duplicated."
+            ),
+            prefetch=_templates("patient", "conditions"),
+            context={"userId": str, "patientId": str, "conditions": dict},
         ),
         ServiceDefinition(
             id="medication-refill",

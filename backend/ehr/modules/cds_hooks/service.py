@@ -26,7 +26,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from ehr.core.config import CdsHooksSettings
-from ehr.core.errors import DependencyUnavailable, PreconditionFailed
+from ehr.core.errors import BadRequestError, DependencyUnavailable, PreconditionFailed
 from ehr.fhir import TenantFhirClient
 from ehr.modules.cds_hooks.cards import IssuedCard
 from ehr.modules.cds_hooks.care_gap_cards import care_gap_cards
@@ -53,6 +53,7 @@ from ehr.modules.cds_hooks.prefetch import (
     RemoteFhirSource,
     gather,
 )
+from ehr.modules.cds_hooks.problem_cards import duplicate_problem_cards, new_conditions
 from ehr.modules.cds_hooks.schemas import CdsRequest, CdsResponse
 from ehr.modules.medication_safety import MedicationChecks
 
@@ -241,6 +242,16 @@ class CdsHooksService:
         issued += medication.cards
         if definition.hook in ORDER_HOOKS:
             issued += self._duplicate_order_cards(definition, request, chart, patient_id, now)
+        if definition.hook == "problem-list-item-create":
+            drafts = new_conditions(request.context)
+            if not drafts:
+                raise BadRequestError(
+                    "context.conditions (a Bundle of Conditions) is required for hook "
+                    "'problem-list-item-create'"
+                )
+            issued += duplicate_problem_cards(
+                drafts, chart.conditions if chart is not None else (), patient_id=patient_id
+            )
         return issued, medication.omitted
 
     def _duplicate_order_cards(

@@ -46,6 +46,7 @@ def test_discovery_lists_each_service_with_the_spec_fields() -> None:
         "encounter-discharge",
         "appointment-book",
         "allergyintolerance-create",
+        "problem-list-item-create",
         "medication-refill",
     }
     for service in services:
