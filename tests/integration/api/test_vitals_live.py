@@ -306,6 +306,11 @@ async def test_corrections_need_the_current_version_and_entered_in_error_keeps_t
     )
     _problem(impossible, 422, "value_out_of_range")
 
+    stale_mark = await api.post(
+        _path(patient_id, f"/{weight['id']}/entered-in-error"),
+        headers={"If-Match": weight["version"]},
+    )
+    _problem(stale_mark, 412, "fhir_precondition_failed")
     marked = await api.post(_path(patient_id, f"/{weight['id']}/entered-in-error"))
     assert marked.status_code == 200, marked.text
     assert marked.json()["status"] == "entered-in-error"

@@ -543,16 +543,9 @@ class VitalsService:
             stored = await self._fhir.update(resource, if_match=if_match)
         else:
             # The correction and the BMIs derived from it change together, or not at all.
-            entries = [update_entry(resource, if_match=if_match), *derived]
-            try:
-                response = await self._fhir.transaction(
-                    transaction_bundle(entries), return_resources=True
-                )
-            except (FhirConflict, FhirPreconditionFailed) as exc:
-                raise FhirPreconditionFailed(
-                    "The FHIR resource changed since the version given in If-Match",
-                    extra=exc.extra,
-                ) from exc
+            response = await self._versioned_transaction(
+                [update_entry(resource, if_match=if_match), *derived]
+            )
             stored = next(
                 (
                     entry.resource
@@ -569,6 +562,17 @@ class VitalsService:
             derived=len(derived),
         )
         return stored
+
+    async def _versioned_transaction(self, entries: list[dict[str, Any]]) -> dict[str, Any]:
+        """Run versioned updates as one transaction; a lost version race is 412 (HAPI answers a
+        transaction's failed ``ifMatch`` with 409)."""
+        try:
+            return await self._fhir.transaction(transaction_bundle(entries), return_resources=True)
+        except (FhirConflict, FhirPreconditionFailed) as exc:
+            raise FhirPreconditionFailed(
+                "The FHIR resource changed since the version it was read at (If-Match)",
+                extra=exc.extra,
+            ) from exc
 
     async def _derived_from(self, patient_id: str, vital_id: str) -> list[dict[str, Any]]:
         """The valid Observations (BMIs) derived from ``vital_id``."""
@@ -653,7 +657,7 @@ class VitalsService:
                     if_match=(resource.get("meta") or {}).get("versionId"),
                 )
             )
-        response = await self._fhir.transaction(transaction_bundle(entries), return_resources=True)
+        response = await self._versioned_transaction(entries)
         logger.info(
             "vitals.entered_in_error.completed",
             tenant=self._fhir.tenant,
