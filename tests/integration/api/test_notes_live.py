@@ -317,6 +317,14 @@ async def test_roles(
         assert (await api.get(f"{path}/{signed_note['id']}")).status_code == 403
         assert (await api.post(path, json={"kind": "soap"})).status_code == 403
 
+    caller.be("nurse")
+    assert _code(await api.post(f"{path}/{signed_note['id']}/entered-in-error")) == (
+        "note_sign_required"
+    )
+    mistaken = await _draft(api, tag_for_cleanup, patient_id, kind="progress")
+    withdrawn = await api.post(f"{path}/{mistaken['id']}/entered-in-error")
+    assert withdrawn.json()["status"] == "entered-in-error"
+
     caller.be("patient", patient_id)
     own = await api.get(path)
     assert own.status_code == 200

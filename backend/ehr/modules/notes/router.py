@@ -1,7 +1,8 @@
 """The ``/api/patients/{patient_id}/notes`` routes (thin: authorize, call, audit, return).
 
 Permissions: ``clinical:read`` to list and read (a patient: its own signed notes only),
-``clinical:write`` to write drafts and addenda, ``note:sign`` to sign, amend and co-sign.
+``clinical:write`` to write drafts and addenda, ``note:sign`` to sign, amend and co-sign
+(and to withdraw a signed note as entered-in-error; a draft needs only ``clinical:write``).
 Every note shown is noted on the PHI audit trail; restricted patients need break-glass.
 Updates of a draft need ``If-Match``; sign, co-sign and amend take it optionally (they are
 versioned on the version read anyway: of two concurrent signers exactly one signs).
@@ -273,3 +274,24 @@ async def add_addendum(
     stored = await service.add_addendum(patient_id, note_id, payload, signer_of(principal))
     _note(audit, "note:addendum", gate, stored)
     return _created(response, patient_id, to_summary(stored, patient_id))
+
+
+@router.post("/{note_id}/entered-in-error", response_model=NoteSummary, responses=_WRITE_ERRORS)
+async def note_entered_in_error(
+    patient_id: patients.PatientId,
+    note_id: NoteId,
+    principal: CanWrite,
+    patient_service: patients.PatientServiceDep,
+    service: NoteServiceDep,
+    audit: PhiAudit,
+    break_glass: BreakGlassDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> NoteSummary:
+    """Withdraw a note recorded in error (a signed one needs `note:sign`); never deleted."""
+    gate = await open_patient(patient_id, principal, patient_service, break_glass)
+    stored = await service.mark_entered_in_error(
+        patient_id, note_id, may_sign=principal.has(Permission.NOTE_SIGN), if_match=if_match
+    )
+    _note(audit, "note:entered-in-error", gate, stored)
+    return _shown(response, to_summary(stored, patient_id))

@@ -28,7 +28,7 @@ from typing import Any, Final
 
 import structlog
 
-from ehr.core.errors import ConflictError, RequestValidationFailed
+from ehr.core.errors import ConflictError, PermissionDenied, RequestValidationFailed
 from ehr.fhir import (
     FhirResourceGone,
     FhirResourceNotFound,
@@ -65,6 +65,7 @@ __all__ = [
     "check_draft",
     "cosigned",
     "draft_note",
+    "entered_in_error",
     "is_released",
     "signed",
     "to_summary",
@@ -111,6 +112,13 @@ class NoteCosignError(ConflictError):
 
     code = "note_cosign_not_allowed"
     title = "The note cannot be co-signed"
+
+
+class NoteSignRequiredError(PermissionDenied):
+    """Withdrawing a signed note is a signer's act (``note:sign``), not a draft writer's."""
+
+    code = "note_sign_required"
+    title = "Withdrawing a signed note needs note:sign"
 
 
 class NoteEncounterInvalid(RequestValidationFailed):
@@ -350,6 +358,22 @@ def addendum_of(
     return new
 
 
+def entered_in_error(resource: Mapping[str, Any], *, may_sign: bool) -> dict[str, Any]:
+    """The current note marked entered-in-error (its content kept; never a hard delete).
+
+    A draft may be withdrawn by any clinical writer; a signed note only with ``note:sign``.
+    """
+    if resource.get("status") != "current":
+        raise NoteNotCurrentError(
+            "The note is superseded or entered in error.", extra={"status": resource.get("status")}
+        )
+    if _doc_status(resource) in _SIGNED and not may_sign:
+        raise NoteSignRequiredError("Only a physician may withdraw a signed note.")
+    updated = dict(resource)
+    updated["status"] = "entered-in-error"
+    return updated
+
+
 def _person(reference: object) -> NotePerson | None:
     if not isinstance(reference, Mapping):
         return None
@@ -527,6 +551,20 @@ class NoteService:
         version = if_match or _version(current)
         stored = await self._fhir.update(cosigned(current, cosigner, _utc_now()), if_match=version)
         logger.info("notes.cosign.completed", resource_id=note_id, tenant=self._fhir.tenant)
+        return stored
+
+    async def mark_entered_in_error(
+        self, patient_id: str, note_id: str, *, may_sign: bool, if_match: str | None = None
+    ) -> dict[str, Any]:
+        """Withdraw the note (status entered-in-error), versioned on the version read."""
+        current = await self.get(patient_id, note_id)
+        version = if_match or _version(current)
+        stored = await self._fhir.update(
+            entered_in_error(current, may_sign=may_sign), if_match=version
+        )
+        logger.info(
+            "notes.entered_in_error.completed", resource_id=note_id, tenant=self._fhir.tenant
+        )
         return stored
 
     async def amend(

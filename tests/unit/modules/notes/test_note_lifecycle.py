@@ -18,6 +18,7 @@ from ehr.modules.notes.service import (
     check_draft,
     cosigned,
     draft_note,
+    entered_in_error,
     is_released,
     signed,
     to_summary,
@@ -173,3 +174,19 @@ def test_patients_see_signed_notes_only() -> None:
     assert not is_released(draft)
     assert is_released(final)
     assert not is_released({**final, "status": "entered-in-error"})
+
+
+def test_entered_in_error_keeps_the_content_and_needs_note_sign_once_signed() -> None:
+    draft = _draft(text="wrong chart")
+    withdrawn = entered_in_error(draft, may_sign=False)
+    assert withdrawn["status"] == "entered-in-error"
+    assert withdrawn["content"] == draft["content"]
+    final = _stored(signed(_draft(), ATTENDING, NOW))
+    with pytest.raises(AppError) as nurse:
+        entered_in_error(final, may_sign=False)
+    assert nurse.value.status_code == 403
+    assert nurse.value.code == "note_sign_required"
+    assert entered_in_error(final, may_sign=True)["status"] == "entered-in-error"
+    with pytest.raises(AppError) as twice:
+        entered_in_error(withdrawn, may_sign=True)
+    assert twice.value.code == "note_not_current"
