@@ -1,0 +1,175 @@
+"""/api/patients/{id}/notes against a respx-mocked HAPI: error paths only (HAPI down, an
+amendment is one transaction so a lost race writes nothing, a signed note is never PUT, a
+patient is never shown a draft)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+import respx
+from fastapi import FastAPI
+
+from ehr.core.error_handlers import PROBLEM_JSON
+from ehr.entrypoints.api import create_app
+from ehr.platform.audit.dependencies import AuditTrail, get_phi_audit
+from ehr.platform.auth.dependencies import get_current_principal
+from ehr.platform.auth.principal import Principal
+
+SettingsFactory = Callable[..., Any]
+ApiFactory = Callable[..., Any]
+
+BASE = "http://127.0.0.1:9/fhir"  # tests/unit/conftest.py UNIT_FHIR_BASE
+TENANT = "unit-tenant"
+TENANT_BASE = f"{BASE}/{TENANT}"
+PATIENT = {"resourceType": "Patient", "id": "p-1", "meta": {"versionId": "1"}}
+
+
+class Caller:
+    """The principal the app sees and the audit trails the requests produced."""
+
+    def __init__(self) -> None:
+        self.principal = self.make("physician")
+        self.trails: list[AuditTrail] = []
+
+    @staticmethod
+    def make(role: str, patient_id: str | None = None) -> Principal:
+        return Principal(
+            kind="user",
+            subject=uuid.uuid4(),
+            tenant=TENANT,
+            tenant_id=uuid.uuid4(),
+            roles=frozenset({role}),
+            username=f"unit.{role}",
+            patient_id=patient_id,
+        )
+
+    @property
+    def actions(self) -> list[str]:
+        return [n.action for t in self.trails for n in t.notes]
+
+
+@pytest.fixture
+def hapi() -> Iterator[respx.MockRouter]:
+    with respx.mock(assert_all_mocked=True, assert_all_called=False) as router:
+        router.get(f"{TENANT_BASE}/Patient/p-1").mock(
+            return_value=httpx.Response(200, json=PATIENT)
+        )
+        yield router
+
+
+@pytest.fixture
+def caller() -> Caller:
+    return Caller()
+
+
+@pytest.fixture
+async def api(
+    unit_settings: SettingsFactory, make_api: ApiFactory, caller: Caller
+) -> httpx.AsyncClient:
+    app: FastAPI = create_app(unit_settings())
+
+    async def principal() -> Principal:
+        return caller.principal
+
+    async def trail() -> AsyncIterator[AuditTrail]:
+        audit = AuditTrail()
+        caller.trails.append(audit)
+        yield audit
+
+    app.dependency_overrides[get_current_principal] = principal
+    app.dependency_overrides[get_phi_audit] = trail
+    client: httpx.AsyncClient = await make_api(app)
+    return client
+
+
+def _problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM_JSON
+    body: dict[str, Any] = response.json()
+    assert body["code"] == code
+    return body
+
+
+def _note(doc_status: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "resourceType": "DocumentReference",
+        "id": "n-1",
+        "meta": {"versionId": "2"},
+        "status": "current",
+        "docStatus": doc_status,
+        "subject": {"reference": "Patient/p-1"},
+        "content": [{"attachment": {"contentType": "text/plain", "data": "aGk="}}],
+        **fields,
+    }
+
+
+def _read(hapi: respx.MockRouter, note: dict[str, Any]) -> None:
+    hapi.get(f"{TENANT_BASE}/DocumentReference/n-1").mock(
+        return_value=httpx.Response(200, json=note)
+    )
+
+
+async def test_hapi_down_is_503(api: httpx.AsyncClient, hapi: respx.MockRouter) -> None:
+    _read(hapi, _note("preliminary"))
+    hapi.put(f"{TENANT_BASE}/DocumentReference/n-1").mock(side_effect=httpx.ConnectError("x"))
+    _problem(await api.post("/api/patients/p-1/notes/n-1/sign"), 503, "fhir_unavailable")
+
+
+async def test_a_signed_note_is_never_put(api: httpx.AsyncClient, hapi: respx.MockRouter) -> None:
+    _read(hapi, _note("final"))
+    put = hapi.put(f"{TENANT_BASE}/DocumentReference/n-1")
+    response = await api.put(
+        "/api/patients/p-1/notes/n-1", json={"text": "changed"}, headers={"If-Match": "2"}
+    )
+    _problem(response, 409, "note_signed_immutable")
+    assert not put.called
+
+
+async def test_an_amendment_is_one_versioned_transaction(
+    api: httpx.AsyncClient, hapi: respx.MockRouter, caller: Caller
+) -> None:
+    _read(hapi, _note("final"))
+    put = hapi.put(f"{TENANT_BASE}/DocumentReference/n-1")
+    post = hapi.post(f"{TENANT_BASE}/DocumentReference")
+    transaction = hapi.post(f"{TENANT_BASE}").mock(
+        return_value=httpx.Response(
+            409, json={"resourceType": "OperationOutcome", "issue": [{"severity": "error"}]}
+        )
+    )
+    response = await api.post("/api/patients/p-1/notes/n-1/amend", json={"text": "fixed"})
+    assert response.status_code in {409, 412}, response.text
+    assert not put.called
+    assert not post.called
+    bundle = transaction.calls.last.request.content
+    assert b'"ifMatch":"W/\\"2\\""' in bundle.replace(b" ", b"")
+    assert "note:amend" not in caller.actions
+
+
+async def test_a_patient_is_never_shown_a_draft(
+    api: httpx.AsyncClient, hapi: respx.MockRouter, caller: Caller
+) -> None:
+    caller.principal = caller.make("patient", "p-1")
+    draft = _note("preliminary")
+    _read(hapi, draft)
+    hapi.get(f"{TENANT_BASE}/DocumentReference").mock(
+        return_value=httpx.Response(
+            200,
+            json={
+                "resourceType": "Bundle",
+                "type": "searchset",
+                "entry": [
+                    {"resource": draft, "search": {"mode": "match"}},
+                    {"resource": {**_note("final"), "id": "n-2"}, "search": {"mode": "match"}},
+                ],
+            },
+        )
+    )
+    assert (await api.get("/api/patients/p-1/notes/n-1")).status_code == 404
+    listed = await api.get("/api/patients/p-1/notes")
+    assert [n["id"] for n in listed.json()["items"]] == ["n-2"]
+    assert caller.actions.count("note:list") == 1
+    assert "note:read" not in caller.actions
