@@ -322,6 +322,9 @@ def amendment_of(
     )
     if payload.title:
         new["description"] = payload.title
+    if _requires_cosign(old):
+        # The amended text needs the same second signature the original needed.
+        _set_ext(new, EXT_REQUIRES_COSIGN, valueBoolean=True)
     superseded = dict(old)
     superseded["status"] = "superseded"
     return new, superseded

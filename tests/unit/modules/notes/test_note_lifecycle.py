@@ -190,3 +190,14 @@ def test_entered_in_error_keeps_the_content_and_needs_note_sign_once_signed() ->
     with pytest.raises(AppError) as twice:
         entered_in_error(withdrawn, may_sign=True)
     assert twice.value.code == "note_not_current"
+
+
+def test_an_amendment_of_a_note_that_needs_cosign_needs_it_again() -> None:
+    old = _stored(
+        cosigned(_stored(signed(_draft(requires_cosign=True), RESIDENT, NOW)), ATTENDING, NOW)
+    )
+    new, _ = amendment_of(old, NoteAmend(text="fixed"), RESIDENT, NOW)
+    summary = to_summary(_stored(new, "n2"), "p1")
+    assert summary.requires_cosign is True
+    assert summary.cosigner is None
+    assert summary.complete is False
