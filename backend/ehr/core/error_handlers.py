@@ -142,6 +142,7 @@ _STATUS_DESCRIPTIONS: Final[Mapping[int, str]] = {
     409: "Conflict",
     410: "Gone (deleted)",
     412: "Precondition failed",
+    428: "Precondition required (send If-Match)",
     413: "Payload too large",
     415: "Unsupported media type",
     422: "Validation failed",
