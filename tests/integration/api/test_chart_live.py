@@ -299,6 +299,16 @@ async def test_each_role_gets_what_it_may_see(
         assert refused.status_code == 403, role
     nurse = await api.get(f"/api/patients/{patient_id}/summary", headers=tenant.auth(Role.NURSE))
     assert nurse.status_code == 200
+    # A restricted patient's chart needs break-glass, like the patient itself.
+    restricted = f"/api/patients/{tenant.restricted['id']}/summary"
+    closed = await api.get(restricted, headers=tenant.auth(Role.PHYSICIAN))
+    assert closed.status_code == 403
+    assert closed.json()["code"] == "break_glass_required"
+    opened = await api.get(
+        restricted,
+        headers={**tenant.auth(Role.PHYSICIAN), "X-Break-Glass-Reason": "unconscious patient"},
+    )
+    assert opened.status_code == 200
     # The patient sees their own chart, and in the timeline only signed notes.
     own = await api.get(
         f"/api/patients/{patient_id}/timeline",

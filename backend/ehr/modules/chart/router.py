@@ -11,6 +11,8 @@ timeline, only signed notes.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
@@ -18,6 +20,7 @@ from fastapi import APIRouter, Query
 
 from ehr.core.error_handlers import problem_responses
 from ehr.core.intake import IntakeRoute
+from ehr.fhir.errors import FhirResourceNotFound
 from ehr.modules import patients
 from ehr.modules.chart.dependencies import ChartServiceDep
 from ehr.modules.chart.schemas import ChartSummary, TimelineKind, TimelinePage
@@ -43,12 +46,11 @@ _FHIR_DATE = r"^\d{4}(-\d{2}(-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2
 
 
 def _visibility(
-    principal: Principal, break_glass: BreakGlassRequest, opened_by_break_glass: bool
+    principal: Principal, break_glass: BreakGlassRequest
 ) -> Callable[[Mapping[str, Any]], bool]:
-    """Which entries of the chart the caller sees: restricted ones only with break-glass."""
-    may_break_glass = opened_by_break_glass or (
-        break_glass.asserted and principal.has(Permission.BREAK_GLASS)
-    )
+    """Which entries of the chart the caller sees: restricted ones only with break-glass (the
+    same rule as for the patient: asserted, and the caller may break the glass)."""
+    may_break_glass = break_glass.asserted and principal.has(Permission.BREAK_GLASS)
 
     def visible(resource: Mapping[str, Any]) -> bool:
         return may_break_glass or not is_restricted(resource)
@@ -72,9 +74,23 @@ async def patient_summary(
     """Demographics, active problems, allergies, active medications, latest vitals, recent
     results (abnormal first), open orders, upcoming appointments and care team; each section
     says whether it could be read."""
-    patient = await people.get(patient_id)
-    used = check_restricted_access(patient, principal, break_glass)
-    sections = await chart.summary(patient_id, _visibility(principal, break_glass, used))
+    compartment = patients.compartment_of(principal)
+    if compartment is not None and compartment != patient_id:
+        raise FhirResourceNotFound("The FHIR resource does not exist")  # before any read
+    # The patient and the sections are read together; nothing is shown unless the patient
+    # passes the break-glass rule (a refusal cancels the section reads).
+    sections_read = asyncio.create_task(
+        chart.summary(patient_id, _visibility(principal, break_glass))
+    )
+    try:
+        patient = await people.get(patient_id)
+        used = check_restricted_access(patient, principal, break_glass)
+    except BaseException:
+        sections_read.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await sections_read
+        raise
+    sections = await sections_read
     audit.access(
         "chart:summary",
         resource_type="Patient",
@@ -125,7 +141,7 @@ async def patient_timeline(
     kinds = list(dict.fromkeys(kind)) if kind else list(TIMELINE_KINDS)
     page = await chart.timeline(
         patient_id,
-        _visibility(principal, break_glass, used),
+        _visibility(principal, break_glass),
         kinds=kinds,
         since=since,
         until=until,

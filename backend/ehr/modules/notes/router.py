@@ -17,7 +17,7 @@ from fastapi import APIRouter, Header, Query, Response, status
 
 from ehr.core.error_handlers import problem_responses
 from ehr.core.intake import IntakeRoute
-from ehr.modules import patients
+from ehr.modules import patients, problems
 from ehr.modules.notes.dependencies import NoteServiceDep, PatientGate, open_patient, signer_of
 from ehr.modules.notes.schemas import (
     NoteAddendum,
@@ -50,10 +50,6 @@ _IF_MATCH_PATTERN = r'^(W/)?"?[A-Za-z0-9\-.]{1,64}"?$'
 _IF_MATCH_HELP = 'The version read (`3` or `W/"3"`); a newer stored version → 412.'
 IfMatch = Annotated[
     str | None,
-    Header(alias="If-Match", max_length=40, pattern=_IF_MATCH_PATTERN, description=_IF_MATCH_HELP),
-]
-RequiredIfMatch = Annotated[
-    str,
     Header(alias="If-Match", max_length=40, pattern=_IF_MATCH_PATTERN, description=_IF_MATCH_HELP),
 ]
 _READ_ERRORS = problem_responses(401, 403, 404, 410, 422, 502, 503, 504)
@@ -167,20 +163,27 @@ async def create_note(
     return _created(response, patient_id, to_summary(stored, patient_id))
 
 
-@router.put("/{note_id}", response_model=NoteSummary, responses=_WRITE_ERRORS)
+@router.put(
+    "/{note_id}",
+    response_model=NoteSummary,
+    responses=problem_responses(400, 401, 403, 404, 409, 412, 413, 422, 428, 502, 503, 504),
+)
 async def update_note(
     patient_id: patients.PatientId,
     note_id: NoteId,
     payload: NoteUpdate,
-    if_match: RequiredIfMatch,
     principal: CanWrite,
     patient_service: patients.PatientServiceDep,
     service: NoteServiceDep,
     audit: PhiAudit,
     break_glass: BreakGlassDep,
     response: Response,
+    if_match: IfMatch = None,
 ) -> NoteSummary:
-    """Replace a draft's text (a signed note → 409 `note_signed_immutable`)."""
+    """Replace a draft's text (a signed note → 409 `note_signed_immutable`). `If-Match` is
+    required (428 `if_match_required`, as for every chart record)."""
+    if if_match is None:
+        raise problems.IfMatchRequired("Send If-Match with the version of the draft you edited")
     gate = await open_patient(patient_id, principal, patient_service, break_glass)
     stored = await service.update(patient_id, note_id, payload, if_match=if_match)
     _note(audit, "note:update", gate, stored)

@@ -129,6 +129,16 @@ async def test_a_signed_note_is_never_put(api: httpx.AsyncClient, hapi: respx.Mo
     assert not put.called
 
 
+async def test_a_draft_edit_without_if_match_is_428_and_writes_nothing(
+    api: httpx.AsyncClient, hapi: respx.MockRouter
+) -> None:
+    _read(hapi, _note("preliminary"))
+    put = hapi.put(f"{TENANT_BASE}/DocumentReference/n-1")
+    response = await api.put("/api/patients/p-1/notes/n-1", json={"text": "changed"})
+    _problem(response, 428, "if_match_required")
+    assert not put.called
+
+
 async def test_an_amendment_is_one_versioned_transaction(
     api: httpx.AsyncClient, hapi: respx.MockRouter, caller: Caller
 ) -> None:
