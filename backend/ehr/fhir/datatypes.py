@@ -245,3 +245,24 @@ def period_of(value: object) -> Period | None:
     if not isinstance(value, Mapping):
         return None
     return Period(parse_fhir_date(value.get("start")), parse_fhir_date(value.get("end")))
+
+
+# --- versions (meta.versionId, ETags, If-Match) ---------------------------------------------------
+
+
+def version_id(resource: Mapping[str, Any]) -> str | None:
+    """The stored resource's ``meta.versionId`` (None when it has none)."""
+    meta = resource.get("meta")
+    version = meta.get("versionId") if isinstance(meta, Mapping) else None
+    return version if isinstance(version, str) else None
+
+
+def etag_of(resource: Mapping[str, Any]) -> str | None:
+    """The weak ETag of the stored resource's version (``W/"3"``), for a response header."""
+    version = version_id(resource)
+    return f'W/"{version}"' if version is not None else None
+
+
+def bare_version(tag: str) -> str:
+    """The version id an ``If-Match`` value names: ``3`` from ``3``, ``"3"`` or ``W/"3"``."""
+    return tag.strip().removeprefix("W/").strip('"')

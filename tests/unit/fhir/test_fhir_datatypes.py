@@ -186,3 +186,14 @@ def test_period_of_and_has_ended() -> None:
     assert not period_of({"end": "soon"}).has_ended(now)  # type: ignore[union-attr]
     assert period_of("2025") is None
     assert period_of(None) is None
+
+
+def test_versions_etags_and_if_match_values() -> None:
+    from ehr.fhir import bare_version, etag_of, version_id
+
+    stored = {"resourceType": "Condition", "meta": {"versionId": "3"}}
+    assert version_id(stored) == "3"
+    assert etag_of(stored) == 'W/"3"'
+    assert version_id({"resourceType": "Condition"}) is None
+    assert etag_of({"meta": {"versionId": 3}}) is None  # not a FHIR id string
+    assert [bare_version(v) for v in ("3", '"3"', 'W/"3"', ' W/"3" ')] == ["3"] * 4

@@ -43,6 +43,7 @@ from ehr.fhir import (
     concept_text,
     reference_parts,
     status_code,
+    version_id,
 )
 from ehr.modules import patients, problems
 from ehr.modules.allergies.schemas import (
@@ -73,7 +74,6 @@ __all__ = [
     "ManifestationRequired",
     "SubstanceRequired",
     "check_allergy",
-    "etag",
     "fill_resource",
     "sort_allergies",
     "to_allergy",
@@ -168,18 +168,6 @@ def check_allergy(
             )
 
 
-def etag(resource: Mapping[str, Any]) -> str | None:
-    """The weak ETag of a stored resource's version (``W/"3"``)."""
-    version = _version(resource)
-    return f'W/"{version}"' if version is not None else None
-
-
-def _version(resource: Mapping[str, Any]) -> str | None:
-    meta = resource.get("meta")
-    version = meta.get("versionId") if isinstance(meta, Mapping) else None
-    return version if isinstance(version, str) else None
-
-
 def _status(system: str, code: str) -> dict[str, Any]:
     return {"coding": [{"system": system, "code": code}]}
 
@@ -252,7 +240,7 @@ def to_allergy(resource: Mapping[str, Any], patient_id: str) -> Allergy:
     criticality = resource.get("criticality")
     return Allergy(
         id=str(resource.get("id", "")),
-        version=_version(resource),
+        version=version_id(resource),
         patient_id=patient_id,
         substance=_code_out(coded),
         substance_text=concept_text(code),
@@ -358,7 +346,7 @@ class AllergyService:
         current = await self.get(patient_id, allergy_id)
         if status_code(current.get("verificationStatus")) == "entered-in-error":
             raise AllergyEnteredInError("An entered-in-error allergy cannot be changed.")
-        _check_version(current, if_match)
+        _checkversion_id(current, if_match)
         resource = dict(current)
         fill_resource(resource, payload)
         stored = await self._fhir.update(resource, if_match=if_match)
@@ -374,17 +362,17 @@ class AllergyService:
         if status_code(current.get("verificationStatus")) == "entered-in-error":
             return current
         if if_match is not None:
-            _check_version(current, if_match)
+            _checkversion_id(current, if_match)
         resource = dict(current)
         resource.pop("clinicalStatus", None)
         resource["verificationStatus"] = _status(VERIFICATION_STATUS_SYSTEM, "entered-in-error")
-        stored = await self._fhir.update(resource, if_match=if_match or _version(current))
+        stored = await self._fhir.update(resource, if_match=if_match or version_id(current))
         logger.info("allergies.entered_in_error.completed", resource_id=allergy_id)
         return stored
 
 
-def _check_version(current: Mapping[str, Any], if_match: str) -> None:
-    version = _version(current)
+def _checkversion_id(current: Mapping[str, Any], if_match: str) -> None:
+    version = version_id(current)
     given = if_match.strip().removeprefix("W/").strip('"')
     if version is not None and given != version:
         raise FhirPreconditionFailed(

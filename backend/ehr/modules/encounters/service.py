@@ -16,7 +16,7 @@ from typing import Any, Final
 import structlog
 
 from ehr.core.errors import ConflictError, PreconditionFailed, RequestValidationFailed
-from ehr.fhir import FhirResourceNotFound, TenantFhirClient, bundle_resources
+from ehr.fhir import FhirResourceNotFound, TenantFhirClient, bare_version, bundle_resources
 from ehr.modules.encounters.schemas import (
     ACT_CODE_SYSTEM,
     CodingIn,
@@ -200,13 +200,6 @@ def to_summary(resource: Mapping[str, Any], patient_id: str) -> EncounterSummary
     )
 
 
-def _bare_version(if_match: str) -> str:
-    text = if_match.strip()
-    if text.startswith("W/"):
-        text = text[2:]
-    return text.strip('"')
-
-
 class EncounterService:
     """The encounters use cases for one tenant (the router has already checked the patient)."""
 
@@ -278,7 +271,7 @@ class EncounterService:
         """Move the encounter to ``target`` along the FHIR workflow, as one versioned update."""
         current = await self.get(patient_id, encounter_id)
         version = str((current.get("meta") or {}).get("versionId", ""))
-        if if_match is not None and _bare_version(if_match) != version:
+        if if_match is not None and bare_version(if_match) != version:
             raise EncounterVersionMismatch(
                 "The encounter changed since the version given in If-Match.",
                 extra={"current_version": version},

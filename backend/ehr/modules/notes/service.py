@@ -38,6 +38,7 @@ from ehr.fhir import (
     new_full_url,
     transaction_bundle,
     update_entry,
+    version_id,
 )
 from ehr.modules.notes.schemas import (
     NoteAddendum,
@@ -480,12 +481,6 @@ def _subject_is(resource: Mapping[str, Any], patient_id: str) -> bool:
     return reference == f"Patient/{patient_id}" or reference.endswith(f"/Patient/{patient_id}")
 
 
-def _version(resource: Mapping[str, Any]) -> str | None:
-    meta = resource.get("meta")
-    version = meta.get("versionId") if isinstance(meta, Mapping) else None
-    return version if isinstance(version, str) else None
-
-
 def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -541,7 +536,7 @@ class NoteService:
     ) -> dict[str, Any]:
         """Sign the draft; versioned on the version read, so concurrent signers: one wins."""
         current = await self.get(patient_id, note_id)
-        version = if_match or _version(current)
+        version = if_match or version_id(current)
         stored = await self._fhir.update(signed(current, signer, _utc_now()), if_match=version)
         logger.info("notes.sign.completed", resource_id=note_id, tenant=self._fhir.tenant)
         return stored
@@ -551,7 +546,7 @@ class NoteService:
     ) -> dict[str, Any]:
         """Co-sign a signed note that requires it (another physician than the signer)."""
         current = await self.get(patient_id, note_id)
-        version = if_match or _version(current)
+        version = if_match or version_id(current)
         stored = await self._fhir.update(cosigned(current, cosigner, _utc_now()), if_match=version)
         logger.info("notes.cosign.completed", resource_id=note_id, tenant=self._fhir.tenant)
         return stored
@@ -561,7 +556,7 @@ class NoteService:
     ) -> dict[str, Any]:
         """Withdraw the note (status entered-in-error), versioned on the version read."""
         current = await self.get(patient_id, note_id)
-        version = if_match or _version(current)
+        version = if_match or version_id(current)
         stored = await self._fhir.update(
             entered_in_error(current, may_sign=may_sign), if_match=version
         )
@@ -582,7 +577,7 @@ class NoteService:
         """The amendment (a new signed note) and the old one superseded, in one transaction."""
         old = await self.get(patient_id, note_id)
         new, superseded = amendment_of(old, payload, signer, _utc_now())
-        version = if_match or _version(old)
+        version = if_match or version_id(old)
         bundle = transaction_bundle(
             [
                 create_entry(new, full_url=new_full_url()),

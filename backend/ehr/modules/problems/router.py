@@ -17,6 +17,7 @@ from fastapi import APIRouter, Header, Query, Response, status
 
 from ehr.core.error_handlers import problem_responses
 from ehr.core.intake import IntakeRoute
+from ehr.fhir import etag_of
 from ehr.modules import patients
 from ehr.modules.problems.dependencies import ProblemServiceDep
 from ehr.modules.problems.schemas import (
@@ -27,7 +28,7 @@ from ehr.modules.problems.schemas import (
     ProblemList,
     ProblemUpdate,
 )
-from ehr.modules.problems.service import etag, to_problem
+from ehr.modules.problems.service import to_problem
 from ehr.platform.audit.dependencies import AuditTrail, PhiAudit
 from ehr.platform.auth.authorization import (
     BreakGlassDep,
@@ -77,7 +78,7 @@ def _note(
 
 def _shown(resource: Mapping[str, Any], patient_id: str, response: Response) -> Problem:
     """The problem's business view; its version goes out as the ETag."""
-    tag = etag(resource)
+    tag = etag_of(resource)
     if tag is not None:
         response.headers["ETag"] = tag
     return to_problem(resource, patient_id)

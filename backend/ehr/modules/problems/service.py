@@ -35,10 +35,12 @@ from ehr.fhir import (
     FhirPreconditionFailed,
     FhirResourceNotFound,
     TenantFhirClient,
+    bare_version,
     codings,
     concept_text,
     reference_parts,
     status_code,
+    version_id,
 )
 from ehr.modules import patients
 from ehr.modules.problems.codes import check_problem_code
@@ -67,7 +69,6 @@ __all__ = [
     "ProblemEnteredInError",
     "ProblemService",
     "check_problem",
-    "etag",
     "recorder_reference",
     "sort_problems",
     "to_problem",
@@ -161,24 +162,6 @@ def recorder_reference(principal: Principal) -> dict[str, Any]:
     }
 
 
-def etag(resource: Mapping[str, Any]) -> str | None:
-    """The weak ETag of a stored resource's version (``W/"3"``)."""
-    version = _version(resource)
-    return f'W/"{version}"' if version is not None else None
-
-
-def _version(resource: Mapping[str, Any]) -> str | None:
-    meta = resource.get("meta")
-    version = meta.get("versionId") if isinstance(meta, Mapping) else None
-    return version if isinstance(version, str) else None
-
-
-def _bare_version(if_match: str) -> str:
-    text = if_match.strip()
-    text = text.removeprefix("W/")
-    return text.strip('"')
-
-
 def _status(system: str, code: str) -> dict[str, Any]:
     return {"coding": [{"system": system, "code": code}]}
 
@@ -231,7 +214,7 @@ def to_problem(resource: Mapping[str, Any], patient_id: str) -> Problem:
     recorded = resource.get("recordedDate")
     return Problem(
         id=str(resource.get("id", "")),
-        version=_version(resource),
+        version=version_id(resource),
         patient_id=patient_id,
         code=CodeOut(system=coded[0].system, code=coded[0].code, display=coded[0].display)
         if coded
@@ -360,11 +343,11 @@ class ProblemService:
         if status_code(current.get("verificationStatus")) == "entered-in-error":
             return current
         if if_match is not None:
-            _check_version(current, if_match)
+            _checkversion_id(current, if_match)
         resource = dict(current)
         resource.pop("clinicalStatus", None)
         resource["verificationStatus"] = _status(VERIFICATION_STATUS_SYSTEM, "entered-in-error")
-        stored = await self._fhir.update(resource, if_match=if_match or _version(current))
+        stored = await self._fhir.update(resource, if_match=if_match or version_id(current))
         logger.info("problems.entered_in_error.completed", resource_id=problem_id)
         return stored
 
@@ -372,13 +355,13 @@ class ProblemService:
         current = await self.get(patient_id, problem_id)
         if status_code(current.get("verificationStatus")) == "entered-in-error":
             raise ProblemEnteredInError("An entered-in-error problem cannot be changed.")
-        _check_version(current, if_match)
+        _checkversion_id(current, if_match)
         return current
 
 
-def _check_version(current: Mapping[str, Any], if_match: str) -> None:
-    version = _version(current)
-    if version is not None and _bare_version(if_match) != version:
+def _checkversion_id(current: Mapping[str, Any], if_match: str) -> None:
+    version = version_id(current)
+    if version is not None and bare_version(if_match) != version:
         raise FhirPreconditionFailed(
             "The problem changed since the version given in If-Match",
             extra={"current_version": version},

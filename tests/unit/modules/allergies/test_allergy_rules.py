@@ -10,12 +10,12 @@ import pytest
 from pydantic import ValidationError
 
 from ehr.core.errors import RequestValidationFailed
+from ehr.fhir import etag_of
 from ehr.modules.allergies.schemas import AllergyCreate
 from ehr.modules.allergies.service import (
     RXNORM_SYSTEM,
     SNOMED_SYSTEM,
     check_allergy,
-    etag,
     fill_resource,
     sort_allergies,
     to_allergy,
@@ -180,7 +180,7 @@ def test_business_view_round_trip() -> None:
     resource = _written(model)
     assert resource["category"] == ["medication"]
     shown = to_allergy(resource, "p1")
-    assert etag(resource) == 'W/"1"'
+    assert etag_of(resource) == 'W/"1"'
     assert shown.version == "1"
     assert shown.type == "allergy"
     assert shown.onset == "2001-02-03"

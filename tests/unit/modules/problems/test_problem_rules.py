@@ -10,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from ehr.core.errors import RequestValidationFailed
+from ehr.fhir import etag_of
 from ehr.modules.problems.codes import (
     ICD10CM_SYSTEM,
     SNOMED_SYSTEM,
@@ -23,7 +24,6 @@ from ehr.modules.problems.service import (
     check_problem as check,
 )
 from ehr.modules.problems.service import (
-    etag,
     recorder_reference,
     sort_problems,
     to_problem,
@@ -200,7 +200,7 @@ def test_business_view_of_a_condition() -> None:
     }
     problem = to_problem(resource, "p1")
     assert problem.version == "3"
-    assert etag(resource) == 'W/"3"'
+    assert etag_of(resource) == 'W/"3"'
     assert problem.code is not None
     assert problem.code.code == "38341003"
     assert problem.text == "HTN"
