@@ -48,9 +48,16 @@ class Permission(StrEnum):
     MEDICATION_DISPENSE = "medication:dispense"
     MEDICATION_ADMINISTER = "medication:administer"
     ORDER_READ = "order:read"
+    # Drafting an order (physicians; nurses enter verbal/protocol orders for a physician to sign).
+    ORDER_DRAFT = "order:draft"
+    # Signing (activating), holding, revoking an order: the prescriber's act.
     ORDER_PLACE = "order:place"
+    # Order sets: the tenant's definitions (PlanDefinitions) an order set is instantiated from.
+    ORDER_SET_MANAGE = "order_set:manage"
     RESULT_READ = "result:read"
     RESULT_WRITE = "result:write"
+    # Acknowledging a critical result (who, when, comment): the clinician who acts on it.
+    RESULT_ACKNOWLEDGE = "result:acknowledge"
     SCHEDULE_READ = "schedule:read"
     SCHEDULE_WRITE = "schedule:write"
     BILLING_READ = "billing:read"
@@ -90,11 +97,20 @@ ROLE_PERMISSIONS: Final[Mapping[Role, frozenset[Permission]]] = {
         P.CLINICAL_WRITE,
         P.NOTE_SIGN,
         P.MEDICATION_PRESCRIBE,
+        P.ORDER_DRAFT,
         P.ORDER_PLACE,
+        P.RESULT_ACKNOWLEDGE,
         P.FHIR_WRITE,
     },
     Role.NURSE: _CLINICIAN_COMMON
-    | {P.PATIENT_WRITE, P.CLINICAL_WRITE, P.MEDICATION_ADMINISTER, P.FHIR_WRITE},
+    | {
+        P.PATIENT_WRITE,
+        P.CLINICAL_WRITE,
+        P.MEDICATION_ADMINISTER,
+        P.ORDER_DRAFT,
+        P.RESULT_ACKNOWLEDGE,
+        P.FHIR_WRITE,
+    },
     Role.PHARMACIST: _CLINICIAN_COMMON | {P.MEDICATION_DISPENSE},
     Role.LAB_TECHNICIAN: frozenset(
         {P.SELF_MANAGE, P.PATIENT_READ, P.ORDER_READ, P.RESULT_READ, P.RESULT_WRITE, P.FHIR_READ}
@@ -113,6 +129,7 @@ ROLE_PERMISSIONS: Final[Mapping[Role, frozenset[Permission]]] = {
             P.TENANT_ADMIN,
             P.AUDIT_VIEW,
             P.MEDICATION_SAFETY_CONFIGURE,
+            P.ORDER_SET_MANAGE,
         }
     ),
     Role.PATIENT: frozenset(
@@ -163,10 +180,12 @@ PERMISSION_SCOPES: Final[Mapping[Permission, tuple[str, ...]]] = {
     P.MEDICATION_PRESCRIBE: ("MedicationRequest.cu",),
     P.MEDICATION_DISPENSE: ("MedicationDispense.cu",),
     P.MEDICATION_ADMINISTER: ("MedicationAdministration.cu",),
-    P.ORDER_READ: ("ServiceRequest.rs",),
-    P.ORDER_PLACE: ("ServiceRequest.cu",),
+    P.ORDER_READ: ("ServiceRequest.rs", "RequestGroup.rs", "PlanDefinition.rs"),
+    P.ORDER_DRAFT: ("ServiceRequest.cu", "RequestGroup.cu"),
+    P.ORDER_PLACE: ("ServiceRequest.cu", "RequestGroup.cu"),
     P.RESULT_READ: ("DiagnosticReport.rs", "Observation.rs"),
     P.RESULT_WRITE: ("DiagnosticReport.cu", "Observation.cu"),
+    P.RESULT_ACKNOWLEDGE: ("Task.rs", "Task.cu"),
     P.SCHEDULE_READ: ("Appointment.rs", "Schedule.rs", "Slot.rs"),
     P.SCHEDULE_WRITE: ("Appointment.cu",),
     P.BILLING_READ: ("Coverage.rs", "Claim.rs"),
