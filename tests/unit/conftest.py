@@ -37,9 +37,10 @@ UNIT_DB_URL = "postgresql+asyncpg://ehr:unit@127.0.0.1:9/ehr"
 UNIT_REDIS_URL = "redis://127.0.0.1:9/0"
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def unit_settings() -> SettingsFactory:
-    """``unit_settings(**overrides)``: Settings that reach nothing real."""
+    """``unit_settings(**overrides)``: Settings that reach nothing real (a stateless factory,
+    so one per session serves module-scoped fixtures too)."""
 
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {

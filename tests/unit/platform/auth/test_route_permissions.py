@@ -42,6 +42,100 @@ SMART_SCOPES = "smart-scopes"
 CDS_HOOKS_PREFIX = "/cds-services"
 
 
+PUBLIC = "public"
+P = Permission
+
+# THE table of who may call what: every route of the app, exactly once, with the access markers
+# its dependency tree carries. A new route fails ``test_every_route_is_in_the_table`` until it is
+# added here, so each route's rule is a reviewed decision rather than whatever the code happens
+# to declare.
+EXPECTED_RULES: dict[str, set[object]] = {
+    "DELETE /fhir": {SMART_SCOPES},
+    "DELETE /fhir/{path:path}": {SMART_SCOPES},
+    "GET /.well-known/jwks.json": {PUBLIC},
+    "GET /api/admin/api-keys": {P.APIKEY_ADMIN},
+    "GET /api/audit/export": {P.AUDIT_VIEW},
+    "GET /api/audit/records": {P.AUDIT_VIEW},
+    "GET /api/auth/me": {P.SELF_MANAGE},
+    "GET /api/auth/mfa/qr.png": {P.SELF_MANAGE},
+    "GET /api/medication-safety/knowledge-base": {P.MEDICATION_READ},
+    "GET /api/medication-safety/knowledge-base/rules": {P.MEDICATION_READ},
+    "GET /api/medication-safety/policy": {P.MEDICATION_SAFETY_CONFIGURE},
+    "GET /api/patients": {P.PATIENT_READ},
+    "GET /api/patients/{patient_id}": {P.PATIENT_READ},
+    "GET /api/patients/{patient_id}/allergies": {P.CLINICAL_READ},
+    "GET /api/patients/{patient_id}/allergies/{allergy_id}": {P.CLINICAL_READ},
+    "GET /api/patients/{patient_id}/encounters": {P.CLINICAL_READ},
+    "GET /api/patients/{patient_id}/encounters/{encounter_id}": {P.CLINICAL_READ},
+    "GET /api/patients/{patient_id}/notes": {P.CLINICAL_READ},
+    "GET /api/patients/{patient_id}/notes/templates": {P.CLINICAL_WRITE},
+    "GET /api/patients/{patient_id}/notes/{note_id}": {P.CLINICAL_READ},
+    "GET /api/patients/{patient_id}/problems": {P.CLINICAL_READ},
+    "GET /api/patients/{patient_id}/problems/{problem_id}": {P.CLINICAL_READ},
+    "GET /api/patients/{patient_id}/summary": {P.CLINICAL_READ},
+    "GET /api/patients/{patient_id}/timeline": {P.CLINICAL_READ},
+    "GET /api/patients/{patient_id}/vitals": {P.CLINICAL_READ},
+    "GET /api/patients/{patient_id}/vitals/{vital_id}": {P.CLINICAL_READ},
+    "GET /cds-services": {CDS_CLIENT_JWT},
+    "GET /docs": {PUBLIC},
+    "GET /docs/assets/{name}": {PUBLIC},
+    "GET /fhir": {SMART_SCOPES},
+    "GET /fhir/.well-known/smart-configuration": {PUBLIC},
+    "GET /fhir/metadata": {PUBLIC},
+    "GET /fhir/{path:path}": {SMART_SCOPES},
+    "GET /fhir/{tenant:tenant}/.well-known/smart-configuration": {PUBLIC},
+    "GET /fhir/{tenant:tenant}/metadata": {PUBLIC},
+    "GET /health": {PUBLIC},
+    "GET /metrics": {PUBLIC},
+    "GET /ready": {PUBLIC},
+    "GET /redoc": {PUBLIC},
+    "PATCH /fhir": {SMART_SCOPES},
+    "PATCH /fhir/{path:path}": {SMART_SCOPES},
+    "POST /api/admin/api-keys": {P.APIKEY_ADMIN},
+    "POST /api/admin/api-keys/{key_id}/revoke": {P.APIKEY_ADMIN},
+    "POST /api/admin/api-keys/{key_id}/rotate": {P.APIKEY_ADMIN},
+    "POST /api/auth/login": {PUBLIC},
+    "POST /api/auth/login/mfa": {PUBLIC},
+    "POST /api/auth/logout": {P.SELF_MANAGE},
+    "POST /api/auth/mfa/confirm": {P.SELF_MANAGE},
+    "POST /api/auth/mfa/enroll": {P.SELF_MANAGE},
+    "POST /api/auth/token/refresh": {PUBLIC},
+    "POST /api/medication-safety/check": {P.MEDICATION_READ},
+    "POST /api/medication-safety/patients/{patient_id}/check": {P.MEDICATION_READ},
+    "POST /api/patients": {P.PATIENT_WRITE},
+    "POST /api/patients/{patient_id}/allergies": {P.CLINICAL_WRITE},
+    "POST /api/patients/{patient_id}/allergies/{allergy_id}/entered-in-error": {P.CLINICAL_WRITE},
+    "POST /api/patients/{patient_id}/encounters": {P.CLINICAL_WRITE},
+    "POST /api/patients/{patient_id}/encounters/{encounter_id}/cancel": {P.CLINICAL_WRITE},
+    "POST /api/patients/{patient_id}/encounters/{encounter_id}/discharge": {P.CLINICAL_WRITE},
+    "POST /api/patients/{patient_id}/encounters/{encounter_id}/entered-in-error": {
+        P.CLINICAL_WRITE
+    },
+    "POST /api/patients/{patient_id}/encounters/{encounter_id}/status": {P.CLINICAL_WRITE},
+    "POST /api/patients/{patient_id}/notes": {P.CLINICAL_WRITE},
+    "POST /api/patients/{patient_id}/notes/{note_id}/addenda": {P.CLINICAL_WRITE},
+    "POST /api/patients/{patient_id}/notes/{note_id}/amend": {P.NOTE_SIGN},
+    "POST /api/patients/{patient_id}/notes/{note_id}/cosign": {P.NOTE_SIGN},
+    "POST /api/patients/{patient_id}/notes/{note_id}/entered-in-error": {P.CLINICAL_WRITE},
+    "POST /api/patients/{patient_id}/notes/{note_id}/sign": {P.NOTE_SIGN},
+    "POST /api/patients/{patient_id}/problems": {P.CLINICAL_WRITE},
+    "POST /api/patients/{patient_id}/problems/{problem_id}/entered-in-error": {P.CLINICAL_WRITE},
+    "POST /api/patients/{patient_id}/vitals": {P.CLINICAL_WRITE},
+    "POST /api/patients/{patient_id}/vitals/{vital_id}/entered-in-error": {P.CLINICAL_WRITE},
+    "POST /cds-services/{service_id}": {CDS_CLIENT_JWT},
+    "POST /cds-services/{service_id}/feedback": {CDS_CLIENT_JWT},
+    "POST /fhir": {SMART_SCOPES},
+    "POST /fhir/{path:path}": {SMART_SCOPES},
+    "PUT /api/medication-safety/policy": {P.MEDICATION_SAFETY_CONFIGURE},
+    "PUT /api/patients/{patient_id}/allergies/{allergy_id}": {P.CLINICAL_WRITE},
+    "PUT /api/patients/{patient_id}/notes/{note_id}": {P.CLINICAL_WRITE},
+    "PUT /api/patients/{patient_id}/problems/{problem_id}": {P.CLINICAL_WRITE},
+    "PUT /api/patients/{patient_id}/vitals/{vital_id}": {P.CLINICAL_WRITE},
+    "PUT /fhir": {SMART_SCOPES},
+    "PUT /fhir/{path:path}": {SMART_SCOPES},
+}
+
+
 def _markers(dependant: Dependant) -> Iterator[object]:
     marker = getattr(dependant.call, PERMISSION_ATTRIBUTE, None)
     if marker is not None:
@@ -77,6 +171,27 @@ def test_every_route_declares_a_permission_or_public(app: FastAPI) -> None:
     assert rules, "no routes found"
     undeclared = sorted(route for route, markers in rules.items() if not markers)
     assert not undeclared, f"routes without RequirePermission/PublicRoute: {undeclared}"
+
+
+def test_every_route_is_in_the_table(app: FastAPI) -> None:
+    rules = route_rules(app)
+    missing = sorted(set(rules) - set(EXPECTED_RULES))
+    assert not missing, f"routes not in EXPECTED_RULES (decide who may call them): {missing}"
+    stale = sorted(set(EXPECTED_RULES) - set(rules))
+    assert not stale, f"EXPECTED_RULES names routes the app does not have: {stale}"
+
+
+@pytest.fixture(scope="module")
+def app_rules(unit_settings: SettingsFactory) -> dict[str, set[object]]:
+    """The app's rules, walked once for the table's per-route checks."""
+    return route_rules(create_app(unit_settings()))
+
+
+@pytest.mark.parametrize("route", sorted(EXPECTED_RULES))
+def test_each_route_needs_exactly_its_expected_rule(
+    app_rules: dict[str, set[object]], route: str
+) -> None:
+    assert app_rules.get(route) == EXPECTED_RULES[route]
 
 
 def test_no_route_is_both_public_and_protected(app: FastAPI) -> None:
