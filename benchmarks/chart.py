@@ -14,7 +14,8 @@ vitals, an order and an encounter. The API runs as production starts it (``ehr s
 worker, warnings only). Variants, interleaved per round (order alternating):
 
   summary      GET /api/patients/{large}/summary (bearer token)
-  sequential   the summary's nine HAPI searches for the same patient, one after another, direct
+  sequential   the summary's HAPI searches (its own plan: ehr.modules.chart.service.summary_plan)
+               for the same patient, one after another, direct
   tl-small     GET /api/patients/{small}/timeline?limit=25
   tl-large     GET /api/patients/{large}/timeline?limit=25
 
@@ -43,15 +44,20 @@ from fhir_gateway import Identity, _free_port, api_subprocess, pct, wait_ready
 from ehr.core.config import LogSettings, Settings
 from ehr.core.observability import configure_logging
 from ehr.fhir import FhirClient, TenantFhirClient
+from ehr.modules.chart.service import SummaryQuery, summary_plan
 
 TAG = {"system": "urn:ehr:bench", "code": "chart"}
 MRN = "urn:ehr:bench:chart-mrn"
 LOINC = "http://loinc.org"
+_SEEDED_ON = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
+# Patients seeded before results were dated relative to the seeding day are left alone.
+SEED_VERSION = "v2"
 LAB_CODES = ("2345-7", "2823-3", "2951-2", "718-7", "4548-4", "2160-0")
 
 
 def _lab(subject: str, index: int, rng: random.Random) -> dict[str, Any]:
-    when = dt.datetime(2026, 1, 1, tzinfo=dt.UTC) - dt.timedelta(hours=index * 7)
+    # One result every 7 hours back from the day the patient was seeded (5,000 span four years).
+    when = _SEEDED_ON - dt.timedelta(hours=index * 7)
     return {
         "resourceType": "Observation",
         "meta": {"tag": [TAG]},
@@ -121,41 +127,10 @@ async def _patient(fhir: TenantFhirClient, label: str, labs: int) -> str:
     return patient_id
 
 
-def _summary_queries(patient_id: str) -> list[tuple[str, list[tuple[str, str]]]]:
-    """The nine searches the summary makes (ehr.modules.chart.service), in order."""
-    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    p = ("patient", patient_id)
-    return [
-        (
-            "Condition",
-            [
-                p,
-                ("category", "problem-list-item"),
-                ("clinical-status", "active,recurrence,relapse"),
-                ("_count", "50"),
-            ],
-        ),
-        ("AllergyIntolerance", [p, ("clinical-status", "active"), ("_count", "50")]),
-        ("MedicationRequest", [p, ("status", "active,on-hold"), ("_count", "50")]),
-        ("MedicationStatement", [p, ("status", "active"), ("_count", "50")]),
-        ("Observation", [p, ("category", "vital-signs"), ("_sort", "-date"), ("_count", "100")]),
-        ("Observation", [p, ("category", "laboratory"), ("_sort", "-date"), ("_count", "50")]),
-        (
-            "ServiceRequest",
-            [p, ("status", "draft,active,on-hold"), ("_sort", "-authored"), ("_count", "50")],
-        ),
-        (
-            "Appointment",
-            [
-                p,
-                ("date", f"ge{now}"),
-                ("status", "proposed,pending,booked,arrived,checked-in"),
-                ("_sort", "date"),
-                ("_count", "50"),
-            ],
-        ),
-        ("CareTeam", [p, ("status", "active"), ("_count", "50")]),
-    ]
+def _summary_queries(patient_id: str) -> list[SummaryQuery]:
+    """The searches the summary makes, from the service's own plan (so the two never drift)."""
+    plan = summary_plan(patient_id, dt.datetime.now(dt.UTC))
+    return [query for queries in plan.values() for query in queries]
 
 
 async def _timed(call: Any) -> float:
@@ -171,8 +146,8 @@ async def run(args: argparse.Namespace) -> None:
     async with FhirClient(settings.fhir) as fhir:
         await identity.ensure(fhir)
         tenant = fhir.for_tenant(args.tenant)
-        small = await _patient(tenant, "small", 50)
-        large = await _patient(tenant, "large", args.observations)
+        small = await _patient(tenant, f"small-{SEED_VERSION}", 50)
+        large = await _patient(tenant, f"large-{SEED_VERSION}", args.observations)
         token = await identity.token()
         port = _free_port()
         log = Path(tempfile.gettempdir()) / f"bench-chart-api-{port}.log"
@@ -188,8 +163,10 @@ async def run(args: argparse.Namespace) -> None:
                         raise SystemExit(f"{url} -> {response.status_code}: {response.text[:300]}")
 
                 async def sequential() -> None:
-                    for resource_type, params in _summary_queries(large):
-                        await tenant.search(resource_type, params)
+                    for query in _summary_queries(large):
+                        await tenant.search(
+                            query.resource_type, query.search_params(), single_page=True
+                        )
 
                 variants = {
                     "summary": lambda: get(f"{api}/api/patients/{large}/summary"),

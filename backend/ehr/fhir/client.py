@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Final, Literal, Self
 
 import httpx
 import structlog
@@ -162,6 +162,10 @@ class FhirClient:
         traceback: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+# HAPI: a no-store search is run synchronously and not persisted for paging.
+_SINGLE_PAGE: Final[Mapping[str, str]] = {"cache-control": "no-store"}
 
 
 def _json_object(response: httpx.Response) -> dict[str, Any]:
@@ -354,11 +358,23 @@ class TenantFhirClient:
 
     # --- type- and system-level interactions ------------------------------------------------
 
-    async def search(self, resource_type: str, params: QueryParams | None = None) -> dict[str, Any]:
+    async def search(
+        self,
+        resource_type: str,
+        params: QueryParams | None = None,
+        *,
+        single_page: bool = False,
+    ) -> dict[str, Any]:
         """Search ``resource_type`` and return the first page as a ``searchset`` Bundle.
 
         ``params`` is a mapping (a sequence value repeats the parameter: AND semantics), a list
         of ``(name, value)`` pairs, or a query string. Follow pages with :meth:`next_page`.
+
+        ``single_page=True`` is for a caller that reads only this page (a summary section):
+        HAPI runs the search synchronously and stores no search for paging
+        (``Cache-Control: no-store``) — a third less work for HAPI and PostgreSQL — and the
+        Bundle has no ``next`` link and a ``total`` that counts only what it loaded, so ask for
+        one more than you show (``_count=n+1``) to know whether more exist.
         """
         response = await self._send(
             "GET",
@@ -366,6 +382,7 @@ class TenantFhirClient:
             interaction="search",
             resource_type=resource_type,
             params=params,
+            headers=_SINGLE_PAGE if single_page else None,
         )
         return _json_object(response)
 

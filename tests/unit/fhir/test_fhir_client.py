@@ -87,6 +87,17 @@ async def test_search_with_mapping_and_pairs(
     assert second.params["active"] == "true"
 
 
+async def test_a_single_page_search_asks_hapi_to_store_no_search(
+    hapi: respx.MockRouter, tenant_fhir: TenantFhirClient
+) -> None:
+    route = hapi.get(f"{TENANT_BASE}/Condition").respond(json=make_bundle([]))
+    await tenant_fhir.search("Condition", [("patient", "p-1")], single_page=True)
+    await tenant_fhir.search("Condition", [("patient", "p-1")])
+    single, paged = (call.request for call in route.calls)
+    assert single.headers["cache-control"] == "no-store"
+    assert "cache-control" not in paged.headers
+
+
 async def test_next_page_reanchors_hapi_link_on_our_base(
     hapi: respx.MockRouter, tenant_fhir: TenantFhirClient
 ) -> None:

@@ -3,6 +3,7 @@ served; the timeline's cursor, dates and ordering; entries' values and interpret
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,6 +16,7 @@ from ehr.modules.chart.service import (
     decode_cursor,
     encode_cursor,
     sort_instant,
+    summary_plan,
     to_entry,
 )
 
@@ -25,9 +27,13 @@ class FakeFhir:
     def __init__(self, answers: dict[str, Any]) -> None:
         self.answers = answers
         self.searches: list[tuple[str, list[tuple[str, str]]]] = []
+        self.single_page: list[bool] = []
 
-    async def search(self, resource_type: str, params: Sequence[tuple[str, str]]) -> Any:
+    async def search(
+        self, resource_type: str, params: Sequence[tuple[str, str]], *, single_page: bool = False
+    ) -> Any:
         self.searches.append((resource_type, list(params)))
+        self.single_page.append(single_page)
         answer = self.answers.get(resource_type, [])
         if isinstance(answer, Exception):
             raise answer
@@ -88,6 +94,46 @@ async def test_restricted_and_entered_in_error_entries_are_left_out() -> None:
     )
     assert [e.id for e in sections["problems"].entries] == ["ok"]
     assert sections["problems"].withheld == 1
+
+
+async def test_sections_read_one_page_and_know_when_more_exist() -> None:
+    conditions = [{"resourceType": "Condition", "id": f"c{i}"} for i in range(51)]
+    fhir = FakeFhir({"Condition": conditions, "AllergyIntolerance": conditions[:3]})
+    sections = await ChartService(fhir).summary("p1", _visible)  # type: ignore[arg-type]
+    # 51 answered for 50 shown: the section says more exist; 3 of 50: complete.
+    assert len(sections["problems"].entries) == 50
+    assert sections["problems"].complete is False
+    assert sections["allergies"].complete is True
+    assert all(fhir.single_page), "a summary section never pages, so HAPI stores no search"
+    assert all(
+        ("_count", "51") in p or ("_count", "21") in p or ("_count", "101") in p
+        for _, p in fhir.searches
+    )
+
+
+def test_summary_plan_reads_vitals_by_the_profile_codes_and_every_query_is_the_patients() -> None:
+    now = dt.datetime(2026, 12, 7, 10, 0, tzinfo=dt.UTC)
+    plan = summary_plan("p1", now)
+    assert list(plan) == [
+        "problems",
+        "allergies",
+        "medications",
+        "vitals",
+        "results",
+        "orders",
+        "appointments",
+        "care_team",
+    ]
+    (vitals,) = plan["vitals"]
+    codes = dict(vitals.params)["code"].split(",")
+    assert "http://loinc.org|85354-9" in codes  # the blood pressure panel
+    assert "http://loinc.org|29463-7" in codes  # body weight
+    (results,) = plan["results"]
+    assert results.limit == 20
+    assert ("category", "laboratory") in results.params
+    (appointments,) = plan["appointments"]
+    assert ("date", "ge2026-12-07T10:00:00Z") in appointments.params
+    assert all(("patient", "p1") in q.params for qs in plan.values() for q in qs)
 
 
 def test_cursor_round_trip_and_refusals() -> None:
