@@ -462,7 +462,8 @@ class ChartService:
                 params.append((source.date_param, f"le{_query_instant(ceiling)}"))
             if since is not None:
                 params.append((source.date_param, f"ge{since}"))
-            bundle = await self._fhir.search(source.resource_type, params)
+            # One page per source: the timeline pages by its own keyset, never by HAPI's links.
+            bundle = await self._fhir.search(source.resource_type, params, single_page=True)
             return list(bundle_resources(bundle, source.resource_type))
 
         reads = await asyncio.gather(*(read(s) for s in sources), return_exceptions=True)
