@@ -226,6 +226,33 @@ async def test_draft_sign_amend_addendum(
     }
 
 
+async def test_a_draft_is_its_authors_only(
+    api: httpx.AsyncClient,
+    caller: Caller,
+    tag_for_cleanup: TagForCleanup,
+    live_tenant_fhir: TenantFhirClient,
+    patient_id: str,
+) -> None:
+    author = caller.physician("dr.author")
+    other = caller.physician("dr.other")
+    note = await _draft(api, tag_for_cleanup, patient_id, headers=author)
+    base = f"/api/patients/{patient_id}/notes/{note['id']}"
+    edit = await api.put(
+        base, json={"text": "not mine"}, headers={**other, "If-Match": note["version"]}
+    )
+    assert edit.status_code == 403
+    assert _code(edit) == "note_not_author"
+    withdraw = await api.post(f"{base}/entered-in-error", headers=other)
+    assert withdraw.status_code == 403
+    assert _code(withdraw) == "note_not_author"
+    stored = await live_tenant_fhir.read("DocumentReference", note["id"])
+    assert stored["meta"]["versionId"] == note["version"]
+    own = await api.put(
+        base, json={"text": "mine"}, headers={**author, "If-Match": note["version"]}
+    )
+    assert own.status_code == 200, own.text
+
+
 async def test_two_physicians_signing_at_once_exactly_one_signs(
     api: httpx.AsyncClient,
     caller: Caller,

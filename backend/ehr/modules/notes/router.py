@@ -180,12 +180,15 @@ async def update_note(
     response: Response,
     if_match: IfMatch = None,
 ) -> NoteSummary:
-    """Replace a draft's text (a signed note → 409 `note_signed_immutable`). `If-Match` is
-    required (428 `if_match_required`, as for every chart record)."""
+    """Replace a draft's text (its author only: another user → 403 `note_not_author`; a signed
+    note → 409 `note_signed_immutable`). `If-Match` is required (428 `if_match_required`, as for
+    every chart record)."""
     if if_match is None:
         raise problems.IfMatchRequired("Send If-Match with the version of the draft you edited")
     gate = await open_patient(patient_id, principal, patient_service, break_glass)
-    stored = await service.update(patient_id, note_id, payload, if_match=if_match)
+    stored = await service.update(
+        patient_id, note_id, payload, signer_of(principal), if_match=if_match
+    )
     _note(audit, "note:update", gate, stored)
     return _shown(response, to_summary(stored, patient_id))
 
@@ -291,10 +294,15 @@ async def note_entered_in_error(
     response: Response,
     if_match: IfMatch = None,
 ) -> NoteSummary:
-    """Withdraw a note recorded in error (a signed one needs `note:sign`); never deleted."""
+    """Withdraw a note recorded in error (a draft: its author only, else 403 `note_not_author`;
+    a signed one needs `note:sign`); never deleted."""
     gate = await open_patient(patient_id, principal, patient_service, break_glass)
     stored = await service.mark_entered_in_error(
-        patient_id, note_id, may_sign=principal.has(Permission.NOTE_SIGN), if_match=if_match
+        patient_id,
+        note_id,
+        signer_of(principal),
+        may_sign=principal.has(Permission.NOTE_SIGN),
+        if_match=if_match,
     )
     _note(audit, "note:entered-in-error", gate, stored)
     return _shown(response, to_summary(stored, patient_id))

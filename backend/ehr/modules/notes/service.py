@@ -59,10 +59,12 @@ __all__ = [
     "EXT_REQUIRES_COSIGN",
     "EXT_SIGNED_AT",
     "LOINC",
+    "NoteNotAuthorError",
     "NoteService",
     "Signer",
     "addendum_of",
     "amendment_of",
+    "check_author",
     "check_draft",
     "cosigned",
     "draft_note",
@@ -120,6 +122,13 @@ class NoteSignRequiredError(PermissionDenied):
 
     code = "note_sign_required"
     title = "Withdrawing a signed note needs note:sign"
+
+
+class NoteNotAuthorError(PermissionDenied):
+    """A draft is its author's until signed: nobody else edits or withdraws it."""
+
+    code = "note_not_author"
+    title = "Only the note's author may change a draft"
 
 
 class NoteEncounterInvalid(RequestValidationFailed):
@@ -267,9 +276,23 @@ def _check_signed_current(resource: Mapping[str, Any]) -> None:
         )
 
 
-def updated_draft(resource: Mapping[str, Any], payload: NoteUpdate) -> dict[str, Any]:
-    """The draft with its new text (and title)."""
+def check_author(resource: Mapping[str, Any], editor: Signer) -> None:
+    """Raise unless ``editor`` wrote the draft (a draft is its author's working copy).
+
+    A draft with no readable author (not written through this API) is nobody's: refused too.
+    """
+    authors = resource.get("author") or []
+    author = _user_of(authors[0]) if isinstance(authors, list) and authors else None
+    if author != editor.user_id:
+        raise NoteNotAuthorError("Only the author of a draft may change or withdraw it.")
+
+
+def updated_draft(
+    resource: Mapping[str, Any], payload: NoteUpdate, editor: Signer
+) -> dict[str, Any]:
+    """The draft with its new text (and title); only its author edits it."""
     check_draft(resource)
+    check_author(resource, editor)
     _, old_type, old_title = _content(resource)
     content_type = payload.content_type or old_type or "text/markdown"
     title = payload.title or old_title
@@ -362,10 +385,12 @@ def addendum_of(
     return new
 
 
-def entered_in_error(resource: Mapping[str, Any], *, may_sign: bool) -> dict[str, Any]:
+def entered_in_error(
+    resource: Mapping[str, Any], withdrawer: Signer, *, may_sign: bool
+) -> dict[str, Any]:
     """The current note marked entered-in-error (its content kept; never a hard delete).
 
-    A draft may be withdrawn by any clinical writer; a signed note only with ``note:sign``.
+    A draft may be withdrawn by its author only; a signed note by anyone with ``note:sign``.
     """
     if resource.get("status") != "current":
         raise NoteNotCurrentError(
@@ -373,6 +398,8 @@ def entered_in_error(resource: Mapping[str, Any], *, may_sign: bool) -> dict[str
         )
     if _doc_status(resource) in _SIGNED and not may_sign:
         raise NoteSignRequiredError("Only a physician may withdraw a signed note.")
+    if _doc_status(resource) not in _SIGNED:
+        check_author(resource, withdrawer)
     updated = dict(resource)
     updated["status"] = "entered-in-error"
     return updated
@@ -525,11 +552,11 @@ class NoteService:
         return stored
 
     async def update(
-        self, patient_id: str, note_id: str, payload: NoteUpdate, *, if_match: str
+        self, patient_id: str, note_id: str, payload: NoteUpdate, editor: Signer, *, if_match: str
     ) -> dict[str, Any]:
-        """The draft's new text, a versioned update on the caller's If-Match."""
+        """The draft's new text (its author only), a versioned update on the caller's If-Match."""
         current = await self.get(patient_id, note_id)
-        return await self._fhir.update(updated_draft(current, payload), if_match=if_match)
+        return await self._fhir.update(updated_draft(current, payload, editor), if_match=if_match)
 
     async def sign(
         self, patient_id: str, note_id: str, signer: Signer, *, if_match: str | None = None
@@ -552,13 +579,19 @@ class NoteService:
         return stored
 
     async def mark_entered_in_error(
-        self, patient_id: str, note_id: str, *, may_sign: bool, if_match: str | None = None
+        self,
+        patient_id: str,
+        note_id: str,
+        withdrawer: Signer,
+        *,
+        may_sign: bool,
+        if_match: str | None = None,
     ) -> dict[str, Any]:
         """Withdraw the note (status entered-in-error), versioned on the version read."""
         current = await self.get(patient_id, note_id)
         version = if_match or version_id(current)
         stored = await self._fhir.update(
-            entered_in_error(current, may_sign=may_sign), if_match=version
+            entered_in_error(current, withdrawer, may_sign=may_sign), if_match=version
         )
         logger.info(
             "notes.entered_in_error.completed", resource_id=note_id, tenant=self._fhir.tenant

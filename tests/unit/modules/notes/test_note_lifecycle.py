@@ -93,7 +93,7 @@ def test_signing_a_draft_sets_final_the_authenticator_and_the_time() -> None:
 def test_a_signed_note_cannot_be_updated_or_signed_again() -> None:
     note = _stored(signed(_draft(), ATTENDING, NOW))
     with pytest.raises(AppError) as caught:
-        updated_draft(note, NoteUpdate(text="changed"))
+        updated_draft(note, NoteUpdate(text="changed"), RESIDENT)
     assert getattr(caught.value, "code", None) == "note_signed_immutable"
     assert getattr(caught.value, "status_code", None) == 409
     with pytest.raises(AppError) as again:
@@ -102,9 +102,28 @@ def test_a_signed_note_cannot_be_updated_or_signed_again() -> None:
 
 
 def test_a_draft_update_replaces_the_text_only() -> None:
-    note = updated_draft(_draft(), NoteUpdate(text="S: better"))
+    note = updated_draft(_draft(), NoteUpdate(text="S: better"), RESIDENT)
     assert to_summary(note, "p1").text == "S: better"
     check_draft(note)
+
+
+def test_a_draft_is_changed_and_withdrawn_by_its_author_only() -> None:
+    draft = _draft()
+    for change in (
+        lambda: updated_draft(draft, NoteUpdate(text="not mine"), ATTENDING),
+        lambda: entered_in_error(draft, ATTENDING, may_sign=True),
+    ):
+        with pytest.raises(AppError) as refused:
+            change()
+        assert refused.value.status_code == 403
+        assert refused.value.code == "note_not_author"
+    authorless = {key: value for key, value in draft.items() if key != "author"}
+    with pytest.raises(AppError) as nobody:
+        updated_draft(authorless, NoteUpdate(text="x"), RESIDENT)
+    assert nobody.value.code == "note_not_author"
+    # A signed note is withdrawn by any physician (note:sign), not only its author.
+    final = _stored(signed(draft, RESIDENT, NOW))
+    assert entered_in_error(final, ATTENDING, may_sign=True)["status"] == "entered-in-error"
 
 
 def test_an_amendment_is_a_new_signed_note_and_the_old_one_is_only_superseded() -> None:
@@ -178,17 +197,17 @@ def test_patients_see_signed_notes_only() -> None:
 
 def test_entered_in_error_keeps_the_content_and_needs_note_sign_once_signed() -> None:
     draft = _draft(text="wrong chart")
-    withdrawn = entered_in_error(draft, may_sign=False)
+    withdrawn = entered_in_error(draft, RESIDENT, may_sign=False)
     assert withdrawn["status"] == "entered-in-error"
     assert withdrawn["content"] == draft["content"]
     final = _stored(signed(_draft(), ATTENDING, NOW))
     with pytest.raises(AppError) as nurse:
-        entered_in_error(final, may_sign=False)
+        entered_in_error(final, RESIDENT, may_sign=False)
     assert nurse.value.status_code == 403
     assert nurse.value.code == "note_sign_required"
-    assert entered_in_error(final, may_sign=True)["status"] == "entered-in-error"
+    assert entered_in_error(final, RESIDENT, may_sign=True)["status"] == "entered-in-error"
     with pytest.raises(AppError) as twice:
-        entered_in_error(withdrawn, may_sign=True)
+        entered_in_error(withdrawn, RESIDENT, may_sign=True)
     assert twice.value.code == "note_not_current"
 
 

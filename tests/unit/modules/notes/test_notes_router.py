@@ -129,6 +129,21 @@ async def test_a_signed_note_is_never_put(api: httpx.AsyncClient, hapi: respx.Mo
     assert not put.called
 
 
+async def test_another_users_draft_is_403_and_writes_nothing(
+    api: httpx.AsyncClient, hapi: respx.MockRouter, caller: Caller
+) -> None:
+    other = {"identifier": {"system": "urn:ehr:user", "value": str(uuid.uuid4())}}
+    _read(hapi, _note("preliminary", author=[other]))
+    put = hapi.put(f"{TENANT_BASE}/DocumentReference/n-1")
+    edit = await api.put(
+        "/api/patients/p-1/notes/n-1", json={"text": "mine now"}, headers={"If-Match": "2"}
+    )
+    _problem(edit, 403, "note_not_author")
+    _problem(await api.post("/api/patients/p-1/notes/n-1/entered-in-error"), 403, "note_not_author")
+    assert not put.called
+    assert "note:update" not in caller.actions
+
+
 async def test_a_draft_edit_without_if_match_is_428_and_writes_nothing(
     api: httpx.AsyncClient, hapi: respx.MockRouter
 ) -> None:
