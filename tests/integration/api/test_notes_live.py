@@ -92,7 +92,15 @@ async def created_notes(live_fhir: FhirClient) -> AsyncIterator[list[str]]:
     yield ids
     tenant = live_fhir.for_tenant(live_fhir.default_tenant)
     for note_id in reversed(ids):
+        # The signature acts' Provenance refers to the note: it goes first.
+        for record in await _provenance_of(tenant, note_id):
+            await tenant.delete("Provenance", str(record["id"]))
         await tenant.delete("DocumentReference", note_id)
+
+
+async def _provenance_of(fhir: TenantFhirClient, note_id: str) -> list[dict[str, Any]]:
+    bundle = await fhir.search("Provenance", [("target", f"DocumentReference/{note_id}")])
+    return [e["resource"] for e in bundle.get("entry") or []]
 
 
 @pytest.fixture
@@ -251,6 +259,69 @@ async def test_a_draft_is_its_authors_only(
         base, json={"text": "mine"}, headers={**author, "If-Match": note["version"]}
     )
     assert own.status_code == 200, own.text
+
+
+async def test_each_signature_act_writes_its_provenance_with_the_note(
+    api: httpx.AsyncClient,
+    caller: Caller,
+    tag_for_cleanup: TagForCleanup,
+    live_tenant_fhir: TenantFhirClient,
+    patient_id: str,
+) -> None:
+    resident = caller.physician("dr.prov.resident")
+    attending = caller.physician("dr.prov.attending")
+    note = await _draft(api, tag_for_cleanup, patient_id, headers=resident, requires_cosign=True)
+    base = f"/api/patients/{patient_id}/notes/{note['id']}"
+    edited = await api.put(
+        base, json={"text": "S: ok"}, headers={**resident, "If-Match": note["version"]}
+    )
+    assert edited.status_code == 200, edited.text
+
+    # A stale If-Match fails the whole transaction: no signature, no Provenance.
+    stale = await api.post(f"{base}/sign", headers={**resident, "If-Match": note["version"]})
+    assert stale.status_code in {409, 412}, stale.text
+    assert await _provenance_of(live_tenant_fhir, note["id"]) == []
+    assert (await live_tenant_fhir.read("DocumentReference", note["id"]))["docStatus"] == (
+        "preliminary"
+    )
+
+    signed = await api.post(f"{base}/sign", headers=resident)
+    assert signed.status_code == 200, signed.text
+    (record,) = await _provenance_of(live_tenant_fhir, note["id"])
+    assert record["target"][0]["reference"].startswith(f"DocumentReference/{note['id']}")
+    assert record["agent"][0]["type"]["coding"][0]["code"] == "attester"
+    resident_id = str(caller.named["dr.prov.resident"].subject)
+    assert record["agent"][0]["who"]["identifier"]["value"] == resident_id
+    (signature,) = record["signature"]
+    assert signature["type"][0]["code"] == "1.2.840.10065.1.12.1.1"
+    assert signature["who"]["identifier"]["value"] == resident_id
+
+    cosigned = await api.post(f"{base}/cosign", headers=attending)
+    assert cosigned.status_code == 200, cosigned.text
+    codes = {
+        r["signature"][0]["type"][0]["code"]
+        for r in await _provenance_of(live_tenant_fhir, note["id"])
+    }
+    assert codes == {"1.2.840.10065.1.12.1.1", "1.2.840.10065.1.12.1.5"}
+
+    amended = await api.post(f"{base}/amend", json={"text": "S: better"}, headers=attending)
+    assert amended.status_code == 201, amended.text
+    amendment = amended.json()["id"]
+    await tag_for_cleanup("DocumentReference", amendment)
+    (amend_record,) = await _provenance_of(live_tenant_fhir, amendment)
+    assert amend_record["signature"][0]["type"][0]["code"] == "1.2.840.10065.1.12.1.16"
+    assert amend_record["entity"][0]["what"]["reference"].startswith(
+        f"DocumentReference/{note['id']}"
+    )
+
+    added = await api.post(
+        f"/api/patients/{patient_id}/notes/{amendment}/addenda", json={"text": "Later."}
+    )
+    assert added.status_code == 201, added.text
+    await tag_for_cleanup("DocumentReference", added.json()["id"])
+    (written,) = await _provenance_of(live_tenant_fhir, added.json()["id"])
+    assert "signature" not in written
+    assert written["activity"]["coding"][0]["code"] == "CREATE"
 
 
 async def test_two_physicians_signing_at_once_exactly_one_signs(

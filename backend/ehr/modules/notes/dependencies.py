@@ -12,7 +12,8 @@ from typing import Annotated, Any
 from fastapi import Depends
 
 from ehr.modules import patients
-from ehr.modules.notes.service import NoteService, Signer
+from ehr.modules.notes.documents import Signer
+from ehr.modules.notes.service import NoteService
 from ehr.platform.auth.authorization import BreakGlassRequest, check_restricted_access
 from ehr.platform.auth.dependencies import CurrentPrincipal
 from ehr.platform.auth.principal import Principal

@@ -19,6 +19,7 @@ from ehr.core.error_handlers import problem_responses
 from ehr.core.intake import IntakeRoute
 from ehr.modules import patients, problems
 from ehr.modules.notes.dependencies import NoteServiceDep, PatientGate, open_patient, signer_of
+from ehr.modules.notes.documents import to_summary
 from ehr.modules.notes.schemas import (
     NoteAddendum,
     NoteAmend,
@@ -30,7 +31,6 @@ from ehr.modules.notes.schemas import (
     NoteTemplateList,
     NoteUpdate,
 )
-from ehr.modules.notes.service import to_summary
 from ehr.modules.notes.templates import TEMPLATES, skeleton
 from ehr.platform.audit.dependencies import AuditTrail, PhiAudit
 from ehr.platform.auth.authorization import BreakGlassDep, RequirePermission
@@ -117,7 +117,7 @@ async def list_notes(
 ) -> NoteList:
     """The patient's notes, newest first (a patient sees only its signed notes)."""
     gate = await open_patient(patient_id, principal, patient_service, break_glass)
-    resources = await service.list(patient_id, doc_status=doc_status)
+    resources = await service.list(patient_id, status=doc_status)
     for resource in resources:
         _note(audit, "note:list", gate, resource)
     if not resources:

@@ -9,21 +9,19 @@ from typing import Any
 import pytest
 
 from ehr.core.errors import AppError
-from ehr.modules.notes.schemas import NoteAddendum, NoteAmend, NoteCreate, NoteUpdate
-from ehr.modules.notes.service import (
-    EXT_SIGNED_AT,
-    Signer,
+from ehr.modules.notes.documents import EXT_SIGNED_AT, Signer, is_released, to_summary
+from ehr.modules.notes.lifecycle import (
     addendum_of,
     amendment_of,
     check_draft,
     cosigned,
     draft_note,
     entered_in_error,
-    is_released,
     signed,
-    to_summary,
     updated_draft,
 )
+from ehr.modules.notes.provenance import SignatureAct, note_provenance, versioned_target
+from ehr.modules.notes.schemas import NoteAddendum, NoteAmend, NoteCreate, NoteUpdate
 
 NOW = dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.UTC)
 RESIDENT = Signer(user_id="u-resident", display="Dr Resident")
@@ -220,3 +218,45 @@ def test_an_amendment_of_a_note_that_needs_cosign_needs_it_again() -> None:
     assert summary.requires_cosign is True
     assert summary.cosigner is None
     assert summary.complete is False
+
+
+@pytest.mark.parametrize(
+    ("act", "agent", "signature"),
+    [
+        ("sign", "attester", "1.2.840.10065.1.12.1.1"),
+        ("sign-addendum", "attester", "1.2.840.10065.1.12.1.15"),
+        ("cosign", "verifier", "1.2.840.10065.1.12.1.5"),
+        ("amend", "author", "1.2.840.10065.1.12.1.16"),
+    ],
+)
+def test_each_signature_act_has_its_provenance(
+    act: SignatureAct, agent: str, signature: str
+) -> None:
+    record = note_provenance(act, "DocumentReference/n1/_history/2", ATTENDING, NOW)
+    assert record["resourceType"] == "Provenance"
+    assert record["target"] == [{"reference": "DocumentReference/n1/_history/2"}]
+    assert record["recorded"] == "2026-03-01T10:00:00Z"
+    assert record["agent"][0]["type"]["coding"][0]["code"] == agent
+    assert record["agent"][0]["who"] == ATTENDING.reference()
+    (sig,) = record["signature"]
+    assert sig["type"][0]["code"] == signature
+    assert sig["type"][0]["system"] == "urn:iso-astm:E1762-95:2013"
+    assert sig["when"] == "2026-03-01T10:00:00Z"
+    assert sig["who"] == ATTENDING.reference()
+    assert "data" not in sig
+    assert "sigFormat" not in sig
+
+
+def test_an_addendum_written_is_recorded_without_a_signature() -> None:
+    record = note_provenance(
+        "addendum", "urn:uuid:x", RESIDENT, NOW, related="DocumentReference/n1"
+    )
+    assert "signature" not in record
+    assert record["activity"]["coding"][0]["code"] == "CREATE"
+    assert record["entity"] == [{"role": "source", "what": {"reference": "DocumentReference/n1"}}]
+
+
+def test_the_target_names_the_version_the_update_writes() -> None:
+    assert versioned_target("n1", "4") == "DocumentReference/n1/_history/5"
+    assert versioned_target("n1", None) == "DocumentReference/n1"
+    assert versioned_target("n1", "abc") == "DocumentReference/n1"

@@ -4,6 +4,7 @@ patient is never shown a draft)."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -116,7 +117,50 @@ def _read(hapi: respx.MockRouter, note: dict[str, Any]) -> None:
 async def test_hapi_down_is_503(api: httpx.AsyncClient, hapi: respx.MockRouter) -> None:
     _read(hapi, _note("preliminary"))
     hapi.put(f"{TENANT_BASE}/DocumentReference/n-1").mock(side_effect=httpx.ConnectError("x"))
+    hapi.post(TENANT_BASE).mock(side_effect=httpx.ConnectError("x"))
     _problem(await api.post("/api/patients/p-1/notes/n-1/sign"), 503, "fhir_unavailable")
+
+
+async def test_signing_is_one_versioned_transaction_with_its_provenance(
+    api: httpx.AsyncClient, hapi: respx.MockRouter, caller: Caller
+) -> None:
+    author = {"identifier": {"system": "urn:ehr:user", "value": str(caller.principal.subject)}}
+    _read(hapi, _note("preliminary", author=[author]))
+    put = hapi.put(f"{TENANT_BASE}/DocumentReference/n-1")
+    signed = {**_note("final"), "meta": {"versionId": "3"}}
+    transaction = hapi.post(TENANT_BASE).mock(
+        return_value=httpx.Response(
+            200,
+            json={
+                "resourceType": "Bundle",
+                "type": "transaction-response",
+                "entry": [
+                    {"resource": signed, "response": {"status": "200 OK"}},
+                    {
+                        "resource": {"resourceType": "Provenance", "id": "pv-1"},
+                        "response": {"status": "201 Created"},
+                    },
+                ],
+            },
+        )
+    )
+    response = await api.post("/api/patients/p-1/notes/n-1/sign")
+    assert response.status_code == 200, response.text
+    assert response.json()["version"] == "3"
+    assert not put.called
+    bundle = json.loads(transaction.calls.last.request.content)
+    assert bundle["type"] == "transaction"
+    update, provenance = bundle["entry"]
+    assert update["request"] == {
+        "method": "PUT",
+        "url": "DocumentReference/n-1",
+        "ifMatch": 'W/"2"',
+    }
+    assert provenance["request"]["method"] == "POST"
+    record = provenance["resource"]
+    assert record["target"] == [{"reference": "DocumentReference/n-1/_history/3"}]
+    assert record["signature"][0]["type"][0]["code"] == "1.2.840.10065.1.12.1.1"
+    assert record["agent"][0]["who"]["identifier"] == author["identifier"]
 
 
 async def test_a_signed_note_is_never_put(api: httpx.AsyncClient, hapi: respx.MockRouter) -> None:

@@ -1,0 +1,102 @@
+"""The Provenance of every signature act on a note (pure builders; the service writes them in the
+same FHIR transaction as the DocumentReference, so a note is never signed without its record).
+
+One Provenance per act, ``target`` the DocumentReference (versioned — ``/_history/<n>`` of the
+version the act writes — when that version is known before the write, i.e. for an update of
+version ``n - 1``; the new note of an amendment or addendum is referenced by its transaction
+``urn:uuid:``, which HAPI rewrites to the id it assigns):
+
+===================  ==========  ==============  ==============================================
+act                  activity    agent type      signature type (urn:iso-astm:E1762-95:2013)
+===================  ==========  ==============  ==============================================
+sign                 UPDATE      attester        1.2.840.10065.1.12.1.1 Author's Signature
+sign (an addendum)   UPDATE      attester        1.2.840.10065.1.12.1.15 Addendum Signature
+co-sign              UPDATE      verifier        1.2.840.10065.1.12.1.5 Verification Signature
+amend (new version)  CREATE      author          1.2.840.10065.1.12.1.16 Modification Signature
+addendum written     CREATE      author          none: the addendum is a draft until signed
+===================  ==========  ==============  ==============================================
+
+Activities are v3-DataOperation codes, agent types provenance-participant-type codes; the
+signature carries type, when and who only (no ``data``/``sigFormat``: the act is recorded, no
+cryptographic signature is made).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Final, Literal
+
+from ehr.modules.notes.documents import Signer, instant
+
+__all__ = [
+    "DATA_OPERATION",
+    "PARTICIPANT_TYPE",
+    "SIGNATURE_TYPE",
+    "SignatureAct",
+    "note_provenance",
+]
+
+DATA_OPERATION: Final = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
+PARTICIPANT_TYPE: Final = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
+SIGNATURE_TYPE: Final = "urn:iso-astm:E1762-95:2013"
+
+SignatureAct = Literal["sign", "sign-addendum", "cosign", "amend", "addendum"]
+
+# act -> (activity, agent type, signature (code, display) or None)
+_ACTS: Final[dict[str, tuple[str, str, tuple[str, str] | None]]] = {
+    "sign": ("UPDATE", "attester", ("1.2.840.10065.1.12.1.1", "Author's Signature")),
+    "sign-addendum": ("UPDATE", "attester", ("1.2.840.10065.1.12.1.15", "Addendum Signature")),
+    "cosign": ("UPDATE", "verifier", ("1.2.840.10065.1.12.1.5", "Verification Signature")),
+    "amend": ("CREATE", "author", ("1.2.840.10065.1.12.1.16", "Modification Signature")),
+    "addendum": ("CREATE", "author", None),
+}
+
+
+def versioned_target(note_id: str, read_version: str | None) -> str:
+    """``DocumentReference/<id>/_history/<n+1>``: the version an update of version ``n``
+    writes (HAPI numbers versions 1, 2, 3...); the plain reference if ``n`` is not a number."""
+    if read_version is not None and read_version.isdigit():
+        return f"DocumentReference/{note_id}/_history/{int(read_version) + 1}"
+    return f"DocumentReference/{note_id}"
+
+
+def note_provenance(
+    act: SignatureAct,
+    target: str,
+    signer: Signer,
+    now: dt.datetime,
+    *,
+    related: str | None = None,
+) -> dict[str, Any]:
+    """The Provenance of ``act`` by ``signer`` on the note at ``target`` (a reference).
+
+    ``related`` is the note the act derives from: the replaced note of an amendment
+    (entity role ``revision``) or the note an addendum appends to (role ``source``).
+    """
+    activity, agent_type, signature = _ACTS[act]
+    when = instant(now)
+    provenance: dict[str, Any] = {
+        "resourceType": "Provenance",
+        "target": [{"reference": target}],
+        "recorded": when,
+        "activity": {"coding": [{"system": DATA_OPERATION, "code": activity}]},
+        "agent": [
+            {
+                "type": {"coding": [{"system": PARTICIPANT_TYPE, "code": agent_type}]},
+                "who": signer.reference(),
+            }
+        ],
+    }
+    if signature is not None:
+        code, display = signature
+        provenance["signature"] = [
+            {
+                "type": [{"system": SIGNATURE_TYPE, "code": code, "display": display}],
+                "when": when,
+                "who": signer.reference(),
+            }
+        ]
+    if related is not None:
+        role = "revision" if act == "amend" else "source"
+        provenance["entity"] = [{"role": role, "what": {"reference": related}}]
+    return provenance
