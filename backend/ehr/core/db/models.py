@@ -49,6 +49,7 @@ __all__ = [
     "IdempotencyKey",
     "MedicationSafetyPolicy",
     "MfaSecret",
+    "NoteTemplate",
     "RecoveryCode",
     "RefreshSession",
     "RevokedToken",
@@ -465,3 +466,37 @@ class CdsFeedback(Base):
     override_reason: Mapped[dict[str, Any] | None]
     user_comment: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class NoteTemplate(Base):
+    """A tenant's own clinical-note template (the notes module; shipped templates are code).
+
+    ``key`` is what a note is created from (``NoteCreate.kind``); it never equals a shipped
+    template's key (the notes module refuses that: a tenant adds templates, it does not
+    silently change what ``soap`` means). ``type_code``/``type_display`` are the LOINC
+    document type (one of the note types the notes module allows); ``sections`` the headings
+    of the note's skeleton. ``created_by``/``updated_by``: ``"<actor type>:<id>"``, never a name.
+    """
+
+    __tablename__ = "note_templates"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "key"),
+        CheckConstraint("key ~ '^[a-z0-9][a-z0-9-]{0,63}$'", name="key_shape"),
+        CheckConstraint("type_code ~ '^[0-9]{1,7}-[0-9]$'", name="loinc_shape"),
+        CheckConstraint("cardinality(sections) BETWEEN 1 AND 40", name="sections_bounded"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(200))
+    type_code: Mapped[str] = mapped_column(String(16))
+    type_display: Mapped[str] = mapped_column(String(200))
+    sections: Mapped[list[str]] = mapped_column(ARRAY(String(120)))
+    requires_cosign: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
+    created_by: Mapped[str] = mapped_column(String(200))
+    updated_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
