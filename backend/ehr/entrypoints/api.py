@@ -168,6 +168,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(allergies.router)
     app.include_router(vitals.router)
     app.include_router(notes.router)
+    app.include_router(notes.admin_router)
     app.include_router(medication_safety.router)
     app.include_router(audit_router)
     app.include_router(cds_hooks.router)

@@ -21,9 +21,10 @@ import pytest
 from fastapi import FastAPI, Request
 from sqlalchemy import select
 from support.database import Sessions
+from support.tenants import MakeTenant
 
 from ehr.core.config import Settings
-from ehr.core.db.models import AuditRecord
+from ehr.core.db.models import AuditRecord, NoteTemplate
 from ehr.core.error_handlers import PROBLEM_JSON
 from ehr.fhir import FhirClient, TenantFhirClient
 from ehr.platform.auth.dependencies import get_current_principal
@@ -43,12 +44,18 @@ class Caller:
         self.principal = self.make("physician")
         self.named: dict[str, Principal] = {}
 
-    def make(self, role: str, patient_id: str | None = None, name: str | None = None) -> Principal:
+    def make(
+        self,
+        role: str,
+        patient_id: str | None = None,
+        name: str | None = None,
+        tenant_id: uuid.UUID | None = None,
+    ) -> Principal:
         return Principal(
             kind="user",
             subject=uuid.uuid4(),
             tenant=self.tenant,
-            tenant_id=uuid.uuid4(),
+            tenant_id=tenant_id or uuid.uuid4(),
             roles=frozenset({role}),
             username=name or f"live.{role}",
             patient_id=patient_id,
@@ -432,3 +439,92 @@ async def test_roles(
     assert (await api.post(path, json={"kind": "soap"})).status_code == 403
     other = await _patient(live_tenant_fhir, test_tag)
     assert (await api.get(f"/api/patients/{other}/notes")).status_code == 404
+
+
+async def test_tenant_templates_are_managed_by_admins_and_used_by_clinicians(
+    api: httpx.AsyncClient,
+    caller: Caller,
+    db: Sessions,
+    make_tenant: MakeTenant,
+    tag_for_cleanup: TagForCleanup,
+    patient_id: str,
+) -> None:
+    """Against the real PostgreSQL table: the tenant row is this test's own (the FHIR partition
+    stays the stack's default tenant, which the principal names)."""
+    tenant = await make_tenant()
+    admin = caller.make("admin", tenant_id=tenant.id)
+    physician = caller.make("physician", tenant_id=tenant.id, name="dr.template")
+    other_tenant_admin = caller.make("admin")
+    caller.named.update({"admin": admin, "physician": physician, "stranger": other_tenant_admin})
+    as_admin, as_physician = {AS: "admin"}, {AS: "physician"}
+    path = "/api/note-templates/cardio-consult"
+    body = {
+        "title": "Cardiology consult",
+        "type_code": "11488-4",
+        "sections": ["Reason for consult", "Findings", "Recommendations"],
+        "requires_cosign": True,
+    }
+
+    created = await api.put(path, json=body, headers=as_admin)
+    assert created.status_code == 201, created.text
+    assert created.json()["type_display"] == "Consult note"
+    assert created.json()["created_by"] == f"user:{admin.subject}"
+    replaced = await api.put(path, json={**body, "title": "Cardiology"}, headers=as_admin)
+    assert replaced.status_code == 200, replaced.text
+    assert (await api.get(path, headers=as_admin)).json()["title"] == "Cardiology"
+    listed = await api.get("/api/note-templates", headers=as_admin)
+    assert [t["key"] for t in listed.json()["items"]] == ["cardio-consult"]
+    # Another tenant's administrator does not see it.
+    assert (await api.get(path, headers={AS: "stranger"})).status_code == 404
+
+    reserved = await api.put("/api/note-templates/soap", json=body, headers=as_admin)
+    assert reserved.status_code == 409
+    assert _code(reserved) == "note_template_key_reserved"
+    not_a_note = await api.put(path, json={**body, "type_code": "2345-7"}, headers=as_admin)
+    assert not_a_note.status_code == 422
+    assert _code(not_a_note) == "note_template_invalid"
+    empty = await api.put(path, json={**body, "sections": []}, headers=as_admin)
+    assert empty.status_code == 422
+    assert (await api.put(path, json=body, headers=as_physician)).status_code == 403
+
+    async with db() as session:
+        row = await session.scalar(select(NoteTemplate).where(NoteTemplate.tenant_id == tenant.id))
+    assert row is not None
+    assert row.title == "Cardiology"
+    assert row.updated_by == f"user:{admin.subject}"
+
+    offered = await api.get(f"/api/patients/{patient_id}/notes/templates", headers=as_physician)
+    kinds = {t["kind"]: t for t in offered.json()["items"]}
+    assert {"soap", "progress", "history-and-physical", "discharge-summary"} <= set(kinds)
+    assert kinds["cardio-consult"]["shipped"] is False
+    assert kinds["cardio-consult"]["requires_cosign"] is True
+
+    note = await _draft(
+        api, tag_for_cleanup, patient_id, headers=as_physician, kind="cardio-consult"
+    )
+    assert note["kind"] == "cardio-consult"
+    assert note["type_code"] == "11488-4"
+    assert note["requires_cosign"] is True
+    assert "## Reason for consult" in note["text"]
+
+    assert (await api.delete(path, headers=as_admin)).status_code == 204
+    assert (await api.get(path, headers=as_admin)).status_code == 404
+    assert _code(await api.delete(path, headers=as_admin)) == "note_template_not_found"
+    unknown = await api.post(
+        f"/api/patients/{patient_id}/notes", json={"kind": "cardio-consult"}, headers=as_physician
+    )
+    assert unknown.status_code == 422
+    assert _code(unknown) == "note_template_unknown"
+    # The note drafted from it is unchanged.
+    kept = await api.get(f"/api/patients/{patient_id}/notes/{note['id']}", headers=as_physician)
+    assert kept.json()["type_code"] == "11488-4"
+
+    async with db() as session:
+        actions = list(
+            await session.scalars(
+                select(AuditRecord.action)
+                .where(AuditRecord.actor_id == str(admin.subject))
+                .order_by(AuditRecord.occurred_at, AuditRecord.id)
+            )
+        )
+    assert actions == ["note_template:put", "note_template:put", "note_template:delete"]

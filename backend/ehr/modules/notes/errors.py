@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from ehr.core.errors import ConflictError, PermissionDenied, RequestValidationFailed
+from ehr.core.errors import (
+    ConflictError,
+    NotFoundError,
+    PermissionDenied,
+    RequestValidationFailed,
+)
 from ehr.fhir import FhirResourceNotFound
 
 __all__ = [
@@ -14,6 +19,10 @@ __all__ = [
     "NoteNotSignedError",
     "NoteSignRequiredError",
     "NoteSignedImmutableError",
+    "NoteTemplateInvalid",
+    "NoteTemplateKeyReservedError",
+    "NoteTemplateNotFoundError",
+    "NoteTemplateUnknown",
 ]
 
 
@@ -68,3 +77,31 @@ class NoteEncounterInvalid(RequestValidationFailed):
 
 class NoteNotFound(FhirResourceNotFound):
     """The note does not exist, is another patient's, or is hidden from a patient (a draft)."""
+
+
+class NoteTemplateUnknown(RequestValidationFailed):
+    """``kind`` names neither a shipped template nor one of the tenant's."""
+
+    code = "note_template_unknown"
+    title = "No such note template"
+
+
+class NoteTemplateNotFoundError(NotFoundError):
+    """The tenant has no template under this key (shipped templates are not the tenant's)."""
+
+    code = "note_template_not_found"
+    title = "The tenant has no such note template"
+
+
+class NoteTemplateKeyReservedError(ConflictError):
+    """A shipped template's key: a tenant adds templates, it never redefines a shipped one."""
+
+    code = "note_template_key_reserved"
+    title = "The key is a shipped template's"
+
+
+class NoteTemplateInvalid(RequestValidationFailed):
+    """A template's LOINC type is not an allowed note type, or its sections repeat."""
+
+    code = "note_template_invalid"
+    title = "The note template is not valid"

@@ -45,9 +45,10 @@ from ehr.modules.notes.errors import (
     NoteNotSignedError,
     NoteSignedImmutableError,
     NoteSignRequiredError,
+    NoteTemplateUnknown,
 )
 from ehr.modules.notes.schemas import NoteAddendum, NoteAmend, NoteCreate, NoteUpdate
-from ehr.modules.notes.templates import TEMPLATES, skeleton
+from ehr.modules.notes.templates import TEMPLATES, NoteTemplateDef, skeleton
 
 __all__ = [
     "addendum_of",
@@ -64,10 +65,19 @@ __all__ = [
 
 
 def draft_note(
-    patient_id: str, payload: NoteCreate, author: Signer, now: dt.datetime
+    patient_id: str,
+    payload: NoteCreate,
+    author: Signer,
+    now: dt.datetime,
+    *,
+    template: NoteTemplateDef | None = None,
 ) -> dict[str, Any]:
-    """A new draft DocumentReference from the template of ``payload.kind``."""
-    template = TEMPLATES[payload.kind]
+    """A new draft DocumentReference from ``template`` (default: the shipped one of
+    ``payload.kind``); it needs co-signature if the payload or the template says so."""
+    if template is None:
+        template = TEMPLATES.get(payload.kind)
+    if template is None:
+        raise NoteTemplateUnknown("No shipped template has this key.", extra={"kind": payload.kind})
     text = payload.text if payload.text is not None else skeleton(template, payload.content_type)
     resource: dict[str, Any] = {
         "resourceType": "DocumentReference",
@@ -93,7 +103,7 @@ def draft_note(
         "content": [{"attachment": attachment(text, payload.content_type, payload.title)}],
         "extension": [{"url": EXT_KIND, "valueCode": payload.kind}],
     }
-    if payload.requires_cosign:
+    if payload.requires_cosign or template.requires_cosign:
         set_ext(resource, EXT_REQUIRES_COSIGN, valueBoolean=True)
     if payload.encounter_id is not None:
         resource["context"] = {"encounter": [{"reference": f"Encounter/{payload.encounter_id}"}]}

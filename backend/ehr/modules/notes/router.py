@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Response, status
 
+from ehr.core.dependencies import SessionDep
 from ehr.core.error_handlers import problem_responses
 from ehr.core.intake import IntakeRoute
 from ehr.modules import patients, problems
@@ -31,7 +32,8 @@ from ehr.modules.notes.schemas import (
     NoteTemplateList,
     NoteUpdate,
 )
-from ehr.modules.notes.templates import TEMPLATES, skeleton
+from ehr.modules.notes.template_store import resolve_template, templates_for
+from ehr.modules.notes.templates import skeleton
 from ehr.platform.audit.dependencies import AuditTrail, PhiAudit
 from ehr.platform.auth.authorization import BreakGlassDep, RequirePermission
 from ehr.platform.auth.permissions import Permission
@@ -81,9 +83,10 @@ def _created(response: Response, patient_id: str, summary: NoteSummary) -> NoteS
 
 @router.get("/templates", response_model=NoteTemplateList, responses=_READ_ERRORS)
 async def list_note_templates(
-    patient_id: patients.PatientId, principal: CanWrite
+    patient_id: patients.PatientId, principal: CanWrite, session: SessionDep
 ) -> NoteTemplateList:
-    """The shipped templates (progress, SOAP, H&P, discharge summary) and their sections.
+    """The shipped templates (progress, SOAP, H&P, discharge summary), then the tenant's own
+    (`shipped: false`), with their sections.
 
     Not patient data (no audit note); the path is per patient so the chart has one prefix.
     """
@@ -95,9 +98,11 @@ async def list_note_templates(
                 type_code=t.loinc_code,
                 type_display=t.loinc_display,
                 sections=list(t.sections),
+                requires_cosign=t.requires_cosign,
+                shipped=t.shipped,
                 skeleton=skeleton(t, "text/markdown"),
             )
-            for t in TEMPLATES.values()
+            for t in await templates_for(session, principal.tenant_id)
         ]
     )
 
@@ -155,10 +160,13 @@ async def create_note(
     audit: PhiAudit,
     break_glass: BreakGlassDep,
     response: Response,
+    session: SessionDep,
 ) -> NoteSummary:
-    """A new draft from a template (its text defaults to the template's sections)."""
+    """A new draft from a shipped or tenant template (its text defaults to the template's
+    sections; an unknown `kind` → 422 `note_template_unknown`)."""
     gate = await open_patient(patient_id, principal, patient_service, break_glass)
-    stored = await service.create(patient_id, payload, signer_of(principal))
+    template = await resolve_template(session, principal.tenant_id, payload.kind)
+    stored = await service.create(patient_id, payload, signer_of(principal), template=template)
     _note(audit, "note:create", gate, stored)
     return _created(response, patient_id, to_summary(stored, patient_id))
 

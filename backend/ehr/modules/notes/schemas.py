@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Literal
 
 from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-
-from ehr.modules.notes.templates import NoteKind
 
 __all__ = [
     "ContentType",
@@ -20,8 +19,13 @@ __all__ = [
     "NoteRelation",
     "NoteSummary",
     "NoteTemplate",
+    "NoteTemplateAdmin",
+    "NoteTemplateAdminList",
+    "NoteTemplateIn",
+    "NoteTemplateKey",
     "NoteTemplateList",
     "NoteUpdate",
+    "TemplateKey",
 ]
 
 ContentType = Literal["text/plain", "text/markdown"]
@@ -34,6 +38,15 @@ NoteId = Annotated[
 _Text = Annotated[str, StringConstraints(min_length=1, max_length=262_144)]
 _Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 _FhirId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9\-.]{1,64}$", max_length=64)]
+_KEY_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
+# A template's key: a shipped one (progress, soap, ...) or a tenant's own.
+TemplateKey = Annotated[str, StringConstraints(pattern=_KEY_PATTERN, max_length=64)]
+NoteTemplateKey = Annotated[
+    str,
+    Path(pattern=_KEY_PATTERN, max_length=64, description="The template's key (a-z, 0-9, -)."),
+]
+_Section = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+_LoincCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,7}-[0-9]$", max_length=9)]
 
 
 class NoteCreate(BaseModel):
@@ -41,13 +54,18 @@ class NoteCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: NoteKind = Field(description="progress, soap, history-and-physical, discharge-summary.")
+    kind: TemplateKey = Field(
+        description="The template: progress, soap, history-and-physical, discharge-summary, "
+        "or one of the tenant's own (GET .../notes/templates)."
+    )
     content_type: ContentType = "text/markdown"
     text: _Text | None = None
     title: _Title | None = None
     encounter_id: _FhirId | None = Field(default=None, description="This patient's Encounter.")
     requires_cosign: bool = Field(
-        default=False, description="A second physician must co-sign before the note is complete."
+        default=False,
+        description="A second physician must co-sign before the note is complete (also when "
+        "the template requires it).",
     )
 
 
@@ -128,13 +146,15 @@ class NoteList(BaseModel):
 
 
 class NoteTemplate(BaseModel):
-    """A shipped note template."""
+    """A note template a clinician may start a note from (shipped or the tenant's own)."""
 
     kind: str
     title: str
     type_code: str
     type_display: str
     sections: list[str]
+    requires_cosign: bool = False
+    shipped: bool = Field(default=True, description="False for the tenant's own template.")
     skeleton: str = Field(description="The sections as empty markdown.")
 
 
@@ -142,3 +162,36 @@ class NoteTemplateList(BaseModel):
     """The templates a note may start from."""
 
     items: list[NoteTemplate]
+
+
+class NoteTemplateIn(BaseModel):
+    """A tenant's template (PUT replaces it whole). ``type_code`` is one of the allowed LOINC
+    note types; its display is LOINC's, set by the server."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: _Title
+    type_code: _LoincCode = Field(description="LOINC document type, e.g. 11488-4 (consult).")
+    sections: list[_Section] = Field(min_length=1, max_length=40)
+    requires_cosign: bool = False
+
+
+class NoteTemplateAdmin(BaseModel):
+    """A tenant's template as its administrators see it."""
+
+    key: str
+    title: str
+    type_code: str
+    type_display: str
+    sections: list[str]
+    requires_cosign: bool
+    created_at: dt.datetime
+    created_by: str
+    updated_at: dt.datetime
+    updated_by: str
+
+
+class NoteTemplateAdminList(BaseModel):
+    """The tenant's own templates, by key."""
+
+    items: list[NoteTemplateAdmin]

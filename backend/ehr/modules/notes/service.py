@@ -43,6 +43,7 @@ from ehr.modules.notes.lifecycle import (
 )
 from ehr.modules.notes.provenance import SignatureAct, note_provenance, versioned_target
 from ehr.modules.notes.schemas import NoteAddendum, NoteAmend, NoteCreate, NoteUpdate
+from ehr.modules.notes.templates import NoteTemplateDef
 
 __all__ = ["NoteService"]
 
@@ -89,11 +90,20 @@ class NoteService:
             raise NoteNotFound("The note does not exist")
         return resource
 
-    async def create(self, patient_id: str, payload: NoteCreate, author: Signer) -> dict[str, Any]:
-        """A new draft (its encounter, if any, must be this patient's)."""
+    async def create(
+        self,
+        patient_id: str,
+        payload: NoteCreate,
+        author: Signer,
+        *,
+        template: NoteTemplateDef | None = None,
+    ) -> dict[str, Any]:
+        """A new draft from ``template`` (default: the shipped one of ``payload.kind``); its
+        encounter, if any, must be this patient's."""
         if payload.encounter_id is not None:
             await self._check_encounter(patient_id, payload.encounter_id)
-        stored = await self._fhir.create(draft_note(patient_id, payload, author, _utc_now()))
+        draft = draft_note(patient_id, payload, author, _utc_now(), template=template)
+        stored = await self._fhir.create(draft)
         logger.info(
             "notes.create.completed", resource_id=stored.get("id"), tenant=self._fhir.tenant
         )

@@ -1,27 +1,48 @@
-"""The shipped note templates: their LOINC document type and their sections as a text skeleton.
+"""The shipped note templates, the LOINC note types a tenant's own template may use, and the
+skeleton (the sections as an empty text) a new note starts from.
 
-Per-tenant templates are not stored yet; every tenant sees this set.
+Every tenant sees the shipped set; a tenant adds its own (table ``note_templates``,
+:mod:`ehr.modules.notes.template_store`) under keys that are not shipped ones.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final
 
-__all__ = ["TEMPLATES", "NoteKind", "NoteTemplateDef", "skeleton"]
-
-NoteKind = Literal["progress", "soap", "history-and-physical", "discharge-summary"]
+__all__ = ["NOTE_TYPES", "TEMPLATES", "NoteTemplateDef", "skeleton"]
 
 
 @dataclass(frozen=True, slots=True)
 class NoteTemplateDef:
-    """One template: what kind of note it starts, its LOINC type and its sections."""
+    """One template: the key a note is created from, its LOINC type, its sections, and whether
+    its notes need a co-signature; ``shipped`` for the code's own, False for a tenant's."""
 
-    kind: NoteKind
+    kind: str
     title: str
     loinc_code: str
     loinc_display: str
     sections: tuple[str, ...]
+    requires_cosign: bool = False
+    shipped: bool = True
+
+
+# The LOINC document types (clinical notes) a tenant's template may use: the US Core clinical
+# note types and the common note kinds of a chart, with their LOINC display names.
+NOTE_TYPES: Final[dict[str, str]] = {
+    "11488-4": "Consult note",
+    "11504-8": "Surgical operation note",
+    "11506-3": "Progress note",
+    "18761-7": "Transfer summary note",
+    "18842-5": "Discharge summary",
+    "28570-0": "Procedure note",
+    "34109-9": "Note",
+    "34111-5": "Emergency department note",
+    "34117-2": "History and physical note",
+    "34746-8": "Nurse note",
+    "51847-2": "Evaluation and plan note",
+    "57133-1": "Referral note",
+}
 
 
 TEMPLATES: Final[dict[str, NoteTemplateDef]] = {

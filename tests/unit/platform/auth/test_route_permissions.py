@@ -50,6 +50,7 @@ P = Permission
 # added here, so each route's rule is a reviewed decision rather than whatever the code happens
 # to declare.
 EXPECTED_RULES: dict[str, set[object]] = {
+    "DELETE /api/note-templates/{key}": {P.TENANT_ADMIN},
     "DELETE /fhir": {SMART_SCOPES},
     "DELETE /fhir/{path:path}": {SMART_SCOPES},
     "GET /.well-known/jwks.json": {PUBLIC},
@@ -67,6 +68,8 @@ EXPECTED_RULES: dict[str, set[object]] = {
     "GET /api/patients/{patient_id}/allergies/{allergy_id}": {P.CLINICAL_READ},
     "GET /api/patients/{patient_id}/encounters": {P.CLINICAL_READ},
     "GET /api/patients/{patient_id}/encounters/{encounter_id}": {P.CLINICAL_READ},
+    "GET /api/note-templates": {P.TENANT_ADMIN},
+    "GET /api/note-templates/{key}": {P.TENANT_ADMIN},
     "GET /api/patients/{patient_id}/notes": {P.CLINICAL_READ},
     "GET /api/patients/{patient_id}/notes/templates": {P.CLINICAL_WRITE},
     "GET /api/patients/{patient_id}/notes/{note_id}": {P.CLINICAL_READ},
@@ -128,6 +131,7 @@ EXPECTED_RULES: dict[str, set[object]] = {
     "POST /fhir/{path:path}": {SMART_SCOPES},
     "PUT /api/medication-safety/policy": {P.MEDICATION_SAFETY_CONFIGURE},
     "PUT /api/patients/{patient_id}/allergies/{allergy_id}": {P.CLINICAL_WRITE},
+    "PUT /api/note-templates/{key}": {P.TENANT_ADMIN},
     "PUT /api/patients/{patient_id}/notes/{note_id}": {P.CLINICAL_WRITE},
     "PUT /api/patients/{patient_id}/problems/{problem_id}": {P.CLINICAL_WRITE},
     "PUT /api/patients/{patient_id}/vitals/{vital_id}": {P.CLINICAL_WRITE},
