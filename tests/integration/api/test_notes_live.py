@@ -528,3 +528,28 @@ async def test_tenant_templates_are_managed_by_admins_and_used_by_clinicians(
             )
         )
     assert actions == ["note_template:put", "note_template:put", "note_template:delete"]
+
+
+async def test_the_note_list_pages_without_repeats_while_notes_are_written(
+    api: httpx.AsyncClient, tag_for_cleanup: TagForCleanup, patient_id: str
+) -> None:
+    written = [(await _draft(api, tag_for_cleanup, patient_id))["id"] for _ in range(5)]
+    path = f"/api/patients/{patient_id}/notes"
+    first = await api.get(path, params={"limit": 2})
+    assert first.status_code == 200, first.text
+    seen = [n["id"] for n in first.json()["items"]]
+    assert len(seen) == 2
+    cursor = first.json()["next"]
+    # A note written while the client pages shows on a fresh first page, never in this walk.
+    newer = (await _draft(api, tag_for_cleanup, patient_id))["id"]
+    while cursor is not None:
+        page = await api.get(path, params={"limit": 2, "cursor": cursor})
+        assert page.status_code == 200, page.text
+        seen += [n["id"] for n in page.json()["items"]]
+        cursor = page.json()["next"]
+    assert sorted(seen) == sorted(written)
+    assert len(seen) == len(set(seen))
+    fresh = await api.get(path, params={"limit": 1})
+    assert [n["id"] for n in fresh.json()["items"]] == [newer]
+    assert (await api.get(path, params={"limit": 201})).status_code == 422
+    assert _code(await api.get(path, params={"cursor": "bm9wZQ"})) == "invalid_note_cursor"

@@ -21,6 +21,7 @@ from ehr.core.intake import IntakeRoute
 from ehr.modules import patients, problems
 from ehr.modules.notes.dependencies import NoteServiceDep, PatientGate, open_patient, signer_of
 from ehr.modules.notes.documents import to_summary
+from ehr.modules.notes.paging import DEFAULT_LIMIT, MAX_LIMIT
 from ehr.modules.notes.schemas import (
     NoteAddendum,
     NoteAmend,
@@ -119,15 +120,24 @@ async def list_notes(
         Literal["preliminary", "final", "amended"] | None,
         Query(description="Only drafts (preliminary), signed (final) or amendments."),
     ] = None,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_LIMIT, description="Notes per page (default 50, at most 200).")
+    ] = DEFAULT_LIMIT,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=300, description="The `next` of the previous page."),
+    ] = None,
 ) -> NoteList:
-    """The patient's notes, newest first (a patient sees only its signed notes)."""
+    """One page of the patient's notes, newest first (a patient sees only its signed notes);
+    `next` pages on (a keyset: notes written meanwhile never shift a page). A cursor not
+    given out by this API → 422 `invalid_note_cursor`."""
     gate = await open_patient(patient_id, principal, patient_service, break_glass)
-    resources = await service.list(patient_id, status=doc_status)
-    for resource in resources:
+    page = await service.list(patient_id, status=doc_status, limit=limit, cursor=cursor)
+    for resource in page.notes:
         _note(audit, "note:list", gate, resource)
-    if not resources:
+    if not page.notes:
         audit.access("note:list", resource_type="DocumentReference", patient_id=patient_id)
-    return NoteList(items=[to_summary(r, patient_id) for r in resources])
+    return NoteList(items=[to_summary(r, patient_id) for r in page.notes], next=page.next)
 
 
 @router.get("/{note_id}", response_model=NoteSummary, responses=_READ_ERRORS)

@@ -140,9 +140,12 @@ class NoteSummary(BaseModel):
 
 
 class NoteList(BaseModel):
-    """A patient's notes, newest first."""
+    """A page of a patient's notes, newest first (date, then id)."""
 
     items: list[NoteSummary]
+    next: str | None = Field(
+        default=None, description="Send as `cursor` for the next page; null on the last page."
+    )
 
 
 class NoteTemplate(BaseModel):

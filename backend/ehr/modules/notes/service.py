@@ -14,6 +14,7 @@ from __future__ import annotations
 import builtins
 import datetime as dt
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -41,13 +42,33 @@ from ehr.modules.notes.lifecycle import (
     signed,
     updated_draft,
 )
+from ehr.modules.notes.paging import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    NoteCursor,
+    decode_cursor,
+    encode_cursor,
+    query_instant,
+    sort_key,
+)
 from ehr.modules.notes.provenance import SignatureAct, note_provenance, versioned_target
 from ehr.modules.notes.schemas import NoteAddendum, NoteAmend, NoteCreate, NoteUpdate
 from ehr.modules.notes.templates import NoteTemplateDef
 
-__all__ = ["NoteService"]
+__all__ = ["NotePage", "NoteService"]
 
 logger = structlog.get_logger(__name__)
+
+# HAPI pages read at most for one page of the list (filters drop notes a page cannot show).
+_MAX_PAGES = 10
+
+
+@dataclass(frozen=True, slots=True)
+class NotePage:
+    """One page of a patient's notes and the cursor of the next (None: the last page)."""
+
+    notes: builtins.list[dict[str, Any]]
+    next: str | None
 
 
 def _utc_now() -> dt.datetime:
@@ -68,18 +89,59 @@ class NoteService:
         self._fhir = fhir
         self._released_only = released_only
 
-    async def list(self, patient_id: str, *, status: str | None = None) -> list[dict[str, Any]]:
-        """The patient's notes, newest first (bounded to 200); patients see released ones."""
-        params = [("subject", f"Patient/{patient_id}"), ("_sort", "-date"), ("_count", "200")]
-        bundle = await self._fhir.search("DocumentReference", params)
-        notes = [
-            r for r in bundle_resources(bundle, "DocumentReference") if subject_is(r, patient_id)
+    async def list(
+        self,
+        patient_id: str,
+        *,
+        status: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+    ) -> NotePage:
+        """One page of the patient's notes, newest first (see :mod:`~.paging`); patients see
+        released ones only. ``next`` is the cursor of the page after, None on the last one."""
+        after = decode_cursor(cursor) if cursor is not None else None
+        params = [
+            ("subject", f"Patient/{patient_id}"),
+            ("_sort", "-date"),
+            ("_count", str(min(MAX_LIMIT, limit + 1))),
         ]
-        if self._released_only:
-            notes = [r for r in notes if is_released(r)]
-        if status is not None:
-            notes = [r for r in notes if doc_status(r) == status]
-        return notes
+        if after is not None and after[0]:
+            params.append(("date", f"le{query_instant(after[0])}"))
+        page: dict[str, Any] | None = await self._fhir.search("DocumentReference", params)
+        found: dict[str, dict[str, Any]] = {}
+        pages = 0
+        while page is not None:
+            pages += 1
+            raw = bundle_resources(page, "DocumentReference")
+            for resource in raw:
+                if self._shown_in_list(resource, patient_id, status, after):
+                    found[str(resource.get("id", ""))] = resource
+            boundary = sorted(map(sort_key, found.values()), reverse=True)
+            # Enough for a page and the tie group of the page's last date read whole.
+            if len(boundary) > limit and raw and sort_key(raw[-1])[0] < boundary[limit][0]:
+                break
+            if pages >= _MAX_PAGES:
+                break
+            page = await self._fhir.next_page(page)
+        notes = sorted(found.values(), key=sort_key, reverse=True)
+        shown = notes[:limit]
+        more = len(notes) > limit
+        return NotePage(shown, encode_cursor(sort_key(shown[-1])) if more and shown else None)
+
+    def _shown_in_list(
+        self,
+        resource: Mapping[str, Any],
+        patient_id: str,
+        status: str | None,
+        after: NoteCursor | None,
+    ) -> bool:
+        if not subject_is(resource, patient_id):
+            return False
+        if self._released_only and not is_released(resource):
+            return False
+        if status is not None and doc_status(resource) != status:
+            return False
+        return after is None or sort_key(resource) < after
 
     async def get(self, patient_id: str, note_id: str) -> dict[str, Any]:
         """The note, if it is this patient's (and, for a patient, released); else 404."""

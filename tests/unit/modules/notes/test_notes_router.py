@@ -242,3 +242,48 @@ async def test_a_patient_is_never_shown_a_draft(
     assert [n["id"] for n in listed.json()["items"]] == ["n-2"]
     assert caller.actions.count("note:list") == 1
     assert "note:read" not in caller.actions
+
+
+def _searchset(*notes: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [{"resource": n, "search": {"mode": "match"}} for n in notes],
+    }
+
+
+async def test_the_note_list_pages_by_a_keyset_cursor(
+    api: httpx.AsyncClient, hapi: respx.MockRouter
+) -> None:
+    same = "2026-03-01T10:00:00Z"
+    notes = [
+        {**_note("final"), "id": "n-c", "date": same},
+        {**_note("final"), "id": "n-a", "date": same},
+        {**_note("final"), "id": "n-b", "date": same},
+        {**_note("final"), "id": "n-old", "date": "2026-02-01T10:00:00Z"},
+    ]
+    search = hapi.get(f"{TENANT_BASE}/DocumentReference").mock(
+        return_value=httpx.Response(200, json=_searchset(*notes))
+    )
+    first = await api.get("/api/patients/p-1/notes", params={"limit": 2})
+    assert first.status_code == 200, first.text
+    assert [n["id"] for n in first.json()["items"]] == ["n-c", "n-b"]
+    cursor = first.json()["next"]
+    assert cursor
+    second = await api.get("/api/patients/p-1/notes", params={"limit": 2, "cursor": cursor})
+    assert [n["id"] for n in second.json()["items"]] == ["n-a", "n-old"]
+    assert second.json()["next"] is None
+    query = search.calls.last.request.url.params
+    assert query["date"] == "le2026-03-01T10:00:00Z"
+    assert query["_count"] == "3"
+
+
+async def test_a_bad_cursor_or_limit_is_422(api: httpx.AsyncClient, hapi: respx.MockRouter) -> None:
+    search = hapi.get(f"{TENANT_BASE}/DocumentReference")
+    _problem(
+        await api.get("/api/patients/p-1/notes", params={"cursor": "not-a-cursor"}),
+        422,
+        "invalid_note_cursor",
+    )
+    assert (await api.get("/api/patients/p-1/notes", params={"limit": 201})).status_code == 422
+    assert not search.called
