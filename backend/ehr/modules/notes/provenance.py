@@ -1,10 +1,12 @@
 """The Provenance of every signature act on a note (pure builders; the service writes them in the
 same FHIR transaction as the DocumentReference, so a note is never signed without its record).
 
-One Provenance per act, ``target`` the DocumentReference (versioned — ``/_history/<n>`` of the
-version the act writes — when that version is known before the write, i.e. for an update of
-version ``n - 1``; the new note of an amendment or addendum is referenced by its transaction
-``urn:uuid:``, which HAPI rewrites to the id it assigns):
+One Provenance per act, ``target`` the DocumentReference by its plain reference (the new note
+of an amendment or addendum by its transaction ``urn:uuid:``, which HAPI rewrites to the id it
+assigns). Not versioned: HAPI strips ``/_history/<n>`` from stored references, and its
+``auto-version-references-at-path`` extension is refused in these transactions (HAPI-1700,
+tried); the version a signature wrote is the DocumentReference version whose
+``meta.lastUpdated`` matches the Provenance's ``recorded`` in the note's history:
 
 ===================  ==========  ==============  ==============================================
 act                  activity    agent type      signature type (urn:iso-astm:E1762-95:2013)
@@ -50,14 +52,6 @@ _ACTS: Final[dict[str, tuple[str, str, tuple[str, str] | None]]] = {
     "amend": ("CREATE", "author", ("1.2.840.10065.1.12.1.16", "Modification Signature")),
     "addendum": ("CREATE", "author", None),
 }
-
-
-def versioned_target(note_id: str, read_version: str | None) -> str:
-    """``DocumentReference/<id>/_history/<n+1>``: the version an update of version ``n``
-    writes (HAPI numbers versions 1, 2, 3...); the plain reference if ``n`` is not a number."""
-    if read_version is not None and read_version.isdigit():
-        return f"DocumentReference/{note_id}/_history/{int(read_version) + 1}"
-    return f"DocumentReference/{note_id}"
 
 
 def note_provenance(

@@ -23,7 +23,6 @@ from ehr.fhir import (
     FhirResourceGone,
     FhirResourceNotFound,
     TenantFhirClient,
-    bare_version,
     bundle_resources,
     create_entry,
     new_full_url,
@@ -51,7 +50,7 @@ from ehr.modules.notes.paging import (
     query_instant,
     sort_key,
 )
-from ehr.modules.notes.provenance import SignatureAct, note_provenance, versioned_target
+from ehr.modules.notes.provenance import SignatureAct, note_provenance
 from ehr.modules.notes.schemas import NoteAddendum, NoteAmend, NoteCreate, NoteUpdate
 from ehr.modules.notes.templates import NoteTemplateDef
 
@@ -304,8 +303,7 @@ class NoteService:
         version: str | None,
     ) -> dict[str, Any]:
         note_id = str(updated["id"])
-        read = bare_version(version) if version is not None else None
-        provenance = note_provenance(act, versioned_target(note_id, read), signer, now)
+        provenance = note_provenance(act, f"DocumentReference/{note_id}", signer, now)
         bundle = transaction_bundle(
             [update_entry(updated, if_match=version), create_entry(provenance)]
         )

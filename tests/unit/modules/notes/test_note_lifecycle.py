@@ -20,7 +20,7 @@ from ehr.modules.notes.lifecycle import (
     signed,
     updated_draft,
 )
-from ehr.modules.notes.provenance import SignatureAct, note_provenance, versioned_target
+from ehr.modules.notes.provenance import SignatureAct, note_provenance
 from ehr.modules.notes.schemas import NoteAddendum, NoteAmend, NoteCreate, NoteUpdate
 
 NOW = dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.UTC)
@@ -232,9 +232,9 @@ def test_an_amendment_of_a_note_that_needs_cosign_needs_it_again() -> None:
 def test_each_signature_act_has_its_provenance(
     act: SignatureAct, agent: str, signature: str
 ) -> None:
-    record = note_provenance(act, "DocumentReference/n1/_history/2", ATTENDING, NOW)
+    record = note_provenance(act, "DocumentReference/n1", ATTENDING, NOW)
     assert record["resourceType"] == "Provenance"
-    assert record["target"] == [{"reference": "DocumentReference/n1/_history/2"}]
+    assert record["target"] == [{"reference": "DocumentReference/n1"}]
     assert record["recorded"] == "2026-03-01T10:00:00Z"
     assert record["agent"][0]["type"]["coding"][0]["code"] == agent
     assert record["agent"][0]["who"] == ATTENDING.reference()
@@ -254,9 +254,3 @@ def test_an_addendum_written_is_recorded_without_a_signature() -> None:
     assert "signature" not in record
     assert record["activity"]["coding"][0]["code"] == "CREATE"
     assert record["entity"] == [{"role": "source", "what": {"reference": "DocumentReference/n1"}}]
-
-
-def test_the_target_names_the_version_the_update_writes() -> None:
-    assert versioned_target("n1", "4") == "DocumentReference/n1/_history/5"
-    assert versioned_target("n1", None) == "DocumentReference/n1"
-    assert versioned_target("n1", "abc") == "DocumentReference/n1"

@@ -158,7 +158,7 @@ async def test_signing_is_one_versioned_transaction_with_its_provenance(
     }
     assert provenance["request"]["method"] == "POST"
     record = provenance["resource"]
-    assert record["target"] == [{"reference": "DocumentReference/n-1/_history/3"}]
+    assert record["target"] == [{"reference": "DocumentReference/n-1"}]
     assert record["signature"][0]["type"][0]["code"] == "1.2.840.10065.1.12.1.1"
     assert record["agent"][0]["who"]["identifier"] == author["identifier"]
 
