@@ -18,7 +18,7 @@ from fastapi import APIRouter, Header, Query, Response, status
 from ehr.core.error_handlers import problem_responses
 from ehr.core.intake import IntakeRoute
 from ehr.fhir import etag_of
-from ehr.modules import patients
+from ehr.modules import clinical_record, patients
 from ehr.modules.allergies.dependencies import AllergyServiceDep
 from ehr.modules.allergies.schemas import (
     Allergy,
@@ -29,20 +29,16 @@ from ehr.modules.allergies.schemas import (
     ClinicalStatus,
 )
 from ehr.modules.allergies.service import to_allergy
-from ehr.platform.audit.dependencies import AuditTrail, PhiAudit
-from ehr.platform.auth.authorization import (
-    BreakGlassDep,
-    BreakGlassRequest,
-    RequirePermission,
-    check_restricted_access,
-    is_restricted,
-)
+from ehr.platform.audit.dependencies import PhiAudit
+from ehr.platform.auth.authorization import BreakGlassDep, RequirePermission
 from ehr.platform.auth.permissions import Permission
 from ehr.platform.auth.principal import Principal
 
 __all__ = ["router"]
 
 PREFIX = "/api/patients/{patient_id}/allergies"
+
+_TYPE = "AllergyIntolerance"
 
 router = APIRouter(prefix=PREFIX, tags=["allergies"], route_class=IntakeRoute)
 
@@ -57,39 +53,12 @@ IfMatch = Annotated[
 ]
 
 
-def _note(
-    audit: AuditTrail,
-    action: str,
-    patient_id: str,
-    allergy_id: str | None,
-    break_glass: BreakGlassRequest | None,
-    details: dict[str, Any] | None = None,
-) -> None:
-    audit.access(
-        action,
-        resource_type="AllergyIntolerance",
-        resource_id=allergy_id,
-        patient_id=patient_id,
-        details=details,
-        break_glass=break_glass is not None,
-        break_glass_reason=break_glass.reason if break_glass is not None else None,
-    )
-
-
 def _shown(resource: Mapping[str, Any], patient_id: str, response: Response) -> Allergy:
     """The allergy's business view; its version goes out as the ETag."""
     tag = etag_of(resource)
     if tag is not None:
         response.headers["ETag"] = tag
     return to_allergy(resource, patient_id)
-
-
-async def _open_chart(
-    service: AllergyServiceDep, patient_id: str, principal: Principal, break_glass: BreakGlassDep
-) -> bool:
-    """Read the patient (404 outside the compartment) and apply break-glass; True if used."""
-    patient = await service.patient(patient_id)
-    return check_restricted_access(patient, principal, break_glass)
 
 
 @router.get(
@@ -100,6 +69,7 @@ async def _open_chart(
 async def list_allergies(
     patient_id: patients.PatientId,
     principal: CanRead,
+    patient_service: patients.PatientServiceDep,
     service: AllergyServiceDep,
     audit: PhiAudit,
     break_glass: BreakGlassDep,
@@ -113,22 +83,18 @@ async def list_allergies(
 ) -> AllergyList:
     """The patient's allergies: active first (high criticality first); entered-in-error
     entries hidden by default."""
-    used = await _open_chart(service, patient_id, principal, break_glass)
+    gate = await clinical_record.open_patient(patient_id, principal, patient_service, break_glass)
     resources, complete = await service.allergies_of(
         patient_id,
         clinical_status=clinical_status or (),
         include_entered_in_error=include_entered_in_error,
     )
-    may_break_glass = break_glass.asserted and principal.has(Permission.BREAK_GLASS)
-    shown = [r for r in resources if may_break_glass or not is_restricted(r)]
-    used = used or any(is_restricted(r) for r in shown)
-    _note(
+    shown, gate = gate.shown(resources)
+    gate.note(
         audit,
         "allergy:list",
-        patient_id,
-        None,
-        break_glass if used else None,
-        {"resource_ids": [str(r.get("id")) for r in shown]},
+        resource_type=_TYPE,
+        details={"resource_ids": [str(r.get("id")) for r in shown]},
     )
     return AllergyList(items=[to_allergy(r, patient_id) for r in shown], complete=complete)
 
@@ -142,16 +108,17 @@ async def read_allergy(
     patient_id: patients.PatientId,
     allergy_id: AllergyId,
     principal: CanRead,
+    patient_service: patients.PatientServiceDep,
     service: AllergyServiceDep,
     audit: PhiAudit,
     break_glass: BreakGlassDep,
     response: Response,
 ) -> Allergy:
     """One allergy, with its version as the ETag (send it back in If-Match to update)."""
-    used = await _open_chart(service, patient_id, principal, break_glass)
+    gate = await clinical_record.open_patient(patient_id, principal, patient_service, break_glass)
     resource = await service.get(patient_id, allergy_id)
-    used = check_restricted_access(resource, principal, break_glass) or used
-    _note(audit, "allergy:read", patient_id, allergy_id, break_glass if used else None)
+    gate = gate.admit(resource)
+    gate.note(audit, "allergy:read", resource_type=_TYPE, resource_id=allergy_id)
     return _shown(resource, patient_id, response)
 
 
@@ -165,6 +132,7 @@ async def create_allergy(
     patient_id: patients.PatientId,
     payload: AllergyCreate,
     principal: CanWrite,
+    patient_service: patients.PatientServiceDep,
     service: AllergyServiceDep,
     audit: PhiAudit,
     break_glass: BreakGlassDep,
@@ -172,10 +140,10 @@ async def create_allergy(
 ) -> Allergy:
     """Record an allergy or intolerance (substance by RxNorm / SNOMED CT, or free text: then
     medication safety cannot check it, and the answer says so)."""
-    used = await _open_chart(service, patient_id, principal, break_glass)
+    gate = await clinical_record.open_patient(patient_id, principal, patient_service, break_glass)
     stored = await service.create(patient_id, payload)
     allergy_id = str(stored.get("id", ""))
-    _note(audit, "allergy:create", patient_id, allergy_id, break_glass if used else None)
+    gate.note(audit, "allergy:create", resource_type=_TYPE, resource_id=allergy_id)
     response.headers["Location"] = f"{PREFIX.format(patient_id=patient_id)}/{allergy_id}"
     return _shown(stored, patient_id, response)
 
@@ -190,6 +158,7 @@ async def update_allergy(
     allergy_id: AllergyId,
     payload: AllergyUpdate,
     principal: CanWrite,
+    patient_service: patients.PatientServiceDep,
     service: AllergyServiceDep,
     audit: PhiAudit,
     break_glass: BreakGlassDep,
@@ -198,9 +167,9 @@ async def update_allergy(
 ) -> Allergy:
     """Replace the allergy's substance, statuses, category, criticality, reactions and note.
     `If-Match` is required (428 without it; 412 when the allergy changed since)."""
-    used = await _open_chart(service, patient_id, principal, break_glass)
+    gate = await clinical_record.open_patient(patient_id, principal, patient_service, break_glass)
     stored = await service.update(patient_id, allergy_id, payload, if_match=if_match)
-    _note(audit, "allergy:update", patient_id, allergy_id, break_glass if used else None)
+    gate.note(audit, "allergy:update", resource_type=_TYPE, resource_id=allergy_id)
     return _shown(stored, patient_id, response)
 
 
@@ -213,6 +182,7 @@ async def mark_allergy_entered_in_error(
     patient_id: patients.PatientId,
     allergy_id: AllergyId,
     principal: CanWrite,
+    patient_service: patients.PatientServiceDep,
     service: AllergyServiceDep,
     audit: PhiAudit,
     break_glass: BreakGlassDep,
@@ -220,7 +190,7 @@ async def mark_allergy_entered_in_error(
     if_match: IfMatch = None,
 ) -> Allergy:
     """Mark the allergy entered-in-error (it stays in the record; lists hide it by default)."""
-    used = await _open_chart(service, patient_id, principal, break_glass)
+    gate = await clinical_record.open_patient(patient_id, principal, patient_service, break_glass)
     stored = await service.mark_entered_in_error(patient_id, allergy_id, if_match=if_match)
-    _note(audit, "allergy:entered-in-error", patient_id, allergy_id, break_glass if used else None)
+    gate.note(audit, "allergy:entered-in-error", resource_type=_TYPE, resource_id=allergy_id)
     return _shown(stored, patient_id, response)

@@ -9,6 +9,7 @@ from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from ehr.core.intake import IsoDate
+from ehr.modules.clinical_record import Recorder
 
 __all__ = [
     "Allergy",
@@ -67,13 +68,6 @@ class CodeOut(BaseModel):
 
     system: str | None = None
     code: str
-    display: str | None = None
-
-
-class Recorder(BaseModel):
-    """Who recorded (and asserted) the allergy: a user of this service."""
-
-    user_id: str | None = None
     display: str | None = None
 
 

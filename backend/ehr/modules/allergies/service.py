@@ -36,7 +36,6 @@ import structlog
 from ehr.core.errors import ConflictError, RequestValidationFailed
 from ehr.fhir import (
     Coding,
-    FhirPreconditionFailed,
     FhirResourceNotFound,
     TenantFhirClient,
     codings,
@@ -45,7 +44,7 @@ from ehr.fhir import (
     status_code,
     version_id,
 )
-from ehr.modules import patients, problems
+from ehr.modules import clinical_record
 from ehr.modules.allergies.schemas import (
     Allergy,
     AllergyCategory,
@@ -58,10 +57,10 @@ from ehr.modules.allergies.schemas import (
     Criticality,
     Reaction,
     ReactionIn,
-    Recorder,
     Severity,
     VerificationStatus,
 )
+from ehr.modules.clinical_record import InvalidCode, UnknownCodeSystem, is_snomed_ct_concept
 from ehr.platform.auth.principal import Principal
 
 __all__ = [
@@ -86,7 +85,7 @@ VERIFICATION_STATUS_SYSTEM: Final = (
     "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
 )
 RXNORM_SYSTEM: Final = "http://www.nlm.nih.gov/research/umls/rxnorm"
-SNOMED_SYSTEM: Final = "http://snomed.info/sct"
+SNOMED_SYSTEM: Final = clinical_record.SNOMED_SYSTEM
 SUBSTANCE_SYSTEMS: Final = frozenset({RXNORM_SYSTEM, SNOMED_SYSTEM})
 _RXCUI: Final = re.compile(r"^[1-9][0-9]{0,9}$")
 # Bound on one list read (pages x page size).
@@ -102,6 +101,7 @@ _FREE_TEXT_NOTE: Final = (
     "The substance is free text: medication safety checks cannot match it against orders."
 )
 _CATEGORY_NOTE: Final = "Not a medication allergy: medication safety checks do not use it."
+_STALE: Final = "The allergy changed since the version given in If-Match"
 
 
 class SubstanceRequired(RequestValidationFailed):
@@ -127,29 +127,26 @@ class AllergyEnteredInError(ConflictError):
 
 def _check_substance(substance: CodeIn) -> None:
     if substance.system not in SUBSTANCE_SYSTEMS:
-        raise problems.UnknownCodeSystem(
+        raise UnknownCodeSystem(
             "A substance is coded in RxNorm or SNOMED CT (or given as text).",
             extra={"allowed_systems": sorted(SUBSTANCE_SYSTEMS)},
         )
     if substance.system == RXNORM_SYSTEM and not _RXCUI.match(substance.code):
-        raise problems.InvalidCode("The code is not an RxNorm concept id (digits).")
-    if substance.system == SNOMED_SYSTEM and not problems.is_snomed_ct_concept(substance.code):
-        raise problems.InvalidCode("The code is not a SNOMED CT concept id (digits, check digit).")
+        raise InvalidCode("The code is not an RxNorm concept id (digits).")
+    if substance.system == SNOMED_SYSTEM and not is_snomed_ct_concept(substance.code):
+        raise InvalidCode("The code is not a SNOMED CT concept id (digits, check digit).")
 
 
 def check_allergy(
     payload: AllergyCreate | AllergyUpdate, *, patient_id: str, today: dt.date
 ) -> None:
     """The rules a create/update must pass beyond the schema (module doc)."""
-    if payload.patient_id is not None and payload.patient_id != patient_id:
-        raise problems.PatientMismatch("The body's patient_id is not the patient in the path.")
+    clinical_record.check_body_patient(payload.patient_id, patient_id)
     if payload.substance is None and payload.substance_text is None:
         raise SubstanceRequired("Give the substance as a code (RxNorm, SNOMED CT) or as text.")
     if payload.substance is not None:
         _check_substance(payload.substance)
-    # The easternmost time zones are a day ahead of UTC: "today" there is still allowed.
-    if payload.onset is not None and payload.onset > today + dt.timedelta(days=1):
-        raise problems.DateInFuture("The onset date is after today.", extra={"field": "onset"})
+    clinical_record.check_not_in_future("onset", payload.onset, today=today)
     for index, reaction in enumerate(payload.reactions):
         if reaction.manifestation is None and reaction.manifestation_text is None:
             raise ManifestationRequired(
@@ -158,12 +155,12 @@ def check_allergy(
             )
         coded = reaction.manifestation
         if coded is not None and coded.system != SNOMED_SYSTEM:
-            raise problems.UnknownCodeSystem(
+            raise UnknownCodeSystem(
                 "A reaction's manifestation is coded in SNOMED CT.",
                 extra={"reaction": index, "allowed_systems": [SNOMED_SYSTEM]},
             )
-        if coded is not None and not problems.is_snomed_ct_concept(coded.code):
-            raise problems.InvalidCode(
+        if coded is not None and not is_snomed_ct_concept(coded.code):
+            raise InvalidCode(
                 "The manifestation is not a SNOMED CT concept id.", extra={"reaction": index}
             )
 
@@ -221,14 +218,6 @@ def to_allergy(resource: Mapping[str, Any], patient_id: str) -> Allergy:
                 severity=severity if severity in _SEVERITIES else None,
             )
         )
-    recorder = resource.get("recorder")
-    recorded_by: Recorder | None = None
-    if isinstance(recorder, Mapping):
-        ident = recorder.get("identifier")
-        recorded_by = Recorder(
-            user_id=_str(ident.get("value")) if isinstance(ident, Mapping) else None,
-            display=_str(recorder.get("display")),
-        )
     notes = [
         str(n["text"])
         for n in resource.get("note") or []
@@ -256,7 +245,7 @@ def to_allergy(resource: Mapping[str, Any], patient_id: str) -> Allergy:
         onset=_str(resource.get("onsetDateTime")),
         reactions=reactions,
         recorded_date=_str(resource.get("recordedDate")),
-        recorder=recorded_by,
+        recorder=clinical_record.recorder_of(resource),
         note="\n\n".join(notes) or None,
     )
 
@@ -276,22 +265,16 @@ def sort_allergies(resources: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 class AllergyService:
-    """The allergy use cases for one tenant (and, for portal users, one compartment)."""
+    """The allergy use cases for one tenant (the router has opened the patient's chart)."""
 
     def __init__(
         self,
         fhir: TenantFhirClient,
-        patients_service: patients.PatientService,
         *,
         principal: Principal,
     ) -> None:
         self._fhir = fhir
-        self._patients = patients_service
         self._principal = principal
-
-    async def patient(self, patient_id: str) -> dict[str, Any]:
-        """The Patient (404 when missing or outside the caller's compartment)."""
-        return await self._patients.get(patient_id)
 
     async def allergies_of(
         self,
@@ -323,7 +306,7 @@ class AllergyService:
     async def create(self, patient_id: str, payload: AllergyCreate) -> dict[str, Any]:
         """Record a new allergy or intolerance (rules: module doc)."""
         check_allergy(payload, patient_id=patient_id, today=_today())
-        who = problems.recorder_reference(self._principal)
+        who = clinical_record.recorder_reference(self._principal)
         resource: dict[str, Any] = {
             "resourceType": "AllergyIntolerance",
             "patient": {"reference": f"Patient/{patient_id}"},
@@ -340,13 +323,12 @@ class AllergyService:
         self, patient_id: str, allergy_id: str, payload: AllergyUpdate, *, if_match: str | None
     ) -> dict[str, Any]:
         """Replace the allergy's state; ``if_match`` must name the current version."""
-        if if_match is None:
-            raise problems.IfMatchRequired("Send If-Match with the version you read (its ETag).")
+        if_match = clinical_record.require_if_match(if_match)
         check_allergy(payload, patient_id=patient_id, today=_today())
         current = await self.get(patient_id, allergy_id)
-        if status_code(current.get("verificationStatus")) == "entered-in-error":
+        if clinical_record.is_entered_in_error(current):
             raise AllergyEnteredInError("An entered-in-error allergy cannot be changed.")
-        _checkversion_id(current, if_match)
+        clinical_record.check_version(current, if_match, detail=_STALE)
         resource = dict(current)
         fill_resource(resource, payload)
         stored = await self._fhir.update(resource, if_match=if_match)
@@ -359,26 +341,16 @@ class AllergyService:
         """Mark the allergy entered-in-error (idempotent). Without ``if_match`` the version
         just read is used, so a concurrent update still wins with 412."""
         current = await self.get(patient_id, allergy_id)
-        if status_code(current.get("verificationStatus")) == "entered-in-error":
-            return current
-        if if_match is not None:
-            _checkversion_id(current, if_match)
-        resource = dict(current)
-        resource.pop("clinicalStatus", None)
-        resource["verificationStatus"] = _status(VERIFICATION_STATUS_SYSTEM, "entered-in-error")
-        stored = await self._fhir.update(resource, if_match=if_match or version_id(current))
-        logger.info("allergies.entered_in_error.completed", resource_id=allergy_id)
-        return stored
-
-
-def _checkversion_id(current: Mapping[str, Any], if_match: str) -> None:
-    version = version_id(current)
-    given = if_match.strip().removeprefix("W/").strip('"')
-    if version is not None and given != version:
-        raise FhirPreconditionFailed(
-            "The allergy changed since the version given in If-Match",
-            extra={"current_version": version},
+        stored, changed = await clinical_record.mark_verification_entered_in_error(
+            self._fhir,
+            current,
+            if_match=if_match,
+            verification_system=VERIFICATION_STATUS_SYSTEM,
+            stale_detail=_STALE,
         )
+        if changed:
+            logger.info("allergies.entered_in_error.completed", resource_id=allergy_id)
+        return stored
 
 
 def fill_resource(resource: dict[str, Any], payload: AllergyCreate | AllergyUpdate) -> None:

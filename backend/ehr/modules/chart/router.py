@@ -13,26 +13,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Mapping
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from ehr.core.error_handlers import problem_responses
 from ehr.core.intake import IntakeRoute
 from ehr.fhir.errors import FhirResourceNotFound
-from ehr.modules import patients
+from ehr.modules import clinical_record, patients
 from ehr.modules.chart.dependencies import ChartServiceDep
 from ehr.modules.chart.schemas import ChartSummary, TimelineKind, TimelinePage
 from ehr.modules.chart.service import TIMELINE_KINDS
 from ehr.platform.audit.dependencies import PhiAudit
-from ehr.platform.auth.authorization import (
-    BreakGlassDep,
-    BreakGlassRequest,
-    RequirePermission,
-    check_restricted_access,
-    is_restricted,
-)
+from ehr.platform.auth.authorization import BreakGlassDep, RequirePermission
 from ehr.platform.auth.permissions import Permission
 from ehr.platform.auth.principal import Principal
 
@@ -43,19 +36,6 @@ router = APIRouter(prefix="/api/patients/{patient_id}", tags=["chart"], route_cl
 CanRead = Annotated[Principal, RequirePermission(Permission.CLINICAL_READ)]
 # FHIR date: YYYY, YYYY-MM, YYYY-MM-DD or a dateTime with offset.
 _FHIR_DATE = r"^\d{4}(-\d{2}(-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2}))?)?)?$"
-
-
-def _visibility(
-    principal: Principal, break_glass: BreakGlassRequest
-) -> Callable[[Mapping[str, Any]], bool]:
-    """Which entries of the chart the caller sees: restricted ones only with break-glass (the
-    same rule as for the patient: asserted, and the caller may break the glass)."""
-    may_break_glass = break_glass.asserted and principal.has(Permission.BREAK_GLASS)
-
-    def visible(resource: Mapping[str, Any]) -> bool:
-        return may_break_glass or not is_restricted(resource)
-
-    return visible
 
 
 @router.get(
@@ -80,30 +60,27 @@ async def patient_summary(
     # The patient and the sections are read together; nothing is shown unless the patient
     # passes the break-glass rule (a refusal cancels the section reads).
     sections_read = asyncio.create_task(
-        chart.summary(patient_id, _visibility(principal, break_glass))
+        chart.summary(patient_id, clinical_record.entry_visibility(principal, break_glass))
     )
     try:
-        patient = await people.get(patient_id)
-        used = check_restricted_access(patient, principal, break_glass)
+        gate = await clinical_record.open_patient(patient_id, principal, people, break_glass)
     except BaseException:
         sections_read.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await sections_read
         raise
     sections = await sections_read
-    audit.access(
+    gate.note(
+        audit,
         "chart:summary",
         resource_type="Patient",
         resource_id=patient_id,
-        patient_id=patient_id,
         details={
             "unavailable": sorted(n for n, s in sections.items() if s.status != "ok"),
             "withheld": sum(s.withheld for s in sections.values()),
         },
-        break_glass=used,
-        break_glass_reason=break_glass.reason if used else None,
     )
-    return ChartSummary(patient=patients.to_summary(patient), sections=sections)
+    return ChartSummary(patient=patients.to_summary(gate.patient), sections=sections)
 
 
 @router.get(
@@ -136,12 +113,11 @@ async def patient_timeline(
 ) -> TimelinePage:
     """Encounters, orders, results, notes and medication changes merged by clinical date,
     newest first; pages follow `next` (a keyset: stable while new entries are recorded)."""
-    patient = await people.get(patient_id)
-    used = check_restricted_access(patient, principal, break_glass)
+    gate = await clinical_record.open_patient(patient_id, principal, people, break_glass)
     kinds = list(dict.fromkeys(kind)) if kind else list(TIMELINE_KINDS)
     page = await chart.timeline(
         patient_id,
-        _visibility(principal, break_glass),
+        clinical_record.entry_visibility(principal, break_glass),
         kinds=kinds,
         since=since,
         until=until,
@@ -149,13 +125,11 @@ async def patient_timeline(
         limit=limit,
         released_notes_only=patients.compartment_of(principal) is not None,
     )
-    audit.access(
+    gate.note(
+        audit,
         "chart:timeline",
         resource_type="Patient",
         resource_id=patient_id,
-        patient_id=patient_id,
         details={"kinds": kinds, "items": len(page.items), "page": cursor is not None},
-        break_glass=used,
-        break_glass_reason=break_glass.reason if used else None,
     )
     return page

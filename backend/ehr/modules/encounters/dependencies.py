@@ -1,22 +1,19 @@
-"""Dependencies of the encounters routes: the tenant-bound service, and the patient gate.
+"""Dependencies of the encounters routes: the tenant-bound service.
 
-The gate reads the Patient through the patients module (its compartment rule: a portal user
-asking for another patient gets 404) and applies the break-glass rule for restricted records.
+The patient gate (the Patient read through the patients module, the break-glass rule) is
+``clinical_record.open_patient``, called by each route.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends
 
-from ehr.modules import patients
 from ehr.modules.encounters.service import EncounterService
-from ehr.platform.auth.authorization import BreakGlassRequest, check_restricted_access
-from ehr.platform.auth.principal import Principal
 from ehr.platform.tenancy import TenantFhirDep
 
-__all__ = ["EncounterServiceDep", "PatientGate", "open_patient"]
+__all__ = ["EncounterServiceDep", "get_encounter_service"]
 
 
 async def get_encounter_service(fhir: TenantFhirDep) -> EncounterService:
@@ -24,28 +21,3 @@ async def get_encounter_service(fhir: TenantFhirDep) -> EncounterService:
 
 
 EncounterServiceDep = Annotated[EncounterService, Depends(get_encounter_service)]
-
-
-class PatientGate:
-    """The patient whose chart is opened, and whether break-glass opened it."""
-
-    __slots__ = ("break_glass", "patient", "patient_id")
-
-    def __init__(
-        self, patient_id: str, patient: dict[str, Any], break_glass: BreakGlassRequest | None
-    ) -> None:
-        self.patient_id = patient_id
-        self.patient = patient
-        self.break_glass = break_glass
-
-
-async def open_patient(
-    patient_id: str,
-    principal: Principal,
-    service: patients.PatientService,
-    break_glass: BreakGlassRequest,
-) -> PatientGate:
-    """The patient, if this principal may open its chart (404 outside the compartment)."""
-    patient = await service.get(patient_id)
-    used = check_restricted_access(patient, principal, break_glass)
-    return PatientGate(patient_id, patient, break_glass if used else None)

@@ -16,7 +16,8 @@ from fastapi import APIRouter, Header, Query, Response, status
 from ehr.core.error_handlers import problem_responses
 from ehr.core.intake import IntakeRoute
 from ehr.modules import patients
-from ehr.modules.encounters.dependencies import EncounterServiceDep, PatientGate, open_patient
+from ehr.modules.clinical_record import PatientGate, open_patient
+from ehr.modules.encounters.dependencies import EncounterServiceDep
 from ehr.modules.encounters.schemas import (
     EncounterDischarge,
     EncounterId,
@@ -54,14 +55,8 @@ _WRITE_ERRORS = problem_responses(400, 401, 403, 404, 409, 412, 413, 422, 502, 5
 
 
 def _note(audit: AuditTrail, action: str, gate: PatientGate, resource: Mapping[str, Any]) -> None:
-    bg = gate.break_glass
-    audit.access(
-        action,
-        resource_type="Encounter",
-        resource_id=str(resource.get("id", "")) or None,
-        patient_id=gate.patient_id,
-        break_glass=bg is not None,
-        break_glass_reason=bg.reason if bg is not None else None,
+    gate.note(
+        audit, action, resource_type="Encounter", resource_id=str(resource.get("id", "")) or None
     )
 
 
@@ -89,7 +84,7 @@ async def list_encounters(
     for resource in resources:
         _note(audit, "encounter:list", gate, resource)
     if not resources:
-        audit.access("encounter:list", resource_type="Encounter", patient_id=patient_id)
+        gate.note(audit, "encounter:list", resource_type="Encounter")
     return EncounterList(items=[to_summary(r, patient_id) for r in resources])
 
 

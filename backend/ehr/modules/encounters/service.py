@@ -16,7 +16,8 @@ from typing import Any, Final
 import structlog
 
 from ehr.core.errors import ConflictError, PreconditionFailed, RequestValidationFailed
-from ehr.fhir import FhirResourceNotFound, TenantFhirClient, bare_version, bundle_resources
+from ehr.fhir import FhirResourceNotFound, TenantFhirClient, bundle_resources, version_id
+from ehr.modules import clinical_record
 from ehr.modules.encounters.schemas import (
     ACT_CODE_SYSTEM,
     CodingIn,
@@ -270,11 +271,14 @@ class EncounterService:
     ) -> dict[str, Any]:
         """Move the encounter to ``target`` along the FHIR workflow, as one versioned update."""
         current = await self.get(patient_id, encounter_id)
-        version = str((current.get("meta") or {}).get("versionId", ""))
-        if if_match is not None and bare_version(if_match) != version:
-            raise EncounterVersionMismatch(
-                "The encounter changed since the version given in If-Match.",
-                extra={"current_version": version},
+        version = version_id(current) or ""
+        if if_match is not None:
+            clinical_record.check_version(
+                current,
+                if_match,
+                detail="The encounter changed since the version given in If-Match.",
+                refusal=EncounterVersionMismatch,
+                strict=True,
             )
         moment = utc_now()
         if discharge is not None and discharge.end is not None:

@@ -4,21 +4,23 @@
 The public surface (other modules and the entrypoints import only this):
 
 ``router``                  the routes under ``/api/patients/{patient_id}/problems``
-``is_snomed_ct_concept``    the SNOMED CT concept id check (shape, partition, Verhoeff digit)
+``is_snomed_ct_concept``    the SNOMED CT concept id check (re-exported from ``clinical_record``)
 ``UnknownCodeSystem``, ``InvalidCode``, ``PatientMismatch``, ``DateInFuture``,
-``IfMatchRequired``         the chart-write refusals (422/428, stable codes) other chart modules
-                            raise too, so one rule has one code
-``recorder_reference``      the principal as a FHIR Reference (recorder / asserter)
+``IfMatchRequired``         the chart-write refusals, re-exported from ``clinical_record`` (their
+                            home now) until the modules that import them from here switch
+``recorder_reference``      the principal as a FHIR Reference (re-exported likewise)
 """
 
-from ehr.modules.problems.codes import InvalidCode, UnknownCodeSystem, is_snomed_ct_concept
-from ehr.modules.problems.router import router
-from ehr.modules.problems.service import (
+from ehr.modules.clinical_record import (
     DateInFuture,
     IfMatchRequired,
+    InvalidCode,
     PatientMismatch,
+    UnknownCodeSystem,
+    is_snomed_ct_concept,
     recorder_reference,
 )
+from ehr.modules.problems.router import router
 
 __all__ = [
     "DateInFuture",

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Header, Query, Response, status
 from ehr.core.error_handlers import problem_responses
 from ehr.core.intake import IntakeRoute
 from ehr.fhir import etag_of
-from ehr.modules import patients
+from ehr.modules import clinical_record, patients
 from ehr.modules.problems.dependencies import ProblemServiceDep
 from ehr.modules.problems.schemas import (
     ClinicalStatus,
@@ -29,20 +29,16 @@ from ehr.modules.problems.schemas import (
     ProblemUpdate,
 )
 from ehr.modules.problems.service import to_problem
-from ehr.platform.audit.dependencies import AuditTrail, PhiAudit
-from ehr.platform.auth.authorization import (
-    BreakGlassDep,
-    BreakGlassRequest,
-    RequirePermission,
-    check_restricted_access,
-    is_restricted,
-)
+from ehr.platform.audit.dependencies import PhiAudit
+from ehr.platform.auth.authorization import BreakGlassDep, RequirePermission
 from ehr.platform.auth.permissions import Permission
 from ehr.platform.auth.principal import Principal
 
 __all__ = ["router"]
 
 PREFIX = "/api/patients/{patient_id}/problems"
+
+_TYPE = "Condition"
 
 router = APIRouter(prefix=PREFIX, tags=["problems"], route_class=IntakeRoute)
 
@@ -57,39 +53,12 @@ IfMatch = Annotated[
 ]
 
 
-def _note(
-    audit: AuditTrail,
-    action: str,
-    patient_id: str,
-    problem_id: str | None,
-    break_glass: BreakGlassRequest | None,
-    details: dict[str, Any] | None = None,
-) -> None:
-    audit.access(
-        action,
-        resource_type="Condition",
-        resource_id=problem_id,
-        patient_id=patient_id,
-        details=details,
-        break_glass=break_glass is not None,
-        break_glass_reason=break_glass.reason if break_glass is not None else None,
-    )
-
-
 def _shown(resource: Mapping[str, Any], patient_id: str, response: Response) -> Problem:
     """The problem's business view; its version goes out as the ETag."""
     tag = etag_of(resource)
     if tag is not None:
         response.headers["ETag"] = tag
     return to_problem(resource, patient_id)
-
-
-async def _open_chart(
-    service: ProblemServiceDep, patient_id: str, principal: Principal, break_glass: BreakGlassDep
-) -> bool:
-    """Read the patient (404 outside the compartment) and apply break-glass; True if used."""
-    patient = await service.patient(patient_id)
-    return check_restricted_access(patient, principal, break_glass)
 
 
 @router.get(
@@ -100,6 +69,7 @@ async def _open_chart(
 async def list_problems(
     patient_id: patients.PatientId,
     principal: CanRead,
+    patient_service: patients.PatientServiceDep,
     service: ProblemServiceDep,
     audit: PhiAudit,
     break_glass: BreakGlassDep,
@@ -112,22 +82,18 @@ async def list_problems(
     ] = False,
 ) -> ProblemList:
     """The patient's problem list: active first; entered-in-error entries hidden by default."""
-    used = await _open_chart(service, patient_id, principal, break_glass)
+    gate = await clinical_record.open_patient(patient_id, principal, patient_service, break_glass)
     resources, complete = await service.problems_of(
         patient_id,
         clinical_status=clinical_status or (),
         include_entered_in_error=include_entered_in_error,
     )
-    may_break_glass = break_glass.asserted and principal.has(Permission.BREAK_GLASS)
-    shown = [r for r in resources if may_break_glass or not is_restricted(r)]
-    used = used or any(is_restricted(r) for r in shown)
-    _note(
+    shown, gate = gate.shown(resources)
+    gate.note(
         audit,
         "problem:list",
-        patient_id,
-        None,
-        break_glass if used else None,
-        {"resource_ids": [str(r.get("id")) for r in shown]},
+        resource_type=_TYPE,
+        details={"resource_ids": [str(r.get("id")) for r in shown]},
     )
     return ProblemList(items=[to_problem(r, patient_id) for r in shown], complete=complete)
 
@@ -141,16 +107,17 @@ async def read_problem(
     patient_id: patients.PatientId,
     problem_id: ProblemId,
     principal: CanRead,
+    patient_service: patients.PatientServiceDep,
     service: ProblemServiceDep,
     audit: PhiAudit,
     break_glass: BreakGlassDep,
     response: Response,
 ) -> Problem:
     """One problem, with its version as the ETag (send it back in If-Match to update)."""
-    used = await _open_chart(service, patient_id, principal, break_glass)
+    gate = await clinical_record.open_patient(patient_id, principal, patient_service, break_glass)
     resource = await service.get(patient_id, problem_id)
-    used = check_restricted_access(resource, principal, break_glass) or used
-    _note(audit, "problem:read", patient_id, problem_id, break_glass if used else None)
+    gate = gate.admit(resource)
+    gate.note(audit, "problem:read", resource_type=_TYPE, resource_id=problem_id)
     return _shown(resource, patient_id, response)
 
 
@@ -164,16 +131,17 @@ async def create_problem(
     patient_id: patients.PatientId,
     payload: ProblemCreate,
     principal: CanWrite,
+    patient_service: patients.PatientServiceDep,
     service: ProblemServiceDep,
     audit: PhiAudit,
     break_glass: BreakGlassDep,
     response: Response,
 ) -> Problem:
     """Add a problem (ICD-10-CM or SNOMED CT) to the patient's problem list."""
-    used = await _open_chart(service, patient_id, principal, break_glass)
+    gate = await clinical_record.open_patient(patient_id, principal, patient_service, break_glass)
     stored = await service.create(patient_id, payload)
     problem_id = str(stored.get("id", ""))
-    _note(audit, "problem:create", patient_id, problem_id, break_glass if used else None)
+    gate.note(audit, "problem:create", resource_type=_TYPE, resource_id=problem_id)
     response.headers["Location"] = f"{PREFIX.format(patient_id=patient_id)}/{problem_id}"
     return _shown(stored, patient_id, response)
 
@@ -188,6 +156,7 @@ async def update_problem(
     problem_id: ProblemId,
     payload: ProblemUpdate,
     principal: CanWrite,
+    patient_service: patients.PatientServiceDep,
     service: ProblemServiceDep,
     audit: PhiAudit,
     break_glass: BreakGlassDep,
@@ -196,9 +165,9 @@ async def update_problem(
 ) -> Problem:
     """Replace the problem's code, statuses, dates and note. `If-Match` is required (428
     without it; 412 when the problem changed since)."""
-    used = await _open_chart(service, patient_id, principal, break_glass)
+    gate = await clinical_record.open_patient(patient_id, principal, patient_service, break_glass)
     stored = await service.update(patient_id, problem_id, payload, if_match=if_match)
-    _note(audit, "problem:update", patient_id, problem_id, break_glass if used else None)
+    gate.note(audit, "problem:update", resource_type=_TYPE, resource_id=problem_id)
     return _shown(stored, patient_id, response)
 
 
@@ -211,6 +180,7 @@ async def mark_problem_entered_in_error(
     patient_id: patients.PatientId,
     problem_id: ProblemId,
     principal: CanWrite,
+    patient_service: patients.PatientServiceDep,
     service: ProblemServiceDep,
     audit: PhiAudit,
     break_glass: BreakGlassDep,
@@ -218,7 +188,7 @@ async def mark_problem_entered_in_error(
     if_match: IfMatch = None,
 ) -> Problem:
     """Mark the problem entered-in-error (it stays in the record; lists hide it by default)."""
-    used = await _open_chart(service, patient_id, principal, break_glass)
+    gate = await clinical_record.open_patient(patient_id, principal, patient_service, break_glass)
     stored = await service.mark_entered_in_error(patient_id, problem_id, if_match=if_match)
-    _note(audit, "problem:entered-in-error", patient_id, problem_id, break_glass if used else None)
+    gate.note(audit, "problem:entered-in-error", resource_type=_TYPE, resource_id=problem_id)
     return _shown(stored, patient_id, response)

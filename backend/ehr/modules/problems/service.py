@@ -19,9 +19,6 @@ Rules (each refusal is a 4xx problem with a stable ``code``):
   principals carry no Practitioner); recordedDate: now.
 """
 
-# Error class names say what happened in the domain's words (as in ehr.core.errors).
-# ruff: noqa: N818
-
 from __future__ import annotations
 
 import datetime as dt
@@ -30,19 +27,25 @@ from typing import Any, Final, get_args
 
 import structlog
 
-from ehr.core.errors import AppError, ConflictError, RequestValidationFailed
+from ehr.core.errors import ConflictError, RequestValidationFailed
 from ehr.fhir import (
-    FhirPreconditionFailed,
     FhirResourceNotFound,
     TenantFhirClient,
-    bare_version,
     codings,
     concept_text,
     reference_parts,
     status_code,
     version_id,
 )
-from ehr.modules import patients
+from ehr.modules import clinical_record
+from ehr.modules.clinical_record import (
+    USER_SYSTEM,
+    DateInFuture,
+    IfMatchRequired,
+    PatientMismatch,
+    recorder_of,
+    recorder_reference,
+)
 from ehr.modules.problems.codes import check_problem_code
 from ehr.modules.problems.schemas import (
     ACTIVE_CLINICAL_STATUSES,
@@ -51,7 +54,6 @@ from ehr.modules.problems.schemas import (
     Problem,
     ProblemCreate,
     ProblemUpdate,
-    Recorder,
     VerificationStatus,
 )
 from ehr.platform.auth.principal import Principal
@@ -80,27 +82,13 @@ CATEGORY_SYSTEM: Final = "http://terminology.hl7.org/CodeSystem/condition-catego
 CLINICAL_STATUS_SYSTEM: Final = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 VERIFICATION_STATUS_SYSTEM: Final = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 PROBLEM_LIST_ITEM: Final = "problem-list-item"
-USER_SYSTEM: Final = "urn:ehr:user"
 # Bound on one list read (pages x page size): a problem list is tens of entries, not thousands.
 _PAGE_SIZE: Final = 100
 _MAX_PAGES: Final = 10
 _CLINICAL_STATUSES: Final = frozenset(get_args(ClinicalStatus))
 _VERIFICATION_STATUSES: Final = frozenset(get_args(VerificationStatus))
 _ORDER: Final = {"active": 0, "recurrence": 0, "relapse": 0}
-
-
-class PatientMismatch(RequestValidationFailed):
-    """The body names a patient other than the path's."""
-
-    code = "patient_mismatch"
-    title = "The body names another patient"
-
-
-class DateInFuture(RequestValidationFailed):
-    """An onset or abatement date after today."""
-
-    code = "date_in_future"
-    title = "Date in the future"
+_STALE: Final = "The problem changed since the version given in If-Match"
 
 
 class AbatementBeforeOnset(RequestValidationFailed):
@@ -117,14 +105,6 @@ class AbatementNotAllowed(RequestValidationFailed):
     title = "An active problem has no abatement"
 
 
-class IfMatchRequired(AppError):
-    """An update without ``If-Match`` (it could overwrite a change the caller never saw)."""
-
-    status_code = 428
-    code = "if_match_required"
-    title = "If-Match required"
-
-
 class ProblemEnteredInError(ConflictError):
     """The problem was entered in error: it is final and cannot be updated."""
 
@@ -136,14 +116,10 @@ def check_problem(
     payload: ProblemCreate | ProblemUpdate, *, patient_id: str, today: dt.date
 ) -> None:
     """The rules a create/update must pass beyond the schema (module doc)."""
-    if payload.patient_id is not None and payload.patient_id != patient_id:
-        raise PatientMismatch("The body's patient_id is not the patient in the path.")
+    clinical_record.check_body_patient(payload.patient_id, patient_id)
     check_problem_code(payload.code.system, payload.code.code)
-    # The easternmost time zones are a day ahead of UTC: "today" there is still allowed.
-    latest = today + dt.timedelta(days=1)
-    for name, value in (("onset", payload.onset), ("abatement", payload.abatement)):
-        if value is not None and value > latest:
-            raise DateInFuture(f"The {name} date is after today.", extra={"field": name})
+    clinical_record.check_not_in_future("onset", payload.onset, today=today)
+    clinical_record.check_not_in_future("abatement", payload.abatement, today=today)
     if payload.abatement is not None:
         if payload.clinical_status in ACTIVE_CLINICAL_STATUSES:
             raise AbatementNotAllowed(
@@ -151,15 +127,6 @@ def check_problem(
             )
         if payload.onset is not None and payload.abatement < payload.onset:
             raise AbatementBeforeOnset("The abatement date is before the onset date.")
-
-
-def recorder_reference(principal: Principal) -> dict[str, Any]:
-    """The principal as a FHIR Reference (identifier + display: users have no Practitioner)."""
-    display = principal.username or f"{principal.kind} {principal.subject}"
-    return {
-        "identifier": {"system": USER_SYSTEM, "value": str(principal.subject)},
-        "display": display,
-    }
 
 
 def _status(system: str, code: str) -> dict[str, Any]:
@@ -194,16 +161,6 @@ def to_problem(resource: Mapping[str, Any], patient_id: str) -> Problem:
     """The business view of a problem-list Condition."""
     code = resource.get("code")
     coded = codings(code, limit=1)
-    recorder = resource.get("recorder")
-    recorded_by: Recorder | None = None
-    if isinstance(recorder, Mapping):
-        ident = recorder.get("identifier")
-        recorded_by = Recorder(
-            user_id=str(ident["value"])
-            if isinstance(ident, Mapping) and isinstance(ident.get("value"), str)
-            else None,
-            display=recorder.get("display") if isinstance(recorder.get("display"), str) else None,
-        )
     notes = [
         str(n["text"])
         for n in resource.get("note") or []
@@ -225,7 +182,7 @@ def to_problem(resource: Mapping[str, Any], patient_id: str) -> Problem:
         onset=_date_text(resource, "onset"),
         abatement=_date_text(resource, "abatement"),
         recorded_date=recorded if isinstance(recorded, str) else None,
-        recorder=recorded_by,
+        recorder=recorder_of(resource),
         note="\n\n".join(notes) or None,
     )
 
@@ -244,22 +201,16 @@ def sort_problems(resources: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 class ProblemService:
-    """The problem-list use cases for one tenant (and, for portal users, one compartment)."""
+    """The problem-list use cases for one tenant (the router has opened the patient's chart)."""
 
     def __init__(
         self,
         fhir: TenantFhirClient,
-        patients_service: patients.PatientService,
         *,
         principal: Principal,
     ) -> None:
         self._fhir = fhir
-        self._patients = patients_service
         self._principal = principal
-
-    async def patient(self, patient_id: str) -> dict[str, Any]:
-        """The Patient (404 when missing or outside the caller's compartment)."""
-        return await self._patients.get(patient_id)
 
     async def problems_of(
         self,
@@ -322,8 +273,7 @@ class ProblemService:
         self, patient_id: str, problem_id: str, payload: ProblemUpdate, *, if_match: str | None
     ) -> dict[str, Any]:
         """Replace the problem's state; ``if_match`` must name the current version."""
-        if if_match is None:
-            raise IfMatchRequired("Send If-Match with the version you read (its ETag).")
+        if_match = clinical_record.require_if_match(if_match)
         check_problem(payload, patient_id=patient_id, today=_today())
         current = await self._current(patient_id, problem_id, if_match)
         resource = dict(current)
@@ -340,32 +290,23 @@ class ProblemService:
         Without ``if_match`` the version just read is used, so a concurrent update still wins
         with 412 instead of being silently overwritten."""
         current = await self.get(patient_id, problem_id)
-        if status_code(current.get("verificationStatus")) == "entered-in-error":
-            return current
-        if if_match is not None:
-            _checkversion_id(current, if_match)
-        resource = dict(current)
-        resource.pop("clinicalStatus", None)
-        resource["verificationStatus"] = _status(VERIFICATION_STATUS_SYSTEM, "entered-in-error")
-        stored = await self._fhir.update(resource, if_match=if_match or version_id(current))
-        logger.info("problems.entered_in_error.completed", resource_id=problem_id)
+        stored, changed = await clinical_record.mark_verification_entered_in_error(
+            self._fhir,
+            current,
+            if_match=if_match,
+            verification_system=VERIFICATION_STATUS_SYSTEM,
+            stale_detail=_STALE,
+        )
+        if changed:
+            logger.info("problems.entered_in_error.completed", resource_id=problem_id)
         return stored
 
     async def _current(self, patient_id: str, problem_id: str, if_match: str) -> dict[str, Any]:
         current = await self.get(patient_id, problem_id)
-        if status_code(current.get("verificationStatus")) == "entered-in-error":
+        if clinical_record.is_entered_in_error(current):
             raise ProblemEnteredInError("An entered-in-error problem cannot be changed.")
-        _checkversion_id(current, if_match)
+        clinical_record.check_version(current, if_match, detail=_STALE)
         return current
-
-
-def _checkversion_id(current: Mapping[str, Any], if_match: str) -> None:
-    version = version_id(current)
-    if version is not None and bare_version(if_match) != version:
-        raise FhirPreconditionFailed(
-            "The problem changed since the version given in If-Match",
-            extra={"current_version": version},
-        )
 
 
 def _apply(resource: dict[str, Any], payload: ProblemCreate | ProblemUpdate) -> None:

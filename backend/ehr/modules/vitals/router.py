@@ -18,6 +18,7 @@ from fastapi import APIRouter, Header, Path, Query, Response, status
 from ehr.core.error_handlers import problem_responses
 from ehr.core.intake import IntakeRoute, IsoDate
 from ehr.modules import patients
+from ehr.modules.clinical_record import PatientGate, open_patient
 from ehr.modules.vitals.dependencies import VitalsServiceDep
 from ehr.modules.vitals.schemas import (
     FHIR_ID_PATTERN,
@@ -30,12 +31,7 @@ from ehr.modules.vitals.schemas import (
 )
 from ehr.modules.vitals.service import to_vital
 from ehr.platform.audit.dependencies import AuditTrail, PhiAudit
-from ehr.platform.auth.authorization import (
-    BreakGlassDep,
-    BreakGlassRequest,
-    RequirePermission,
-    check_restricted_access,
-)
+from ehr.platform.auth.authorization import BreakGlassDep, RequirePermission
 from ehr.platform.auth.permissions import Permission
 from ehr.platform.auth.principal import Principal
 
@@ -63,34 +59,15 @@ _READ_ERRORS: Final = (401, 403, 404, 410, 422, 502, 503, 504)
 _WRITE_ERRORS: Final = (400, 401, 403, 404, 409, 410, 412, 413, 422, 428, 502, 503, 504)
 
 
-async def _open_patient(
-    patient_id: str,
-    principal: Principal,
-    service: patients.PatientService,
-    break_glass: BreakGlassDep,
-) -> BreakGlassRequest | None:
-    """Check the patient exists, is visible to the caller, and the break-glass rule."""
-    resource = await service.get(patient_id)
-    used = check_restricted_access(resource, principal, break_glass)
-    return break_glass if used else None
-
-
 def _note(
     audit: AuditTrail,
     action: str,
-    patient_id: str,
-    break_glass: BreakGlassRequest | None,
+    gate: PatientGate,
     resource_id: str | None = None,
     **details: Any,
 ) -> None:
-    audit.access(
-        action,
-        resource_type="Observation",
-        resource_id=resource_id,
-        patient_id=patient_id,
-        break_glass=break_glass is not None,
-        break_glass_reason=break_glass.reason if break_glass is not None else None,
-        details=details or None,
+    gate.note(
+        audit, action, resource_type="Observation", resource_id=resource_id, details=details or None
     )
 
 
@@ -120,10 +97,10 @@ async def record_vitals(
     Values are converted to the canonical UCUM unit; an impossible value is 422
     `value_out_of_range`, a unit that is not UCUM or of the wrong kind 422 `unit_not_allowed`.
     """
-    used = await _open_patient(patient_id, principal, patient_service, break_glass)
+    gate = await open_patient(patient_id, principal, patient_service, break_glass)
     stored = await service.record(patient_id, payload)
     for resource in stored:
-        _note(audit, "vitals:record", patient_id, used, str(resource.get("id", "")) or None)
+        _note(audit, "vitals:record", gate, str(resource.get("id", "")) or None)
     return VitalsRecorded(items=[to_vital(r) for r in stored])
 
 
@@ -154,7 +131,7 @@ async def list_vitals(
     ] = None,
 ) -> VitalsPage:
     """The patient's vital signs, latest first; filter by LOINC code and date range."""
-    used = await _open_patient(patient_id, principal, patient_service, break_glass)
+    gate = await open_patient(patient_id, principal, patient_service, break_glass)
     if page_token is not None:
         results = await service.next_page(patient_id, page_token)
     else:
@@ -166,7 +143,7 @@ async def list_vitals(
             count=count,
             include_entered_in_error=include_entered_in_error,
         )
-    _note(audit, "vitals:list", patient_id, used, count=len(results.resources))
+    _note(audit, "vitals:list", gate, count=len(results.resources))
     return VitalsPage(items=[to_vital(r) for r in results.resources], next=results.next)
 
 
@@ -182,9 +159,9 @@ async def read_vital(
     response: Response,
 ) -> VitalSignOut:
     """One vital sign (ETag: its version)."""
-    used = await _open_patient(patient_id, principal, patient_service, break_glass)
+    gate = await open_patient(patient_id, principal, patient_service, break_glass)
     resource = await service.get(patient_id, vital_id)
-    _note(audit, "vitals:read", patient_id, used, vital_id)
+    _note(audit, "vitals:read", gate, vital_id)
     return _with_etag(response, to_vital(resource))
 
 
@@ -203,9 +180,9 @@ async def update_vital(
 ) -> VitalSignOut:
     """Correct a measurement (status `amended`). `If-Match` is required (428 without it; a
     stale version is 412)."""
-    used = await _open_patient(patient_id, principal, patient_service, break_glass)
+    gate = await open_patient(patient_id, principal, patient_service, break_glass)
     stored = await service.update(patient_id, vital_id, payload, if_match=if_match)
-    _note(audit, "vitals:update", patient_id, used, vital_id)
+    _note(audit, "vitals:update", gate, vital_id)
     return _with_etag(response, to_vital(stored))
 
 
@@ -226,14 +203,13 @@ async def mark_entered_in_error(
     if_match: IfMatch = None,
 ) -> VitalSignOut:
     """Mark a vital sign entered-in-error (never deleted); a BMI derived from it follows."""
-    used = await _open_patient(patient_id, principal, patient_service, break_glass)
+    gate = await open_patient(patient_id, principal, patient_service, break_glass)
     stored = await service.mark_entered_in_error(patient_id, vital_id, if_match=if_match)
     for resource in stored:
         _note(
             audit,
             "vitals:entered-in-error",
-            patient_id,
-            used,
+            gate,
             str(resource.get("id", "")) or None,
         )
     marked = next((r for r in stored if r.get("id") == vital_id), stored[0])

@@ -11,24 +11,21 @@ canonical unit.
 Corrections replace the Observation (status ``amended``; versioned with ``If-Match``). Clinical
 data is never deleted: ``entered-in-error`` marks a wrong one, and a BMI derived from it is
 marked with it (same transaction). Paging follows HAPI's ``next`` links, sealed into an opaque
-token bound to the tenant and the patient (HMAC-SHA256), like the patients search.
+token bound to the tenant and the patient (:mod:`ehr.modules.vitals.paging`). The Observations
+themselves are built and read in :mod:`ehr.modules.vitals.observations`.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
-import hashlib
-import hmac
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import quote
 
 import structlog
 
-from ehr.core.errors import AppError, BadRequestError, ConflictError, RequestValidationFailed
+from ehr.core.errors import ConflictError, RequestValidationFailed
 from ehr.fhir import (
     FhirConflict,
     FhirPreconditionFailed,
@@ -45,24 +42,22 @@ from ehr.fhir import (
     transaction_bundle,
     update_entry,
 )
-from ehr.modules.vitals.catalogue import (
-    BMI,
-    BODY_HEIGHT,
-    BODY_WEIGHT,
-    DIASTOLIC,
-    LOINC_SYSTEM,
-    SYSTOLIC,
-    VITALS,
-    VitalSign,
+from ehr.modules import clinical_record
+from ehr.modules.clinical_record import ENTERED_IN_ERROR
+from ehr.modules.vitals.catalogue import BMI, BODY_HEIGHT, BODY_WEIGHT, LOINC_SYSTEM, VITALS
+from ehr.modules.vitals.observations import (
+    apply_values,
+    is_patients_vital,
+    loinc_code,
+    observation,
+    quantity_of,
+    search_params,
+    to_vital,
 )
+from ehr.modules.vitals.paging import InvalidPageTokenError, PageTokens, vitals_path
 from ehr.modules.vitals.rules import Measured, ValueOutOfRange, derive_bmi, measure, measure_all
-from ehr.modules.vitals.schemas import (
-    ComponentOut,
-    VitalSignOut,
-    VitalsRecord,
-    VitalUpdate,
-)
-from ehr.modules.vitals.units import UCUM_SYSTEM, units_ready
+from ehr.modules.vitals.schemas import VitalSignOut, VitalsRecord, VitalUpdate
+from ehr.modules.vitals.units import units_ready
 
 __all__ = [
     "EffectiveInFuture",
@@ -79,36 +74,18 @@ __all__ = [
 
 logger = structlog.get_logger(__name__)
 
-CATEGORY_SYSTEM: Final = "http://terminology.hl7.org/CodeSystem/observation-category"
-VITAL_SIGNS_CATEGORY: Final = {
-    "coding": [{"system": CATEGORY_SYSTEM, "code": "vital-signs", "display": "Vital Signs"}],
-    "text": "Vital Signs",
-}
-_PROFILE_BASE: Final = "http://hl7.org/fhir/StructureDefinition/"
-_PROFILES: Final = {
-    "85354-9": "bp",
-    "8867-4": "heartrate",
-    "9279-1": "resprate",
-    "8310-5": "bodytemp",
-    "2708-6": "oxygensat",
-    "29463-7": "bodyweight",
-    "8302-2": "bodyheight",
-    "39156-5": "bmi",
-    "9843-4": "headcircum",
-}
-ENTERED_IN_ERROR: Final = "entered-in-error"
 # A height measured longer ago than this is not used to derive a BMI.
 PRIOR_HEIGHT_MAX_AGE: Final = dt.timedelta(days=365)
 # Clock skew between a device and the server allowed on ``effective``.
 FUTURE_TOLERANCE: Final = dt.timedelta(minutes=5)
-_TOKEN_MAC_BYTES: Final = 16
 _LATEST_SCAN: Final = 200
 
 
-class PreconditionRequired(AppError):  # noqa: N818 - named like the other errors
-    """An update without ``If-Match`` (RFC 6585: 428): it could overwrite someone's change."""
+class PreconditionRequired(clinical_record.IfMatchRequired):
+    """An update without ``If-Match`` (RFC 6585: 428): it could overwrite someone's change.
 
-    status_code = 428
+    The shared refusal, under the stable code the vitals API has always answered with."""
+
     code = "precondition_required"
     title = "Precondition required"
 
@@ -139,186 +116,8 @@ def _check_not_in_future(effective: dt.datetime) -> None:
         raise EffectiveInFuture("The vitals' effective time is in the future")
 
 
-class InvalidPageTokenError(BadRequestError):
-    """A ``page_token`` not issued by this service for this tenant and patient."""
-
-    code = "invalid_page_token"
-    title = "Invalid page token"
-
-
-def vitals_path(patient_id: str) -> str:
-    return f"/api/patients/{patient_id}/vitals"
-
-
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(microsecond=0)
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-# --------------------------------------------------------------------------- FHIR building
-
-
-def _concept(vital: VitalSign, submitted_code: str | None = None) -> dict[str, Any]:
-    coding = [{"system": LOINC_SYSTEM, "code": vital.code, "display": vital.display}]
-    for alias in vital.aliases:
-        if alias == submitted_code:
-            coding.append({"system": LOINC_SYSTEM, "code": alias})
-    return {"coding": coding, "text": vital.display}
-
-
-def _quantity(value: float, vital: VitalSign) -> dict[str, Any]:
-    return {
-        "value": value,
-        "unit": vital.unit_display,
-        "system": UCUM_SYSTEM,
-        "code": vital.unit,
-    }
-
-
-def _apply_values(resource: dict[str, Any], measured: Measured) -> None:
-    """Put the measured values on ``resource`` (``valueQuantity`` or the BP components)."""
-    resource.pop("valueQuantity", None)
-    resource.pop("component", None)
-    if measured.systolic is not None and measured.diastolic is not None:
-        resource["component"] = [
-            {"code": _concept(SYSTOLIC), "valueQuantity": _quantity(measured.systolic, SYSTOLIC)},
-            {
-                "code": _concept(DIASTOLIC),
-                "valueQuantity": _quantity(measured.diastolic, DIASTOLIC),
-            },
-        ]
-    elif measured.value is not None:
-        resource["valueQuantity"] = _quantity(measured.value, measured.vital)
-
-
-def observation(
-    patient_id: str,
-    measured: Measured,
-    *,
-    effective: dt.datetime,
-    encounter_id: str | None = None,
-    derived_from: Sequence[str] = (),
-) -> dict[str, Any]:
-    """The vital-signs profile Observation of one measurement."""
-    resource: dict[str, Any] = {
-        "resourceType": "Observation",
-        "meta": {
-            "profile": [
-                f"{_PROFILE_BASE}vitalsigns",
-                f"{_PROFILE_BASE}{_PROFILES[measured.vital.code]}",
-            ]
-        },
-        "status": "final",
-        "category": [VITAL_SIGNS_CATEGORY],
-        "code": _concept(measured.vital, measured.submitted_code),
-        "subject": {"reference": f"Patient/{patient_id}"},
-        "effectiveDateTime": effective.isoformat(),
-    }
-    if encounter_id is not None:
-        resource["encounter"] = {"reference": f"Encounter/{encounter_id}"}
-    _apply_values(resource, measured)
-    if derived_from:
-        resource["derivedFrom"] = [{"reference": ref} for ref in derived_from]
-    return resource
-
-
-# --------------------------------------------------------------------------- reading
-
-
-def _loinc_code(resource: Mapping[str, Any]) -> str:
-    found = [c.code for c in codings(resource.get("code")) if c.system == LOINC_SYSTEM]
-    for code in found:
-        if code in VITALS:
-            return VITALS[code].code
-    return found[0] if found else ""
-
-
-def _quantity_of(value: object) -> tuple[float | None, str | None]:
-    if not isinstance(value, Mapping):
-        return None, None
-    number = value.get("value")
-    code = value.get("code") if isinstance(value.get("code"), str) else value.get("unit")
-    return (
-        float(number) if isinstance(number, int | float) else None,
-        code if isinstance(code, str) else None,
-    )
-
-
-def _parse_datetime(value: object) -> dt.datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
-
-
-def to_vital(resource: Mapping[str, Any]) -> VitalSignOut:
-    """Our document of a vital-sign Observation."""
-    code = _loinc_code(resource)
-    vital = VITALS.get(code)
-    value, unit = _quantity_of(resource.get("valueQuantity"))
-    components: list[ComponentOut] = []
-    for component in resource.get("component") or []:
-        if not isinstance(component, Mapping):
-            continue
-        first = codings(component.get("code"), limit=1)
-        c_value, c_unit = _quantity_of(component.get("valueQuantity"))
-        components.append(
-            ComponentOut(
-                code=first[0].code if first else "",
-                display=first[0].display if first else None,
-                value=c_value,
-                unit=c_unit,
-            )
-        )
-    encounter = reference_parts(resource.get("encounter"))
-    derived = [reference_parts(ref) for ref in resource.get("derivedFrom") or []]
-    meta = resource.get("meta")
-    version = meta.get("versionId") if isinstance(meta, Mapping) else None
-    return VitalSignOut(
-        id=str(resource.get("id", "")),
-        version=version if isinstance(version, str) else None,
-        code=code,
-        display=vital.display if vital is not None else None,
-        status=str(resource.get("status", "")),
-        effective=_parse_datetime(resource.get("effectiveDateTime")),
-        value=value,
-        unit=unit,
-        components=components,
-        encounter_id=encounter.resource_id if encounter is not None else None,
-        derived_from=[d.resource_id for d in derived if d is not None],
-    )
-
-
-def _is_patients_vital(resource: Mapping[str, Any], patient_id: str) -> bool:
-    subject = reference_parts(resource.get("subject"))
-    is_vital = any(
-        c.system == CATEGORY_SYSTEM and c.code == "vital-signs"
-        for category in resource.get("category") or []
-        for c in codings(category)
-    )
-    return (
-        is_vital
-        and subject is not None
-        and (subject.resource_type, subject.resource_id) == ("Patient", patient_id)
-    )
-
-
-def _base_params(patient_id: str) -> list[tuple[str, str]]:
-    return [
-        ("subject", f"Patient/{patient_id}"),
-        ("category", f"{CATEGORY_SYSTEM}|vital-signs"),
-        ("status:not", ENTERED_IN_ERROR),
-    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,7 +136,7 @@ async def latest_vitals(fhir: TenantFhirClient, patient_id: str) -> list[VitalSi
     """
     found = await fhir.search_all(
         "Observation",
-        [*_base_params(patient_id), ("_sort", "-date")],
+        [*search_params(patient_id), ("_sort", "-date")],
         page_size=_LATEST_SCAN,
         max_pages=1,
     )
@@ -358,7 +157,7 @@ class VitalsService:
 
     def __init__(self, fhir: TenantFhirClient, *, page_token_key: bytes) -> None:
         self._fhir = fhir
-        self._page_token_key = page_token_key
+        self._tokens = PageTokens(page_token_key, fhir.tenant)
 
     # --- record -------------------------------------------------------------------------------
 
@@ -438,7 +237,7 @@ class VitalsService:
         bundle = await self._fhir.search(
             "Observation",
             [
-                *_base_params(patient_id),
+                *search_params(patient_id),
                 ("code", f"{LOINC_SYSTEM}|{BODY_HEIGHT.code}"),
                 ("date", f"ge{since}"),
                 ("date", f"le{effective.isoformat()}"),
@@ -447,7 +246,7 @@ class VitalsService:
             ],
         )
         for resource in bundle_resources(bundle, "Observation"):
-            value, unit = _quantity_of(resource.get("valueQuantity"))
+            value, unit = quantity_of(resource.get("valueQuantity"))
             if value is not None and unit == BODY_HEIGHT.unit and resource.get("id"):
                 return f"Observation/{resource['id']}", value
         return None
@@ -472,7 +271,7 @@ class VitalsService:
     async def get(self, patient_id: str, vital_id: str) -> dict[str, Any]:
         """The vital-sign Observation ``vital_id`` of ``patient_id`` (else 404, whatever it is)."""
         resource = await self._fhir.read("Observation", vital_id)
-        if not _is_patients_vital(resource, patient_id):
+        if not is_patients_vital(resource, patient_id):
             raise FhirResourceNotFound("The FHIR resource does not exist")
         return resource
 
@@ -487,7 +286,7 @@ class VitalsService:
         include_entered_in_error: bool = False,
     ) -> VitalsResults:
         """The first page of the patient's vitals, latest first."""
-        params = _base_params(patient_id)
+        params = search_params(patient_id)
         if include_entered_in_error:
             params = [p for p in params if p[0] != "status:not"]
         if code is not None:
@@ -501,7 +300,7 @@ class VitalsService:
         return self._results(patient_id, bundle)
 
     async def next_page(self, patient_id: str, page_token: str) -> VitalsResults:
-        url = self._open_token(patient_id, page_token)
+        url = self._tokens.open(patient_id, page_token)
         bundle = await self._fhir.next_page({"link": [{"relation": "next", "url": url}]})
         if bundle is None:  # pragma: no cover - we always pass a next link
             return VitalsResults(resources=[], next=None)
@@ -513,15 +312,16 @@ class VitalsService:
         self, patient_id: str, vital_id: str, payload: VitalUpdate, *, if_match: str | None
     ) -> dict[str, Any]:
         """Correct the values (status ``amended``); a stale ``if_match`` is 412."""
-        if if_match is None:
-            raise PreconditionRequired("Send the version you corrected in If-Match")
+        if_match = clinical_record.require_if_match(
+            if_match, "Send the version you corrected in If-Match", refusal=PreconditionRequired
+        )
         current = await self.get(patient_id, vital_id)
         if current.get("status") == ENTERED_IN_ERROR:
             raise VitalEnteredInError("This vital sign was entered in error; record a new one")
         if payload.effective is not None:
             _check_not_in_future(payload.effective)
         await units_ready()
-        code = _loinc_code(current)
+        code = loinc_code(current)
         submitted = next(
             (c.code for c in codings(current.get("code")) if c.code != code and c.code in VITALS),
             code,
@@ -534,7 +334,7 @@ class VitalsService:
             diastolic=payload.diastolic,
         )
         resource = dict(current)
-        _apply_values(resource, measured)
+        apply_values(resource, measured)
         resource["status"] = "amended"
         if payload.effective is not None:
             resource["effectiveDateTime"] = payload.effective.isoformat()
@@ -579,7 +379,7 @@ class VitalsService:
         bundle = await self._fhir.search(
             "Observation",
             [
-                *_base_params(patient_id),
+                *search_params(patient_id),
                 ("derived-from", f"Observation/{vital_id}"),
                 ("_count", "20"),
             ],
@@ -597,7 +397,7 @@ class VitalsService:
             return []
         entries: list[dict[str, Any]] = []
         for bmi in await self._derived_from(patient_id, vital_id):
-            if _loinc_code(bmi) != BMI.code:
+            if loinc_code(bmi) != BMI.code:
                 continue
             others = [
                 parts.resource_id
@@ -612,7 +412,7 @@ class VitalsService:
                 other = await self._fhir.read("Observation", others[0])
             except (FhirResourceNotFound, FhirResourceGone):
                 continue
-            other_value, _ = _quantity_of(other.get("valueQuantity"))
+            other_value, _ = quantity_of(other.get("valueQuantity"))
             if other_value is None:
                 continue
             weight, height = (
@@ -627,7 +427,7 @@ class VitalsService:
                     extra={"loinc": corrected.vital.code},
                 )
             updated = dict(bmi)
-            _apply_values(updated, Measured(BMI, BMI.code, value=value))
+            apply_values(updated, Measured(BMI, BMI.code, value=value))
             updated["status"] = "amended"
             entries.append(update_entry(updated, if_match=(bmi.get("meta") or {}).get("versionId")))
         return entries
@@ -671,30 +471,12 @@ class VitalsService:
 
     def _results(self, patient_id: str, bundle: Mapping[str, Any]) -> VitalsResults:
         resources = [
-            r for r in bundle_resources(bundle, "Observation") if _is_patients_vital(r, patient_id)
+            r for r in bundle_resources(bundle, "Observation") if is_patients_vital(r, patient_id)
         ]
         next_url = next_link(bundle)
         next_page = (
-            f"{vitals_path(patient_id)}?page_token={quote(self._seal_token(patient_id, next_url))}"
+            f"{vitals_path(patient_id)}?page_token={quote(self._tokens.seal(patient_id, next_url))}"
             if next_url is not None
             else None
         )
         return VitalsResults(resources=resources, next=next_page)
-
-    def _mac(self, patient_id: str, url: bytes) -> bytes:
-        message = f"vitals.page:{self._fhir.tenant}/Patient/{patient_id}:".encode() + url
-        return hmac.new(self._page_token_key, message, hashlib.sha256).digest()[:_TOKEN_MAC_BYTES]
-
-    def _seal_token(self, patient_id: str, url: str) -> str:
-        raw = url.encode()
-        return f"{_b64(raw)}.{_b64(self._mac(patient_id, raw))}"
-
-    def _open_token(self, patient_id: str, token: str) -> str:
-        try:
-            body, mac = token.split(".", 1)
-            raw, given_mac = _unb64(body), _unb64(mac)
-        except (ValueError, binascii.Error):
-            raise InvalidPageTokenError("The page token is malformed.") from None
-        if not hmac.compare_digest(given_mac, self._mac(patient_id, raw)):
-            raise InvalidPageTokenError("The page token was not issued for this list.")
-        return raw.decode()

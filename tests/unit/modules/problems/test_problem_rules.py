@@ -11,13 +11,13 @@ from pydantic import ValidationError
 
 from ehr.core.errors import RequestValidationFailed
 from ehr.fhir import etag_of
+from ehr.modules.clinical_record.codes import verhoeff_ok
 from ehr.modules.problems.codes import (
     ICD10CM_SYSTEM,
     SNOMED_SYSTEM,
     check_problem_code,
     is_icd10cm_code,
     is_snomed_ct_concept,
-    verhoeff_ok,
 )
 from ehr.modules.problems.schemas import ProblemCreate
 from ehr.modules.problems.service import (

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from ehr.modules.vitals.observations import observation, to_vital
 from ehr.modules.vitals.rules import measure
-from ehr.modules.vitals.service import observation, to_vital
 
 TAKEN = dt.datetime(2026, 3, 1, 9, 30, tzinfo=dt.UTC)
 
