@@ -310,6 +310,11 @@ async def test_each_signature_act_writes_its_provenance_with_the_note(
         for r in await _provenance_of(live_tenant_fhir, note["id"])
     }
     assert codes == {"1.2.840.10065.1.12.1.1", "1.2.840.10065.1.12.1.5"}
+    read = (await api.get(base, headers=attending)).json()
+    assert [(p["role"], p["who"]["display"]) for p in read["provenance"]] == [
+        ("attester", "dr.prov.resident"),
+        ("verifier", "dr.prov.attending"),
+    ]
 
     amended = await api.post(f"{base}/amend", json={"text": "S: better"}, headers=attending)
     assert amended.status_code == 201, amended.text

@@ -26,9 +26,11 @@ cryptographic signature is made).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any, Final, Literal
 
-from ehr.modules.notes.documents import Signer, instant
+from ehr.modules.notes.documents import Signer, instant, person
+from ehr.modules.notes.schemas import NoteSignatureRecord
 
 __all__ = [
     "DATA_OPERATION",
@@ -36,6 +38,7 @@ __all__ = [
     "SIGNATURE_TYPE",
     "SignatureAct",
     "note_provenance",
+    "signature_record",
 ]
 
 DATA_OPERATION: Final = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
@@ -94,3 +97,28 @@ def note_provenance(
         role = "revision" if act == "amend" else "source"
         provenance["entity"] = [{"role": role, "what": {"reference": related}}]
     return provenance
+
+
+def _first_coding(value: object) -> Mapping[str, Any]:
+    codings = value.get("coding") if isinstance(value, Mapping) else None
+    first = codings[0] if isinstance(codings, list) and codings else None
+    return first if isinstance(first, Mapping) else {}
+
+
+def signature_record(provenance: Mapping[str, Any]) -> NoteSignatureRecord:
+    """What the note's read answer shows of one of its Provenance records."""
+    agents = provenance.get("agent") or []
+    agent = agents[0] if isinstance(agents, list) and agents else {}
+    signatures = provenance.get("signature") or []
+    signature = signatures[0] if isinstance(signatures, list) and signatures else {}
+    types = signature.get("type") if isinstance(signature, Mapping) else None
+    sig_type = types[0] if isinstance(types, list) and types else {}
+    recorded = provenance.get("recorded")
+    return NoteSignatureRecord(
+        activity=_first_coding(provenance.get("activity")).get("code"),
+        role=_first_coding(agent.get("type") if isinstance(agent, Mapping) else None).get("code"),
+        signature_type=sig_type.get("code") if isinstance(sig_type, Mapping) else None,
+        signature_display=sig_type.get("display") if isinstance(sig_type, Mapping) else None,
+        who=person(agent.get("who")) if isinstance(agent, Mapping) else None,
+        recorded=recorded if isinstance(recorded, str) else None,
+    )

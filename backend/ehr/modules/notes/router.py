@@ -22,6 +22,7 @@ from ehr.modules import patients, problems
 from ehr.modules.notes.dependencies import NoteServiceDep, PatientGate, open_patient, signer_of
 from ehr.modules.notes.documents import to_summary
 from ehr.modules.notes.paging import DEFAULT_LIMIT, MAX_LIMIT
+from ehr.modules.notes.provenance import signature_record
 from ehr.modules.notes.schemas import (
     NoteAddendum,
     NoteAmend,
@@ -151,11 +152,15 @@ async def read_note(
     break_glass: BreakGlassDep,
     response: Response,
 ) -> NoteSummary:
-    """One note with its text and ETag (a draft is 404 for a patient)."""
+    """One note with its text, its signature records (`provenance`) and ETag (a draft is 404
+    for a patient)."""
     gate = await open_patient(patient_id, principal, patient_service, break_glass)
     resource = await service.get(patient_id, note_id)
+    records = await service.provenance(note_id)
     _note(audit, "note:read", gate, resource)
-    return _shown(response, to_summary(resource, patient_id))
+    summary = to_summary(resource, patient_id)
+    summary.provenance = [signature_record(r) for r in records]
+    return _shown(response, summary)
 
 
 @router.post(

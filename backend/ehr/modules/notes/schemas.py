@@ -17,6 +17,7 @@ __all__ = [
     "NoteList",
     "NotePerson",
     "NoteRelation",
+    "NoteSignatureRecord",
     "NoteSummary",
     "NoteTemplate",
     "NoteTemplateAdmin",
@@ -113,6 +114,19 @@ class NoteRelation(BaseModel):
     note_id: str | None
 
 
+class NoteSignatureRecord(BaseModel):
+    """One Provenance of the note: a signature act (or the writing of an addendum)."""
+
+    activity: str | None = Field(description="v3-DataOperation: CREATE or UPDATE.")
+    role: str | None = Field(description="author, attester or verifier.")
+    signature_type: str | None = Field(
+        default=None, description="urn:iso-astm:E1762-95:2013 code; null when not a signature."
+    )
+    signature_display: str | None = None
+    who: NotePerson | None = None
+    recorded: str | None = None
+
+
 class NoteSummary(BaseModel):
     """What the business API shows of a note."""
 
@@ -137,6 +151,9 @@ class NoteSummary(BaseModel):
     cosigned_at: str | None = None
     complete: bool = Field(description="Signed, and co-signed when it requires co-signature.")
     relates_to: list[NoteRelation] = Field(default_factory=list)
+    provenance: list[NoteSignatureRecord] | None = Field(
+        default=None, description="The note's signature records, oldest first (on read only)."
+    )
 
 
 class NoteList(BaseModel):

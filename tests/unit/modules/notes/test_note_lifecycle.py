@@ -20,7 +20,7 @@ from ehr.modules.notes.lifecycle import (
     signed,
     updated_draft,
 )
-from ehr.modules.notes.provenance import SignatureAct, note_provenance
+from ehr.modules.notes.provenance import SignatureAct, note_provenance, signature_record
 from ehr.modules.notes.schemas import NoteAddendum, NoteAmend, NoteCreate, NoteUpdate
 
 NOW = dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.UTC)
@@ -254,3 +254,15 @@ def test_an_addendum_written_is_recorded_without_a_signature() -> None:
     assert "signature" not in record
     assert record["activity"]["coding"][0]["code"] == "CREATE"
     assert record["entity"] == [{"role": "source", "what": {"reference": "DocumentReference/n1"}}]
+
+
+def test_a_provenance_is_shown_as_a_signature_record() -> None:
+    shown = signature_record(note_provenance("cosign", "DocumentReference/n1", ATTENDING, NOW))
+    assert shown.activity == "UPDATE"
+    assert shown.role == "verifier"
+    assert shown.signature_type == "1.2.840.10065.1.12.1.5"
+    assert shown.signature_display == "Verification Signature"
+    assert shown.who is not None
+    assert shown.who.user_id == "u-attending"
+    assert shown.recorded == "2026-03-01T10:00:00Z"
+    assert signature_record({"resourceType": "Provenance"}).role is None
