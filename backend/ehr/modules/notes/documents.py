@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from ehr.modules import clinical_record
 from ehr.modules.notes.schemas import NotePerson, NoteRelation, NoteSummary
 
 __all__ = [
@@ -43,7 +44,8 @@ __all__ = [
 
 LOINC: Final = "http://loinc.org"
 CATEGORY_SYSTEM: Final = "http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category"
-USER_SYSTEM: Final = "urn:ehr:user"
+# The user identifier system every chart record writes (ehr.modules.clinical_record).
+USER_SYSTEM: Final = clinical_record.USER_SYSTEM
 _EXT: Final = "urn:ehr:fhir:extension:"
 EXT_KIND: Final = _EXT + "note-kind"
 EXT_SIGNED_AT: Final = _EXT + "note-signed-at"

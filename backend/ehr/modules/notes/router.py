@@ -18,7 +18,7 @@ from fastapi import APIRouter, Header, Query, Response, status
 from ehr.core.dependencies import SessionDep
 from ehr.core.error_handlers import problem_responses
 from ehr.core.intake import IntakeRoute
-from ehr.modules import patients, problems
+from ehr.modules import clinical_record, patients
 from ehr.modules.notes.dependencies import NoteServiceDep, PatientGate, open_patient, signer_of
 from ehr.modules.notes.documents import to_summary
 from ehr.modules.notes.paging import DEFAULT_LIMIT, MAX_LIMIT
@@ -206,11 +206,12 @@ async def update_note(
     """Replace a draft's text (its author only: another user → 403 `note_not_author`; a signed
     note → 409 `note_signed_immutable`). `If-Match` is required (428 `if_match_required`, as for
     every chart record)."""
-    if if_match is None:
-        raise problems.IfMatchRequired("Send If-Match with the version of the draft you edited")
+    version = clinical_record.require_if_match(
+        if_match, "Send If-Match with the version of the draft you edited"
+    )
     gate = await open_patient(patient_id, principal, patient_service, break_glass)
     stored = await service.update(
-        patient_id, note_id, payload, signer_of(principal), if_match=if_match
+        patient_id, note_id, payload, signer_of(principal), if_match=version
     )
     _note(audit, "note:update", gate, stored)
     return _shown(response, to_summary(stored, patient_id))
