@@ -19,6 +19,7 @@ __all__ = ["CLEANUP_ORDER", "delete_resources", "delete_tagged", "live_fhir_clie
 
 # Every type the tests create, referrers first.
 CLEANUP_ORDER = (
+    "Provenance",
     "DocumentReference",
     "Observation",
     "ServiceRequest",
