@@ -2,10 +2,13 @@
 
 Permissions: ``clinical:read`` to list and read (a patient: its own signed notes only),
 ``clinical:write`` to write drafts and addenda, ``note:sign`` to sign, amend and co-sign
-(and to withdraw a signed note as entered-in-error; a draft needs only ``clinical:write``).
-Every note shown is noted on the PHI audit trail; restricted patients need break-glass.
-Updates of a draft need ``If-Match``; sign, co-sign and amend take it optionally (they are
-versioned on the version read anyway: of two concurrent signers exactly one signs).
+(and to withdraw a signed note as entered-in-error; a draft needs only ``clinical:write`` and
+must be the caller's own: 403 ``note_not_author``). Every note shown is noted on the PHI audit
+trail; restricted patients need break-glass. Updates of a draft need ``If-Match``; sign,
+co-sign and amend take it optionally (they are versioned on the version read anyway: of two
+concurrent signers exactly one signs, and each act's Provenance is in the same transaction).
+The list is paged (``limit``, ``cursor`` → ``next``); templates are the shipped ones and the
+tenant's own (:mod:`ehr.modules.notes.admin_router` manages those).
 """
 
 from __future__ import annotations
