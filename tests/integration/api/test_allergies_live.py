@@ -359,3 +359,21 @@ async def test_each_access_is_one_audit_record(
     assert {r.resource_type for r in rows} == {"AllergyIntolerance"}
     assert [r.resource_id for r in rows] == [allergy_id, allergy_id, allergy_id, None, allergy_id]
     assert rows[3].details["resource_ids"] == [allergy_id]
+
+
+async def test_allergy_list_pages_by_cursor(
+    api: httpx.AsyncClient, tag_for_cleanup: TagForCleanup, patient_id: str
+) -> None:
+    for criticality in ("high", "low", "high"):
+        await _create(api, tag_for_cleanup, patient_id, _allergy(criticality=criticality))
+    url = f"/api/patients/{patient_id}/allergies"
+    order = [a["id"] for a in (await api.get(url)).json()["items"]]
+    assert len(order) == 3
+    first = (await api.get(url, params={"limit": 2})).json()
+    assert [a["id"] for a in first["items"]] == order[:2]
+    second = (await api.get(url, params={"limit": 2, "cursor": first["next"]})).json()
+    assert ([a["id"] for a in second["items"]], second["next"]) == (order[2:], None)
+    other_filter = await api.get(
+        url, params={"cursor": first["next"], "include_entered_in_error": "true"}
+    )
+    _assert_problem(other_filter, 422, "invalid_list_cursor")

@@ -274,3 +274,34 @@ async def test_roles(
     assert (await api.post(path, json={"class_code": "AMB"})).status_code == 403
     other = await _patient(live_tenant_fhir, test_tag)
     assert (await api.get(f"/api/patients/{other}/encounters")).status_code == 404
+
+
+async def test_encounter_list_pages_newest_first_by_cursor(
+    api: httpx.AsyncClient, tag_for_cleanup: TagForCleanup, patient_id: str
+) -> None:
+    started = [
+        await _start(api, tag_for_cleanup, patient_id, start=f"2026-0{month}-10T09:00:00+00:00")
+        for month in range(1, 6)
+    ]
+    newest_first = [str(e["id"]) for e in reversed(started)]
+    url = f"/api/patients/{patient_id}/encounters"
+    seen: list[str] = []
+    params: dict[str, object] = {"limit": 2}
+    pages = 0
+    while True:
+        page = await api.get(url, params=params)
+        assert page.status_code == 200, page.text
+        body = page.json()
+        assert body["complete"] is True
+        seen += [e["id"] for e in body["items"]]
+        pages += 1
+        if body["next"] is None:
+            break
+        params = {"limit": 2, "cursor": body["next"]}
+    assert (seen, pages) == (newest_first, 3)
+    assert [e["id"] for e in (await api.get(url)).json()["items"]] == newest_first
+
+    first = (await api.get(url, params={"limit": 2})).json()
+    other_filter = await api.get(url, params={"cursor": first["next"], "status": "finished"})
+    assert other_filter.status_code == 422
+    assert _problem_code(other_filter) == "invalid_list_cursor"

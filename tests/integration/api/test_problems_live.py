@@ -349,3 +349,42 @@ async def test_restricted_patient_needs_break_glass(
     await tag_for_cleanup("Condition", created.json()["id"])
     listed = await api.get(url, headers=glass)
     assert [p["id"] for p in listed.json()["items"]] == [created.json()["id"]]
+
+
+async def test_problem_list_pages_by_cursor(
+    api: httpx.AsyncClient, tag_for_cleanup: TagForCleanup, patient_id: str
+) -> None:
+    codes = ["E11.9", "I10", "J45.909", "E78.5", "K21.9"]
+    for code in codes:
+        await _create(
+            api, tag_for_cleanup, patient_id, _problem(code={"system": ICD10, "code": code})
+        )
+    url = f"/api/patients/{patient_id}/problems"
+    whole = await api.get(url)
+    assert whole.status_code == 200, whole.text
+    assert whole.json()["next"] is None
+    order = [p["id"] for p in whole.json()["items"]]
+    assert len(order) == 5
+
+    first = await api.get(url, params={"limit": 2})
+    assert first.status_code == 200, first.text
+    assert [p["id"] for p in first.json()["items"]] == order[:2]
+    cursor = first.json()["next"]
+    assert cursor
+    # Recorded meanwhile: a fresh first page shows it, the open cursor's pages do not shift.
+    await _create(
+        api, tag_for_cleanup, patient_id, _problem(code={"system": ICD10, "code": "N18.3"})
+    )
+    second = await api.get(url, params={"limit": 2, "cursor": cursor})
+    assert [p["id"] for p in second.json()["items"]] == order[2:4]
+    third = await api.get(url, params={"limit": 2, "cursor": second.json()["next"]})
+    assert [p["id"] for p in third.json()["items"]] == order[4:]
+    assert third.json()["next"] is None
+
+    # A cursor is sealed to its list's filters (and patient, and tenant).
+    other_filter = await api.get(
+        url, params={"limit": 2, "cursor": cursor, "clinical_status": "resolved"}
+    )
+    _assert_problem(other_filter, 422, "invalid_list_cursor")
+    _assert_problem(await api.get(url, params={"cursor": "bad.cursor"}), 422, "invalid_list_cursor")
+    assert (await api.get(url, params={"limit": 201})).status_code == 422

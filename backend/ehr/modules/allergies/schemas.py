@@ -155,3 +155,8 @@ class AllergyList(BaseModel):
 
     items: list[Allergy]
     complete: bool = Field(description="False when the list was cut at the read bound.")
+    next: str | None = Field(
+        default=None,
+        description="Cursor of the next page (send it as `cursor` with the same filters); "
+        "absent on the last page.",
+    )

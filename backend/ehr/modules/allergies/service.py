@@ -60,7 +60,13 @@ from ehr.modules.allergies.schemas import (
     Severity,
     VerificationStatus,
 )
-from ehr.modules.clinical_record import InvalidCode, UnknownCodeSystem, is_snomed_ct_concept
+from ehr.modules.clinical_record import (
+    InvalidCode,
+    SortKey,
+    UnknownCodeSystem,
+    is_snomed_ct_concept,
+    newest_first,
+)
 from ehr.platform.auth.principal import Principal
 
 __all__ = [
@@ -72,6 +78,7 @@ __all__ = [
     "AllergyService",
     "ManifestationRequired",
     "SubstanceRequired",
+    "allergy_order",
     "check_allergy",
     "fill_resource",
     "sort_allergies",
@@ -248,6 +255,18 @@ def to_allergy(resource: Mapping[str, Any], patient_id: str) -> Allergy:
         recorder=clinical_record.recorder_of(resource),
         note="\n\n".join(notes) or None,
     )
+
+
+def allergy_order(resource: Mapping[str, Any]) -> SortKey:
+    """The allergy list's order as a key (the list's paging position): active first (high
+    criticality first within), then inactive/resolved, entered-in-error last; newest recorded
+    first within each group; the id breaks ties."""
+    if status_code(resource.get("verificationStatus")) == "entered-in-error":
+        group: tuple[int, int] = (2, 0)
+    else:
+        active = 0 if status_code(resource.get("clinicalStatus")) == "active" else 1
+        group = (active, 0 if resource.get("criticality") == "high" else 1)
+    return (*group, *newest_first(resource.get("recordedDate")), str(resource.get("id", "")))
 
 
 def sort_allergies(resources: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -20,6 +20,10 @@ The public surface (other modules import only this):
                                     principal as a FHIR Reference, and read back
 ``ENTERED_IN_ERROR``, ``is_entered_in_error``, ``mark_verification_entered_in_error``  the
                                     "delete" of clinical data: a status, never a hard delete
+``page_of``, ``newest_first``, ``SortKey``, ``ListCursors``, ``ListCursorsDep``, ``LimitParam``,
+``CursorParam``, ``InvalidListCursor``, ``DEFAULT_PAGE_SIZE``  paging a patient's list by a
+                                    keyset cursor (opaque; sealed to the tenant, the patient and
+                                    the list's filters; 422 ``invalid_list_cursor`` otherwise)
 """
 
 from ehr.modules.clinical_record.codes import SNOMED_SYSTEM, is_snomed_ct_concept
@@ -29,6 +33,17 @@ from ehr.modules.clinical_record.entered_in_error import (
     mark_verification_entered_in_error,
 )
 from ehr.modules.clinical_record.gate import PatientGate, entry_visibility, open_patient
+from ehr.modules.clinical_record.paging import (
+    DEFAULT_PAGE_SIZE,
+    CursorParam,
+    InvalidListCursor,
+    LimitParam,
+    ListCursors,
+    ListCursorsDep,
+    SortKey,
+    newest_first,
+    page_of,
+)
 from ehr.modules.clinical_record.recorder import (
     USER_SYSTEM,
     Recorder,
@@ -47,15 +62,22 @@ from ehr.modules.clinical_record.refusals import (
 from ehr.modules.clinical_record.versions import check_version, require_if_match
 
 __all__ = [
+    "DEFAULT_PAGE_SIZE",
     "ENTERED_IN_ERROR",
     "SNOMED_SYSTEM",
     "USER_SYSTEM",
+    "CursorParam",
     "DateInFuture",
     "IfMatchRequired",
     "InvalidCode",
+    "InvalidListCursor",
+    "LimitParam",
+    "ListCursors",
+    "ListCursorsDep",
     "PatientGate",
     "PatientMismatch",
     "Recorder",
+    "SortKey",
     "UnknownCodeSystem",
     "check_body_patient",
     "check_not_in_future",
@@ -64,7 +86,9 @@ __all__ = [
     "is_entered_in_error",
     "is_snomed_ct_concept",
     "mark_verification_entered_in_error",
+    "newest_first",
     "open_patient",
+    "page_of",
     "recorder_of",
     "recorder_reference",
     "require_if_match",

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Header, Query, Response, status
 
 from ehr.core.error_handlers import problem_responses
 from ehr.core.intake import IntakeRoute
-from ehr.modules import patients
+from ehr.modules import clinical_record, patients
 from ehr.modules.clinical_record import PatientGate, open_patient
 from ehr.modules.encounters.dependencies import EncounterServiceDep
 from ehr.modules.encounters.schemas import (
@@ -27,7 +27,7 @@ from ehr.modules.encounters.schemas import (
     EncounterStatusChange,
     EncounterSummary,
 )
-from ehr.modules.encounters.service import to_summary
+from ehr.modules.encounters.service import encounter_order, to_summary
 from ehr.platform.audit.dependencies import AuditTrail, PhiAudit
 from ehr.platform.auth.authorization import BreakGlassDep, RequirePermission
 from ehr.platform.auth.permissions import Permission
@@ -74,18 +74,29 @@ async def list_encounters(
     service: EncounterServiceDep,
     audit: PhiAudit,
     break_glass: BreakGlassDep,
+    cursors: clinical_record.ListCursorsDep,
     status_filter: Annotated[
         EncounterStatus | None, Query(alias="status", description="Only this status.")
     ] = None,
+    limit: clinical_record.LimitParam = clinical_record.DEFAULT_PAGE_SIZE,
+    cursor: clinical_record.CursorParam = None,
 ) -> EncounterList:
-    """The patient's encounters, newest first."""
+    """The patient's encounters, newest first, in pages of `limit` (default 50); `next` is the
+    cursor of the next page."""
     gate = await open_patient(patient_id, principal, patient_service, break_glass)
-    resources = await service.list(patient_id, status=status_filter)
-    for resource in resources:
+    scope = f"encounters|{status_filter or ''}"
+    after = cursors.open(scope, patient_id, cursor) if cursor is not None else None
+    resources, complete = await service.list(patient_id, status=status_filter)
+    shown, last = clinical_record.page_of(resources, encounter_order, limit=limit, after=after)
+    for resource in shown:
         _note(audit, "encounter:list", gate, resource)
-    if not resources:
+    if not shown:
         gate.note(audit, "encounter:list", resource_type="Encounter")
-    return EncounterList(items=[to_summary(r, patient_id) for r in resources])
+    return EncounterList(
+        items=[to_summary(r, patient_id) for r in shown],
+        complete=complete,
+        next=cursors.seal(scope, patient_id, last) if last is not None else None,
+    )
 
 
 @router.get("/{encounter_id}", response_model=EncounterSummary, responses=_READ_ERRORS)

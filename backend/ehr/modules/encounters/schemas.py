@@ -126,9 +126,17 @@ class EncounterSummary(BaseModel):
 
 
 class EncounterList(BaseModel):
-    """A patient's encounters, newest first."""
+    """A patient's encounters, newest first (one page)."""
 
     items: list[EncounterSummary]
+    complete: bool = Field(
+        default=True, description="False when the list was cut at the read bound (1,000)."
+    )
+    next: str | None = Field(
+        default=None,
+        description="Cursor of the next page (send it as `cursor` with the same filters); "
+        "absent on the last page.",
+    )
 
 
 def utc_now() -> dt.datetime:

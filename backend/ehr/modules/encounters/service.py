@@ -16,7 +16,7 @@ from typing import Any, Final
 import structlog
 
 from ehr.core.errors import ConflictError, PreconditionFailed, RequestValidationFailed
-from ehr.fhir import FhirResourceNotFound, TenantFhirClient, bundle_resources, version_id
+from ehr.fhir import FhirResourceNotFound, TenantFhirClient, version_id
 from ehr.modules import clinical_record
 from ehr.modules.encounters.schemas import (
     ACT_CODE_SYSTEM,
@@ -36,12 +36,16 @@ __all__ = [
     "EncounterTransitionError",
     "EncounterVersionMismatch",
     "check_transition",
+    "encounter_order",
     "to_summary",
     "with_status",
 ]
 
 logger = structlog.get_logger(__name__)
 
+# Bound on one list read (pages x page size); the answer says when it was reached.
+_PAGE_SIZE: Final = 100
+_MAX_PAGES: Final = 10
 _CLASS_DISPLAY: Final = {"AMB": "ambulatory", "IMP": "inpatient encounter", "EMER": "emergency"}
 
 # FHIR R4 Encounter.status workflow (entered-in-error is reachable from anywhere, handled apart).
@@ -207,18 +211,19 @@ class EncounterService:
     def __init__(self, fhir: TenantFhirClient) -> None:
         self._fhir = fhir
 
-    async def list(self, patient_id: str, *, status: str | None = None) -> list[dict[str, Any]]:
-        """The patient's encounters, newest first (bounded to 200)."""
-        params: list[tuple[str, str]] = [
-            ("subject", f"Patient/{patient_id}"),
-            ("_sort", "-date"),
-            ("_count", "200"),
-        ]
+    async def list(
+        self, patient_id: str, *, status: str | None = None
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """The patient's encounters, newest first (:func:`encounter_order`; the read bounded to
+        :data:`_MAX_PAGES` pages of :data:`_PAGE_SIZE`), and whether the read was complete."""
+        params: list[tuple[str, str]] = [("subject", f"Patient/{patient_id}"), ("_sort", "-date")]
         if status is not None:
             params.append(("status", status))
-        bundle = await self._fhir.search("Encounter", params)
-        resources = bundle_resources(bundle, "Encounter")
-        return [r for r in resources if _subject_is(r, patient_id)]
+        found = await self._fhir.search_all(
+            "Encounter", params, page_size=_PAGE_SIZE, max_pages=_MAX_PAGES
+        )
+        mine = [r for r in found.matches if _subject_is(r, patient_id)]
+        return sorted(mine, key=encounter_order), found.complete
 
     async def get(self, patient_id: str, encounter_id: str) -> dict[str, Any]:
         """The encounter, if it is this patient's (else 404 as if missing)."""
@@ -316,6 +321,14 @@ class EncounterService:
             tenant=self._fhir.tenant,
         )
         return stored
+
+
+def encounter_order(resource: Mapping[str, Any]) -> clinical_record.SortKey:
+    """The encounter list's order as a key (its paging position): newest start first, those
+    without a start last; the id breaks ties."""
+    period = resource.get("period")
+    start = period.get("start") if isinstance(period, Mapping) else None
+    return (*clinical_record.newest_first(start), str(resource.get("id", "")))
 
 
 def _subject_is(resource: Mapping[str, Any], patient_id: str) -> bool:

@@ -28,7 +28,7 @@ from ehr.modules.problems.schemas import (
     ProblemList,
     ProblemUpdate,
 )
-from ehr.modules.problems.service import to_problem
+from ehr.modules.problems.service import problem_order, to_problem
 from ehr.platform.audit.dependencies import PhiAudit
 from ehr.platform.auth.authorization import BreakGlassDep, RequirePermission
 from ehr.platform.auth.permissions import Permission
@@ -53,6 +53,11 @@ IfMatch = Annotated[
 ]
 
 
+def _list_scope(statuses: list[ClinicalStatus] | None, with_errors: bool) -> str:
+    """The list and its filters, which a cursor is sealed to."""
+    return f"problems|{','.join(sorted(set(statuses or [])))}|{int(with_errors)}"
+
+
 def _shown(resource: Mapping[str, Any], patient_id: str, response: Response) -> Problem:
     """The problem's business view; its version goes out as the ETag."""
     tag = etag_of(resource)
@@ -73,6 +78,7 @@ async def list_problems(
     service: ProblemServiceDep,
     audit: PhiAudit,
     break_glass: BreakGlassDep,
+    cursors: clinical_record.ListCursorsDep,
     clinical_status: Annotated[
         list[ClinicalStatus] | None,
         Query(max_length=6, description="Only these clinical statuses (repeatable)."),
@@ -80,22 +86,32 @@ async def list_problems(
     include_entered_in_error: Annotated[
         bool, Query(description="Also list entries marked entered-in-error.")
     ] = False,
+    limit: clinical_record.LimitParam = clinical_record.DEFAULT_PAGE_SIZE,
+    cursor: clinical_record.CursorParam = None,
 ) -> ProblemList:
-    """The patient's problem list: active first; entered-in-error entries hidden by default."""
+    """The patient's problem list: active first; entered-in-error entries hidden by default.
+    Pages of `limit` (default 50); `next` is the cursor of the next page."""
     gate = await clinical_record.open_patient(patient_id, principal, patient_service, break_glass)
     resources, complete = await service.problems_of(
         patient_id,
         clinical_status=clinical_status or (),
         include_entered_in_error=include_entered_in_error,
     )
-    shown, gate = gate.shown(resources)
+    scope = _list_scope(clinical_status, include_entered_in_error)
+    after = cursors.open(scope, patient_id, cursor) if cursor is not None else None
+    visible, gate = gate.shown(resources)
+    shown, last = clinical_record.page_of(visible, problem_order, limit=limit, after=after)
     gate.note(
         audit,
         "problem:list",
         resource_type=_TYPE,
         details={"resource_ids": [str(r.get("id")) for r in shown]},
     )
-    return ProblemList(items=[to_problem(r, patient_id) for r in shown], complete=complete)
+    return ProblemList(
+        items=[to_problem(r, patient_id) for r in shown],
+        complete=complete,
+        next=cursors.seal(scope, patient_id, last) if last is not None else None,
+    )
 
 
 @router.get(

@@ -121,3 +121,8 @@ class ProblemList(BaseModel):
 
     items: list[Problem]
     complete: bool = Field(description="False when the list was cut at the read bound.")
+    next: str | None = Field(
+        default=None,
+        description="Cursor of the next page (send it as `cursor` with the same filters); "
+        "absent on the last page.",
+    )

@@ -43,6 +43,8 @@ from ehr.modules.clinical_record import (
     DateInFuture,
     IfMatchRequired,
     PatientMismatch,
+    SortKey,
+    newest_first,
     recorder_of,
     recorder_reference,
 )
@@ -71,6 +73,7 @@ __all__ = [
     "ProblemEnteredInError",
     "ProblemService",
     "check_problem",
+    "problem_order",
     "recorder_reference",
     "sort_problems",
     "to_problem",
@@ -185,6 +188,17 @@ def to_problem(resource: Mapping[str, Any], patient_id: str) -> Problem:
         recorder=recorder_of(resource),
         note="\n\n".join(notes) or None,
     )
+
+
+def problem_order(resource: Mapping[str, Any]) -> SortKey:
+    """The problem list's order as a key (the list's paging position): active (recurrence,
+    relapse) first, then the others, entered-in-error last; newest recorded first within each
+    group; the id breaks ties."""
+    if status_code(resource.get("verificationStatus")) == "entered-in-error":
+        group = 2
+    else:
+        group = _ORDER.get(status_code(resource.get("clinicalStatus")) or "", 1)
+    return (group, *newest_first(resource.get("recordedDate")), str(resource.get("id", "")))
 
 
 def sort_problems(resources: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

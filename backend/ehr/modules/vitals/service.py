@@ -12,7 +12,8 @@ Corrections replace the Observation (status ``amended``; versioned with ``If-Mat
 data is never deleted: ``entered-in-error`` marks a wrong one, and a BMI derived from it is
 marked with it (same transaction). Paging follows HAPI's ``next`` links, sealed into an opaque
 token bound to the tenant and the patient (:mod:`ehr.modules.vitals.paging`). The Observations
-themselves are built and read in :mod:`ehr.modules.vitals.observations`.
+themselves are built and read in :mod:`ehr.modules.vitals.observations`, the derived BMIs in
+:mod:`ehr.modules.vitals.bmi`.
 """
 
 from __future__ import annotations
@@ -44,18 +45,18 @@ from ehr.fhir import (
 )
 from ehr.modules import clinical_record
 from ehr.modules.clinical_record import ENTERED_IN_ERROR
-from ehr.modules.vitals.catalogue import BMI, BODY_HEIGHT, BODY_WEIGHT, LOINC_SYSTEM, VITALS
+from ehr.modules.vitals.bmi import DerivedBmis
+from ehr.modules.vitals.catalogue import LOINC_SYSTEM, VITALS
 from ehr.modules.vitals.observations import (
     apply_values,
     is_patients_vital,
     loinc_code,
     observation,
-    quantity_of,
     search_params,
     to_vital,
 )
 from ehr.modules.vitals.paging import InvalidPageTokenError, PageTokens, vitals_path
-from ehr.modules.vitals.rules import Measured, ValueOutOfRange, derive_bmi, measure, measure_all
+from ehr.modules.vitals.rules import Measured, measure, measure_all
 from ehr.modules.vitals.schemas import VitalSignOut, VitalsRecord, VitalUpdate
 from ehr.modules.vitals.units import units_ready
 
@@ -74,8 +75,6 @@ __all__ = [
 
 logger = structlog.get_logger(__name__)
 
-# A height measured longer ago than this is not used to derive a BMI.
-PRIOR_HEIGHT_MAX_AGE: Final = dt.timedelta(days=365)
 # Clock skew between a device and the server allowed on ``effective``.
 FUTURE_TOLERANCE: Final = dt.timedelta(minutes=5)
 _LATEST_SCAN: Final = 200
@@ -157,6 +156,7 @@ class VitalsService:
 
     def __init__(self, fhir: TenantFhirClient, *, page_token_key: bytes) -> None:
         self._fhir = fhir
+        self._bmis = DerivedBmis(fhir)
         self._tokens = PageTokens(page_token_key, fhir.tenant)
 
     # --- record -------------------------------------------------------------------------------
@@ -180,7 +180,9 @@ class VitalsService:
                 patient_id, one, effective=effective, encounter_id=payload.encounter_id
             )
             entries.append(create_entry(resource, full_url=full_url))
-        bmi_entry = await self._derived_bmi(patient_id, by_code, effective, payload.encounter_id)
+        bmi_entry = await self._bmis.for_new_set(
+            patient_id, by_code, effective, payload.encounter_id
+        )
         if bmi_entry is not None:
             entries.append(bmi_entry)
         response = await self._fhir.transaction(transaction_bundle(entries), return_resources=True)
@@ -193,63 +195,6 @@ class VitalsService:
             bmi_derived=bmi_entry is not None,
         )
         return stored
-
-    async def _derived_bmi(
-        self,
-        patient_id: str,
-        by_code: Mapping[str, tuple[str, Measured]],
-        effective: dt.datetime,
-        encounter_id: str | None,
-    ) -> dict[str, Any] | None:
-        """The create entry of the BMI of this set's weight and height (or the last height)."""
-        if BMI.code in by_code or BODY_WEIGHT.code not in by_code:
-            return None
-        weight_url, weight = by_code[BODY_WEIGHT.code]
-        if BODY_HEIGHT.code in by_code:
-            height_url, height = by_code[BODY_HEIGHT.code]
-            height_cm = height.value
-        else:
-            prior = await self._prior_height(patient_id, effective)
-            if prior is None:
-                return None
-            height_url, height_cm = prior
-        bmi = (
-            derive_bmi(weight.value, height_cm)
-            if weight.value is not None and height_cm is not None
-            else None
-        )
-        if bmi is None:
-            return None
-        resource = observation(
-            patient_id,
-            Measured(BMI, BMI.code, value=bmi),
-            effective=effective,
-            encounter_id=encounter_id,
-            derived_from=(weight_url, height_url),
-        )
-        return create_entry(resource)
-
-    async def _prior_height(
-        self, patient_id: str, effective: dt.datetime
-    ) -> tuple[str, float] | None:
-        """The patient's last height within :data:`PRIOR_HEIGHT_MAX_AGE` before ``effective``."""
-        since = (effective - PRIOR_HEIGHT_MAX_AGE).date().isoformat()
-        bundle = await self._fhir.search(
-            "Observation",
-            [
-                *search_params(patient_id),
-                ("code", f"{LOINC_SYSTEM}|{BODY_HEIGHT.code}"),
-                ("date", f"ge{since}"),
-                ("date", f"le{effective.isoformat()}"),
-                ("_sort", "-date"),
-                ("_count", "1"),
-            ],
-        )
-        for resource in bundle_resources(bundle, "Observation"):
-            value, unit = quantity_of(resource.get("valueQuantity"))
-            if value is not None and unit == BODY_HEIGHT.unit and resource.get("id"):
-                return f"Observation/{resource['id']}", value
-        return None
 
     async def _check_encounter(self, patient_id: str, encounter_id: str) -> None:
         try:
@@ -338,7 +283,7 @@ class VitalsService:
         resource["status"] = "amended"
         if payload.effective is not None:
             resource["effectiveDateTime"] = payload.effective.isoformat()
-        derived = await self._recomputed_bmis(patient_id, vital_id, measured)
+        derived = await self._bmis.recomputed(patient_id, vital_id, measured)
         if not derived:
             stored = await self._fhir.update(resource, if_match=if_match)
         else:
@@ -374,64 +319,6 @@ class VitalsService:
                 extra=exc.extra,
             ) from exc
 
-    async def _derived_from(self, patient_id: str, vital_id: str) -> list[dict[str, Any]]:
-        """The valid Observations (BMIs) derived from ``vital_id``."""
-        bundle = await self._fhir.search(
-            "Observation",
-            [
-                *search_params(patient_id),
-                ("derived-from", f"Observation/{vital_id}"),
-                ("_count", "20"),
-            ],
-        )
-        return bundle_resources(bundle, "Observation")
-
-    async def _recomputed_bmis(
-        self, patient_id: str, vital_id: str, corrected: Measured
-    ) -> list[dict[str, Any]]:
-        """Update entries of the BMIs derived from a corrected weight or height.
-
-        A correction that makes a derived BMI impossible is refused (``value_out_of_range``).
-        """
-        if corrected.vital not in (BODY_WEIGHT, BODY_HEIGHT) or corrected.value is None:
-            return []
-        entries: list[dict[str, Any]] = []
-        for bmi in await self._derived_from(patient_id, vital_id):
-            if loinc_code(bmi) != BMI.code:
-                continue
-            others = [
-                parts.resource_id
-                for parts in (reference_parts(r) for r in bmi.get("derivedFrom") or [])
-                if parts is not None
-                and parts.resource_type == "Observation"
-                and parts.resource_id != vital_id
-            ]
-            if len(others) != 1:
-                continue
-            try:
-                other = await self._fhir.read("Observation", others[0])
-            except (FhirResourceNotFound, FhirResourceGone):
-                continue
-            other_value, _ = quantity_of(other.get("valueQuantity"))
-            if other_value is None:
-                continue
-            weight, height = (
-                (corrected.value, other_value)
-                if corrected.vital is BODY_WEIGHT
-                else (other_value, corrected.value)
-            )
-            value = derive_bmi(weight, height)
-            if value is None:
-                raise ValueOutOfRange(
-                    "The corrected value would make the BMI derived from it impossible",
-                    extra={"loinc": corrected.vital.code},
-                )
-            updated = dict(bmi)
-            apply_values(updated, Measured(BMI, BMI.code, value=value))
-            updated["status"] = "amended"
-            entries.append(update_entry(updated, if_match=(bmi.get("meta") or {}).get("versionId")))
-        return entries
-
     async def mark_entered_in_error(
         self, patient_id: str, vital_id: str, *, if_match: str | None
     ) -> list[dict[str, Any]]:
@@ -450,7 +337,7 @@ class VitalsService:
                 if_match=if_match if if_match is not None else version,
             )
         ]
-        for resource in await self._derived_from(patient_id, vital_id):
+        for resource in await self._bmis.derived_from(patient_id, vital_id):
             entries.append(
                 update_entry(
                     {**resource, "status": ENTERED_IN_ERROR},

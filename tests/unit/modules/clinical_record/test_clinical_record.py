@@ -15,8 +15,11 @@ from ehr.modules.clinical_record import (
     USER_SYSTEM,
     DateInFuture,
     IfMatchRequired,
+    InvalidListCursor,
+    ListCursors,
     PatientGate,
     PatientMismatch,
+    SortKey,
     check_body_patient,
     check_not_in_future,
     check_version,
@@ -24,6 +27,8 @@ from ehr.modules.clinical_record import (
     is_entered_in_error,
     is_snomed_ct_concept,
     mark_verification_entered_in_error,
+    newest_first,
+    page_of,
     recorder_of,
     recorder_reference,
     require_if_match,
@@ -237,3 +242,51 @@ async def test_marking_with_a_stale_if_match_sends_nothing() -> None:
             stale_detail="stale",
         )
     assert fhir.updates == []
+
+
+def test_a_list_pages_by_position_and_ends_without_next() -> None:
+    items = [{"id": i, "at": f"2026-12-0{i}"} for i in range(1, 6)]
+
+    def key(item: dict[str, Any]) -> SortKey:
+        return (*newest_first(item["at"]), str(item["id"]))
+
+    first, last = page_of(items, key, limit=2, after=None)
+    assert [i["id"] for i in first] == [5, 4]
+    assert last is not None
+    second, last = page_of(items, key, limit=2, after=last)
+    assert [i["id"] for i in second] == [3, 2]
+    assert last is not None
+    third, end = page_of(items, key, limit=2, after=last)
+    assert ([i["id"] for i in third], end) == ([1], None)
+
+
+def test_an_entry_recorded_while_paging_does_not_shift_the_next_page() -> None:
+    items = [{"id": i, "at": f"2026-12-0{i}"} for i in range(1, 6)]
+
+    def key(item: dict[str, Any]) -> SortKey:
+        return (*newest_first(item["at"]), str(item["id"]))
+
+    _, last = page_of(items, key, limit=2, after=None)
+    newer = [*items, {"id": 9, "at": "2026-12-09"}]
+    second, _ = page_of(newer, key, limit=2, after=last)
+    assert [i["id"] for i in second] == [3, 2]
+
+
+def test_undated_entries_sort_after_dated_ones() -> None:
+    assert newest_first(None) > newest_first("1900-01-01")
+    assert newest_first("2026-12-07") < newest_first("2026-12-06")
+
+
+def test_a_cursor_opens_only_for_its_tenant_patient_and_filters() -> None:
+    cursors = ListCursors(b"k" * 32, "tenant-a")
+    cursor = cursors.seal("problems|active|0", "p1", (0, 0, -5, "c1"))
+    assert cursors.open("problems|active|0", "p1", cursor) == (0, 0, -5, "c1")
+    for other, scope, patient in (
+        (ListCursors(b"k" * 32, "tenant-b"), "problems|active|0", "p1"),
+        (cursors, "problems|active|0", "p2"),
+        (cursors, "problems||0", "p1"),
+    ):
+        with pytest.raises(InvalidListCursor):
+            other.open(scope, patient, cursor)
+    with pytest.raises(InvalidListCursor):
+        cursors.open("problems|active|0", "p1", "not-a-cursor")
