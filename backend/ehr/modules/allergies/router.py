@@ -98,10 +98,11 @@ async def list_allergies(
         clinical_status=clinical_status or (),
         include_entered_in_error=include_entered_in_error,
     )
-    scope = _list_scope(clinical_status, include_entered_in_error)
-    after = cursors.open(scope, patient_id, cursor) if cursor is not None else None
     visible, gate = gate.shown(resources)
-    shown, last = clinical_record.page_of(visible, allergy_order, limit=limit, after=after)
+    scope = _list_scope(clinical_status, include_entered_in_error)
+    shown, next_page = cursors.page(
+        scope, patient_id, visible, allergy_order, limit=limit, cursor=cursor
+    )
     gate.note(
         audit,
         "allergy:list",
@@ -109,9 +110,7 @@ async def list_allergies(
         details={"resource_ids": [str(r.get("id")) for r in shown]},
     )
     return AllergyList(
-        items=[to_allergy(r, patient_id) for r in shown],
-        complete=complete,
-        next=cursors.seal(scope, patient_id, last) if last is not None else None,
+        items=[to_allergy(r, patient_id) for r in shown], complete=complete, next=next_page
     )
 
 

@@ -101,6 +101,21 @@ class ListCursors:
         position = json.loads(raw)
         return tuple(position)
 
+    def page(
+        self,
+        scope: str,
+        patient_id: str,
+        items: Sequence[T],
+        order: Callable[[T], SortKey],
+        *,
+        limit: int,
+        cursor: str | None,
+    ) -> tuple[list[T], str | None]:
+        """The page of ``items`` (in ``order``) after ``cursor``, and the next page's cursor."""
+        after = self.open(scope, patient_id, cursor) if cursor is not None else None
+        shown, last = page_of(items, order, limit=limit, after=after)
+        return shown, (self.seal(scope, patient_id, last) if last is not None else None)
+
 
 async def get_list_cursors(settings: SettingsDep, principal: CurrentPrincipal) -> ListCursors:
     return ListCursors(settings.security.secret_key.get_secret_value().encode(), principal.tenant)

@@ -84,10 +84,11 @@ async def list_encounters(
     """The patient's encounters, newest first, in pages of `limit` (default 50); `next` is the
     cursor of the next page."""
     gate = await open_patient(patient_id, principal, patient_service, break_glass)
-    scope = f"encounters|{status_filter or ''}"
-    after = cursors.open(scope, patient_id, cursor) if cursor is not None else None
     resources, complete = await service.list(patient_id, status=status_filter)
-    shown, last = clinical_record.page_of(resources, encounter_order, limit=limit, after=after)
+    scope = f"encounters|{status_filter or ''}"
+    shown, next_page = cursors.page(
+        scope, patient_id, resources, encounter_order, limit=limit, cursor=cursor
+    )
     for resource in shown:
         _note(audit, "encounter:list", gate, resource)
     if not shown:
@@ -95,7 +96,7 @@ async def list_encounters(
     return EncounterList(
         items=[to_summary(r, patient_id) for r in shown],
         complete=complete,
-        next=cursors.seal(scope, patient_id, last) if last is not None else None,
+        next=next_page,
     )
 
 

@@ -97,10 +97,11 @@ async def list_problems(
         clinical_status=clinical_status or (),
         include_entered_in_error=include_entered_in_error,
     )
-    scope = _list_scope(clinical_status, include_entered_in_error)
-    after = cursors.open(scope, patient_id, cursor) if cursor is not None else None
     visible, gate = gate.shown(resources)
-    shown, last = clinical_record.page_of(visible, problem_order, limit=limit, after=after)
+    scope = _list_scope(clinical_status, include_entered_in_error)
+    shown, next_page = cursors.page(
+        scope, patient_id, visible, problem_order, limit=limit, cursor=cursor
+    )
     gate.note(
         audit,
         "problem:list",
@@ -108,9 +109,7 @@ async def list_problems(
         details={"resource_ids": [str(r.get("id")) for r in shown]},
     )
     return ProblemList(
-        items=[to_problem(r, patient_id) for r in shown],
-        complete=complete,
-        next=cursors.seal(scope, patient_id, last) if last is not None else None,
+        items=[to_problem(r, patient_id) for r in shown], complete=complete, next=next_page
     )
 
 
