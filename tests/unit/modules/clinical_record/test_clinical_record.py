@@ -290,3 +290,20 @@ def test_a_cursor_opens_only_for_its_tenant_patient_and_filters() -> None:
             other.open(scope, patient, cursor)
     with pytest.raises(InvalidListCursor):
         cursors.open("problems|active|0", "p1", "not-a-cursor")
+
+
+def test_cursors_page_a_list_to_its_end() -> None:
+    cursors = ListCursors(b"k" * 32, "tenant-a")
+    items = [{"id": str(i)} for i in range(5)]
+
+    def key(item: dict[str, str]) -> SortKey:
+        return (item["id"],)
+
+    seen: list[str] = []
+    cursor: str | None = None
+    while True:
+        page, cursor = cursors.page("encounters|", "p1", items, key, limit=2, cursor=cursor)
+        seen += [i["id"] for i in page]
+        if cursor is None:
+            break
+    assert seen == ["0", "1", "2", "3", "4"]
