@@ -52,6 +52,7 @@ __all__ = [
     "NoteTemplate",
     "RecoveryCode",
     "RefreshSession",
+    "ResultPolicy",
     "RevokedToken",
     "RoleGrant",
     "SigningKey",
@@ -499,4 +500,39 @@ class NoteTemplate(Base):
     created_by: Mapped[str] = mapped_column(String(200))
     updated_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class ResultPolicy(Base):
+    """A tenant's result policy (the results module, ADR 0022): critical-value overrides, how
+    long an unacknowledged critical result may wait before it counts as escalated, and how long
+    a final result waits before the patient portal shows it.
+
+    No row = the defaults (the shipped, cited critical-value table; 60 minutes; no delay).
+    ``critical_overrides`` maps a LOINC code to ``{"low": float | None, "high": float | None,
+    "unit": "<UCUM>"}`` — it replaces the shipped row of that code or adds a code (checked when
+    saved: LOINC check digit, UCUM unit through ucumvert). ``updated_by``: ``"<actor type>:<id>"``.
+    """
+
+    __tablename__ = "result_policies"
+    __table_args__ = (
+        CheckConstraint("escalation_minutes BETWEEN 1 AND 1440", name="escalation_bounded"),
+        CheckConstraint("patient_release_hours BETWEEN 0 AND 168", name="patient_release_bounded"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    # One policy per tenant; it goes with the tenant.
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), unique=True
+    )
+    escalation_minutes: Mapped[int] = mapped_column(
+        SmallInteger, default=60, server_default=text("60")
+    )
+    patient_release_hours: Mapped[int] = mapped_column(
+        SmallInteger, default=0, server_default=text("0")
+    )
+    critical_overrides: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, default=dict, server_default=text("'{}'::jsonb")
+    )
+    updated_by: Mapped[str] = mapped_column(String(200))
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
