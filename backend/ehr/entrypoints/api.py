@@ -41,6 +41,7 @@ from ehr.modules import (
     encounters,
     medication_safety,
     notes,
+    order_sets,
     patients,
     problems,
     vitals,
@@ -168,6 +169,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(allergies.router)
     app.include_router(vitals.router)
     app.include_router(notes.router)
+    app.include_router(order_sets.router)
     app.include_router(notes.admin_router)
     app.include_router(medication_safety.router)
     app.include_router(audit_router)
