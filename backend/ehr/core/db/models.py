@@ -50,6 +50,7 @@ __all__ = [
     "MedicationSafetyPolicy",
     "MfaSecret",
     "NoteTemplate",
+    "OrderPolicy",
     "RecoveryCode",
     "RefreshSession",
     "ResultPolicy",
@@ -534,5 +535,43 @@ class ResultPolicy(Base):
     critical_overrides: Mapped[dict[str, Any]] = mapped_column(
         JSONB, default=dict, server_default=text("'{}'::jsonb")
     )
+    updated_by: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+# --- orders -----------------------------------------------------------------------------------
+
+
+class OrderPolicy(Base):
+    """A tenant's order-signing policy: how far back a new order repeating one of the patient's
+    orders (same code) counts as a duplicate, per kind, and whether a duplicate interrupts the
+    sign (it then needs an override reason). No row = the defaults of the orders module.
+    Medication duplicates are the medication-safety engine's (duplicate therapy), not these.
+    """
+
+    __tablename__ = "order_policies"
+    __table_args__ = (
+        CheckConstraint("lab_duplicate_window_hours BETWEEN 0 AND 2160", name="lab_window_bounded"),
+        CheckConstraint(
+            "imaging_duplicate_window_hours BETWEEN 0 AND 2160", name="imaging_window_bounded"
+        ),
+        CheckConstraint(
+            "referral_duplicate_window_hours BETWEEN 0 AND 8760", name="referral_window_bounded"
+        ),
+        CheckConstraint(
+            "duplicate_display IN ('interruptive', 'passive')", name="duplicate_display_known"
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    # One policy per tenant; it goes with the tenant.
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), unique=True
+    )
+    lab_duplicate_window_hours: Mapped[int] = mapped_column(Integer)
+    imaging_duplicate_window_hours: Mapped[int] = mapped_column(Integer)
+    referral_duplicate_window_hours: Mapped[int] = mapped_column(Integer)
+    duplicate_display: Mapped[str] = mapped_column(String(16))
+    # Who saved it last: "<actor type>:<id>" (user or API key id), never a name.
     updated_by: Mapped[str] = mapped_column(String(200))
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
