@@ -329,3 +329,37 @@ async def test_who_may_instantiate_and_for_whom(
         },
     )
     assert opened.status_code == 201, opened.text
+
+
+async def test_instantiate_for_an_encounter_of_the_patient(
+    api: httpx.AsyncClient, world: World, tenant: TenantWorld
+) -> None:
+    sets = await _installed(api, tenant)
+    fhir = _fhir(world, tenant)
+    patient_id = tenant.patient["id"]
+    encounter = await fhir.create(
+        {
+            "resourceType": "Encounter",
+            "status": "in-progress",
+            "class": {
+                "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                "code": "EMER",
+            },
+            "subject": {"reference": f"Patient/{patient_id}"},
+        }
+    )
+    url = f"/api/patients/{patient_id}/order-sets/{sets['dka-labs']}/instantiate"
+    headers = tenant.auth(Role.PHYSICIAN)
+    response = await api.post(url, json={"encounter_id": encounter["id"]}, headers=headers)
+    assert response.status_code == 201, response.text
+    for order in response.json()["orders"]:
+        member = await fhir.read(order["resource_type"], order["id"])
+        assert member["encounter"] == {"reference": f"Encounter/{encounter['id']}"}
+    other = world.tenants["osa"].restricted["id"]
+    elsewhere = await fhir.create(
+        {**{k: v for k, v in encounter.items() if k not in ("id", "meta")},
+         "subject": {"reference": f"Patient/{other}"}}
+    )  # fmt: skip
+    refused = await api.post(url, json={"encounter_id": elsewhere["id"]}, headers=headers)
+    _refused(refused, 422, "patient_mismatch")
+    await fhir.delete("Encounter", elsewhere["id"])

@@ -15,6 +15,7 @@
     ehr auth disable-user|enable-user|set-roles|flush-principal-cache
                                                  accounts' state, acting on running APIs at once
     ehr cds-hooks clients add|list|disable|enable    trusted CDS Hooks clients
+    ehr order-sets install --tenant T | list-starter the shipped starter order sets (idempotent)
     ehr check-config                             validate the settings; print a redacted summary
     ehr stack ...                                the project-local stack (see ehr.devstack.cli)
 
@@ -38,6 +39,7 @@ from ehr.entrypoints.cli.audit import app as audit_app
 from ehr.entrypoints.cli.auth import auth_app, keys_app
 from ehr.entrypoints.cli.cds_hooks import app as cds_hooks_app
 from ehr.entrypoints.cli.medication_safety import app as medication_safety_app
+from ehr.entrypoints.cli.order_sets import app as order_sets_app
 from ehr.entrypoints.cli.runner import run, settings_or_exit
 from ehr.entrypoints.cli.tenancy import api_keys_app, tenants_app, users_app
 from ehr.fhir import FhirClient
@@ -60,6 +62,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(auth_app, name="auth")
 app.add_typer(medication_safety_app, name="medication-safety")
 app.add_typer(cds_hooks_app, name="cds-hooks")
+app.add_typer(order_sets_app, name="order-sets")
 
 
 def worker_count(configured: int) -> int:

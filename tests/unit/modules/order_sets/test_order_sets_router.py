@@ -259,3 +259,35 @@ async def test_a_plan_definition_that_is_not_an_order_set_is_not_found(
     }
     hapi.get(f"{TENANT_BASE}/PlanDefinition/pd-9").respond(json=other)
     _problem(await api.get("/api/order-sets/pd-9"), 404, "fhir_not_found")
+
+
+async def test_an_encounter_of_another_patient_is_refused_before_the_transaction(
+    api: httpx.AsyncClient, hapi: respx.MockRouter
+) -> None:
+    hapi.get(f"{TENANT_BASE}/Patient/p-1").respond(json=PATIENT)
+    hapi.get(f"{TENANT_BASE}/PlanDefinition/pd-1").respond(json=_stored())
+    encounter = {"resourceType": "Encounter", "id": "e-1", "subject": {"reference": "Patient/p-2"}}
+    hapi.get(f"{TENANT_BASE}/Encounter/e-1").respond(json=encounter)
+    hapi.get(f"{TENANT_BASE}/Encounter/e-404").respond(
+        404, json={"resourceType": "OperationOutcome"}
+    )
+    transaction = hapi.post(TENANT_BASE).respond(json={})
+    url = "/api/patients/p-1/order-sets/pd-1/instantiate"
+    for encounter_id in ("e-1", "e-404"):
+        response = await api.post(url, json={"encounter_id": encounter_id})
+        _problem(response, 422, "patient_mismatch")
+    assert not transaction.called
+
+
+async def test_a_member_naming_a_patient_is_refused(
+    api: httpx.AsyncClient, hapi: respx.MockRouter, caller: Caller
+) -> None:
+    caller.principal = _principal("admin")
+    transaction = hapi.post(TENANT_BASE).respond(json={})
+    members = _members()
+    members[0]["order"]["encounter_id"] = "e-1"
+    body = {"key": "k", "title": "T", "members": members}
+    response = await api.post("/api/order-sets", json=body)
+    _problem(response, 422, "order_set_member_patient_specific")
+    assert response.json()["member"] == members[0]["key"]
+    assert not transaction.called
