@@ -6,6 +6,7 @@ overrides, bad input, tenancy, roles, break-glass and the PHI audit."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -363,3 +364,29 @@ async def test_instantiate_for_an_encounter_of_the_patient(
     refused = await api.post(url, json={"encounter_id": elsewhere["id"]}, headers=headers)
     _refused(refused, 422, "patient_mismatch")
     await fhir.delete("Encounter", elsewhere["id"])
+
+
+async def test_a_retried_instantiation_is_answered_once(
+    api: httpx.AsyncClient, world: World, tenant: TenantWorld
+) -> None:
+    sets = await _installed(api, tenant)
+    patient_id = tenant.patient["id"]
+    url = f"/api/patients/{patient_id}/order-sets/{sets['chest-pain-workup']}/instantiate"
+    headers = {**tenant.auth(Role.PHYSICIAN), "Idempotency-Key": f"retry-{uuid.uuid4()}"}
+    first = await api.post(url, json={}, headers=headers)
+    again = await api.post(url, json={}, headers=headers)
+    assert first.status_code == again.status_code == 201, again.text
+    assert again.headers.get("idempotent-replayed") == "true"
+    assert again.json() == first.json()
+    identifier = first.json()["group_identifier"]
+    groups = await _fhir(world, tenant).search(
+        "RequestGroup", {"subject": f"Patient/{patient_id}", "_count": "200"}
+    )
+    matching = [
+        e["resource"]
+        for e in groups.get("entry") or []
+        if e["resource"]["groupIdentifier"]["value"] == identifier.split("|")[1]
+    ]
+    assert len(matching) == 1
+    other_body = await api.post(url, json={"members": ["ecg"]}, headers=headers)
+    _refused(other_body, 422, "idempotency_key_reused")

@@ -8,7 +8,8 @@ retires and installs the shipped starter sets (administrators). Definitions hold
 nurses). The patient is read first (404 outside the caller's tenant or compartment; break-glass
 for a restricted patient), then the RequestGroup and its member drafts are written in one FHIR
 transaction, audited as ``order_set:instantiate`` naming the patient, the RequestGroup and every
-order.
+order. Instantiate and create take an ``Idempotency-Key`` (ehr.platform.idempotency): a retry
+is answered with the first answer and writes nothing again.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, Query, Response, status
+from fastapi.responses import JSONResponse
 
 from ehr.core.error_handlers import problem_responses
 from ehr.core.intake import IntakeRoute
@@ -39,6 +41,7 @@ from ehr.platform.audit.dependencies import PhiAudit
 from ehr.platform.auth.authorization import BreakGlassDep, RequirePermission
 from ehr.platform.auth.permissions import Permission
 from ehr.platform.auth.principal import Principal
+from ehr.platform.idempotency import IdempotencyDep
 
 __all__ = ["definitions_router", "instantiation_router", "router"]
 
@@ -118,13 +121,25 @@ async def read_order_set(
     responses=problem_responses(400, 401, 403, 409, 413, 422, 502, 503, 504),
 )
 async def create_order_set(
-    payload: OrderSetCreate, principal: CanManage, service: OrderSetServiceDep, response: Response
-) -> OrderSet:
-    """A new order set of the tenant; every member is validated as an order."""
+    payload: OrderSetCreate,
+    principal: CanManage,
+    service: OrderSetServiceDep,
+    idempotency: IdempotencyDep,
+    response: Response,
+) -> OrderSet | JSONResponse:
+    """A new order set of the tenant; every member is validated as an order (`Idempotency-Key`
+    replays the first answer of a retry)."""
     del principal
-    stored = await service.create(payload)
-    response.headers["Location"] = f"{PREFIX}/{stored.get('id', '')}"
-    return _shown(stored, response)
+
+    async def work() -> OrderSet:
+        stored = await service.create(payload)
+        response.headers["Location"] = f"{PREFIX}/{stored.get('id', '')}"
+        return _shown(stored, response)
+
+    answer: OrderSet | JSONResponse = await idempotency.once(
+        payload, work, response=response, status_code=status.HTTP_201_CREATED
+    )
+    return answer
 
 
 @definitions_router.put(
@@ -176,23 +191,36 @@ async def instantiate_order_set(
     patients_service: patients.PatientServiceDep,
     audit: PhiAudit,
     break_glass: BreakGlassDep,
+    idempotency: IdempotencyDep,
+    response: Response,
     payload: Annotated[InstantiationRequest | None, Body()] = None,
-) -> InstantiationResult:
+) -> InstantiationResult | JSONResponse:
     """Order the set's members for the patient as drafts: one RequestGroup (draft, intent order)
-    and every member order, written together or not at all. Sign them with the orders API."""
+    and every member order, written together or not at all. Sign them with the orders API.
+
+    With `Idempotency-Key`, a retry (same key, same body) is answered with the first answer
+    (`Idempotent-Replayed: true`) and writes nothing again."""
     gate = await clinical_record.open_patient(patient_id, principal, patients_service, break_glass)
-    result = await service.instantiate(set_id, patient_id, payload or InstantiationRequest())
-    gate.note(
-        audit,
-        "order_set:instantiate",
-        resource_type="RequestGroup",
-        resource_id=result.request_group_id,
-        details={
-            "order_set_id": set_id,
-            "orders": [f"{o.resource_type}/{o.id}" for o in result.orders],
-        },
+    request = payload or InstantiationRequest()
+
+    async def work() -> InstantiationResult:
+        result = await service.instantiate(set_id, patient_id, request)
+        gate.note(
+            audit,
+            "order_set:instantiate",
+            resource_type="RequestGroup",
+            resource_id=result.request_group_id,
+            details={
+                "order_set_id": set_id,
+                "orders": [f"{o.resource_type}/{o.id}" for o in result.orders],
+            },
+        )
+        return result
+
+    answer: InstantiationResult | JSONResponse = await idempotency.once(
+        request, work, response=response, status_code=status.HTTP_201_CREATED
     )
-    return result
+    return answer
 
 
 router = APIRouter()
