@@ -28,6 +28,7 @@ pytestmark = pytest.mark.integration
 
 TagForCleanup = Callable[[str, str], Awaitable[None]]
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
 
 
 class Caller:
@@ -305,3 +306,57 @@ async def test_encounter_list_pages_newest_first_by_cursor(
     other_filter = await api.get(url, params={"cursor": first["next"], "status": "finished"})
     assert other_filter.status_code == 422
     assert _problem_code(other_filter) == "invalid_list_cursor"
+
+
+async def test_restricted_encounters_need_break_glass(
+    api: httpx.AsyncClient,
+    db: Sessions,
+    tag_for_cleanup: TagForCleanup,
+    live_tenant_fhir: TenantFhirClient,
+    test_tag: dict[str, str],
+    patient_id: str,
+) -> None:
+    plain = await _start(api, tag_for_cleanup, patient_id)
+    restricted = await live_tenant_fhir.create(
+        {
+            "resourceType": "Encounter",
+            "meta": {
+                "tag": [test_tag],
+                "security": [{"system": CONFIDENTIALITY, "code": "R"}],
+            },
+            "status": "finished",
+            "class": {"system": ACT_CODE, "code": "AMB"},
+            "subject": {"reference": f"Patient/{patient_id}"},
+            "period": {"start": "2026-01-05T09:00:00Z", "end": "2026-01-05T10:00:00Z"},
+        }
+    )
+    await tag_for_cleanup("Encounter", str(restricted["id"]))
+    url = f"/api/patients/{patient_id}/encounters"
+
+    listed = await api.get(url)
+    assert listed.status_code == 200, listed.text
+    assert ([e["id"] for e in listed.json()["items"]], listed.json()["withheld"]) == (
+        [plain["id"]],
+        1,
+    )
+    refused = await api.get(f"{url}/{restricted['id']}")
+    assert refused.status_code == 403
+    assert _problem_code(refused) == "break_glass_required"
+    assert "encounter:read" not in await _audited_actions(db, str(restricted["id"]))
+
+    glass = {"X-Break-Glass-Reason": "Unconscious patient in the emergency department"}
+    opened = await api.get(url, headers=glass)
+    assert sorted(e["id"] for e in opened.json()["items"]) == sorted(
+        [plain["id"], restricted["id"]]
+    )
+    assert opened.json()["withheld"] == 0
+    read = await api.get(f"{url}/{restricted['id']}", headers=glass)
+    assert read.status_code == 200, read.text
+    async with db() as session:
+        flags = await session.scalars(
+            select(AuditRecord.break_glass).where(
+                AuditRecord.resource_id == str(restricted["id"]),
+                AuditRecord.action == "encounter:read",
+            )
+        )
+        assert list(flags) == [True]

@@ -1,7 +1,9 @@
 """The ``/api/patients/{patient_id}/encounters`` routes (thin: authorize, call, audit, return).
 
 Permissions: ``clinical:read`` to list and read, ``clinical:write`` to start and change status.
-Every encounter shown is noted on the PHI audit trail; restricted patients need break-glass.
+Every encounter shown is noted on the PHI audit trail; restricted patients need break-glass, and
+so do restricted (R/V) encounters: withheld from the list (counted in ``withheld``) and refused on
+read (403 ``break_glass_required``) unless break-glass opened the chart.
 Status changes follow the FHIR R4 workflow (409 ``encounter_transition_not_allowed``) and are
 versioned: ``If-Match`` (optional) must name the current version (412 otherwise).
 """
@@ -85,9 +87,10 @@ async def list_encounters(
     cursor of the next page."""
     gate = await open_patient(patient_id, principal, patient_service, break_glass)
     resources, complete = await service.list(patient_id, status=status_filter)
+    visible, gate = gate.shown(resources)
     scope = f"encounters|{status_filter or ''}"
     shown, next_page = cursors.page(
-        scope, patient_id, resources, encounter_order, limit=limit, cursor=cursor
+        scope, patient_id, visible, encounter_order, limit=limit, cursor=cursor
     )
     for resource in shown:
         _note(audit, "encounter:list", gate, resource)
@@ -97,6 +100,7 @@ async def list_encounters(
         items=[to_summary(r, patient_id) for r in shown],
         complete=complete,
         next=next_page,
+        withheld=len(resources) - len(visible),
     )
 
 
@@ -114,6 +118,7 @@ async def read_encounter(
     """One encounter (with its ETag)."""
     gate = await open_patient(patient_id, principal, patient_service, break_glass)
     resource = await service.get(patient_id, encounter_id)
+    gate = gate.admit(resource)
     _note(audit, "encounter:read", gate, resource)
     return _shown(response, to_summary(resource, patient_id))
 

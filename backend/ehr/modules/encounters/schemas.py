@@ -137,6 +137,9 @@ class EncounterList(BaseModel):
         description="Cursor of the next page (send it as `cursor` with the same filters); "
         "absent on the last page.",
     )
+    withheld: int = Field(
+        default=0, description="Restricted (R/V) encounters left out: they need break-glass."
+    )
 
 
 def utc_now() -> dt.datetime:

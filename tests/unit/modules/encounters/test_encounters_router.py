@@ -167,3 +167,47 @@ async def test_a_stale_if_match_is_412_without_a_write(
     )
     _problem(response, 412, "encounter_version_mismatch")
     assert not put.called
+
+
+def _restricted(encounter: dict[str, Any]) -> dict[str, Any]:
+    security = [{"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "R"}]
+    return {**encounter, "meta": {**encounter["meta"], "security": security}}
+
+
+GLASS = {"X-Break-Glass-Reason": "Unconscious patient in the emergency department"}
+
+
+async def test_restricted_encounters_are_withheld_from_the_list_unless_break_glass(
+    api: httpx.AsyncClient, hapi: respx.MockRouter, caller: Caller
+) -> None:
+    plain = {**_encounter("in-progress"), "id": "e-2"}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [
+            {"resource": _restricted(_encounter("finished"))},
+            {"resource": plain},
+        ],
+    }
+    hapi.get(f"{TENANT_BASE}/Encounter").mock(return_value=httpx.Response(200, json=bundle))
+    listed = await api.get("/api/patients/p-1/encounters")
+    assert listed.status_code == 200, listed.text
+    assert [e["id"] for e in listed.json()["items"]] == ["e-2"]
+    assert listed.json()["withheld"] == 1
+    opened = await api.get("/api/patients/p-1/encounters", headers=GLASS)
+    assert sorted(e["id"] for e in opened.json()["items"]) == ["e-1", "e-2"]
+    assert opened.json()["withheld"] == 0
+    assert any(n.break_glass for n in caller.trails[-1].notes)
+
+
+async def test_a_restricted_encounter_is_read_only_with_break_glass(
+    api: httpx.AsyncClient, hapi: respx.MockRouter, caller: Caller
+) -> None:
+    hapi.get(f"{TENANT_BASE}/Encounter/e-1").mock(
+        return_value=httpx.Response(200, json=_restricted(_encounter("in-progress")))
+    )
+    _problem(await api.get("/api/patients/p-1/encounters/e-1"), 403, "break_glass_required")
+    assert "encounter:read" not in caller.actions
+    opened = await api.get("/api/patients/p-1/encounters/e-1", headers=GLASS)
+    assert opened.status_code == 200, opened.text
+    assert [n.break_glass for n in caller.trails[-1].notes] == [True]
