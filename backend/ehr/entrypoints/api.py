@@ -42,8 +42,10 @@ from ehr.modules import (
     medication_safety,
     notes,
     order_sets,
+    orders,
     patients,
     problems,
+    results,
     vitals,
 )
 from ehr.platform.audit.checkpoints import run_checkpoints
@@ -168,8 +170,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(problems.router)
     app.include_router(allergies.router)
     app.include_router(vitals.router)
+    app.include_router(results.router)
+    app.include_router(results.critical_results_router)
+    app.include_router(results.result_policy_router)
     app.include_router(notes.router)
     app.include_router(order_sets.router)
+    app.include_router(orders.router)
+    app.include_router(orders.policy_router)
     app.include_router(notes.admin_router)
     app.include_router(medication_safety.router)
     app.include_router(audit_router)
