@@ -14,7 +14,9 @@ is answered with the first answer and writes nothing again.
 
 from __future__ import annotations
 
-from typing import Annotated
+import asyncio
+import contextlib
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Response, status
 from fastapi.responses import JSONResponse
@@ -200,11 +202,19 @@ async def instantiate_order_set(
 
     With `Idempotency-Key`, a retry (same key, same body) is answered with the first answer
     (`Idempotent-Replayed: true`) and writes nothing again."""
-    gate = await clinical_record.open_patient(patient_id, principal, patients_service, break_glass)
     request = payload or InstantiationRequest()
+    # Everything instantiation reads — the patient gate, the definition (and the encounter) —
+    # runs together and alongside the Idempotency-Key claim; nothing is written, and no answer
+    # (not even a replayed one) is given, unless the gate passes.
+    opening = asyncio.create_task(
+        clinical_record.open_patient(patient_id, principal, patients_service, break_glass)
+    )
+    reading = asyncio.create_task(service.definition_for(set_id, patient_id, request))
 
     async def work() -> InstantiationResult:
-        result = await service.instantiate(set_id, patient_id, request)
+        gate = await opening
+        definition = await reading
+        result = await service.instantiate(set_id, patient_id, request, definition=definition)
         gate.note(
             audit,
             "order_set:instantiate",
@@ -217,10 +227,37 @@ async def instantiate_order_set(
         )
         return result
 
-    answer: InstantiationResult | JSONResponse = await idempotency.once(
-        request, work, response=response, status_code=status.HTTP_201_CREATED
-    )
+    try:
+        answer: InstantiationResult | JSONResponse = await idempotency.once(
+            request, work, response=response, status_code=status.HTTP_201_CREATED
+        )
+        await opening  # a replayed answer goes only to a caller who may open this chart
+    except BaseException:
+        refusal = await _failure_of(opening)
+        if refusal is not None:  # the gate's refusal (404, 403) before any other error
+            raise refusal from None
+        raise
+    finally:
+        await _discard(reading)
     return answer
+
+
+async def _failure_of(task: asyncio.Task[Any]) -> BaseException | None:
+    """The exception ``task`` ended with (waiting for it), None if it succeeded."""
+    try:
+        await task
+    except asyncio.CancelledError:
+        return None
+    except Exception as exc:  # noqa: BLE001 - handed back to be raised
+        return exc
+    return None
+
+
+async def _discard(task: asyncio.Task[Any]) -> None:
+    """Cancel ``task`` if it still runs and swallow its outcome (it is not needed any more)."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
 
 
 router = APIRouter()

@@ -13,6 +13,7 @@ member draft in ONE transaction (:mod:`.flows`): HAPI down → 503 and nothing w
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
@@ -397,14 +398,34 @@ class OrderSetService:
                 "The encounter is not one of this patient's.", extra={"field": "encounter_id"}
             )
 
-    async def instantiate(
+    async def definition_for(
         self, set_id: str, patient_id: str, request: InstantiationRequest
+    ) -> dict[str, Any]:
+        """What instantiation reads before it writes: the definition and, when named, the
+        patient's encounter (read together; nothing here writes)."""
+        if request.encounter_id is None:
+            return await self.get(set_id)
+        read, _ = await asyncio.gather(
+            self.get(set_id), self._check_encounter(patient_id, request.encounter_id)
+        )
+        definition: dict[str, Any] = read
+        return definition
+
+    async def instantiate(
+        self,
+        set_id: str,
+        patient_id: str,
+        request: InstantiationRequest,
+        *,
+        definition: Mapping[str, Any] | None = None,
     ) -> InstantiationResult:
-        """Instantiate the set for the patient: ONE transaction (RequestGroup + member drafts)."""
-        definition = await self.get(set_id)
+        """Instantiate the set for the patient: ONE transaction (RequestGroup + member drafts).
+
+        ``definition`` is what :meth:`definition_for` read (the router reads it while the
+        patient gate runs); without it, it is read here."""
+        if definition is None:
+            definition = await self.definition_for(set_id, patient_id, request)
         planned = self.plan(definition, patient_id, request)
-        if request.encounter_id is not None:
-            await self._check_encounter(patient_id, request.encounter_id)
         answer = await self._fhir.transaction(planned.bundle)
         locations = [entry_location(e) for e in answer.get("entry") or [] if isinstance(e, Mapping)]
         if len(locations) != 1 + len(planned.members) or any(w is None for w in locations):

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from support.in_process import ApiFactory
 from support.settings import SettingsFactory
 
@@ -23,8 +23,10 @@ from ehr.modules.order_sets import load_starter_sets
 from ehr.modules.order_sets.schemas import OrderSetCreate
 from ehr.modules.order_sets.service import OrderSetService
 from ehr.platform.audit.dependencies import AuditTrail, get_phi_audit
+from ehr.platform.auth.authorization import CONFIDENTIALITY_SYSTEM
 from ehr.platform.auth.dependencies import get_current_principal
 from ehr.platform.auth.principal import Principal
+from ehr.platform.idempotency import Claim, Idempotency, StoredAnswer, get_idempotency
 
 BASE = "http://127.0.0.1:9/fhir"  # tests/unit/conftest.py UNIT_FHIR_BASE
 TENANT = "unit-tenant"
@@ -291,3 +293,81 @@ async def test_a_member_naming_a_patient_is_refused(
     _problem(response, 422, "order_set_member_patient_specific")
     assert response.json()["member"] == members[0]["key"]
     assert not transaction.called
+
+
+class MemoryStore:
+    """The idempotency table's claim rules in memory (one tenant, no expiry)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[str, Any]] = {}
+
+    async def claim(self, tenant: str, key: str, fingerprint: str, *, now: Any, ttl: Any) -> Claim:
+        row = self.rows.get(key)
+        if row is None:
+            self.rows[key] = {"fingerprint": fingerprint, "answer": None}
+            return Claim(owned=True)
+        return Claim(owned=False, fingerprint=row["fingerprint"], answer=row["answer"])
+
+    async def complete(self, tenant: str, key: str, answer: StoredAnswer) -> None:
+        self.rows[key]["answer"] = answer
+
+    async def release(self, tenant: str, key: str) -> None:
+        if self.rows.get(key, {}).get("answer") is None:
+            self.rows.pop(key, None)
+
+
+async def test_a_replay_is_given_only_to_a_caller_who_may_open_the_chart(
+    unit_settings: SettingsFactory, make_api: ApiFactory, hapi: respx.MockRouter
+) -> None:
+    app: FastAPI = create_app(unit_settings())
+    principal = _principal("physician")
+    store = MemoryStore()
+
+    async def current() -> Principal:
+        return principal
+
+    async def idempotency(request: Request) -> Idempotency:
+        return Idempotency(
+            store,
+            principal=principal,
+            key=request.headers.get("idempotency-key"),
+            method=request.method,
+            path=request.url.path,
+            if_match=None,
+        )
+
+    async def trail() -> AsyncIterator[AuditTrail]:
+        yield AuditTrail()
+
+    app.dependency_overrides[get_current_principal] = current
+    app.dependency_overrides[get_idempotency] = idempotency
+    app.dependency_overrides[get_phi_audit] = trail
+    api: httpx.AsyncClient = await make_api(app)
+    patient = hapi.get(f"{TENANT_BASE}/Patient/p-1").respond(json=PATIENT)
+    hapi.get(f"{TENANT_BASE}/PlanDefinition/pd-1").respond(json=_stored())
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        entries = [
+            {"response": {"status": "201 Created", "location": f"{e['request']['url']}/id-{i}"}}
+            for i, e in enumerate(json.loads(request.content)["entry"])
+        ]
+        return httpx.Response(200, json={"resourceType": "Bundle", "entry": entries})
+
+    transaction = hapi.post(TENANT_BASE).mock(side_effect=answer)
+    url = "/api/patients/p-1/order-sets/pd-1/instantiate"
+    headers = {"Idempotency-Key": "unit-key-0001"}
+    first = await api.post(url, json={}, headers=headers)
+    again = await api.post(url, json={}, headers=headers)
+    assert (first.status_code, again.status_code) == (201, 201), again.text
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    assert transaction.call_count == 1
+    # The patient became restricted since: the replay is refused like any access.
+    restricted = {
+        **PATIENT,
+        "meta": {"security": [{"system": CONFIDENTIALITY_SYSTEM, "code": "R"}]},
+    }
+    patient.respond(json=restricted)
+    refused = await api.post(url, json={}, headers=headers)
+    assert refused.status_code == 403, refused.text
+    assert transaction.call_count == 1
