@@ -123,8 +123,15 @@ async def walked(api: httpx.AsyncClient, world: World) -> dict[str, Any]:
         ),
         201,
     )
+    # A discharge is versioned on the encounter the clinician has open: its read's ETag.
+    opened = await api.get(f"{base}/encounters/{encounter_id}", headers=doctor)
+    assert opened.status_code == 200, opened.text
     steps["discharged"] = _ok(
-        await api.post(f"{base}/encounters/{encounter_id}/discharge", json={}, headers=doctor)
+        await api.post(
+            f"{base}/encounters/{encounter_id}/discharge",
+            json={},
+            headers={**doctor, "If-Match": opened.headers["etag"]},
+        )
     )
     return steps
 

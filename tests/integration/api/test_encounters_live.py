@@ -1,5 +1,6 @@
 """/api/patients/{id}/encounters against the real HAPI: start → read (ETag) → discharge;
-planned → arrived → in-progress; illegal transitions 409 naming from/to; a stale If-Match 412;
+planned → arrived → in-progress; illegal transitions 409 naming from/to; a missing If-Match 428,
+a stale one 412;
 another patient's encounter 404; the roles that may not see or write encounters.
 
 The caller is injected with ``dependency_overrides`` (the role is switched per test through
@@ -109,6 +110,11 @@ async def _audited_actions(db: Sessions, resource_id: str) -> set[str]:
         return set(rows)
 
 
+def _if_match(encounter: dict[str, object]) -> dict[str, str]:
+    """The If-Match header naming the version of ``encounter`` the client holds."""
+    return {"If-Match": f'W/"{encounter["version"]}"'}
+
+
 def _problem_code(response: httpx.Response) -> str:
     assert response.headers["content-type"].startswith(PROBLEM_JSON), response.text
     return str(response.json()["code"])
@@ -179,9 +185,13 @@ async def test_planned_arrives_then_starts(
 ) -> None:
     encounter = await _start(api, tag_for_cleanup, patient_id, status="planned")
     base = f"/api/patients/{patient_id}/encounters/{encounter['id']}"
-    arrived = await api.post(f"{base}/status", json={"status": "arrived"})
+    arrived = await api.post(
+        f"{base}/status", json={"status": "arrived"}, headers=_if_match(encounter)
+    )
     assert arrived.json()["status"] == "arrived"
-    started = await api.post(f"{base}/status", json={"status": "in-progress"})
+    started = await api.post(
+        f"{base}/status", json={"status": "in-progress"}, headers=_if_match(arrived.json())
+    )
     assert started.status_code == 200
     assert [h["status"] for h in started.json()["status_history"]] == ["planned", "arrived"]
 
@@ -194,21 +204,26 @@ async def test_illegal_transitions_are_409_naming_from_and_to(
 ) -> None:
     encounter = await _start(api, tag_for_cleanup, patient_id)
     base = f"/api/patients/{patient_id}/encounters/{encounter['id']}"
-    assert (await api.post(f"{base}/discharge")).status_code == 200
+    missing = await api.post(f"{base}/discharge")
+    assert (missing.status_code, _problem_code(missing)) == (428, "if_match_required")
+    discharged = await api.post(f"{base}/discharge", headers=_if_match(encounter))
+    assert discharged.status_code == 200, discharged.text
+    finished = _if_match(discharged.json())
 
-    again = await api.post(f"{base}/cancel")
+    again = await api.post(f"{base}/cancel", headers=finished)
     assert again.status_code == 409
     assert _problem_code(again) == "encounter_transition_not_allowed"
     assert again.json()["from"] == "finished"
     assert again.json()["to"] == "cancelled"
-    back = await api.post(f"{base}/status", json={"status": "in-progress"})
+    back = await api.post(f"{base}/status", json={"status": "in-progress"}, headers=finished)
     assert back.status_code == 409
     assert (await live_tenant_fhir.read("Encounter", str(encounter["id"])))["status"] == "finished"
 
     # entered-in-error is reachable from anywhere, once.
-    erred = await api.post(f"{base}/entered-in-error")
+    erred = await api.post(f"{base}/entered-in-error", headers=finished)
     assert erred.json()["status"] == "entered-in-error"
-    assert (await api.post(f"{base}/entered-in-error")).status_code == 409
+    twice = await api.post(f"{base}/entered-in-error", headers=_if_match(erred.json()))
+    assert twice.status_code == 409
 
 
 async def test_a_stale_if_match_is_412_and_changes_nothing(
@@ -219,10 +234,11 @@ async def test_a_stale_if_match_is_412_and_changes_nothing(
 ) -> None:
     encounter = await _start(api, tag_for_cleanup, patient_id)
     base = f"/api/patients/{patient_id}/encounters/{encounter['id']}"
-    stale = f'W/"{encounter["version"]}"'
-    assert (await api.post(f"{base}/status", json={"status": "onleave"})).status_code == 200
-    refused = await api.post(f"{base}/discharge", headers={"If-Match": stale})
-    assert refused.status_code == 412
+    stale = _if_match(encounter)
+    left = await api.post(f"{base}/status", json={"status": "onleave"}, headers=stale)
+    assert left.status_code == 200, left.text
+    refused = await api.post(f"{base}/discharge", headers=stale)
+    assert (refused.status_code, _problem_code(refused)) == (412, "fhir_precondition_failed")
     assert (await live_tenant_fhir.read("Encounter", str(encounter["id"])))["status"] == "onleave"
 
 
@@ -238,7 +254,10 @@ async def test_another_patients_encounter_is_404(
     response = await api.get(f"/api/patients/{other}/encounters/{encounter['id']}")
     assert response.status_code == 404
     assert (
-        await api.post(f"/api/patients/{other}/encounters/{encounter['id']}/cancel")
+        await api.post(
+            f"/api/patients/{other}/encounters/{encounter['id']}/cancel",
+            headers=_if_match(encounter),
+        )
     ).status_code == 404
 
 

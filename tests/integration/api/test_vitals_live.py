@@ -285,7 +285,7 @@ async def test_corrections_need_the_current_version_and_entered_in_error_keeps_t
     path = _path(patient_id, f"/{weight['id']}")
 
     missing = await api.put(path, json={"value": 81, "unit": "kg"})
-    _problem(missing, 428, "precondition_required")
+    _problem(missing, 428, "if_match_required")
     corrected = await api.put(
         path, json={"value": 81, "unit": "kg"}, headers={"If-Match": f'W/"{weight["version"]}"'}
     )

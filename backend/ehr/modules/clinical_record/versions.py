@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ehr.core.errors import AppError
 from ehr.fhir import FhirPreconditionFailed, bare_version, version_id
 from ehr.modules.clinical_record.refusals import IfMatchRequired
 
@@ -16,15 +15,11 @@ __all__ = ["check_version", "require_if_match"]
 
 
 def require_if_match(
-    if_match: str | None,
-    detail: str = "Send If-Match with the version you read (its ETag).",
-    *,
-    refusal: type[IfMatchRequired] = IfMatchRequired,
+    if_match: str | None, detail: str = "Send If-Match with the version you read (its ETag)."
 ) -> str:
-    """``if_match`` itself, or 428 (``refusal``: a kind whose stable code predates the shared
-    one keeps it) when the caller sent none."""
+    """``if_match`` itself, or 428 ``if_match_required`` when the caller sent none."""
     if if_match is None:
-        raise refusal(detail)
+        raise IfMatchRequired(detail)
     return if_match
 
 
@@ -33,11 +28,11 @@ def check_version(
     if_match: str,
     *,
     detail: str,
-    refusal: type[AppError] = FhirPreconditionFailed,
     strict: bool = False,
 ) -> None:
-    """412 (``refusal``, ``extra.current_version``) unless ``if_match`` (an ETag ``W/"3"`` or
-    the bare id) names ``current``'s version.
+    """412 ``fhir_precondition_failed`` (``extra.current_version``) unless ``if_match`` (an
+    ETag ``W/"3"`` or the bare id) names ``current``'s version. The code is the one HAPI's own
+    refusal of a stale version has, so a stale write is one code whichever side catches it.
 
     A resource without ``meta.versionId`` passes unless ``strict`` (then it matches nothing).
     """
@@ -45,4 +40,4 @@ def check_version(
     if version is None and not strict:
         return
     if bare_version(if_match) != (version or ""):
-        raise refusal(detail, extra={"current_version": version or ""})
+        raise FhirPreconditionFailed(detail, extra={"current_version": version or ""})

@@ -5,7 +5,8 @@ Every encounter shown is noted on the PHI audit trail; restricted patients need 
 so do restricted (R/V) encounters: withheld from the list (counted in ``withheld``) and refused on
 read (403 ``break_glass_required``) unless break-glass opened the chart.
 Status changes follow the FHIR R4 workflow (409 ``encounter_transition_not_allowed``) and are
-versioned: ``If-Match`` (optional) must name the current version (412 otherwise).
+versioned: ``If-Match`` is required (428 ``if_match_required``) and must name the current version
+(412 ``fhir_precondition_failed``), as on every chart write.
 """
 
 from __future__ import annotations
@@ -49,11 +50,12 @@ IfMatch = Annotated[
         alias="If-Match",
         max_length=40,
         pattern=r'^(W/)?"?[A-Za-z0-9\-.]{1,64}"?$',
-        description='The version read (`3` or `W/"3"`); a newer stored version → 412.',
+        description='The version read (`3` or `W/"3"`): required (428); a newer stored '
+        "version → 412.",
     ),
 ]
 _READ_ERRORS = problem_responses(401, 403, 404, 410, 422, 502, 503, 504)
-_WRITE_ERRORS = problem_responses(400, 401, 403, 404, 409, 412, 413, 422, 502, 503, 504)
+_WRITE_ERRORS = problem_responses(400, 401, 403, 404, 409, 412, 413, 422, 428, 502, 503, 504)
 
 
 def _note(audit: AuditTrail, action: str, gate: PatientGate, resource: Mapping[str, Any]) -> None:

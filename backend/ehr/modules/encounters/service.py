@@ -2,9 +2,10 @@
 
 Only the FHIR R4 Encounter workflow is allowed (:data:`ALLOWED_TRANSITIONS`); anything else is a
 409 ``encounter_transition_not_allowed`` naming ``from`` and ``to``. Every transition is a
-versioned update (``If-Match`` on the version just read, or the one the caller sent): two
-concurrent changes cannot both win, the loser gets 412 and nothing is lost. The status left is
-kept in ``statusHistory`` with the period it lasted.
+versioned update on the version the caller read: ``If-Match`` is required (428
+``if_match_required``), checked against the version just read and again by HAPI (412
+``fhir_precondition_failed``), so two concurrent changes cannot both win and nothing is lost.
+The status left is kept in ``statusHistory`` with the period it lasted.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from typing import Any, Final
 
 import structlog
 
-from ehr.core.errors import ConflictError, PreconditionFailed, RequestValidationFailed
-from ehr.fhir import FhirResourceNotFound, TenantFhirClient, version_id
+from ehr.core.errors import ConflictError, RequestValidationFailed
+from ehr.fhir import FhirResourceNotFound, TenantFhirClient
 from ehr.modules import clinical_record
 from ehr.modules.encounters.schemas import (
     ACT_CODE_SYSTEM,
@@ -34,7 +35,6 @@ __all__ = [
     "EncounterNotFound",
     "EncounterService",
     "EncounterTransitionError",
-    "EncounterVersionMismatch",
     "check_transition",
     "encounter_order",
     "to_summary",
@@ -71,13 +71,6 @@ class EncounterTransitionError(ConflictError):
 
 class EncounterNotFound(FhirResourceNotFound):
     """The encounter does not exist, or belongs to another patient (told apart from nothing)."""
-
-
-class EncounterVersionMismatch(PreconditionFailed):
-    """The caller's If-Match names a version that is no longer the current one."""
-
-    code = "encounter_version_mismatch"
-    title = "The encounter changed since the version given in If-Match"
 
 
 class EncounterStartInvalid(RequestValidationFailed):
@@ -275,16 +268,14 @@ class EncounterService:
         discharge: EncounterDischarge | None = None,
     ) -> dict[str, Any]:
         """Move the encounter to ``target`` along the FHIR workflow, as one versioned update."""
+        if_match = clinical_record.require_if_match(if_match)
         current = await self.get(patient_id, encounter_id)
-        version = version_id(current) or ""
-        if if_match is not None:
-            clinical_record.check_version(
-                current,
-                if_match,
-                detail="The encounter changed since the version given in If-Match.",
-                refusal=EncounterVersionMismatch,
-                strict=True,
-            )
+        clinical_record.check_version(
+            current,
+            if_match,
+            detail="The encounter changed since the version given in If-Match.",
+            strict=True,
+        )
         moment = utc_now()
         if discharge is not None and discharge.end is not None:
             moment = discharge.end
@@ -312,7 +303,7 @@ class EncounterService:
             if "start" in period and "end" not in period and target == "cancelled":
                 period["end"] = _instant(moment)
             updated["period"] = period
-        stored = await self._fhir.update(updated, if_match=version or None)
+        stored = await self._fhir.update(updated, if_match=if_match)
         logger.info(
             "encounters.transition.completed",
             resource_id=encounter_id,

@@ -64,7 +64,6 @@ __all__ = [
     "EffectiveInFuture",
     "EncounterNotOfPatient",
     "InvalidPageTokenError",
-    "PreconditionRequired",
     "VitalEnteredInError",
     "VitalsResults",
     "VitalsService",
@@ -78,15 +77,6 @@ logger = structlog.get_logger(__name__)
 # Clock skew between a device and the server allowed on ``effective``.
 FUTURE_TOLERANCE: Final = dt.timedelta(minutes=5)
 _LATEST_SCAN: Final = 200
-
-
-class PreconditionRequired(clinical_record.IfMatchRequired):
-    """An update without ``If-Match`` (RFC 6585: 428): it could overwrite someone's change.
-
-    The shared refusal, under the stable code the vitals API has always answered with."""
-
-    code = "precondition_required"
-    title = "Precondition required"
 
 
 class EncounterNotOfPatient(RequestValidationFailed):
@@ -258,11 +248,14 @@ class VitalsService:
     ) -> dict[str, Any]:
         """Correct the values (status ``amended``); a stale ``if_match`` is 412."""
         if_match = clinical_record.require_if_match(
-            if_match, "Send the version you corrected in If-Match", refusal=PreconditionRequired
+            if_match, "Send the version you corrected in If-Match"
         )
         current = await self.get(patient_id, vital_id)
         if current.get("status") == ENTERED_IN_ERROR:
             raise VitalEnteredInError("This vital sign was entered in error; record a new one")
+        clinical_record.check_version(
+            current, if_match, detail="The vital sign changed since the version given in If-Match"
+        )
         if payload.effective is not None:
             _check_not_in_future(payload.effective)
         await units_ready()

@@ -77,17 +77,11 @@ def test_a_date_after_tomorrow_utc_is_in_the_future() -> None:
     assert caught.value.extra == {"field": "abatement"}
 
 
-def test_if_match_is_required_under_the_kinds_code() -> None:
+def test_if_match_is_required_under_one_code() -> None:
     assert require_if_match('W/"3"') == 'W/"3"'
-    with pytest.raises(IfMatchRequired):
+    with pytest.raises(IfMatchRequired) as caught:
         require_if_match(None)
-
-    class LegacyCode(IfMatchRequired):
-        code = "precondition_required"
-
-    with pytest.raises(LegacyCode) as caught:
-        require_if_match(None, "Send it", refusal=LegacyCode)
-    assert caught.value.code == "precondition_required"
+    assert (caught.value.status_code, caught.value.code) == (428, "if_match_required")
 
 
 @pytest.mark.parametrize("tag", ["3", '"3"', 'W/"3"', ' W/"3" '])

@@ -1,5 +1,6 @@
 """/api/patients/{id}/encounters against a respx-mocked HAPI: error paths only (HAPI down,
-a refused transition writes nothing, another patient's encounter, a lost If-Match race)."""
+a refused transition writes nothing, another patient's encounter, a missing or stale If-Match,
+a lost If-Match race, restricted encounters)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ BASE = "http://127.0.0.1:9/fhir"  # tests/unit/conftest.py UNIT_FHIR_BASE
 TENANT = "unit-tenant"
 TENANT_BASE = f"{BASE}/{TENANT}"
 PATIENT = {"resourceType": "Patient", "id": "p-1", "meta": {"versionId": "1"}}
+VERSION_3 = {"If-Match": 'W/"3"'}
 
 
 class Caller:
@@ -118,7 +120,7 @@ async def test_a_refused_transition_writes_nothing(
     )
     put = hapi.put(f"{TENANT_BASE}/Encounter/e-1")
     body = _problem(
-        await api.post("/api/patients/p-1/encounters/e-1/cancel"),
+        await api.post("/api/patients/p-1/encounters/e-1/cancel", headers=VERSION_3),
         409,
         "encounter_transition_not_allowed",
     )
@@ -135,7 +137,8 @@ async def test_another_patients_encounter_is_404(
     )
     put = hapi.put(f"{TENANT_BASE}/Encounter/e-1")
     assert (await api.get("/api/patients/p-1/encounters/e-1")).status_code == 404
-    assert (await api.post("/api/patients/p-1/encounters/e-1/discharge")).status_code == 404
+    discharge = await api.post("/api/patients/p-1/encounters/e-1/discharge", headers=VERSION_3)
+    assert discharge.status_code == 404
     assert not put.called
 
 
@@ -150,8 +153,8 @@ async def test_a_lost_race_is_412_and_the_update_was_versioned(
             409, json={"resourceType": "OperationOutcome", "issue": [{"severity": "error"}]}
         )
     )
-    response = await api.post("/api/patients/p-1/encounters/e-1/discharge")
-    assert response.status_code == 412, response.text
+    response = await api.post("/api/patients/p-1/encounters/e-1/discharge", headers=VERSION_3)
+    _problem(response, 412, "fhir_precondition_failed")
     assert put.calls.last.request.headers["If-Match"] == 'W/"3"'
 
 
@@ -165,7 +168,7 @@ async def test_a_stale_if_match_is_412_without_a_write(
     response = await api.post(
         "/api/patients/p-1/encounters/e-1/discharge", headers={"If-Match": 'W/"2"'}
     )
-    _problem(response, 412, "encounter_version_mismatch")
+    _problem(response, 412, "fhir_precondition_failed")
     assert not put.called
 
 
@@ -211,3 +214,28 @@ async def test_a_restricted_encounter_is_read_only_with_break_glass(
     opened = await api.get("/api/patients/p-1/encounters/e-1", headers=GLASS)
     assert opened.status_code == 200, opened.text
     assert [n.break_glass for n in caller.trails[-1].notes] == [True]
+
+
+@pytest.mark.parametrize(
+    ("route", "body"),
+    [
+        ("discharge", None),
+        ("cancel", None),
+        ("entered-in-error", None),
+        ("status", {"status": "onleave"}),
+    ],
+)
+async def test_a_transition_without_if_match_is_428_and_reads_nothing(
+    api: httpx.AsyncClient,
+    hapi: respx.MockRouter,
+    caller: Caller,
+    route: str,
+    body: dict[str, str] | None,
+) -> None:
+    read = hapi.get(f"{TENANT_BASE}/Encounter/e-1")
+    put = hapi.put(f"{TENANT_BASE}/Encounter/e-1")
+    response = await api.post(f"/api/patients/p-1/encounters/e-1/{route}", json=body)
+    _problem(response, 428, "if_match_required")
+    assert not read.called
+    assert not put.called
+    assert not any(a.startswith("encounter:") for a in caller.actions)
