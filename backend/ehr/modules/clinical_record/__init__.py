@@ -16,8 +16,9 @@ The public surface (other modules import only this):
 ``check_version``                   412 when ``If-Match`` is not the version just read
 ``SNOMED_SYSTEM``, ``is_snomed_ct_concept``  the SNOMED CT concept id check (shape, partition,
                                     Verhoeff digit)
-``USER_SYSTEM``, ``recorder_reference``, ``Recorder``, ``recorder_of``  the recorder: the
-                                    principal as a FHIR Reference, and read back
+``USER_SYSTEM``, ``recorder_reference``, ``Recorder``, ``recorder_of``, ``user_of``  the
+                                    recorder: the principal as a FHIR Reference, and read back
+                                    (``user_of``: any user Reference — an author, a signer)
 ``ENTERED_IN_ERROR``, ``is_entered_in_error``, ``mark_verification_entered_in_error``  the
                                     "delete" of clinical data: a status, never a hard delete
 ``page_of``, ``newest_first``, ``SortKey``, ``ListCursors``, ``ListCursorsDep``, ``LimitParam``,
@@ -49,6 +50,7 @@ from ehr.modules.clinical_record.recorder import (
     Recorder,
     recorder_of,
     recorder_reference,
+    user_of,
 )
 from ehr.modules.clinical_record.refusals import (
     DateInFuture,
@@ -92,4 +94,5 @@ __all__ = [
     "recorder_of",
     "recorder_reference",
     "require_if_match",
+    "user_of",
 ]

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from ehr.platform.auth.principal import Principal
 
-__all__ = ["USER_SYSTEM", "Recorder", "recorder_of", "recorder_reference"]
+__all__ = ["USER_SYSTEM", "Recorder", "recorder_of", "recorder_reference", "user_of"]
 
 USER_SYSTEM: Final = "urn:ehr:user"
 
@@ -31,15 +31,20 @@ def recorder_reference(principal: Principal) -> dict[str, Any]:
     }
 
 
-def recorder_of(resource: Mapping[str, Any]) -> Recorder | None:
-    """The entry's ``recorder`` as the API shows it (None when it has none)."""
-    recorder = resource.get("recorder")
-    if not isinstance(recorder, Mapping):
+def user_of(reference: object) -> Recorder | None:
+    """A Reference to a user (a recorder, a note's author or signer) as the API shows it: its
+    identifier value and display (None when it is not a Reference)."""
+    if not isinstance(reference, Mapping):
         return None
-    ident = recorder.get("identifier")
+    ident = reference.get("identifier")
     value = ident.get("value") if isinstance(ident, Mapping) else None
-    display = recorder.get("display")
+    display = reference.get("display")
     return Recorder(
         user_id=value if isinstance(value, str) else None,
         display=display if isinstance(display, str) else None,
     )
+
+
+def recorder_of(resource: Mapping[str, Any]) -> Recorder | None:
+    """The entry's ``recorder`` as the API shows it (None when it has none)."""
+    return user_of(resource.get("recorder"))

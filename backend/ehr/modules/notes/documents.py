@@ -133,15 +133,9 @@ def is_released(resource: Mapping[str, Any]) -> bool:
 
 
 def person(reference: object) -> NotePerson | None:
-    if not isinstance(reference, Mapping):
-        return None
-    identifier = reference.get("identifier")
-    value = identifier.get("value") if isinstance(identifier, Mapping) else None
-    display = reference.get("display")
-    return NotePerson(
-        user_id=value if isinstance(value, str) else None,
-        display=display if isinstance(display, str) else None,
-    )
+    """The user a Reference names (``clinical_record.user_of``), as a note shows it."""
+    who = clinical_record.user_of(reference)
+    return NotePerson(user_id=who.user_id, display=who.display) if who is not None else None
 
 
 def user_of(reference: object) -> str | None:

@@ -22,7 +22,8 @@ from ehr.core.dependencies import SessionDep
 from ehr.core.error_handlers import problem_responses
 from ehr.core.intake import IntakeRoute
 from ehr.modules import clinical_record, patients
-from ehr.modules.notes.dependencies import NoteServiceDep, PatientGate, open_patient, signer_of
+from ehr.modules.clinical_record import PatientGate, open_patient
+from ehr.modules.notes.dependencies import NoteServiceDep, signer_of
 from ehr.modules.notes.documents import to_summary
 from ehr.modules.notes.paging import DEFAULT_LIMIT, MAX_LIMIT
 from ehr.modules.notes.provenance import signature_record
@@ -64,14 +65,11 @@ _WRITE_ERRORS = problem_responses(400, 401, 403, 404, 409, 412, 413, 422, 502, 5
 
 
 def _note(audit: AuditTrail, action: str, gate: PatientGate, resource: Mapping[str, Any]) -> None:
-    bg = gate.break_glass
-    audit.access(
+    gate.note(
+        audit,
         action,
         resource_type="DocumentReference",
         resource_id=str(resource.get("id", "")) or None,
-        patient_id=gate.patient_id,
-        break_glass=bg is not None,
-        break_glass_reason=bg.reason if bg is not None else None,
     )
 
 

@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from ehr.modules import clinical_record
+
 __all__ = [
     "ContentType",
     "NoteAddendum",
@@ -100,11 +102,8 @@ class NoteAddendum(BaseModel):
     title: _Title | None = None
 
 
-class NotePerson(BaseModel):
-    """A user who wrote, signed or co-signed a note."""
-
-    user_id: str | None = None
-    display: str | None = None
+class NotePerson(clinical_record.Recorder):
+    """A user who wrote, signed or co-signed a note (read like every chart record's recorder)."""
 
 
 class NoteRelation(BaseModel):

@@ -32,6 +32,7 @@ from ehr.modules.clinical_record import (
     recorder_of,
     recorder_reference,
     require_if_match,
+    user_of,
 )
 from ehr.modules.clinical_record.codes import verhoeff_ok
 from ehr.platform.auth.authorization import (
@@ -119,6 +120,13 @@ def test_the_recorder_goes_out_and_comes_back() -> None:
     assert shown is not None
     assert (shown.user_id, shown.display) == (str(uuid.UUID(int=7)), "dr.who")
     assert recorder_of({}) is None
+
+
+def test_any_user_reference_reads_like_the_recorder() -> None:
+    author = user_of({"identifier": {"system": USER_SYSTEM, "value": "u-1"}})
+    assert author is not None
+    assert (author.user_id, author.display) == ("u-1", None)
+    assert user_of("Practitioner/1") is None
 
 
 def test_entered_in_error_is_a_status_or_a_verification_status() -> None:
