@@ -287,6 +287,19 @@ async def test_timeline_pages_are_stable_while_entries_are_recorded(
     bad = await api.get(url, params={"cursor": "not-a-cursor"}, headers=headers)
     assert bad.status_code == 422
     assert bad.json()["code"] == "invalid_timeline_cursor"
+    # The cursor is sealed to the tenant, the patient and the filters: reused elsewhere, 422.
+    other_kind = await api.get(
+        url, params={"cursor": page1["next"], "kind": "note"}, headers=headers
+    )
+    other_tenant = world.tenants["cy"]
+    elsewhere = await api.get(
+        f"/api/patients/{other_tenant.patient['id']}/timeline",
+        params={"cursor": page1["next"]},
+        headers=other_tenant.auth(Role.PHYSICIAN),
+    )
+    for foreign in (other_kind, elsewhere):
+        assert foreign.status_code == 422, foreign.text
+        assert foreign.json()["code"] == "invalid_timeline_cursor"
 
 
 async def test_each_role_gets_what_it_may_see(

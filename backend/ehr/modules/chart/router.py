@@ -23,7 +23,7 @@ from ehr.fhir.errors import FhirResourceNotFound
 from ehr.modules import clinical_record, patients
 from ehr.modules.chart.dependencies import ChartServiceDep
 from ehr.modules.chart.schemas import ChartSummary, TimelineKind, TimelinePage
-from ehr.modules.chart.service import TIMELINE_KINDS
+from ehr.modules.chart.service import TIMELINE_KINDS, TimelineFilters
 from ehr.platform.audit.dependencies import PhiAudit
 from ehr.platform.auth.authorization import BreakGlassDep, RequirePermission
 from ehr.platform.auth.permissions import Permission
@@ -95,6 +95,7 @@ async def patient_timeline(
     chart: ChartServiceDep,
     audit: PhiAudit,
     break_glass: BreakGlassDep,
+    cursors: clinical_record.ListCursorsDep,
     kind: Annotated[
         list[TimelineKind] | None,
         Query(max_length=5, description="Kinds to include (repeat); all when absent."),
@@ -107,7 +108,11 @@ async def patient_timeline(
     ] = None,
     cursor: Annotated[
         str | None,
-        Query(max_length=512, pattern=r"^[A-Za-z0-9_-]+$", description="From a page's `next`."),
+        Query(
+            max_length=1024,
+            pattern=r"^[A-Za-z0-9_.-]+$",
+            description="From a page's `next`, with the same filters.",
+        ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100, description="Items per page.")] = 25,
 ) -> TimelinePage:
@@ -115,15 +120,19 @@ async def patient_timeline(
     newest first; pages follow `next` (a keyset: stable while new entries are recorded)."""
     gate = await clinical_record.open_patient(patient_id, principal, people, break_glass)
     kinds = list(dict.fromkeys(kind)) if kind else list(TIMELINE_KINDS)
+    filters = TimelineFilters(
+        kinds=tuple(kinds),
+        since=since,
+        until=until,
+        released_notes_only=patients.compartment_of(principal) is not None,
+    )
     page = await chart.timeline(
         patient_id,
         clinical_record.entry_visibility(principal, break_glass),
-        kinds=kinds,
-        since=since,
-        until=until,
+        filters=filters,
+        cursors=cursors,
         cursor=cursor,
         limit=limit,
-        released_notes_only=patients.compartment_of(principal) is not None,
     )
     gate.note(
         audit,

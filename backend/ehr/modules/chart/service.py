@@ -10,7 +10,7 @@ entered-in-error entries are never shown.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ehr.fhir import TenantFhirClient
@@ -20,15 +20,17 @@ from ehr.modules.chart.entries import (
     sort_instant,
     to_entry,
 )
-from ehr.modules.chart.schemas import SectionName, SummarySection, TimelineKind, TimelinePage
+from ehr.modules.chart.schemas import SectionName, SummarySection, TimelinePage
 from ehr.modules.chart.summary import SummaryQuery, read_summary, summary_plan
 from ehr.modules.chart.timeline import (
     TIMELINE_KINDS,
     InvalidTimelineCursor,
-    decode_cursor,
-    encode_cursor,
+    TimelineFilters,
+    open_cursor,
     read_timeline,
+    seal_cursor,
 )
+from ehr.modules.clinical_record import ListCursors
 
 __all__ = [
     "ABNORMAL_INTERPRETATIONS",
@@ -36,9 +38,10 @@ __all__ = [
     "ChartService",
     "InvalidTimelineCursor",
     "SummaryQuery",
+    "TimelineFilters",
     "clinical_date",
-    "decode_cursor",
-    "encode_cursor",
+    "open_cursor",
+    "seal_cursor",
     "sort_instant",
     "summary_plan",
     "to_entry",
@@ -66,22 +69,18 @@ class ChartService:
         patient_id: str,
         visible: _Visible,
         *,
-        kinds: Sequence[TimelineKind],
-        since: str | None,
-        until: str | None,
+        filters: TimelineFilters,
+        cursors: ListCursors,
         cursor: str | None,
         limit: int,
-        released_notes_only: bool = False,
     ) -> TimelinePage:
         """One page of the timeline, newest first (see the module doc)."""
         return await read_timeline(
             self._fhir,
             patient_id,
             visible,
-            kinds=kinds,
-            since=since,
-            until=until,
+            filters=filters,
+            cursors=cursors,
             cursor=cursor,
             limit=limit,
-            released_notes_only=released_notes_only,
         )

@@ -1,21 +1,20 @@
 """The timeline: encounters, orders, results, notes and medication orders merged by clinical
 date, newest first, keyset-paginated (ADR 0018).
 
-Cursor: ``base64url(JSON [date, key])`` of the last item shown, where ``date`` is the item's
-clinical date as a UTC instant and ``key`` its ``Type/id``. The next page is every item strictly
-older in the order (date desc, key desc) — a keyset, so items recorded meanwhile never shift or
-repeat a page (a newer item shows on the first page; an item back-dated into the already-read
-range is not revisited by an open cursor).
+Cursor: the last shown item's position ``[date, key]`` — ``date`` its clinical date as a UTC
+instant, ``key`` its ``Type/id`` — sealed like the list cursors (``clinical_record.ListCursors``:
+HMAC-SHA256 bound to the tenant, the patient and the timeline's filters), so it is opaque and a
+cursor of another tenant, patient or filter set is refused (422 ``invalid_timeline_cursor``).
+The next page is every item strictly older in the order (date desc, key desc) — a keyset, so
+items recorded meanwhile never shift or repeat a page (a newer item shows on the first page; an
+item back-dated into the already-read range is not revisited by an open cursor).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import datetime as dt
-import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -23,14 +22,15 @@ from ehr.core.errors import AppError, RequestValidationFailed
 from ehr.fhir import TenantFhirClient, bundle_resources, parse_fhir_date
 from ehr.modules.chart.entries import clinical_date, display_of, sort_instant, status_of
 from ehr.modules.chart.schemas import TimelineItem, TimelineKind, TimelinePage
-from ehr.modules.clinical_record import is_entered_in_error
+from ehr.modules.clinical_record import InvalidListCursor, ListCursors, is_entered_in_error
 
 __all__ = [
     "TIMELINE_KINDS",
     "InvalidTimelineCursor",
-    "decode_cursor",
-    "encode_cursor",
+    "TimelineFilters",
+    "open_cursor",
     "read_timeline",
+    "seal_cursor",
 ]
 
 _Visible = Callable[[Mapping[str, Any]], bool]
@@ -45,24 +45,48 @@ TIMELINE_KINDS: Final[tuple[TimelineKind, ...]] = (
 
 
 class InvalidTimelineCursor(RequestValidationFailed):
+    """A cursor not issued for this timeline (tenant, patient, filters), or not a cursor."""
+
     code = "invalid_timeline_cursor"
+    title = "Invalid timeline cursor"
 
 
-def encode_cursor(date: str, key: str) -> str:
-    raw = json.dumps([date, key], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+@dataclass(frozen=True, slots=True)
+class TimelineFilters:
+    """What a timeline page is filtered by — and what its cursor is sealed to."""
+
+    kinds: tuple[TimelineKind, ...]
+    since: str | None = None
+    until: str | None = None
+    released_notes_only: bool = False
+
+    @property
+    def scope(self) -> str:
+        kinds = ",".join(sorted(set(self.kinds)))
+        released = int(self.released_notes_only)
+        return f"timeline|{kinds}|{self.since or ''}|{self.until or ''}|{released}"
 
 
-def decode_cursor(cursor: str) -> tuple[str, str]:
-    """The (date, key) of a cursor; :class:`InvalidTimelineCursor` (422) if it is not one."""
+def seal_cursor(
+    cursors: ListCursors, filters: TimelineFilters, patient_id: str, date: str, key: str
+) -> str:
+    """The cursor of the item at (``date``, ``key``) in this patient's filtered timeline."""
+    return cursors.seal(filters.scope, patient_id, (date, key))
+
+
+def open_cursor(
+    cursors: ListCursors, filters: TimelineFilters, patient_id: str, cursor: str
+) -> tuple[str, str]:
+    """The (date, key) a cursor names; :class:`InvalidTimelineCursor` (422) unless it was
+    sealed for this tenant, patient and filters."""
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        date, key = json.loads(raw)
-    except (ValueError, TypeError, binascii.Error):
-        raise InvalidTimelineCursor("The timeline cursor is not valid") from None
-    if not (isinstance(date, str) and isinstance(key, str) and sort_instant(date) == date):
-        raise InvalidTimelineCursor("The timeline cursor is not valid")
-    return date, key
+        position = cursors.open(filters.scope, patient_id, cursor)
+    except InvalidListCursor as refused:
+        raise InvalidTimelineCursor(refused.detail) from None
+    match position:
+        case (str() as date, str() as key) if sort_instant(date) == date:
+            return date, key
+    raise InvalidTimelineCursor("The timeline cursor is not valid")  # pragma: no cover - sealed
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,15 +133,15 @@ async def read_timeline(
     patient_id: str,
     visible: _Visible,
     *,
-    kinds: Sequence[TimelineKind],
-    since: str | None,
-    until: str | None,
+    filters: TimelineFilters,
+    cursors: ListCursors,
     cursor: str | None,
     limit: int,
-    released_notes_only: bool = False,
 ) -> TimelinePage:
     """One page of the timeline, newest first (see the module doc)."""
-    after = decode_cursor(cursor) if cursor is not None else None
+    kinds, since, until = filters.kinds, filters.since, filters.until
+    released_notes_only = filters.released_notes_only
+    after = open_cursor(cursors, filters, patient_id, cursor) if cursor is not None else None
     until_instant = _end_instant(until) if until is not None else None
     upper = [u for u in (until_instant, after[0] if after else None) if u]
     ceiling = min(upper) if upper else None
@@ -185,7 +209,11 @@ async def read_timeline(
     candidates.sort(key=lambda item: (item[0], item[1]), reverse=True)
     page = candidates[:limit]
     more = len(candidates) > limit
-    next_cursor = encode_cursor(page[-1][0], page[-1][1]) if page and more else None
+    next_cursor = (
+        seal_cursor(cursors, filters, patient_id, page[-1][0], page[-1][1])
+        if page and more
+        else None
+    )
     return TimelinePage(
         items=[item for _, _, item in page],
         next=next_cursor,

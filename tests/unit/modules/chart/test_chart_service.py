@@ -10,15 +10,20 @@ from typing import Any
 import pytest
 
 from ehr.fhir.errors import FhirTimeout, FhirUnavailable
+from ehr.modules.chart.schemas import TimelineKind
 from ehr.modules.chart.service import (
     ChartService,
     InvalidTimelineCursor,
-    decode_cursor,
-    encode_cursor,
+    TimelineFilters,
+    open_cursor,
+    seal_cursor,
     sort_instant,
     summary_plan,
     to_entry,
 )
+from ehr.modules.clinical_record import ListCursors
+
+CURSORS = ListCursors(b"unit-secret", "t1")
 
 
 class FakeFhir:
@@ -139,10 +144,25 @@ def test_summary_plan_reads_vitals_by_the_profile_codes_and_every_query_is_the_p
 def test_cursor_round_trip_and_refusals() -> None:
     instant = sort_instant("2026-01-02T03:04:05+01:00")
     assert instant == "2026-01-02T02:04:05.000000Z"
-    assert decode_cursor(encode_cursor(instant, "Encounter/e1")) == (instant, "Encounter/e1")
-    for bad in ("not-a-cursor", encode_cursor("2026-01-02", "x"), "W10"):
-        with pytest.raises(InvalidTimelineCursor):
-            decode_cursor(bad)
+    notes = TimelineFilters(kinds=("note", "encounter"))
+    cursor = seal_cursor(CURSORS, notes, "p1", instant, "Encounter/e1")
+    assert open_cursor(CURSORS, notes, "p1", cursor) == (instant, "Encounter/e1")
+    # The kinds' order does not matter; every other filter does.
+    same = TimelineFilters(kinds=("encounter", "note"))
+    assert open_cursor(CURSORS, same, "p1", cursor) == (instant, "Encounter/e1")
+    foreign = [
+        (CURSORS, notes, "p2", cursor),  # another patient
+        (ListCursors(b"unit-secret", "t2"), notes, "p1", cursor),  # another tenant
+        (CURSORS, TimelineFilters(kinds=("note",)), "p1", cursor),  # other kinds
+        (CURSORS, TimelineFilters(kinds=notes.kinds, since="2026-01-01"), "p1", cursor),
+        (CURSORS, TimelineFilters(kinds=notes.kinds, released_notes_only=True), "p1", cursor),
+        (CURSORS, notes, "p1", "not-a-cursor"),
+        (CURSORS, notes, "p1", "W10"),
+    ]
+    for cursors, filters, patient_id, bad in foreign:
+        with pytest.raises(InvalidTimelineCursor) as caught:
+            open_cursor(cursors, filters, patient_id, bad)
+        assert (caught.value.status_code, caught.value.code) == (422, "invalid_timeline_cursor")
 
 
 def test_partial_dates_sort_at_their_start() -> None:
@@ -167,26 +187,24 @@ async def test_timeline_merges_kinds_newest_first_and_pages_by_keyset() -> None:
         }
     )
     service = ChartService(fhir)  # type: ignore[arg-type]
-    kinds = ["encounter", "order", "note"]
+    kinds: tuple[TimelineKind, ...] = ("encounter", "order", "note")
     page = await service.timeline(
         "p1",
         _visible,
-        kinds=kinds,
-        since=None,
-        until=None,
+        filters=TimelineFilters(kinds=kinds),
+        cursors=CURSORS,
         cursor=None,
-        limit=3,  # type: ignore[arg-type]
+        limit=3,
     )
     assert [item.id for item in page.items] == ["s1", "d1", "s0"]  # same day: key desc
     assert page.next is not None
     rest = await service.timeline(
         "p1",
         _visible,
-        kinds=kinds,
-        since=None,
-        until=None,
+        filters=TimelineFilters(kinds=kinds),
+        cursors=CURSORS,
         cursor=page.next,
-        limit=3,  # type: ignore[arg-type]
+        limit=3,
     )
     assert [item.id for item in rest.items] == ["e1"]
     assert rest.next is None
