@@ -38,6 +38,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
+    "JOB_QUEUE_SCHEMA_SUFFIX",
     "MODEL_SCHEMA",
     "NAMING_CONVENTION",
     "ApiKey",
@@ -47,6 +48,8 @@ __all__ = [
     "CdsClient",
     "CdsFeedback",
     "IdempotencyKey",
+    "Job",
+    "JobStep",
     "MedicationSafetyPolicy",
     "MfaSecret",
     "NoteTemplate",
@@ -59,6 +62,7 @@ __all__ = [
     "SigningKey",
     "Tenant",
     "User",
+    "job_queue_schema",
 ]
 
 # The schema name models are declared in; mapped to settings.db.app_schema by the engine.
@@ -575,3 +579,84 @@ class OrderPolicy(Base):
     # Who saved it last: "<actor type>:<id>" (user or API key id), never a name.
     updated_by: Mapped[str] = mapped_column(String(200))
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+# procrastinate's own tables, types and functions (the job queue, ADR 0024) live in a schema of
+# their own next to the app schema: ``<app schema>_queue`` (migration 0010 creates and drops it).
+JOB_QUEUE_SCHEMA_SUFFIX: Final = "_queue"
+
+
+def job_queue_schema(app_schema: str) -> str:
+    """The schema holding the job queue of ``app_schema`` (``ehr_app`` → ``ehr_app_queue``)."""
+    return f"{app_schema}{JOB_QUEUE_SCHEMA_SUFFIX}"
+
+
+class Job(Base):
+    """A background job's record (ADR 0024): who asked for it, for which tenant, how far it got.
+
+    The queue itself is procrastinate's (schema ``<app schema>_queue``); ``queue_job_id`` is the
+    queue row of the current run (a retry of a cancelled job gets a new one). The status shown by
+    ``/api/jobs`` is read from that row; this one carries what the queue does not know:
+    ``tenant_id`` (None for the platform's own periodic jobs), ``owner`` (``"<actor type>:<id>"``),
+    progress, a result summary, the last error (an exception type and a message without PHI),
+    whether a cancellation was asked for (a running job sees it at its next progress report) and
+    ``run_count``, the fencing token of the current run (a run that was replaced — its worker was
+    presumed dead — can no longer record steps or progress). ``args`` are ids and options only.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index(None, "tenant_id", "created_at", "id"),
+        Index(None, "queue_job_id"),
+        CheckConstraint("progress_done >= 0", name="progress_done_positive"),
+        CheckConstraint(
+            "progress_total IS NULL OR progress_total >= 0", name="progress_total_positive"
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE")
+    )
+    kind: Mapped[str] = mapped_column(String(128))
+    owner: Mapped[str] = mapped_column(String(200))
+    queue: Mapped[str] = mapped_column(String(128))
+    queue_job_id: Mapped[int | None] = mapped_column(BigInteger)
+    args: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, default=dict, server_default=text("'{}'::jsonb")
+    )
+    lock: Mapped[str | None] = mapped_column(String(255))
+    queueing_lock: Mapped[str | None] = mapped_column(String(255))
+    progress_done: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    progress_total: Mapped[int | None] = mapped_column(Integer)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    error: Mapped[str | None] = mapped_column(String(1000))
+    cancel_requested: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
+    run_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    scheduled_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class JobStep(Base):
+    """A step of a job that has taken effect (ADR 0024): the per-job idempotency record.
+
+    A handler's ``await run.step(name, work)`` runs ``work`` and inserts this row in the SAME
+    transaction, under the job's fencing token; a run after a crash finds the row and skips the
+    step, so a step's database effects happen exactly once. ``result``: what the step returned
+    (ids and counts, no PHI), handed back to the later run instead of re-running it.
+    """
+
+    __tablename__ = "job_steps"
+
+    job_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    step: Mapped[str] = mapped_column(String(200), primary_key=True)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    run: Mapped[int] = mapped_column(Integer)
+    done_at: Mapped[datetime] = mapped_column(server_default=func.now())
