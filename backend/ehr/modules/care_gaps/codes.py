@@ -2,7 +2,8 @@
 
 Codes are listed per code system (``cvx``, ``loinc``, ``snomed``, ``cpt``, ``hcpcs``, ``icd10cm``)
 and checked for shape; LOINC codes must pass the LOINC (mod 10) check digit and SNOMED CT
-identifiers the Verhoeff check digit, so a mistyped digit is refused. Which FHIR resource a code is
+identifiers the Verhoeff check digit (``clinical_record.is_snomed_ct_concept``, the check problems
+and allergies use), so a mistyped digit is refused. Which FHIR resource a code is
 looked for in follows from its system (:data:`EVIDENCE_RESOURCE`): CVX in
 ``Immunization.vaccineCode``, LOINC in ``Observation.code``, SNOMED CT / CPT / HCPCS in
 ``Procedure.code``; condition sets and condition exclusions use SNOMED CT and ICD-10-CM in
@@ -16,6 +17,8 @@ from collections.abc import Iterator, Mapping
 from typing import Annotated, Final, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from ehr.modules import clinical_record
 
 __all__ = [
     "CODE_SYSTEM_ALIASES",
@@ -33,7 +36,6 @@ __all__ = [
     "SnomedCode",
     "is_valid_code",
     "loinc_check_digit_ok",
-    "verhoeff_ok",
 ]
 
 CodeSystem = Literal["cvx", "loinc", "snomed", "cpt", "hcpcs", "icd10cm"]
@@ -79,37 +81,6 @@ _CODE_SHAPES: Final[Mapping[CodeSystem, re.Pattern[str]]] = {
 
 # --------------------------------------------------------------------------- check digits
 
-_VERHOEFF_D: Final = (
-    (0, 1, 2, 3, 4, 5, 6, 7, 8, 9),
-    (1, 2, 3, 4, 0, 6, 7, 8, 9, 5),
-    (2, 3, 4, 0, 1, 7, 8, 9, 5, 6),
-    (3, 4, 0, 1, 2, 8, 9, 5, 6, 7),
-    (4, 0, 1, 2, 3, 9, 5, 6, 7, 8),
-    (5, 9, 8, 7, 6, 0, 4, 3, 2, 1),
-    (6, 5, 9, 8, 7, 1, 0, 4, 3, 2),
-    (7, 6, 5, 9, 8, 2, 1, 0, 4, 3),
-    (8, 7, 6, 5, 9, 3, 2, 1, 0, 4),
-    (9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-)
-_VERHOEFF_P: Final = (
-    (0, 1, 2, 3, 4, 5, 6, 7, 8, 9),
-    (1, 5, 7, 6, 2, 8, 3, 0, 9, 4),
-    (5, 8, 0, 3, 7, 9, 6, 1, 4, 2),
-    (8, 9, 1, 6, 0, 4, 3, 5, 2, 7),
-    (9, 4, 5, 3, 1, 2, 6, 8, 7, 0),
-    (4, 2, 8, 6, 5, 7, 3, 9, 0, 1),
-    (2, 7, 9, 3, 8, 0, 6, 4, 1, 5),
-    (7, 0, 4, 6, 9, 1, 3, 2, 5, 8),
-)
-
-
-def verhoeff_ok(digits: str) -> bool:
-    """The Verhoeff check (SNOMED CT identifiers end with a Verhoeff check digit)."""
-    check = 0
-    for position, char in enumerate(reversed(digits)):
-        check = _VERHOEFF_D[check][_VERHOEFF_P[position % 8][int(char)]]
-    return check == 0
-
 
 def loinc_check_digit_ok(code: str) -> bool:
     """LOINC's mod 10 check digit (the digit after the hyphen)."""
@@ -131,8 +102,8 @@ def is_valid_code(system: CodeSystem, code: str) -> bool:
     if system == "loinc":
         return loinc_check_digit_ok(code)
     if system == "snomed":
-        # The partition identifier (2nd and 3rd digit from the right) says concept (00/10).
-        return verhoeff_ok(code) and code[-3:-1] in ("00", "10")
+        # The one SNOMED CT check of the chart: concept partition (00/10), Verhoeff digit.
+        return clinical_record.is_snomed_ct_concept(code)
     return True
 
 

@@ -39,10 +39,6 @@ from ehr.fhir import (
 )
 from ehr.modules import clinical_record
 from ehr.modules.clinical_record import (
-    USER_SYSTEM,
-    DateInFuture,
-    IfMatchRequired,
-    PatientMismatch,
     SortKey,
     newest_first,
     recorder_of,
@@ -63,18 +59,13 @@ from ehr.platform.auth.principal import Principal
 __all__ = [
     "CATEGORY_SYSTEM",
     "CLINICAL_STATUS_SYSTEM",
-    "USER_SYSTEM",
     "VERIFICATION_STATUS_SYSTEM",
     "AbatementBeforeOnset",
     "AbatementNotAllowed",
-    "DateInFuture",
-    "IfMatchRequired",
-    "PatientMismatch",
     "ProblemEnteredInError",
     "ProblemService",
     "check_problem",
     "problem_order",
-    "recorder_reference",
     "sort_problems",
     "to_problem",
 ]

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from ehr.core.errors import RequestValidationFailed
 from ehr.fhir import etag_of
+from ehr.modules.clinical_record import recorder_reference
 from ehr.modules.clinical_record.codes import verhoeff_ok
 from ehr.modules.problems.codes import (
     ICD10CM_SYSTEM,
@@ -24,7 +25,6 @@ from ehr.modules.problems.service import (
     check_problem as check,
 )
 from ehr.modules.problems.service import (
-    recorder_reference,
     sort_problems,
     to_problem,
 )
