@@ -12,6 +12,7 @@ session's tag clean-up removes the patients.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -276,6 +277,16 @@ async def test_critical_potassium_from_order_to_acknowledgement_and_trend(
     assert [(p["value"], p["interpretation"]) for p in points] == [(6.9, "HH")]
     assert series.json()["unit"] == "mmol/L"
 
+    # The chart shows it: the summary's results section (abnormal first) and the timeline.
+    caller.be("physician")
+    summary = (await api.get(f"/api/patients/{patient_id}/summary")).json()
+    results = summary["sections"]["results"]
+    assert results["entries"][0]["interpretation"] == "HH"
+    timeline = (await api.get(f"/api/patients/{patient_id}/timeline")).json()
+    assert ("DiagnosticReport", report["id"]) in {
+        (i["resource_type"], i["id"]) for i in timeline["items"]
+    }
+
     actions = await _audited(db, report["id"])
     assert {"result:record", "result:read", "result:acknowledge"} <= actions
 
@@ -463,3 +474,21 @@ async def test_tenant_overrides_and_policy_admin(
             )
         )
     assert actions == {"result_policy:update"}
+
+
+async def test_two_clinicians_acknowledging_at_once_exactly_one_wins(
+    api: httpx.AsyncClient, caller: Caller, created: Created, patient_id: str
+) -> None:
+    report = await _record(api, created, patient_id, _body(None, 1.9))
+    url = f"/api/patients/{patient_id}/results/{report['id']}/acknowledge"
+    caller.be("nurse")
+    answers = await asyncio.gather(
+        *(api.post(url, json={"comment": f"nurse {n}"}) for n in range(3))
+    )
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [200, 409, 409], [a.text for a in answers]
+    assert {_code(a, 409) for a in answers if a.status_code == 409} == {"already_acknowledged"}
+    caller.be("physician")
+    read = await api.get(f"/api/patients/{patient_id}/results/{report['id']}")
+    winner = next(a for a in answers if a.status_code == 200).json()
+    assert read.json()["acknowledgement"]["comment"] == winner["acknowledgement"]["comment"]
