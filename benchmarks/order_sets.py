@@ -49,7 +49,13 @@ from fhir_gateway import Identity, _free_port, api_subprocess, pct, wait_ready
 
 from ehr.core.config import LogSettings, Settings
 from ehr.core.observability import configure_logging
-from ehr.fhir import FhirClient, TenantFhirClient, entry_location, transaction_bundle
+from ehr.fhir import (
+    FhirClient,
+    FhirConflict,
+    TenantFhirClient,
+    entry_location,
+    transaction_bundle,
+)
 from ehr.modules.order_sets import OrderSetService, load_starter_sets
 from ehr.modules.order_sets.schemas import InstantiationRequest, OrderSetCreate
 from ehr.platform.auth.principal import Principal
@@ -141,14 +147,20 @@ async def _timed(call: Any) -> float:
 
 
 async def _delete(fhir: TenantFhirClient, created: list[list[str]]) -> None:
-    """Delete what the run created, ten instantiations per transaction (group first)."""
-    for first in range(0, len(created), 10):
-        entries = [
-            {"request": {"method": "DELETE", "url": ref}}
-            for group in created[first : first + 10]
-            for ref in group
-        ]
-        await fhir.transaction(transaction_bundle(entries))
+    """Delete what the run created: the RequestGroups first (they refer to their orders), then
+    the orders, 100 per transaction."""
+    groups = [refs[0] for refs in created if refs]
+    members = [ref for refs in created for ref in refs[1:]]
+    for refs in (groups, members):
+        for first in range(0, len(refs), 100):
+            entries = [
+                {"request": {"method": "DELETE", "url": r}} for r in refs[first : first + 100]
+            ]
+            try:
+                await fhir.transaction(transaction_bundle(entries))
+            except FhirConflict as exc:  # say what HAPI refused; the figures still print
+                print(f"NOTE: clean-up refused by HAPI (delete by hand): {exc.extra}"[:2000])
+                return
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -246,11 +258,13 @@ async def run(args: argparse.Namespace) -> None:
             f"  {name:7s} p50 {statistics.median(p50s):7.2f} ({min(p50s):.2f}..{max(p50s):.2f})"
             f"  p95 {statistics.median(p95s):7.2f} ({min(p95s):.2f}..{max(p95s):.2f})"
         )
-    ratios = [a[1] / d[1] for a, d in zip(rounds["api"], rounds["direct"], strict=True)]
-    print(
-        f"\n  instantiate p95 / direct transaction p95: {statistics.median(ratios):.2f} "
-        f"({min(ratios):.2f}..{max(ratios):.2f})   target <= 1.3"
-    )
+    for label, index, target in (("p95", 1, "   target <= 1.3"), ("p50", 0, "")):
+        newline = "\n" if index else ""
+        ratios = [a[index] / d[index] for a, d in zip(rounds["api"], rounds["direct"], strict=True)]
+        print(
+            f"{newline}  instantiate {label} / direct transaction {label}: "
+            f"{statistics.median(ratios):.2f} ({min(ratios):.2f}..{max(ratios):.2f}){target}"
+        )
 
 
 def main() -> None:
