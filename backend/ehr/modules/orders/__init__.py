@@ -9,9 +9,14 @@ The public surface (other modules and the entrypoints import only this):
                        ServiceRequest / MedicationRequest (status draft, intent order) of a
                        document; pure, raises the 422 code refusals (order sets build on it)
 ``check_order``        the same checks without building
+``router``             the routes under ``/api/patients/{patient_id}/orders``
+``policy_router``      ``/api/order-policy`` (tenant:admin)
+``SIGN_OVERRIDES``     the Prometheus counter ``ehr_order_sign_overrides_total{rule}``
 """
 
 from ehr.modules.orders.drafts import build_draft, check_order
+from ehr.modules.orders.policy_router import policy_router
+from ehr.modules.orders.router import router
 from ehr.modules.orders.schemas import (
     ImagingOrderCreate,
     LabOrderCreate,
@@ -19,8 +24,10 @@ from ehr.modules.orders.schemas import (
     OrderCreate,
     ReferralOrderCreate,
 )
+from ehr.modules.orders.signing import SIGN_OVERRIDES
 
 __all__ = [
+    "SIGN_OVERRIDES",
     "ImagingOrderCreate",
     "LabOrderCreate",
     "MedicationOrderCreate",
@@ -28,4 +35,6 @@ __all__ = [
     "ReferralOrderCreate",
     "build_draft",
     "check_order",
+    "policy_router",
+    "router",
 ]
