@@ -321,9 +321,12 @@ class ResultService:
             params.append(("date", f"le{until.isoformat()}"))
         if after_instant is not None:
             params.append(("date", f"le{after_instant}"))
-        statuses = set(status) & RELEASED_STATUSES if self._portal else set(status)
-        if self._portal and not statuses:
-            statuses = set(RELEASED_STATUSES)
+        statuses = set(status)
+        if self._portal:
+            # A portal user asking for unreleased statuses (preliminary) gets none of them.
+            statuses = (statuses & RELEASED_STATUSES) if statuses else set(RELEASED_STATUSES)
+            if not statuses:
+                return ReportPage(reports=[], resources=[], last=None)
         if statuses:
             params.append(("status", ",".join(sorted(statuses))))
         else:
