@@ -1,4 +1,5 @@
-"""The note list's keyset cursor: ``base64url(JSON [date, id])`` of the last note shown.
+"""The note list's keyset cursor: the (date, id) of the last note shown, sealed with an HMAC
+to the tenant, the patient and the list's filters (``clinical_record.ListCursors``).
 
 The list is ordered (date desc, id desc), ``date`` the note's ``date`` as a UTC instant. The
 next page is every note strictly after the cursor in that order, so notes written while a
@@ -10,23 +11,22 @@ fully seen.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
-import json
 from collections.abc import Mapping
 from typing import Any, Final
 
 from ehr.core.errors import RequestValidationFailed
+from ehr.modules.clinical_record import InvalidListCursor, ListCursors
 
 __all__ = [
     "DEFAULT_LIMIT",
     "MAX_LIMIT",
     "InvalidNoteCursorError",
     "NoteCursor",
-    "decode_cursor",
-    "encode_cursor",
+    "list_scope",
+    "open_cursor",
     "query_instant",
+    "seal_cursor",
     "sort_key",
 ]
 
@@ -61,21 +61,28 @@ def sort_key(resource: Mapping[str, Any]) -> NoteCursor:
     return _instant(resource.get("date")), str(resource.get("id", ""))
 
 
-def encode_cursor(key: NoteCursor) -> str:
-    raw = json.dumps(list(key), separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def list_scope(status: str | None, released_only: bool) -> str:
+    """What a note-list cursor is sealed to besides tenant and patient: the list's filters."""
+    return f"notes|{status or ''}|{int(released_only)}"
 
 
-def decode_cursor(cursor: str) -> NoteCursor:
-    """The (date, id) of a cursor; 422 ``invalid_note_cursor`` if it is not one."""
+def seal_cursor(cursors: ListCursors, scope: str, patient_id: str, key: NoteCursor) -> str:
+    """The cursor of the note at ``key`` in this patient's list (HMAC-sealed, see
+    :class:`ehr.modules.clinical_record.ListCursors`)."""
+    return cursors.seal(scope, patient_id, key)
+
+
+def open_cursor(cursors: ListCursors, scope: str, patient_id: str, cursor: str) -> NoteCursor:
+    """The (date, id) a cursor names; 422 ``invalid_note_cursor`` unless this API sealed it for
+    this tenant, patient and filters."""
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        date, note_id = json.loads(raw)
-    except (ValueError, TypeError, binascii.Error):
+        position = cursors.open(scope, patient_id, cursor)
+    except InvalidListCursor:
         raise InvalidNoteCursorError("The note list cursor is not valid") from None
-    if not (isinstance(date, str) and isinstance(note_id, str)) or _instant(date) != date:
-        raise InvalidNoteCursorError("The note list cursor is not valid")
-    return date, note_id
+    match position:
+        case (str() as date, str() as note_id) if _instant(date) == date:
+            return date, note_id
+    raise InvalidNoteCursorError("The note list cursor is not valid")
 
 
 def query_instant(instant: str) -> str:

@@ -118,6 +118,7 @@ async def list_notes(
     service: NoteServiceDep,
     audit: PhiAudit,
     break_glass: BreakGlassDep,
+    cursors: clinical_record.ListCursorsDep,
     doc_status: Annotated[
         Literal["preliminary", "final", "amended"] | None,
         Query(description="Only drafts (preliminary), signed (final) or amendments."),
@@ -134,7 +135,9 @@ async def list_notes(
     `next` pages on (a keyset: notes written meanwhile never shift a page). A cursor not
     given out by this API → 422 `invalid_note_cursor`."""
     gate = await open_patient(patient_id, principal, patient_service, break_glass)
-    page = await service.list(patient_id, status=doc_status, limit=limit, cursor=cursor)
+    page = await service.list(
+        patient_id, status=doc_status, cursors=cursors, limit=limit, cursor=cursor
+    )
     for resource in page.notes:
         _note(audit, "note:list", gate, resource)
     if not page.notes:

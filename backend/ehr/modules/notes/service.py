@@ -30,6 +30,7 @@ from ehr.fhir import (
     update_entry,
     version_id,
 )
+from ehr.modules.clinical_record import ListCursors
 from ehr.modules.notes.documents import Signer, doc_status, is_released, subject_is
 from ehr.modules.notes.errors import NoteEncounterInvalid, NoteNotFound
 from ehr.modules.notes.lifecycle import (
@@ -45,9 +46,10 @@ from ehr.modules.notes.paging import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
     NoteCursor,
-    decode_cursor,
-    encode_cursor,
+    list_scope,
+    open_cursor,
     query_instant,
+    seal_cursor,
     sort_key,
 )
 from ehr.modules.notes.provenance import SignatureAct, note_provenance
@@ -93,12 +95,14 @@ class NoteService:
         patient_id: str,
         *,
         status: str | None = None,
+        cursors: ListCursors,
         limit: int = DEFAULT_LIMIT,
         cursor: str | None = None,
     ) -> NotePage:
         """One page of the patient's notes, newest first (see :mod:`~.paging`); patients see
         released ones only. ``next`` is the cursor of the page after, None on the last one."""
-        after = decode_cursor(cursor) if cursor is not None else None
+        scope = list_scope(status, self._released_only)
+        after = open_cursor(cursors, scope, patient_id, cursor) if cursor is not None else None
         params = [
             ("subject", f"Patient/{patient_id}"),
             ("_sort", "-date"),
@@ -125,7 +129,10 @@ class NoteService:
         notes = sorted(found.values(), key=sort_key, reverse=True)
         shown = notes[:limit]
         more = len(notes) > limit
-        return NotePage(shown, encode_cursor(sort_key(shown[-1])) if more and shown else None)
+        last = sort_key(shown[-1]) if more and shown else None
+        return NotePage(
+            shown, seal_cursor(cursors, scope, patient_id, last) if last is not None else None
+        )
 
     def _shown_in_list(
         self,

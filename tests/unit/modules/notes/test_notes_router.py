@@ -278,6 +278,30 @@ async def test_the_note_list_pages_by_a_keyset_cursor(
     assert query["_count"] == "3"
 
 
+async def test_a_cursor_is_sealed_to_its_list_filters(
+    api: httpx.AsyncClient, hapi: respx.MockRouter
+) -> None:
+    notes = [
+        {**_note("final"), "id": f"n-{i}", "date": f"2026-03-0{i}T10:00:00Z"} for i in (3, 2, 1)
+    ]
+    search = hapi.get(f"{TENANT_BASE}/DocumentReference").mock(
+        return_value=httpx.Response(200, json=_searchset(*notes))
+    )
+    first = await api.get("/api/patients/p-1/notes", params={"limit": 1})
+    cursor = first.json()["next"]
+    assert cursor
+    calls = search.call_count
+    # The same cursor under another filter is not this list's: refused before HAPI is asked.
+    _problem(
+        await api.get(
+            "/api/patients/p-1/notes", params={"limit": 1, "cursor": cursor, "doc_status": "final"}
+        ),
+        422,
+        "invalid_note_cursor",
+    )
+    assert search.call_count == calls
+
+
 async def test_a_bad_cursor_or_limit_is_422(api: httpx.AsyncClient, hapi: respx.MockRouter) -> None:
     search = hapi.get(f"{TENANT_BASE}/DocumentReference")
     _problem(
