@@ -319,6 +319,9 @@ async def test_orders_that_cannot_take_results(
     not_ucum["observations"][0]["quantity"]["unit"] = "mEq/L"
     assert _code(await api.post(path, json=not_ucum), 422) == "unit_not_allowed"
 
+    nowhere = _body(None, 4.0, location_id="no-such-ward-1")
+    assert _code(await api.post(path, json=nowhere), 422) == "location_not_found"
+
     # A preliminary report leaves the order active; the final one completes it.
     order_id = await _order(live_tenant_fhir, created, patient_id)
     first = await _record(api, created, patient_id, _body(order_id, 4.2, status="preliminary"))

@@ -11,6 +11,7 @@ __all__ = [
     "AlreadyAcknowledged",
     "EffectiveInFuture",
     "IssuedBeforeEffective",
+    "LocationNotFound",
     "NoCriticalResult",
     "OrderChanged",
     "OrderNotActive",
@@ -38,6 +39,13 @@ class OrderChanged(ConflictError):
 
     code = "order_changed"
     title = "The order changed meanwhile"
+
+
+class LocationNotFound(RequestValidationFailed):
+    """The unit a critical result is routed to is not a Location of this tenant."""
+
+    code = "location_not_found"
+    title = "Location not found"
 
 
 class EffectiveInFuture(RequestValidationFailed):

@@ -94,8 +94,9 @@ async def record_results(
     critical by the laboratory) is flagged LL/HH/AA and opens an acknowledgement Task.
 
     Refusals: 422 `invalid_code` (LOINC check digit), `unit_not_allowed` (not UCUM, or not a
-    unit of the code), `order_not_found` (missing, or another patient's order); 409
-    `order_not_active` (revoked, on hold, completed, draft), `order_changed` (a race)."""
+    unit of the code), `order_not_found` (missing, or another patient's order),
+    `location_not_found`; 409 `order_not_active` (revoked, on hold, completed, draft),
+    `order_changed` (a race)."""
     gate = await clinical_record.open_patient(patient_id, principal, patient_service, break_glass)
     view = await service.record(patient_id, payload)
     gate.note(audit, "result:record", resource_type=_TYPE, resource_id=view.id, details=_ids(view))

@@ -52,6 +52,7 @@ from ehr.modules.results.errors import (
     AlreadyAcknowledged,
     EffectiveInFuture,
     IssuedBeforeEffective,
+    LocationNotFound,
     NoCriticalResult,
     OrderChanged,
     OrderNotActive,
@@ -178,6 +179,8 @@ class ResultService:
             if payload.order_id is not None
             else None
         )
+        if payload.location_id is not None:
+            await self._check_location(payload.location_id)
         performer = recorder_reference(self._principal)
         urls = [new_full_url() for _ in payload.observations]
         entries = [
@@ -267,6 +270,14 @@ class ResultService:
                 extra={"order_id": order_id, "order_status": status},
             )
         return order
+
+    async def _check_location(self, location_id: str) -> None:
+        try:
+            await self._fhir.read("Location", location_id)
+        except (FhirResourceNotFound, FhirResourceGone):
+            raise LocationNotFound(
+                "No such unit (Location) in this tenant.", extra={"location_id": location_id}
+            ) from None
 
     # --- read ---------------------------------------------------------------------------------
 
