@@ -21,17 +21,16 @@ from typing import Any, Final
 
 from pydantic import TypeAdapter, ValidationError
 
-from ehr.core.errors import RequestValidationFailed
 from ehr.fhir import codings, concept_text, create_entry, new_full_url, transaction_bundle
 from ehr.modules import clinical_record, orders
 from ehr.modules.order_sets.definitions import member_action as action_of
+from ehr.modules.order_sets.errors import OrderSetMemberInvalid
 from ehr.platform.auth.principal import Principal
 
 __all__ = [
     "GROUP_IDENTIFIER_SYSTEM",
     "PREVIEW_PATIENT_ID",
     "Instantiation",
-    "OrderSetMemberInvalid",
     "PlannedMember",
     "instantiation_bundle",
     "member_action",
@@ -43,13 +42,6 @@ __all__ = [
 PREVIEW_PATIENT_ID: Final = "order-set-preview"
 GROUP_IDENTIFIER_SYSTEM: Final = "urn:ehr:order-set-instance"
 _ORDER: Final[TypeAdapter[Any]] = TypeAdapter(orders.OrderCreate)
-
-
-class OrderSetMemberInvalid(RequestValidationFailed):
-    """A member's order (as defined, or with the caller's overrides) is not a valid order."""
-
-    code = "order_set_member_invalid"
-    title = "An order-set member is not a valid order"
 
 
 def validate_order(document: Mapping[str, Any], *, member: str) -> Any:

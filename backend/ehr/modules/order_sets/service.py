@@ -8,9 +8,6 @@ twice creates nothing the second time). A definition is never deleted: retire se
 member draft in ONE transaction (:mod:`.flows`): HAPI down → 503 and nothing written.
 """
 
-# Error classes are named for what happened, without an "Error" suffix (as in ehr.core.errors).
-# ruff: noqa: N818
-
 from __future__ import annotations
 
 import asyncio
@@ -19,7 +16,6 @@ from typing import Any, Final
 
 import structlog
 
-from ehr.core.errors import ConflictError, RequestValidationFailed
 from ehr.fhir import (
     FhirResourceGone,
     FhirResourceNotFound,
@@ -42,6 +38,17 @@ from ehr.modules.order_sets.definitions import (
     plan_definition,
     stored_members,
 )
+from ehr.modules.order_sets.errors import (
+    DuplicateMember,
+    EmptySelection,
+    OrderSetKeyTaken,
+    OrderSetNotActive,
+    OrderSetRetired,
+    OverrideChangesKind,
+    OverrideNotSelected,
+    PatientSpecificMember,
+    UnknownMember,
+)
 from ehr.modules.order_sets.flows import (
     Instantiation,
     PlannedMember,
@@ -63,88 +70,12 @@ from ehr.modules.order_sets.schemas import (
 from ehr.modules.order_sets.starter import StarterSet
 from ehr.platform.auth.principal import Principal
 
-__all__ = [
-    "DuplicateMember",
-    "EmptySelection",
-    "OrderSetKeyTaken",
-    "OrderSetNotActive",
-    "OrderSetRetired",
-    "OrderSetService",
-    "OverrideChangesKind",
-    "OverrideNotSelected",
-    "PatientSpecificMember",
-    "UnknownMember",
-    "deep_merge",
-]
+__all__ = ["OrderSetService", "deep_merge"]
 
 logger = structlog.get_logger(__name__)
 
 _PAGE_SIZE: Final = 100
 _MAX_PAGES: Final = 5
-
-
-class OrderSetKeyTaken(ConflictError):
-    """The tenant already has an order set with this key (retired ones keep theirs)."""
-
-    code = "order_set_key_taken"
-    title = "The order-set key is taken"
-
-
-class OrderSetRetired(ConflictError):
-    """A retired order set is final: it is neither changed nor instantiated."""
-
-    code = "order_set_retired"
-    title = "The order set is retired"
-
-
-class OrderSetNotActive(ConflictError):
-    """Only an active order set is instantiated (a draft one is still being written)."""
-
-    code = "order_set_not_active"
-    title = "The order set is not active"
-
-
-class PatientSpecificMember(RequestValidationFailed):
-    """A definition is for any patient: its members name no patient and no encounter (those
-    come from the instantiation)."""
-
-    code = "order_set_member_patient_specific"
-    title = "An order-set member names a patient or an encounter"
-
-
-class DuplicateMember(RequestValidationFailed):
-    """Two members of one set share a key."""
-
-    code = "order_set_duplicate_member"
-    title = "Two members share a key"
-
-
-class UnknownMember(RequestValidationFailed):
-    """The instantiation names a member the set does not have."""
-
-    code = "order_set_unknown_member"
-    title = "Unknown order-set member"
-
-
-class EmptySelection(RequestValidationFailed):
-    """Nothing would be ordered."""
-
-    code = "order_set_empty_selection"
-    title = "No member selected"
-
-
-class OverrideChangesKind(RequestValidationFailed):
-    """An override cannot turn a lab order into a medication order (that is another member)."""
-
-    code = "order_set_override_changes_kind"
-    title = "An override cannot change the order's kind"
-
-
-class OverrideNotSelected(RequestValidationFailed):
-    """An override for a member that is not being ordered (a mistake the caller should see)."""
-
-    code = "order_set_override_not_selected"
-    title = "Override for a member that is not selected"
 
 
 def deep_merge(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
