@@ -228,7 +228,9 @@ async def result_trend(
     until: Annotated[IsoDate | None, Query(description="Collected on or before.")] = None,
     unit: Annotated[
         str | None,
-        Query(pattern=r"^[\x21-\x7e]{1,40}$", description="UCUM unit of the series."),
+        Query(
+            pattern=r"^[\x21-\x7e]{1,40}$", max_length=40, description="UCUM unit of the series."
+        ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="Newest points at most.")] = 200,
 ) -> TrendSeries:
