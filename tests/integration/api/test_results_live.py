@@ -467,8 +467,18 @@ async def test_tenant_overrides_and_policy_admin(
     assert report["observations"][0]["interpretation"] == "HH"
     assert report["critical"] is True
     caller.be("lab_technician")  # another tenant row: the shipped table
-    report = await _record(api, created, patient_id, _body(None, 6.0))
-    assert report["observations"][0]["interpretation"] == "H"
+    plain = await _record(api, created, patient_id, _body(None, 6.0))
+    assert plain["observations"][0]["interpretation"] == "H"
+
+    # A release delay keeps a fresh final report from the portal (the tenant's own rows only).
+    caller.be("admin", tenant_id=tenant.id)
+    delayed = {**policy, "patient_release_hours": 24}
+    assert (await api.put("/api/result-policy", json=delayed)).status_code == 200
+    caller.be("patient", patient_id=patient_id, tenant_id=tenant.id)
+    url = f"/api/patients/{patient_id}/results/{plain['id']}"
+    assert (await api.get(url)).status_code == 404
+    caller.be("patient", patient_id=patient_id)
+    assert (await api.get(url)).status_code == 200
 
     async with db() as session:
         actions = set(
