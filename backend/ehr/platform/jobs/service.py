@@ -107,9 +107,9 @@ async def defer(
 
 def _select(session: AsyncSession) -> sa.Select[Any]:
     queue = queue_jobs(queue_schema_of(session))
-    return sa.select(Job, queue.c.status, queue.c.scheduled_at, queue.c.attempts).outerjoin(
-        queue, queue.c.id == Job.queue_job_id
-    )
+    return sa.select(
+        Job, sa.cast(queue.c.status, sa.Text), queue.c.scheduled_at, queue.c.attempts
+    ).outerjoin(queue, queue.c.id == Job.queue_job_id)
 
 
 def _view(row: Any, now: datetime) -> JobView:
@@ -152,7 +152,9 @@ async def list_jobs(
     if statuses:
         conditions: list[sa.ColumnElement[bool]] = []
         for status in statuses:
-            condition: sa.ColumnElement[bool] = queue.c.status.in_(QUEUE_STATUSES[status])
+            condition: sa.ColumnElement[bool] = sa.cast(queue.c.status, sa.Text).in_(
+                QUEUE_STATUSES[status]
+            )
             if status is JobStatus.SCHEDULED:
                 condition = sa.and_(condition, queue.c.scheduled_at > now)
             elif status is JobStatus.QUEUED:
