@@ -371,3 +371,18 @@ async def test_a_replay_is_given_only_to_a_caller_who_may_open_the_chart(
     refused = await api.post(url, json={}, headers=headers)
     assert refused.status_code == 403, refused.text
     assert transaction.call_count == 1
+
+
+async def test_a_member_the_orders_module_refuses_keeps_its_code(
+    api: httpx.AsyncClient, hapi: respx.MockRouter, caller: Caller
+) -> None:
+    caller.principal = _principal("admin")
+    transaction = hapi.post(TENANT_BASE).respond(json={})
+    members = _members()
+    lab = next(m for m in members if m["order"]["kind"] == "lab")
+    lab["order"]["code"] = {"system": "http://loinc.org", "code": "6598-8"}  # wrong check digit
+    response = await api.post(
+        "/api/order-sets", json={"key": "k", "title": "T", "members": members}
+    )
+    _problem(response, 422, "invalid_code")
+    assert not transaction.called
