@@ -284,15 +284,16 @@ class ResultService:
     async def get(self, patient_id: str, report_id: str) -> tuple[dict[str, Any], ResultReport]:
         """The report ``report_id`` of the patient (404 if it is another patient's, or not yet
         released to a portal user) and its view."""
-        found = await self._fhir.search_all(
+        bundle = await self._fhir.search(
             "DiagnosticReport",
             [
                 ("_id", report_id),
                 ("_include", "DiagnosticReport:result"),
                 ("_revinclude", "Task:focus"),
             ],
-            max_pages=1,
+            single_page=True,
         )
+        found = search_result([bundle], "DiagnosticReport", complete=True)
         report = next((r for r in found.matches if _is_patients(r, patient_id)), None)
         if report is None:
             raise FhirResourceNotFound("The FHIR resource does not exist")
@@ -342,7 +343,7 @@ class ResultService:
             params.append(("status", ",".join(sorted(statuses))))
         else:
             params.append(("status:not", "entered-in-error"))
-        bundle = await self._fhir.search("DiagnosticReport", params)
+        bundle = await self._fhir.search("DiagnosticReport", params, single_page=True)
         found = search_result([bundle], "DiagnosticReport", complete=True)
         now = _now()
         rows = []
