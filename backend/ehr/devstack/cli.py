@@ -1,6 +1,7 @@
 """``ehr stack …`` (also ``python -m ehr.devstack …``): the project-local dev/test stack.
 
-up [--no-api] [--no-seed] [--only postgres,redis]   start (or reuse) everything
+up [--no-api] [--no-worker] [--no-seed] [--only postgres,redis]
+                                                    start (or reuse) everything
 down                                                stop everything the devstack started
 status                                              what runs where
 logs [service] [-f]                                 a service's log
@@ -35,7 +36,7 @@ __all__ = ["app"]
 
 app = typer.Typer(
     name="stack",
-    help="The project-local stack: PostgreSQL, Redis, HAPI FHIR and the API.",
+    help="The project-local stack: PostgreSQL, Redis, HAPI FHIR, the API and the job worker.",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -69,18 +70,21 @@ def up(
     seed: Annotated[
         bool, typer.Option("--seed/--no-seed", help="Load demo data (ehr seed).")
     ] = True,
+    worker: Annotated[
+        bool, typer.Option("--worker/--no-worker", help="Start the job worker (ehr worker).")
+    ] = True,
     only: Annotated[
         str | None,
         typer.Option(
-            help="Comma-separated services to start (postgres,redis,hapi,api); "
+            help="Comma-separated services to start (postgres,redis,hapi,api,worker); "
             "skips migrations and seed."
         ),
     ] = None,
 ) -> None:
-    """Start (or reuse) PostgreSQL, Redis, HAPI; migrate; seed; start the API."""
+    """Start (or reuse) PostgreSQL, Redis, HAPI; migrate; seed; start the API and the worker."""
     stack = Stack.from_settings()
     services = [name.strip() for name in only.split(",") if name.strip()] if only else None
-    stack.up(api=api, seed=seed, only=services)
+    stack.up(api=api, seed=seed, worker=worker, only=services)
     if services is None or {"hapi", "api"} & set(services):
         console.print(stack.where_to_go(api=api and (services is None or "api" in services)))
 
@@ -88,7 +92,7 @@ def up(
 @app.command()
 @_reported
 def down() -> None:
-    """Stop the API, HAPI, Redis and PostgreSQL started by the devstack."""
+    """Stop the worker, API, HAPI, Redis and PostgreSQL started by the devstack."""
     Stack.from_settings().down()
 
 

@@ -51,12 +51,16 @@ class StackSettings(BaseSettings):
     redis_port: int = 56379
     hapi_port: int = 8090
     api_port: int = 8000
+    # The background-job worker's /health and /metrics (EHR_JOBS__HEALTH_PORT of the worker).
+    worker_port: int = 9465
     # Java heap for HAPI (-Xmx).
     hapi_xmx: str = "1536m"
     # How long to wait for HAPI's /metadata (first start creates ~200 tables).
     hapi_timeout_seconds: float = 300.0
     # How long to wait for the API's /ready.
     api_timeout_seconds: float = 60.0
+    # How long to wait for the worker's /health.
+    worker_timeout_seconds: float = 60.0
     # External servers: when set, the devstack starts no server of that kind and uses these.
     database_url: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("DATABASE_URL", "database_url")

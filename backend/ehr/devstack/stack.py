@@ -1,4 +1,4 @@
-"""The whole local stack: PostgreSQL, Redis, HAPI, migrations, seed data, API.
+"""The whole local stack: PostgreSQL, Redis, HAPI, migrations, seed data, API, job worker.
 
 Used by the ``ehr stack`` CLI and directly by tests::
 
@@ -41,10 +41,11 @@ from ehr.devstack.postgres_cluster import (
 from ehr.devstack.processes import console, port_open, process_alive
 from ehr.devstack.redis_server import RedisServer, redis_ping
 from ehr.devstack.settings import StackSettings
+from ehr.devstack.worker_server import WorkerServer
 
 __all__ = ["SERVICES", "ServiceStatus", "Stack"]
 
-SERVICES = ("postgres", "redis", "hapi", "api")
+SERVICES = ("postgres", "redis", "hapi", "api", "worker")
 # The backend's public origin (ehr.core.config.GatewaySettings.public_base_url); the CDS Hooks `aud`
 # defaults to it.
 PUBLIC_BASE_URL_SETTING = "EHR_GATEWAY__PUBLIC_BASE_URL"
@@ -131,6 +132,25 @@ class Stack:
             port=self.settings.api_port,
             timeout_seconds=self.settings.api_timeout_seconds,
         )
+
+    @property
+    def worker(self) -> WorkerServer:
+        return WorkerServer(
+            repo_root=self.root,
+            stack_dir=self.dir,
+            port=self.settings.worker_port,
+            timeout_seconds=self.settings.worker_timeout_seconds,
+        )
+
+    def start_worker(self) -> None:
+        """Start (or reuse) the job worker on the stack's database; wait for its /health.
+
+        Callable alone (``ehr stack up --only worker``): the database must be migrated."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.worker.start(env=self.child_env())
+
+    def stop_worker(self) -> None:
+        self.worker.stop()
 
     # --- addresses handed to the backend ---------------------------------------------------
     def database_url(self) -> str:
@@ -292,9 +312,13 @@ class Stack:
         *,
         api: bool = True,
         seed: bool = True,
+        worker: bool = True,
         only: Iterable[str] | None = None,
     ) -> None:
-        """Start what is missing, reuse what runs. ``only`` limits it to some services."""
+        """Start what is missing, reuse what runs. ``only`` limits it to some services.
+
+        The job worker starts after the migrations (with or without the API: ``make test``'s
+        ``--no-api`` stack runs jobs too) unless ``worker`` is off."""
         wanted = set(only) if only is not None else set(SERVICES)
         unknown = wanted - set(SERVICES)
         if unknown:
@@ -314,9 +338,13 @@ class Stack:
                 self.seed()
         if "api" in wanted and api:
             self.api.start(env=self.child_env())
+        if "worker" in wanted and worker:
+            self.start_worker()
 
     def down(self) -> None:
-        """Stop the API, HAPI, Redis and PostgreSQL the devstack started; verify they are gone."""
+        """Stop the worker, API, HAPI, Redis and PostgreSQL the devstack started; verify they
+        are gone."""
+        self.worker.stop()
         self.api.stop()
         hapi = self.hapi
         hapi.stop()
@@ -328,6 +356,8 @@ class Stack:
         if cluster is not None:
             cluster.stop()
         leftovers = []
+        if self.worker.process.running():
+            leftovers.append("worker")
         if self.api.process.running():
             leftovers.append("API")
         if hapi.process.running():
@@ -402,6 +432,10 @@ class Stack:
         pid = api.process.pid()
         state = ("running" if api.ready() else "running (not ready)") if pid else "stopped"
         rows.append(ServiceStatus("api", state, api.base_url, pid, api.process.log_file))
+        worker = self.worker
+        pid = worker.process.pid()
+        state = ("running" if worker.ready() else "running (not healthy)") if pid else "stopped"
+        rows.append(ServiceStatus("worker", state, worker.health_url, pid, worker.process.log_file))
         return rows
 
     def status_table(self) -> Table:
@@ -433,6 +467,7 @@ class Stack:
             table.add_row("API docs (OpenAPI)", f"{base}/docs")
             table.add_row("readiness", f"{base}/ready")
             table.add_row("metrics", f"{base}/metrics")
+        table.add_row("job worker (health, metrics)", self.worker.health_url)
         table.add_row("HAPI FHIR base (developers)", f"{self.hapi.base_url}/DEFAULT")
         table.add_row("logs", str(self.dir / "logs"))
         table.add_row("stop everything", "make down")
