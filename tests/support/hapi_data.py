@@ -20,10 +20,16 @@ __all__ = ["CLEANUP_ORDER", "delete_resources", "delete_tagged", "live_fhir_clie
 # Every type the tests create, referrers first.
 CLEANUP_ORDER = (
     "Provenance",
+    "DetectedIssue",
+    "Task",
     "DocumentReference",
+    "DiagnosticReport",
     "Observation",
+    "RequestGroup",
     "ServiceRequest",
     "MedicationRequest",
+    "PlanDefinition",
+    "Location",
     "MedicationStatement",
     "AllergyIntolerance",
     "Condition",
