@@ -29,11 +29,11 @@ CLEANUP_ORDER = (
     "ServiceRequest",
     "MedicationRequest",
     "PlanDefinition",
-    "Location",
     "MedicationStatement",
     "AllergyIntolerance",
     "Condition",
     "Encounter",
+    "Location",
     "Medication",
     "Patient",
 )
