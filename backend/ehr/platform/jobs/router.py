@@ -76,7 +76,9 @@ async def _audit(
 async def list_tenant_jobs(
     principal: TenantAdmin,
     session: SessionDep,
-    status: Annotated[list[JobStatus] | None, Query(description="Only these statuses.")] = None,
+    status: Annotated[
+        list[JobStatus] | None, Query(max_length=6, description="Only these statuses.")
+    ] = None,
     kind: Annotated[str | None, Query(max_length=128, pattern=r"^[a-z0-9_.]+$")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
