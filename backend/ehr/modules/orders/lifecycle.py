@@ -15,8 +15,8 @@ FHIR's request-status codes are the API's statuses; a MedicationRequest, whose v
 ``revoked``, takes ``cancelled`` when a draft is withdrawn and ``stopped`` when a signed order is
 (R4: ``cancelled`` = before any administration, ``stopped`` = halted after some may have
 occurred), and both read back as ``revoked``. A transition from a status the table does not
-list is 409 ``order_transition_not_allowed`` (with the order's status and the statuses the step
-is allowed from). The reason of a transition goes in ``statusReason`` (MedicationRequest) or the
+list is 409 ``order_transition_not_allowed`` (with ``order_status`` and the statuses the step is
+allowed from). The reason of a transition goes in ``statusReason`` (MedicationRequest) or the
 R5 cross-version extension ``ServiceRequest.statusReason`` (R4 has none), and in the
 transition's Provenance.
 """
@@ -104,7 +104,7 @@ def check_transition(resource: Mapping[str, Any], action: Action, reason: str | 
         raise OrderTransitionNotAllowed(
             f"An order that is {current or resource.get('status')!s} cannot be {_done(action)}.",
             extra={
-                "status": current or resource.get("status"),
+                "order_status": current or resource.get("status"),
                 "action": action,
                 "allowed_from": sorted(starts),
             },

@@ -221,7 +221,7 @@ class OrderService:
         if api_status(current) != "draft":
             raise OrderNotDraft(
                 "A signed order is changed by its transitions (hold, revoke ...), not edited.",
-                extra={"status": api_status(current) or current.get("status")},
+                extra={"order_status": api_status(current) or current.get("status")},
             )
         if kind_of(current) != payload.kind:
             raise OrderKindMismatch(

@@ -47,7 +47,7 @@ def test_only_the_lifecycle_transitions_are_allowed(start: str, action: Any) -> 
             check_transition(order, action, "why")
         assert raised.value.status_code == 409
         assert raised.value.code == "order_transition_not_allowed"
-        assert raised.value.extra["status"] == start
+        assert raised.value.extra["order_status"] == start
 
 
 def test_the_lifecycle_is_the_documented_one() -> None:
