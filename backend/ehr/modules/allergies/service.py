@@ -66,6 +66,7 @@ from ehr.modules.clinical_record import (
     UnknownCodeSystem,
     is_snomed_ct_concept,
     newest_first,
+    newest_written_first,
 )
 from ehr.platform.auth.principal import Principal
 
@@ -266,7 +267,12 @@ def allergy_order(resource: Mapping[str, Any]) -> SortKey:
     else:
         active = 0 if status_code(resource.get("clinicalStatus")) == "active" else 1
         group = (active, 0 if resource.get("criticality") == "high" else 1)
-    return (*group, *newest_first(resource.get("recordedDate")), str(resource.get("id", "")))
+    return (
+        *group,
+        *newest_first(resource.get("recordedDate")),
+        *newest_written_first(resource),
+        str(resource.get("id", "")),
+    )
 
 
 def sort_allergies(resources: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

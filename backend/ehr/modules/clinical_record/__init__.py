@@ -21,7 +21,8 @@ The public surface (other modules import only this):
                                     (``user_of``: any user Reference — an author, a signer)
 ``ENTERED_IN_ERROR``, ``is_entered_in_error``, ``mark_verification_entered_in_error``  the
                                     "delete" of clinical data: a status, never a hard delete
-``page_of``, ``newest_first``, ``SortKey``, ``ListCursors``, ``ListCursorsDep``, ``LimitParam``,
+``page_of``, ``newest_first``, ``newest_written_first``, ``SortKey``, ``ListCursors``,
+``ListCursorsDep``, ``LimitParam``,
 ``CursorParam``, ``InvalidListCursor``, ``DEFAULT_PAGE_SIZE``  paging a patient's list by a
                                     keyset cursor (opaque; sealed to the tenant, the patient and
                                     the list's filters; 422 ``invalid_list_cursor`` otherwise)
@@ -43,6 +44,7 @@ from ehr.modules.clinical_record.paging import (
     ListCursorsDep,
     SortKey,
     newest_first,
+    newest_written_first,
     page_of,
 )
 from ehr.modules.clinical_record.recorder import (
@@ -89,6 +91,7 @@ __all__ = [
     "is_snomed_ct_concept",
     "mark_verification_entered_in_error",
     "newest_first",
+    "newest_written_first",
     "open_patient",
     "page_of",
     "recorder_of",

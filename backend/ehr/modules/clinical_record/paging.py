@@ -15,8 +15,8 @@ import binascii
 import hashlib
 import hmac
 import json
-from collections.abc import Callable, Sequence
-from typing import Annotated, Final, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Annotated, Any, Final, TypeVar
 
 from fastapi import Depends, Query
 
@@ -35,6 +35,7 @@ __all__ = [
     "ListCursorsDep",
     "SortKey",
     "newest_first",
+    "newest_written_first",
     "page_of",
 ]
 
@@ -131,6 +132,15 @@ def newest_first(value: object) -> tuple[int, int]:
         return (1, 0)
     start = parsed.start
     return (0, -int(start.timestamp() * 1_000_000))
+
+
+def newest_written_first(resource: Mapping[str, Any]) -> tuple[int, int]:
+    """A sort key part for ties of the clinical date: the newest written (``meta.lastUpdated``,
+    millisecond precision) first — so an entry recorded while a client pages, whose clinical
+    date often falls in the same second as others, sorts before that client's cursor instead of
+    among the pages it has still to read."""
+    meta = resource.get("meta")
+    return newest_first(meta.get("lastUpdated") if isinstance(meta, Mapping) else None)
 
 
 def page_of(

@@ -319,7 +319,11 @@ def encounter_order(resource: Mapping[str, Any]) -> clinical_record.SortKey:
     without a start last; the id breaks ties."""
     period = resource.get("period")
     start = period.get("start") if isinstance(period, Mapping) else None
-    return (*clinical_record.newest_first(start), str(resource.get("id", "")))
+    return (
+        *clinical_record.newest_first(start),
+        *clinical_record.newest_written_first(resource),
+        str(resource.get("id", "")),
+    )
 
 
 def _subject_is(resource: Mapping[str, Any], patient_id: str) -> bool:

@@ -41,6 +41,7 @@ from ehr.modules import clinical_record
 from ehr.modules.clinical_record import (
     SortKey,
     newest_first,
+    newest_written_first,
     recorder_of,
     recorder_reference,
 )
@@ -189,7 +190,12 @@ def problem_order(resource: Mapping[str, Any]) -> SortKey:
         group = 2
     else:
         group = _ORDER.get(status_code(resource.get("clinicalStatus")) or "", 1)
-    return (group, *newest_first(resource.get("recordedDate")), str(resource.get("id", "")))
+    return (
+        group,
+        *newest_first(resource.get("recordedDate")),
+        *newest_written_first(resource),
+        str(resource.get("id", "")),
+    )
 
 
 def sort_problems(resources: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

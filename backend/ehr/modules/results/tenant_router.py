@@ -1,6 +1,7 @@
 """Tenant-wide results routes: the critical-results worklist and the result policy.
 
-``GET /api/critical-results`` (``clinical:read``; staff only — a portal user is 403): the
+``GET /api/critical-results`` (``result:acknowledge``: the physicians and nurses who act on
+them; a portal user is 403): the
 acknowledgement items across the tenant, open ones by default, per unit (``location``), each
 marked ``escalated`` when open longer than the tenant's delay. One PHI audit note per patient
 listed (``result:critical-list``).
@@ -48,7 +49,7 @@ critical_results_router = APIRouter(
 )
 result_policy_router = APIRouter(prefix=RESULT_POLICY_PATH, tags=["admin"], route_class=IntakeRoute)
 
-CanReadClinical = Annotated[Principal, RequirePermission(Permission.CLINICAL_READ)]
+CanAcknowledge = Annotated[Principal, RequirePermission(Permission.RESULT_ACKNOWLEDGE)]
 TenantAdmin = Annotated[Principal, RequirePermission(Permission.TENANT_ADMIN)]
 
 
@@ -56,7 +57,7 @@ TenantAdmin = Annotated[Principal, RequirePermission(Permission.TENANT_ADMIN)]
     "", response_model=CriticalResultList, responses=problem_responses(401, 403, 422, 502, 503, 504)
 )
 async def list_critical_results(
-    principal: CanReadClinical,
+    principal: CanAcknowledge,
     fhir: TenantFhirDep,
     policy: ResultPolicyDep,
     audit: PhiAudit,

@@ -309,3 +309,12 @@ def test_cursors_page_a_list_to_its_end() -> None:
         if cursor is None:
             break
     assert seen == ["0", "1", "2", "3", "4"]
+
+
+def test_ties_of_the_clinical_date_put_the_newest_written_first() -> None:
+    from ehr.modules.clinical_record import newest_written_first
+
+    older = {"meta": {"lastUpdated": "2026-12-07T07:38:04.705+00:00"}}
+    newer = {"meta": {"lastUpdated": "2026-12-07T07:38:04.885+00:00"}}
+    assert newest_written_first(newer) < newest_written_first(older)
+    assert newest_written_first({}) > newest_written_first(older)  # unknown: last

@@ -97,7 +97,7 @@ EXPECTED_RULES: dict[str, set[object]] = {
     "GET /api/patients/{patient_id}/trends/{loinc}": {P.RESULT_READ},
     "POST /api/patients/{patient_id}/results": {P.RESULT_WRITE},
     "POST /api/patients/{patient_id}/results/{report_id}/acknowledge": {P.RESULT_ACKNOWLEDGE},
-    "GET /api/critical-results": {P.CLINICAL_READ},
+    "GET /api/critical-results": {P.RESULT_ACKNOWLEDGE},
     "GET /api/result-policy": {P.TENANT_ADMIN},
     "PUT /api/result-policy": {P.TENANT_ADMIN},
     "GET /api/patients/{patient_id}/timeline": {P.CLINICAL_READ},
