@@ -659,8 +659,8 @@ async def test_malformed_calls_are_400(
 
 
 async def test_unknown_service_is_404(api: httpx.AsyncClient, world: World) -> None:
-    path = "/cds-services/order-dispatch"
-    body = _call("order-dispatch", {"patientId": "1"})
+    path = "/cds-services/no-such-service"
+    body = _call("no-such-service", {"patientId": "1"})
     response = await api.post(path, json=body, headers=_headers(world, world.first, path))
     assert response.status_code == 404
 

@@ -19,6 +19,8 @@ Services (id = hook name; discovery lists all but the legacy ones):
 ``problem-list-item-create`` a problem being added that the problem list already holds.
 ``medication-refill`` order-sign's medication checks for the refills (each replaces its own
                      active order, so a refill never "interacts" with itself).
+``order-dispatch``   orders sent to a performer: a dispatched order that is not active (or is
+                     another patient's), a fulfillment Task that is not for a dispatched order.
 ``medication-prescribe`` (deprecated in 2.0) and ``order-review`` (withdrawn before 1.0): not
                      advertised; answered like order-sign for older clients.
 """
@@ -218,6 +220,18 @@ SERVICES: Final[Mapping[str, ServiceDefinition]] = {
             ),
             prefetch=_ORDERS_PREFETCH,
             context={"userId": str, "patientId": str, "medications": dict},
+        ),
+        ServiceDefinition(
+            id="order-dispatch",
+            hook="order-dispatch",
+            title="Orders dispatched to a performer",
+            description=(
+                "When orders are sent for fulfillment: a dispatched order that is not active "
+                "(draft, on hold, revoked, completed) or is another patient's, and fulfillment "
+                "tasks that are not for a dispatched order."
+            ),
+            prefetch=_templates("patient", "serviceRequests", "medicationRequests"),
+            context={"patientId": str, "performer": str},
         ),
         ServiceDefinition(
             id="medication-prescribe",

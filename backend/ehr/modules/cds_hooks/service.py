@@ -39,6 +39,7 @@ from ehr.modules.cds_hooks.data_cards import (
     record_missing_card,
 )
 from ehr.modules.cds_hooks.definitions import ServiceDefinition
+from ehr.modules.cds_hooks.dispatch_cards import dispatch_cards
 from ehr.modules.cds_hooks.flows import (
     MEDICATION_LIST_HOOKS,
     ORDER_HOOKS,
@@ -242,6 +243,8 @@ class CdsHooksService:
         issued += medication.cards
         if definition.hook in ORDER_HOOKS:
             issued += self._duplicate_order_cards(definition, request, chart, patient_id, now)
+        if definition.hook == "order-dispatch":
+            issued += dispatch_cards(request.context, chart, patient_id=patient_id)
         if definition.hook == "problem-list-item-create":
             drafts = new_conditions(request.context)
             if not drafts:

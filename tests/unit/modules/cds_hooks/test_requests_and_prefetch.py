@@ -48,6 +48,7 @@ def test_discovery_lists_each_service_with_the_spec_fields() -> None:
         "allergyintolerance-create",
         "problem-list-item-create",
         "medication-refill",
+        "order-dispatch",
     }
     for service in services:
         assert service["id"]
