@@ -6,7 +6,14 @@ import datetime as dt
 from typing import Annotated, Final, Literal, Self
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from ehr.core.intake import IsoAwareDateTime
 
@@ -41,6 +48,18 @@ LOINC_PATTERN: Final = r"^\d{1,7}-\d$"
 ReportStatus = Literal["preliminary", "final"]
 StoredStatus = Literal["preliminary", "final", "amended", "corrected"]
 _FhirId = Annotated[str, StringConstraints(pattern=FHIR_ID_PATTERN, max_length=64)]
+_ORDERS_API_PREFIX: Final = "ServiceRequest-"
+
+
+def _bare_order_id(value: object) -> object:
+    """The orders API names a lab order ``ServiceRequest-<id>``; results take that or the bare
+    FHIR id (what an interface engine holds)."""
+    if isinstance(value, str) and value.startswith(_ORDERS_API_PREFIX):
+        return value[len(_ORDERS_API_PREFIX) :]
+    return value
+
+
+_OrderRef = Annotated[_FhirId, BeforeValidator(_bare_order_id)]
 _Loinc = Annotated[str, StringConstraints(pattern=LOINC_PATTERN, max_length=10)]
 _Ucum = Annotated[str, StringConstraints(pattern=r"^[\x21-\x7e]{1,40}$", max_length=40)]
 _Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
@@ -134,10 +153,11 @@ class ResultRecord(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    order_id: _FhirId | None = Field(
+    order_id: _OrderRef | None = Field(
         default=None,
-        description="The patient's ServiceRequest the results answer (basedOn). A final report "
-        "completes it in the same transaction.",
+        description="The patient's ServiceRequest the results answer (basedOn): the orders API's "
+        "`ServiceRequest-<id>` or the bare FHIR id. A final report completes it in the same "
+        "transaction.",
     )
     code: _Loinc = Field(description="LOINC code of the panel or the test reported.")
     display: _Text | None = None

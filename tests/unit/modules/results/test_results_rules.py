@@ -20,7 +20,7 @@ from ehr.modules.results.critical import (
 )
 from ehr.modules.results.interpretation import judge
 from ehr.modules.results.policy import TenantResultPolicy, check_overrides
-from ehr.modules.results.schemas import ObservationIn, ResultPolicyIn
+from ehr.modules.results.schemas import ObservationIn, ResultPolicyIn, ResultRecord
 from ehr.modules.results.service import released, report_key
 from ehr.modules.results.units import UnitNotAllowed, check_unit, convert, same_dimension
 
@@ -200,3 +200,16 @@ def test_report_order_is_newest_first_then_id() -> None:
     newer = {"id": "a", "effectiveDateTime": "2026-12-02T08:00:00Z"}
     same = {"id": "c", "effectiveDateTime": "2026-12-02T08:00:00Z"}
     assert sorted([older, same, newer], key=report_key) == [newer, same, older]
+
+
+@pytest.mark.parametrize("given", ["ServiceRequest-abc-1", "abc-1"])
+def test_a_result_names_its_order_as_the_orders_api_does_or_by_fhir_id(given: str) -> None:
+    record = ResultRecord.model_validate(
+        {
+            "order_id": given,
+            "code": "24323-8",
+            "effective": "2026-12-07T06:30:00Z",
+            "observations": [{"code": "2823-3", "quantity": {"value": 4.1, "unit": "mmol/L"}}],
+        }
+    )
+    assert record.order_id == "abc-1"
