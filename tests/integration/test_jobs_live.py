@@ -43,6 +43,7 @@ from ehr.core.db.models import Job, Tenant, job_queue_schema
 from ehr.entrypoints.api import create_app
 from ehr.platform import jobs
 from ehr.platform.auth.principal import Principal
+from ehr.platform.jobs.builtin import PRUNE_FINISHED
 from ehr.platform.jobs.queue import app_schema_of
 
 pytestmark = pytest.mark.integration
@@ -190,7 +191,9 @@ async def http(schema_settings: Settings) -> AsyncIterator[tuple[Any, httpx.Asyn
 class WorkerProcess:
     """``ehr worker`` in a subprocess on the test's schema (fast heartbeats and sweeps)."""
 
-    def __init__(self, settings: Settings, *, concurrency: int = 4) -> None:
+    def __init__(
+        self, settings: Settings, *, concurrency: int = 4, shutdown_grace_seconds: float = 5
+    ) -> None:
         self.port = free_port()
         env = {
             **os.environ,
@@ -201,7 +204,7 @@ class WorkerProcess:
             "EHR_JOBS__HEARTBEAT_SECONDS": "0.5",
             "EHR_JOBS__STALLED_AFTER_SECONDS": "3",
             "EHR_JOBS__SWEEP_SECONDS": "0.5",
-            "EHR_JOBS__SHUTDOWN_GRACE_SECONDS": "5",
+            "EHR_JOBS__SHUTDOWN_GRACE_SECONDS": str(shutdown_grace_seconds),
             "PYTHONPATH": os.pathsep.join([str(HERE), str(HERE.parent)]),
         }
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop()
@@ -492,3 +495,54 @@ async def test_sigterm_lets_the_worker_exit_cleanly(
         job = await session.get(Job, job_id)
     assert job is not None
     assert job.finished_at is not None
+
+
+async def test_sigterm_mid_job_releases_it_and_the_next_worker_completes_it(
+    schema_settings: Settings, sessions: Sessions, tenants: list[Tenant]
+) -> None:
+    tenant = tenants[0]
+    items = 40
+    job_id = await defer(sessions, COUNT, tenant, items=items, pause=0.1)
+    first = WorkerProcess(schema_settings, shutdown_grace_seconds=0.2)
+    await first.ready()
+    await wait_for(sessions, tenant, job_id, lambda v: v.job.progress_done >= 2)
+    assert first.stop() == 0  # SIGTERM: the grace ends, the job is released, exit 0
+    released = await view(sessions, tenant, job_id)
+    assert released.status is jobs.JobStatus.QUEUED
+    assert released.job.progress_done < items
+
+    with worker(schema_settings) as second:
+        await second.ready()
+        done = await wait_for(sessions, tenant, job_id, finished)
+    assert done.status is jobs.JobStatus.SUCCEEDED
+    assert done.job.run_count == 2
+    assert [item for item, _ in await effects(schema_settings, job_id)] == list(range(items))
+
+
+async def test_prune_finished_deletes_only_old_finished_jobs(
+    schema_settings: Settings, sessions: Sessions, tenants: list[Tenant]
+) -> None:
+    tenant = tenants[1]
+    old, recent = (
+        await defer(sessions, COUNT, tenant, items=0),
+        await defer(sessions, COUNT, tenant, items=0),
+    )
+    async with sessions() as session, session.begin():
+        await session.execute(
+            sa.update(Job)
+            .where(Job.id == old)
+            .values(finished_at=sa.func.now() - sa.text("interval '40 days'"))
+        )
+        await session.execute(
+            sa.update(Job).where(Job.id == recent).values(finished_at=sa.func.now())
+        )
+    run = jobs.JobRun(
+        job_id=uuid.uuid4(), tenant_id=None, kind="jobs.prune_finished", args={}, run=1,
+        sessionmaker=sessions,
+    )  # fmt: skip
+    summary = await PRUNE_FINISHED.handler(run)
+    assert summary is not None
+    assert summary["records_deleted"] >= 1
+    async with sessions() as session:
+        assert await session.get(Job, old) is None
+        assert await session.get(Job, recent) is not None
