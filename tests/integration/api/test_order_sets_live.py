@@ -390,3 +390,33 @@ async def test_a_retried_instantiation_is_answered_once(
     assert len(matching) == 1
     other_body = await api.post(url, json={"members": ["ecg"]}, headers=headers)
     _refused(other_body, 422, "idempotency_key_reused")
+
+
+async def test_instantiated_drafts_are_orders_the_orders_api_lists_and_signs(
+    api: httpx.AsyncClient, tenant: TenantWorld
+) -> None:
+    sets = await _installed(api, tenant)
+    patient_id = tenant.patient["id"]
+    physician = tenant.auth(Role.PHYSICIAN)
+    made = await api.post(
+        f"/api/patients/{patient_id}/order-sets/{sets['community-acquired-pneumonia']}/instantiate",
+        json={"members": ["chest-x-ray", "ceftriaxone"]},
+        headers=physician,
+    )
+    assert made.status_code == 201, made.text
+    ids = [f"{o['resource_type']}-{o['id']}" for o in made.json()["orders"]]
+    listed = await api.get(
+        f"/api/patients/{patient_id}/orders", params={"status": "draft"}, headers=physician
+    )
+    assert listed.status_code == 200, listed.text
+    assert set(ids) <= {o["id"] for o in listed.json()["items"]}
+    for order_id in ids:
+        url = f"/api/patients/{patient_id}/orders/{order_id}"
+        read = await api.get(url, headers=physician)
+        assert read.status_code == 200, read.text
+        assert read.json()["status"] == "draft"
+        signed = await api.post(
+            f"{url}/sign", json={}, headers={**physician, "If-Match": read.headers["etag"]}
+        )
+        assert signed.status_code == 200, signed.text
+        assert signed.json()["order"]["status"] == "active"
