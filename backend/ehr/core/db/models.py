@@ -47,6 +47,9 @@ __all__ = [
     "Base",
     "CdsClient",
     "CdsFeedback",
+    "EventDeadLetter",
+    "EventOutbox",
+    "EventReceipt",
     "IdempotencyKey",
     "Job",
     "JobStep",
@@ -660,3 +663,78 @@ class JobStep(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     run: Mapped[int] = mapped_column(Integer)
     done_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+# --- domain events (ADR 0023) ---------------------------------------------------------------
+
+
+class EventOutbox(Base):
+    """A domain event written in the same transaction as the app write that caused it.
+
+    The transactional outbox (ADR 0023): ``ehr.platform.events.emit`` adds the row to the
+    caller's session, so the event exists exactly when the write committed. The relay copies
+    unrelayed rows (``relayed_at IS NULL``, oldest ``id`` first, ``FOR UPDATE SKIP LOCKED``) to
+    the Redis stream and stamps ``relayed_at``; a failed attempt raises ``attempts`` and sets
+    ``next_attempt_at`` (backoff) and ``last_error`` (an exception type, no PHI). ``payload`` is
+    the event envelope (ids and codes only). Rows stay after relaying: they are the durable copy
+    the stream is rebuilt from (``ehr events replay-outbox``).
+    """
+
+    __tablename__ = "event_outbox"
+    __table_args__ = (
+        # The relay's scan: unrelayed rows in id order (a partial index stays small).
+        Index(
+            "ix_event_outbox_unrelayed",
+            "id",
+            postgresql_where=text("relayed_at IS NULL"),
+        ),
+        # Replays and pruning by time.
+        Index(None, "created_at"),
+        CheckConstraint("attempts >= 0", name="attempts_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    event_id: Mapped[uuid.UUID] = mapped_column(unique=True)
+    tenant: Mapped[str] = mapped_column(String(63))
+    type: Mapped[str] = mapped_column(String(128))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    relayed_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(500))
+
+
+class EventReceipt(Base):
+    """Proof that a handler took an event's effect (ADR 0023): written in the handler's own
+    transaction, so a redelivered event (at-least-once) finds it and is not handled twice."""
+
+    __tablename__ = "event_receipts"
+    __table_args__ = (Index(None, "handled_at"),)
+
+    handler: Mapped[str] = mapped_column(String(128), primary_key=True)
+    event_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    handled_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class EventDeadLetter(Base):
+    """An event a handler failed on ``attempts`` times (ADR 0023): kept for an operator to read
+    and replay (``ehr events dead-letters list|replay``). ``error``: the exception type and a
+    message without PHI. ``replayed_at``: when it was sent back to its handler."""
+
+    __tablename__ = "event_dead_letters"
+    __table_args__ = (
+        Index(None, "handler", "created_at"),
+        Index(None, "event_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    event_id: Mapped[uuid.UUID]
+    handler: Mapped[str] = mapped_column(String(128))
+    tenant: Mapped[str] = mapped_column(String(63))
+    type: Mapped[str] = mapped_column(String(128))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    error: Mapped[str] = mapped_column(String(1000))
+    attempts: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    replayed_at: Mapped[datetime | None]
