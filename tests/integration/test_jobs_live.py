@@ -24,6 +24,7 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -60,9 +61,10 @@ def _effects(session: AsyncSession) -> str:
 
 
 async def count_items(run: jobs.JobRun) -> Mapping[str, Any]:
-    """``items`` steps, each inserting one effect row (the table has no unique key: a step run
-    twice would show twice), a progress report after each, ``pause`` seconds between."""
-    items = int(run.args["items"])
+    """``items`` steps (none for a periodic run), each inserting one effect row (the table has
+    no unique key: a step run twice would show twice), a progress report after each, ``pause``
+    seconds between."""
+    items = int(run.args.get("items", 0))
     pause = float(run.args.get("pause", 0))
 
     for item in range(items):
@@ -122,7 +124,11 @@ EXCLUSIVE = jobs.define(
 SINGLE = jobs.define(
     "tests.single", count_items, queueing_lock=lambda tenant, _args: f"single:{tenant}"
 )
-JOBS = (COUNT, FLAKY, EXCLUSIVE, SINGLE)
+# A periodic platform job every 2 seconds (cron with seconds last); only the worker of the
+# periodic test runs it (the variable below), the others would pile up its rows.
+TICK = jobs.define("tests.tick", count_items, cron="* * * * * */2")
+PERIODIC_ENV = "EHR_JOBS_TEST_PERIODIC"
+JOBS = (COUNT, FLAKY, EXCLUSIVE, SINGLE, *((TICK,) if os.environ.get(PERIODIC_ENV) else ()))
 
 
 # --- the world: a schema, tenants, an API on them, workers -----------------------------------
@@ -192,7 +198,12 @@ class WorkerProcess:
     """``ehr worker`` in a subprocess on the test's schema (fast heartbeats and sweeps)."""
 
     def __init__(
-        self, settings: Settings, *, concurrency: int = 4, shutdown_grace_seconds: float = 5
+        self,
+        settings: Settings,
+        *,
+        concurrency: int = 4,
+        shutdown_grace_seconds: float = 5,
+        periodic: bool = False,
     ) -> None:
         self.port = free_port()
         env = {
@@ -207,6 +218,8 @@ class WorkerProcess:
             "EHR_JOBS__SHUTDOWN_GRACE_SECONDS": str(shutdown_grace_seconds),
             "PYTHONPATH": os.pathsep.join([str(HERE), str(HERE.parent)]),
         }
+        if periodic:
+            env[PERIODIC_ENV] = "1"
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop()
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and CLI
             [sys.executable, "-m", "ehr.entrypoints.cli", "worker", "--jobs-from", __name__],
@@ -546,3 +559,47 @@ async def test_prune_finished_deletes_only_old_finished_jobs(
     async with sessions() as session:
         assert await session.get(Job, old) is None
         assert await session.get(Job, recent) is not None
+
+
+async def test_a_job_scheduled_for_later_waits_as_scheduled(
+    sessions: Sessions, tenants: list[Tenant], http: tuple[Any, httpx.AsyncClient]
+) -> None:
+    tenant = tenants[1]
+    app, client = http
+    later = datetime.now(UTC) + timedelta(hours=1)
+    async with sessions() as session, session.begin():
+        job = await jobs.defer(
+            session, COUNT, tenant_id=tenant.id, owner="user:test", args={}, schedule_at=later
+        )
+    with acting_as(app, admin_of(tenant)):
+        listed = (await client.get("/api/jobs", params={"status": "scheduled"})).json()
+        queued = (await client.get("/api/jobs", params={"status": "queued"})).json()
+        cancelled = (await client.post(f"/api/jobs/{job.id}/cancel")).json()
+    shown = {item["id"]: item for item in listed["items"]}
+    assert shown[str(job.id)]["status"] == "scheduled"
+    assert datetime.fromisoformat(shown[str(job.id)]["scheduled_at"]) == later
+    assert str(job.id) not in {item["id"] for item in queued["items"]}
+    assert cancelled["status"] == "cancelled"
+
+
+async def test_a_periodic_job_is_deferred_and_run_by_the_worker(
+    schema_settings: Settings, sessions: Sessions
+) -> None:
+    with worker(schema_settings, periodic=True) as process:
+        await process.ready()
+        deadline = asyncio.get_running_loop().time() + PATIENCE_SECONDS
+        while True:
+            async with sessions() as session:
+                ran = (
+                    await session.scalars(
+                        sa.select(Job).where(
+                            Job.kind == TICK.kind, Job.finished_at.is_not(None), Job.error.is_(None)
+                        )
+                    )
+                ).all()
+            if ran or asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.2)
+    assert ran, "no periodic run finished"
+    assert all(job.tenant_id is None and job.owner == "system:periodic" for job in ran)
+    assert all("timestamp" in job.args for job in ran)
