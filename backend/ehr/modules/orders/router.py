@@ -223,7 +223,6 @@ async def update_order(
 async def sign(
     patient_id: patients.PatientId,
     order_id: OrderId,
-    payload: SignRequest,
     principal: CanPlace,
     patient_service: patients.PatientServiceDep,
     service: OrderServiceDep,
@@ -233,6 +232,7 @@ async def sign(
     break_glass: BreakGlassDep,
     idempotency: IdempotencyDep,
     response: Response,
+    payload: SignRequest | None = None,
     if_match: IfMatch = None,
 ) -> Any:
     """Sign a draft: the medication-safety checks (medication orders) or the duplicate-order
@@ -253,7 +253,7 @@ async def sign(
             admitted.patient,
             current,
             if_match=if_match,
-            override=payload.override,
+            override=payload.override if payload is not None else None,
         )
         note.add_details(
             findings=[f.rule for f in outcome.findings],
