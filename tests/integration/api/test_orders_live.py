@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select
+from support.cds import new_client_key, register_cds_client, remove_cds_clients, signed_headers
 from support.hapi_data import delete_resources
 from support.tenant_world import TenantWorld, World, open_world
 
@@ -570,3 +571,48 @@ async def test_the_order_policy_is_the_tenant_admins(api: httpx.AsyncClient, wor
         assert signed.status_code == 200, signed.text
         assert signed.json()["findings"] == []
     assert await _audit(world, other, "order_policy:put")
+
+
+# --------------------------------------------------------------------------- CDS order-dispatch
+
+
+async def test_cds_order_dispatch_warns_about_an_order_that_is_not_signed(
+    api: httpx.AsyncClient, world: World, tenant: TenantWorld, settings: Settings
+) -> None:
+    """A first-party CDS client of the tenant calls order-dispatch (prefetch from HAPI): the
+    signed order dispatches silently, the draft gets a warning card."""
+    patient_id = await _patient(world, tenant, "dispatch")
+    doctor = tenant.auth(Role.PHYSICIAN)
+    draft = (await _draft(api, tenant, patient_id, _lab("2888-6"))).json()
+    signed = (await _draft(api, tenant, patient_id, _lab("2947-0"))).json()
+    sign = await api.post(
+        _path(patient_id, f"/{signed['id']}/sign"), headers={**doctor, "If-Match": 'W/"1"'}
+    )
+    assert sign.status_code == 200, sign.text
+    key = new_client_key("ES384")
+    issuer = f"https://cds-client.test/{world.run}"
+    await register_cds_client(
+        world.sessionmaker, tenant_slug=tenant.slug, issuer=issuer, key=key, first_party=True
+    )
+    try:
+        path = "/cds-services/order-dispatch"
+        audience = f"{settings.gateway.public_base_url.rstrip('/')}{path}"
+        body = {
+            "hook": "order-dispatch",
+            "hookInstance": str(uuid.uuid4()),
+            "context": {
+                "patientId": patient_id,
+                "performer": "Organization/lab",
+                "dispatchedOrders": [draft["resource"], signed["resource"]],
+            },
+        }
+        response = await api.post(
+            path, json=body, headers=signed_headers(key, issuer=issuer, audience=audience)
+        )
+        assert response.status_code == 200, response.text
+        cards = response.json()["cards"]
+        topics = [c["source"]["topic"]["code"] for c in cards]
+        assert topics == ["order-dispatch:order-not-active"], cards
+        assert draft["resource"] in cards[0]["summary"]
+    finally:
+        await remove_cds_clients(world.sessionmaker, [issuer])
