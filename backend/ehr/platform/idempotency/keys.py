@@ -14,7 +14,9 @@ A route takes :data:`IdempotencyDep` and runs its work through :meth:`Idempotenc
 
 Keys are per principal: the stored key is ``<principal kind>:<subject>:<key>``, so two users can
 never see each other's answers. A request that fails (any exception, e.g. a 409 refusal) releases
-its claim, so a corrected retry may use the same key; only successes are replayed.
+its claim, so a corrected retry may use the same key; only successes are replayed. When the
+answer of a success cannot be stored (the database failed meanwhile) it is still answered, and
+the claim stays in flight until it expires: a retry is refused, never done twice.
 """
 
 # ruff: noqa: N818
@@ -27,10 +29,12 @@ import json
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any, Final
 
+import structlog
 from fastapi import Depends, Header, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import SQLAlchemyError
 
 from ehr.core.dependencies import ResourcesDep
 from ehr.core.errors import ConflictError, RequestValidationFailed
@@ -50,6 +54,8 @@ __all__ = [
     "get_idempotency",
     "request_fingerprint",
 ]
+
+logger = structlog.get_logger(__name__)
 
 IDEMPOTENCY_HEADER: Final = "Idempotency-Key"
 REPLAYED_HEADER: Final = "Idempotent-Replayed"
@@ -172,11 +178,16 @@ class Idempotency:
         headers = {
             name: value for name, value in response.headers.items() if name.lower() in _KEPT_HEADERS
         }
-        await self._store.complete(
-            self._tenant,
-            self._key,
-            StoredAnswer(status=status_code, body=jsonable_encoder(result), headers=headers),
-        )
+        try:
+            await self._store.complete(
+                self._tenant,
+                self._key,
+                StoredAnswer(status=status_code, body=jsonable_encoder(result), headers=headers),
+            )
+        except (SQLAlchemyError, OSError) as exc:
+            # The work is done: answer it. The claim stays in flight until it expires, so a
+            # retry is refused (409), never done twice.
+            logger.warning("idempotency.answer_not_stored", error=type(exc).__name__)
         return result
 
 

@@ -187,3 +187,16 @@ def test_the_fingerprint_ignores_key_order_but_not_if_match_or_path() -> None:
     assert base == request_fingerprint("post", "/a", None, {"y": [1, 2], "x": 1})
     assert base != request_fingerprint("POST", "/b", None, {"x": 1, "y": [1, 2]})
     assert base != request_fingerprint("POST", "/a", 'W/"2"', {"x": 1, "y": [1, 2]})
+
+
+async def test_an_answer_that_cannot_be_stored_is_answered_and_never_redone() -> None:
+    class Failing(MemoryStore):
+        async def complete(self, tenant: str, key: str, answer: StoredAnswer) -> None:
+            raise OSError("database connection lost")
+
+    store, work = Failing(), Work()
+    first = await _idem(store).once({"a": 1}, work, response=Response(), status_code=201)
+    assert first == {"id": "order-1"}
+    with pytest.raises(IdempotencyRequestInFlight):
+        await _idem(store).once({"a": 1}, work, response=Response(), status_code=201)
+    assert work.calls == 1
