@@ -1,8 +1,9 @@
 """The order-set routes (thin: authorize, call, audit, return).
 
-``/api/order-sets``: the tenant's definitions. ``order:read`` lists and reads them (clinicians,
-lab technicians); ``order_set:manage`` creates, updates (If-Match: 428 without, 412 when stale),
-retires and installs the shipped starter sets (administrators). Definitions hold no patient data.
+``/api/order-sets``: the tenant's definitions. ``order_set:read`` lists and reads them
+(physicians, nurses, pharmacists, administrators); ``order_set:manage`` creates, updates
+(If-Match: 428 without, 412 when stale), retires and installs the shipped starter sets
+(administrators). Definitions hold no patient data.
 
 ``/api/patients/{patient_id}/order-sets/{set_id}/instantiate``: ``order:draft`` (physicians,
 nurses). The patient is read first (404 outside the caller's tenant or compartment; break-glass
@@ -54,7 +55,7 @@ instantiation_router = APIRouter(
     prefix="/api/patients/{patient_id}/order-sets", tags=["order-sets"], route_class=IntakeRoute
 )
 
-CanRead = Annotated[Principal, RequirePermission(Permission.ORDER_READ)]
+CanRead = Annotated[Principal, RequirePermission(Permission.ORDER_SET_READ)]
 CanManage = Annotated[Principal, RequirePermission(Permission.ORDER_SET_MANAGE)]
 CanDraft = Annotated[Principal, RequirePermission(Permission.ORDER_DRAFT)]
 IfMatch = Annotated[

@@ -52,7 +52,9 @@ class Permission(StrEnum):
     ORDER_DRAFT = "order:draft"
     # Signing (activating), holding, revoking an order: the prescriber's act.
     ORDER_PLACE = "order:place"
-    # Order sets: the tenant's definitions (PlanDefinitions) an order set is instantiated from.
+    # Order sets: the tenant's definitions (PlanDefinitions) an order set is instantiated from;
+    # reading them (no patient data) and managing them.
+    ORDER_SET_READ = "order_set:read"
     ORDER_SET_MANAGE = "order_set:manage"
     RESULT_READ = "result:read"
     RESULT_WRITE = "result:write"
@@ -83,6 +85,7 @@ _CLINICIAN_COMMON: Final = frozenset(
         P.CLINICAL_READ,
         P.MEDICATION_READ,
         P.ORDER_READ,
+        P.ORDER_SET_READ,
         P.RESULT_READ,
         P.SCHEDULE_READ,
         P.FHIR_READ,
@@ -129,6 +132,7 @@ ROLE_PERMISSIONS: Final[Mapping[Role, frozenset[Permission]]] = {
             P.TENANT_ADMIN,
             P.AUDIT_VIEW,
             P.MEDICATION_SAFETY_CONFIGURE,
+            P.ORDER_SET_READ,
             P.ORDER_SET_MANAGE,
         }
     ),
@@ -180,7 +184,8 @@ PERMISSION_SCOPES: Final[Mapping[Permission, tuple[str, ...]]] = {
     P.MEDICATION_PRESCRIBE: ("MedicationRequest.cu",),
     P.MEDICATION_DISPENSE: ("MedicationDispense.cu",),
     P.MEDICATION_ADMINISTER: ("MedicationAdministration.cu",),
-    P.ORDER_READ: ("ServiceRequest.rs", "RequestGroup.rs", "PlanDefinition.rs"),
+    P.ORDER_READ: ("ServiceRequest.rs", "RequestGroup.rs"),
+    P.ORDER_SET_READ: ("PlanDefinition.rs",),
     P.ORDER_DRAFT: ("ServiceRequest.cu", "RequestGroup.cu"),
     P.ORDER_PLACE: ("ServiceRequest.cu", "RequestGroup.cu"),
     P.RESULT_READ: ("DiagnosticReport.rs", "Observation.rs"),
