@@ -41,6 +41,8 @@ async def throwaway_schema(engine: AsyncEngine) -> AsyncIterator[str]:
     yield schema
     async with engine.begin() as connection:
         await connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        # The job queue's own schema (migration 0010) lives beside the app schema.
+        await connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}_queue" CASCADE'))
 
 
 async def _tables(engine: AsyncEngine, schema: str) -> set[str]:
