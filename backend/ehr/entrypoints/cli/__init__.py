@@ -18,6 +18,8 @@
     ehr order-sets install --tenant T | list-starter the shipped starter order sets (idempotent)
     ehr worker [--concurrency N] [--jobs-from MODULE]   background jobs (ADR 0024)
     ehr jobs list|show|cancel|retry --tenant T   a tenant's background jobs
+    ehr events status|dead-letters list|replay|replay-outbox
+                                                 domain events: outbox, dead letters (ADR 0023)
     ehr check-config                             validate the settings; print a redacted summary
     ehr stack ...                                the project-local stack (see ehr.devstack.cli)
 
@@ -40,6 +42,7 @@ from ehr.devstack.cli import app as stack_app
 from ehr.entrypoints.cli.audit import app as audit_app
 from ehr.entrypoints.cli.auth import auth_app, keys_app
 from ehr.entrypoints.cli.cds_hooks import app as cds_hooks_app
+from ehr.entrypoints.cli.events import events_app
 from ehr.entrypoints.cli.jobs import jobs_app, worker
 from ehr.entrypoints.cli.medication_safety import app as medication_safety_app
 from ehr.entrypoints.cli.order_sets import app as order_sets_app
@@ -66,6 +69,7 @@ app.add_typer(auth_app, name="auth")
 app.add_typer(medication_safety_app, name="medication-safety")
 app.add_typer(cds_hooks_app, name="cds-hooks")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(events_app, name="events")
 app.command()(worker)
 app.add_typer(order_sets_app, name="order-sets")
 

@@ -40,6 +40,7 @@ from ehr.platform.events.relay import Relay, run_relay
 from ehr.platform.events.replay import (
     DeadLetterView,
     list_dead_letters,
+    outbox_status,
     replay_dead_letters,
     replay_outbox,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "jittered",
     "list_dead_letters",
     "new_event",
+    "outbox_status",
     "replay_dead_letters",
     "replay_outbox",
     "retry_delay",

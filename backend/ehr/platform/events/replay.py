@@ -12,10 +12,12 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import structlog
 from redis.asyncio import Redis
-from sqlalchemy import select, update
+from redis.exceptions import RedisError
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ehr.core.db.models import EventDeadLetter, EventOutbox
@@ -26,6 +28,7 @@ from ehr.platform.events.settings import EventsSettings
 __all__ = [
     "DeadLetterView",
     "list_dead_letters",
+    "outbox_status",
     "replay_dead_letters",
     "replay_outbox",
 ]
@@ -150,3 +153,49 @@ async def replay_outbox(
     EVENTS_RELAYED.inc(written)
     logger.info("events.outbox.replayed", count=written, tenant=tenant)
     return written
+
+
+async def outbox_status(
+    sessions: async_sessionmaker[AsyncSession], redis: Redis | None, *, key: str
+) -> dict[str, object]:
+    """Outbox depth and lag, dead letters waiting, and (when Redis answers) the stream's
+    length and each consumer group's pending count and lag."""
+    async with sessions() as session:
+        depth, lag = (
+            await session.execute(
+                select(
+                    func.count(),
+                    func.coalesce(
+                        func.extract("epoch", func.now() - func.min(EventOutbox.created_at)), 0
+                    ),
+                ).where(EventOutbox.relayed_at.is_(None))
+            )
+        ).one()
+        dead = await session.scalar(
+            select(func.count()).where(EventDeadLetter.replayed_at.is_(None))
+        )
+    status: dict[str, object] = {
+        "outbox_depth": int(depth),
+        "relay_lag_seconds": round(float(lag), 3),
+        "dead_letters": int(dead or 0),
+        "stream": key,
+    }
+    if redis is not None:
+        try:
+            status["stream_length"] = int(await redis.xlen(key))
+            groups: Any = await redis.xinfo_groups(key) if status["stream_length"] else []
+            status["groups"] = {
+                _text(group["name"]): {
+                    "pending": int(group["pending"]),
+                    "lag": group.get("lag"),
+                    "consumers": int(group["consumers"]),
+                }
+                for group in groups
+            }
+        except (RedisError, OSError) as exc:
+            status["stream_error"] = type(exc).__name__
+    return status
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
