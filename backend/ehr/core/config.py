@@ -28,6 +28,7 @@ __all__ = [
     "Environment",
     "FhirSettings",
     "InsecureDefaultSecretError",
+    "JobsSettings",
     "LogSettings",
     "MedicationSafetySettings",
     "ReadinessSettings",
@@ -216,6 +217,30 @@ class GatewaySettings(BaseModel):
     buffer_answer_bytes: int = Field(default=512 * 1024, ge=0, le=16 * 1024 * 1024)
 
 
+class JobsSettings(BaseModel):
+    """How ``ehr worker`` runs jobs and how it finds the jobs of a worker that died."""
+
+    # Jobs one worker process runs at the same time (asyncio tasks).
+    concurrency: int = Field(default=4, ge=1, le=64)
+    # The queues this worker takes jobs from (JSON list); empty = every queue.
+    queues: list[str] = Field(default_factory=list)
+    # The worker's /health and /metrics (0 = no HTTP port).
+    health_host: str = "127.0.0.1"
+    health_port: int = Field(default=9465, ge=0, le=65535)
+    # How often a worker writes its heartbeat row (procrastinate_workers.last_heartbeat).
+    heartbeat_seconds: float = Field(default=10.0, gt=0)
+    # A worker whose heartbeat is older than this is presumed dead: its running jobs are put
+    # back in the queue. Several heartbeat intervals, so that a slow database is not a death.
+    stalled_after_seconds: float = Field(default=30.0, gt=0)
+    # How often a worker looks for such jobs (and refreshes the queue-depth gauge).
+    sweep_seconds: float = Field(default=15.0, gt=0)
+    # On SIGTERM the running jobs get this long to finish; then they are released (put back in
+    # the queue for another worker) and the worker exits. Below the orchestrator's kill delay.
+    shutdown_grace_seconds: float = Field(default=25.0, ge=0)
+    # Finished jobs (queue rows and our records) are deleted after this many days.
+    retention_days: int = Field(default=30, ge=1)
+
+
 class MedicationSafetySettings(BaseModel):
     # Directory of an operator-imported RxNorm table (`ehr medication-safety import-rxnorm`);
     # when it holds one, it is used instead of the compact subset shipped in the package.
@@ -284,6 +309,7 @@ class Settings(BaseSettings):
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     ready: ReadinessSettings = Field(default_factory=ReadinessSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    jobs: JobsSettings = Field(default_factory=JobsSettings)
     medication_safety: MedicationSafetySettings = Field(default_factory=MedicationSafetySettings)
     cds_hooks: CdsHooksSettings = Field(default_factory=CdsHooksSettings)
 

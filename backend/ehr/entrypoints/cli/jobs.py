@@ -110,7 +110,7 @@ def worker(
 
     settings = settings_or_exit()
     configure_logging(settings.log)
-    settings_jobs = jobs.JobsSettings()
+    settings_jobs = settings.jobs
     if concurrency is not None:
         settings_jobs = settings_jobs.model_copy(update={"concurrency": concurrency})
     definitions = [*WORKER_JOBS, *load_jobs(jobs_from or [])]

@@ -7,11 +7,11 @@ from typing import Any, Final
 
 import sqlalchemy as sa
 
+from ehr.core.config import get_settings
 from ehr.core.db.models import Job
 from ehr.platform.jobs.definitions import JobDefinition, define
 from ehr.platform.jobs.queue import queue_schema_of
 from ehr.platform.jobs.run import JobRun
-from ehr.platform.jobs.settings import JobsSettings
 
 __all__ = ["BUILTIN_JOBS", "PRUNE_FINISHED"]
 
@@ -21,7 +21,7 @@ _FINAL: Final = ("succeeded", "failed", "cancelled", "aborted")
 async def prune_finished(run: JobRun) -> Mapping[str, Any]:
     """Delete our records of jobs finished before the cutoff, then the queue's finished rows
     with no event since it (data minimisation; the audit trail keeps who asked for what)."""
-    days = JobsSettings().retention_days
+    days = get_settings().jobs.retention_days
     async with run.sessionmaker() as session, session.begin():
         records = await session.execute(
             sa.delete(Job).where(
