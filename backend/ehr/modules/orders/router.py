@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Response, status
 
 from ehr.core.error_handlers import problem_responses
 from ehr.core.intake import IntakeRoute
@@ -281,20 +281,38 @@ class _Call:
     if_match: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class _TransitionParts:
+    """What every transition route works with (one dependency, so the routes stay one line)."""
+
+    patient_service: patients.PatientService
+    service: OrderService
+    audit: AuditTrail
+    break_glass: BreakGlassRequest
+    idempotency: Idempotency
+
+
+async def _transition_parts(
+    patient_service: patients.PatientServiceDep,
+    service: OrderServiceDep,
+    audit: PhiAudit,
+    break_glass: BreakGlassDep,
+    idempotency: IdempotencyDep,
+) -> _TransitionParts:
+    return _TransitionParts(patient_service, service, audit, break_glass, idempotency)
+
+
+TransitionParts = Annotated[_TransitionParts, Depends(_transition_parts)]
+
+
 async def _transition(
-    action: Action,
-    call: _Call,
-    patient_service: patients.PatientService,
-    service: OrderService,
-    audit: AuditTrail,
-    break_glass: BreakGlassRequest,
-    idempotency: Idempotency,
-    response: Response,
+    action: Action, call: _Call, parts: _TransitionParts, response: Response
 ) -> Any:
     """One transition: the patient gate, the order, the audit note, the transaction."""
     patient_id = call.patient_id
+    service, audit, idempotency = parts.service, parts.audit, parts.idempotency
     gate = await clinical_record.open_patient(
-        patient_id, call.principal, patient_service, break_glass
+        patient_id, call.principal, parts.patient_service, parts.break_glass
     )
     reason = call.payload.reason if call.payload is not None else None
 
@@ -319,26 +337,14 @@ async def hold_order(
     patient_id: patients.PatientId,
     order_id: OrderId,
     principal: CanPlace,
-    patient_service: patients.PatientServiceDep,
-    service: OrderServiceDep,
-    audit: PhiAudit,
-    break_glass: BreakGlassDep,
-    idempotency: IdempotencyDep,
+    parts: TransitionParts,
     response: Response,
     payload: TransitionRequest | None = None,
     if_match: IfMatch = None,
 ) -> Any:
     """Put an active order on hold (a reason is optional); 409 from any other status."""
-    return await _transition(
-        "hold",
-        _Call(patient_id, order_id, payload, principal, if_match),
-        patient_service,
-        service,
-        audit,
-        break_glass,
-        idempotency,
-        response,
-    )
+    call = _Call(patient_id, order_id, payload, principal, if_match)
+    return await _transition("hold", call, parts, response)
 
 
 @router.post(
@@ -350,26 +356,14 @@ async def resume_order(
     patient_id: patients.PatientId,
     order_id: OrderId,
     principal: CanPlace,
-    patient_service: patients.PatientServiceDep,
-    service: OrderServiceDep,
-    audit: PhiAudit,
-    break_glass: BreakGlassDep,
-    idempotency: IdempotencyDep,
+    parts: TransitionParts,
     response: Response,
     payload: TransitionRequest | None = None,
     if_match: IfMatch = None,
 ) -> Any:
     """Resume an on-hold order (a medication order: needs medication:prescribe too)."""
-    return await _transition(
-        "resume",
-        _Call(patient_id, order_id, payload, principal, if_match),
-        patient_service,
-        service,
-        audit,
-        break_glass,
-        idempotency,
-        response,
-    )
+    call = _Call(patient_id, order_id, payload, principal, if_match)
+    return await _transition("resume", call, parts, response)
 
 
 @router.post(
@@ -381,27 +375,15 @@ async def revoke_order(
     patient_id: patients.PatientId,
     order_id: OrderId,
     principal: CanPlace,
-    patient_service: patients.PatientServiceDep,
-    service: OrderServiceDep,
-    audit: PhiAudit,
-    break_glass: BreakGlassDep,
-    idempotency: IdempotencyDep,
+    parts: TransitionParts,
     response: Response,
     payload: TransitionRequest | None = None,
     if_match: IfMatch = None,
 ) -> Any:
     """Revoke (cancel) a draft, active or on-hold order; `reason` is required (422
     `order_reason_required`)."""
-    return await _transition(
-        "revoke",
-        _Call(patient_id, order_id, payload, principal, if_match),
-        patient_service,
-        service,
-        audit,
-        break_glass,
-        idempotency,
-        response,
-    )
+    call = _Call(patient_id, order_id, payload, principal, if_match)
+    return await _transition("revoke", call, parts, response)
 
 
 @router.post(
@@ -413,26 +395,14 @@ async def complete_order(
     patient_id: patients.PatientId,
     order_id: OrderId,
     principal: CanPlace,
-    patient_service: patients.PatientServiceDep,
-    service: OrderServiceDep,
-    audit: PhiAudit,
-    break_glass: BreakGlassDep,
-    idempotency: IdempotencyDep,
+    parts: TransitionParts,
     response: Response,
     payload: TransitionRequest | None = None,
     if_match: IfMatch = None,
 ) -> Any:
     """Mark an active order completed (recording its results normally does)."""
-    return await _transition(
-        "complete",
-        _Call(patient_id, order_id, payload, principal, if_match),
-        patient_service,
-        service,
-        audit,
-        break_glass,
-        idempotency,
-        response,
-    )
+    call = _Call(patient_id, order_id, payload, principal, if_match)
+    return await _transition("complete", call, parts, response)
 
 
 @router.post(
@@ -444,24 +414,12 @@ async def mark_order_entered_in_error(
     patient_id: patients.PatientId,
     order_id: OrderId,
     principal: CanDraft,
-    patient_service: patients.PatientServiceDep,
-    service: OrderServiceDep,
-    audit: PhiAudit,
-    break_glass: BreakGlassDep,
-    idempotency: IdempotencyDep,
+    parts: TransitionParts,
     response: Response,
     payload: TransitionRequest | None = None,
     if_match: IfMatch = None,
 ) -> Any:
     """Mark the order entered-in-error (it stays in the record; lists hide it). A draft needs
     order:draft; a placed order order:place too."""
-    return await _transition(
-        "entered-in-error",
-        _Call(patient_id, order_id, payload, principal, if_match),
-        patient_service,
-        service,
-        audit,
-        break_glass,
-        idempotency,
-        response,
-    )
+    call = _Call(patient_id, order_id, payload, principal, if_match)
+    return await _transition("entered-in-error", call, parts, response)
