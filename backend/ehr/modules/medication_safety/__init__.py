@@ -13,6 +13,9 @@ The public surface (other modules and the entrypoints import only this):
                             startup), ``KnowledgeDep`` as a dependency
 ``medication_checks_for``   the checks under a tenant's display policy (:class:`MedicationChecks`)
                             for callers whose tenant is not the principal's (CDS clients)
+``read_patient_record``     ``await read_patient_record(fhir, patient) -> PatientRecord``: the
+                            patient's current medication record as the checks read it (active and
+                            on-hold orders, statements, their Medications, allergies; bounded)
 ``MedicationChecks``        the checks of a record the caller holds (a ``PatientRecord``):
                             ``check_orders`` (the CDS order-select / order-sign entry point),
                             ``check_medication_list``, ``check_new_allergies``; they answer a
@@ -54,7 +57,7 @@ from ehr.modules.medication_safety.knowledge import (
     import_rrf_zip,
 )
 from ehr.modules.medication_safety.profile import PatientProfile, allergy_from_fhir
-from ehr.modules.medication_safety.record import PatientRecord
+from ehr.modules.medication_safety.record import PatientRecord, read_patient_record
 from ehr.modules.medication_safety.rendering import (
     RULE_SYSTEM,
     IssueCardRenderer,
@@ -91,5 +94,6 @@ __all__ = [
     "import_rrf_zip",
     "issue_summary",
     "medication_checks_for",
+    "read_patient_record",
     "router",
 ]

@@ -11,70 +11,22 @@ reference. Restricted records are left out, as for decision support (no break-gl
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
 
 import anyio
 
-from ehr.fhir import SearchResult, TenantFhirClient
+from ehr.modules import medication_safety
 from ehr.modules.medication_safety import MedicationChecks, PatientRecord
 from ehr.modules.orders.findings import medication_findings
 from ehr.modules.orders.schemas import Finding
 
 __all__ = ["medication_safety_findings", "read_medication_record"]
 
-_PAGE_SIZE: Final = 100
-_MAX_PAGES: Final = 3
-
-
-async def _search(
-    fhir: TenantFhirClient, resource_type: str, params: list[tuple[str, str]]
-) -> SearchResult:
-    return await fhir.search_all(resource_type, params, page_size=_PAGE_SIZE, max_pages=_MAX_PAGES)
-
-
-async def read_medication_record(
-    fhir: TenantFhirClient, patient: Mapping[str, Any]
-) -> PatientRecord:
-    """The patient's current medication record (three searches at once, bounded)."""
-    subject = f"Patient/{patient['id']}"
-    requests, statements, allergies = await asyncio.gather(
-        _search(
-            fhir,
-            "MedicationRequest",
-            [
-                ("subject", subject),
-                ("status", "active,on-hold"),
-                ("_include", "MedicationRequest:medication"),
-            ],
-        ),
-        _search(
-            fhir,
-            "MedicationStatement",
-            [
-                ("subject", subject),
-                ("status", "active,intended,on-hold"),
-                ("_include", "MedicationStatement:medication"),
-            ],
-        ),
-        _search(fhir, "AllergyIntolerance", [("patient", subject)]),
-    )
-    medications = {
-        ref: resource
-        for part in (requests, statements)
-        for ref, resource in part.included.items()
-        if resource.get("resourceType") == "Medication"
-    }
-    return PatientRecord(
-        patient=patient,
-        requests=requests.matches,
-        statements=statements.matches,
-        allergies=allergies.matches,
-        medications=medications,
-        complete=requests.complete and statements.complete and allergies.complete,
-    )
+# The record the checks read: the medication-safety module's own reader (one reader, as one
+# engine).
+read_medication_record = medication_safety.read_patient_record
 
 
 async def medication_safety_findings(
