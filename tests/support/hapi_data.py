@@ -7,12 +7,14 @@ integrity never blocks a delete.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from ehr.core.config import Settings
 from ehr.fhir import FhirClient, TenantFhirClient
 from ehr.fhir.bundles import bundle_resources
+from ehr.fhir.errors import FhirConflict
 from ehr.fhir.transport import HttpBackend
 
 __all__ = ["CLEANUP_ORDER", "delete_resources", "delete_tagged", "live_fhir_client", "tag_search"]
@@ -50,14 +52,23 @@ async def delete_resources(
     tag: dict[str, str] | None = None,
     order: Sequence[str] = CLEANUP_ORDER,
 ) -> None:
-    """Delete the resources of ``order``'s types in the partition (only those tagged ``tag``)."""
+    """Delete the resources of ``order``'s types in the partition (only those tagged ``tag``).
+
+    Searches are single-page (``Cache-Control: no-store``): HAPI reuses a cached identical search
+    for a minute otherwise, which can hide what was written since. A delete HAPI refuses with a
+    conflict (HAPI-0550: it raced HAPI's own work) is repeated once.
+    """
     for resource_type in order:
         params = {"_count": "500", "_elements": "id"}
         if tag is not None:
             params["_tag"] = tag_search(tag)
-        bundle = await tenant_fhir.search(resource_type, params)
+        bundle = await tenant_fhir.search(resource_type, params, single_page=True)
         for resource in bundle_resources(bundle, resource_type):
-            await tenant_fhir.delete(resource_type, resource["id"])  # idempotent in HAPI
+            try:
+                await tenant_fhir.delete(resource_type, resource["id"])  # idempotent in HAPI
+            except FhirConflict:
+                await asyncio.sleep(0.5)
+                await tenant_fhir.delete(resource_type, resource["id"])
 
 
 async def delete_tagged(

@@ -17,9 +17,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Response, status
 
+from ehr.core.dependencies import SessionDep
 from ehr.core.error_handlers import problem_responses
 from ehr.core.intake import IntakeRoute
-from ehr.fhir import etag_of
+from ehr.fhir import etag_of, version_id
 from ehr.modules import clinical_record, patients
 from ehr.modules.orders.dependencies import MedicationChecksDep, OrderPolicyDep, OrderServiceDep
 from ehr.modules.orders.lifecycle import Action
@@ -37,6 +38,7 @@ from ehr.modules.orders.schemas import (
 from ehr.modules.orders.service import OrderService
 from ehr.modules.orders.signing import sign_order
 from ehr.modules.orders.views import order_sort_key, to_order
+from ehr.platform import events
 from ehr.platform.audit.dependencies import AccessNote, AuditTrail, PhiAudit
 from ehr.platform.auth.authorization import BreakGlassDep, BreakGlassRequest, RequirePermission
 from ehr.platform.auth.permissions import Permission
@@ -231,6 +233,7 @@ async def sign(
     audit: PhiAudit,
     break_glass: BreakGlassDep,
     idempotency: IdempotencyDep,
+    session: SessionDep,
     response: Response,
     payload: SignRequest | None = None,
     if_match: IfMatch = None,
@@ -260,8 +263,20 @@ async def sign(
             overridden_rules=list(outcome.overridden_rules),
             detected_issues=list(outcome.write.detected_issues),
         )
+        order = outcome.write.order
+        events.emit(
+            session,
+            events.new_event(
+                "order.signed",
+                tenant=principal.tenant,
+                subject=f"Patient/{patient_id}",
+                resource=f"{order.get('resourceType')}/{order.get('id')}",
+                resource_version=version_id(order),
+                data={"overrides": len(outcome.overridden_rules)},
+            ),
+        )
         return SignResult(
-            order=_shown(outcome.write.order, patient_id, response),
+            order=_shown(order, patient_id, response),
             findings=list(outcome.findings),
             overridden=list(outcome.write.detected_issues),
             provenance=outcome.write.provenance,

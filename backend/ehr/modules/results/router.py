@@ -17,6 +17,7 @@ from typing import Annotated, Final
 
 from fastapi import APIRouter, Header, Path, Query, Response, status
 
+from ehr.core.dependencies import SessionDep
 from ehr.core.error_handlers import problem_responses
 from ehr.core.intake import IntakeRoute, IsoDate
 from ehr.fhir import etag_of
@@ -34,6 +35,7 @@ from ehr.modules.results.schemas import (
     TrendSeries,
 )
 from ehr.modules.results.trends import trend
+from ehr.platform import events
 from ehr.platform.audit.dependencies import PhiAudit
 from ehr.platform.auth.authorization import BreakGlassDep, RequirePermission
 from ehr.platform.auth.permissions import Permission
@@ -87,6 +89,7 @@ async def record_results(
     service: ResultServiceDep,
     audit: PhiAudit,
     break_glass: BreakGlassDep,
+    session: SessionDep,
     response: Response,
 ) -> ResultReport:
     """Record a laboratory report and its results in one FHIR transaction; a final report
@@ -100,10 +103,32 @@ async def record_results(
     gate = await clinical_record.open_patient(patient_id, principal, patient_service, break_glass)
     view = await service.record(patient_id, payload)
     gate.note(audit, "result:record", resource_type=_TYPE, resource_id=view.id, details=_ids(view))
+    _emit(session, principal, "result.recorded", view)
+    if view.critical:
+        _emit(session, principal, "result.critical", view)
     response.headers["Location"] = f"{PREFIX.format(patient_id=patient_id)}/results/{view.id}"
     if view.version is not None:
         response.headers["ETag"] = f'W/"{view.version}"'
     return view
+
+
+def _emit(session: SessionDep, principal: Principal, kind: str, view: ResultReport) -> None:
+    """The domain event of a result (ids and codes only), in the request's transaction: it is
+    committed with the audit of the same request or not at all (ADR 0023)."""
+    data: dict[str, object] = {"code": view.code, "critical": view.critical}
+    if view.acknowledgement is not None:
+        data["task"] = f"Task/{view.acknowledgement.task_id}"
+    events.emit(
+        session,
+        events.new_event(
+            kind,
+            tenant=principal.tenant,
+            subject=f"Patient/{view.patient_id}",
+            resource=f"{_TYPE}/{view.id}",
+            resource_version=view.version,
+            data=data,
+        ),
+    )
 
 
 def _scope(code: str | None, since: object, until: object, statuses: list[str]) -> str:
@@ -198,6 +223,7 @@ async def acknowledge_result(
     service: ResultServiceDep,
     audit: PhiAudit,
     break_glass: BreakGlassDep,
+    session: SessionDep,
     if_match: IfMatch = None,
 ) -> ResultReport:
     """Acknowledge the report's critical result (who, when, comment). A report without one is
@@ -209,6 +235,7 @@ async def acknowledge_result(
     gate.note(
         audit, "result:acknowledge", resource_type=_TYPE, resource_id=report_id, details=_ids(view)
     )
+    _emit(session, principal, "result.acknowledged", view)
     return view
 
 

@@ -30,8 +30,8 @@ EVENT_SCHEMA_VERSION: Final = 1
 
 # `order.signed`, `result.critical`, `fhir.changed`: two or more lower-case dotted words.
 _TYPE: Final = r"^[a-z][a-z0-9_]{0,39}(\.[a-z][a-z0-9_]{0,39}){1,3}$"
-# A tenant slug (ehr_app.tenants.slug).
-_TENANT: Final = r"^[a-z0-9_][a-z0-9-]{0,62}$"
+# A tenant slug (ehr_app.tenants.slug), or HAPI's DEFAULT partition of a single-tenant install.
+_TENANT: Final = r"^(DEFAULT|[a-z0-9_][a-z0-9-]{0,62})$"
 # A relative FHIR reference: `Patient/123` (type, id: FHIR id characters, at most 64).
 _REFERENCE: Final = r"^[A-Z][A-Za-z]{1,63}/[A-Za-z0-9\-.]{1,64}$"
 _VERSION: Final = r"^[A-Za-z0-9\-.]{1,64}$"
