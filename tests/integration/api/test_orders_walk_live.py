@@ -12,10 +12,12 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 from support.hapi_data import delete_resources
 from support.tenant_world import TenantWorld, World, open_world
 
 from ehr.core.config import Settings
+from ehr.core.db.models import EventOutbox
 from ehr.core.error_handlers import PROBLEM_JSON
 from ehr.fhir import TenantFhirClient, bundle_resources
 from ehr.platform.auth.permissions import Role
@@ -252,7 +254,25 @@ async def test_order_set_to_signed_orders_to_acknowledged_critical_result(
     assert ("MedicationRequest", members["nsaid"]["id"]) in shown
     assert ("Observation", potassium["id"]) in shown or ("DiagnosticReport", report["id"]) in shown
 
-    # 7. What each role sees: the nurse the chart and the orders; the lab technician the orders
+    # 7. Each step left its domain event in the outbox, in the request's transaction: ids and
+    #    codes only, bound to the tenant and the patient (the relay takes them to Redis).
+    async with world.sessionmaker() as session:
+        rows = (
+            await session.scalars(
+                select(EventOutbox)
+                .where(EventOutbox.tenant == tenant.slug)
+                .order_by(EventOutbox.id)
+            )
+        ).all()
+    emitted = [(row.type, row.payload["resource"]) for row in rows]
+    assert ("order.signed", f"ServiceRequest/{members['k']['id']}") in emitted
+    assert ("order.signed", f"MedicationRequest/{members['nsaid']['id']}") in emitted
+    report_ref = f"DiagnosticReport/{report['id']}"
+    for kind in ("result.recorded", "result.critical", "result.acknowledged"):
+        assert (kind, report_ref) in emitted, kind
+    assert {row.payload["subject"] for row in rows} == {f"Patient/{patient_id}"}
+
+    # 8. What each role sees: the nurse the chart and the orders; the lab technician the orders
     #    and the results but no chart; the front desk none of it.
     assert (await api.get(orders, headers=nurse)).status_code == 200
     assert (await api.get(orders, headers=lab)).status_code == 200
