@@ -198,13 +198,6 @@ class Consumer:
         if fresh is not None:
             latency = (datetime.now(UTC) - event.occurred_at).total_seconds()
             DELIVERY_LATENCY.labels(handler=handler.name).observe(max(latency, 0.0))
-        logger.debug(
-            "events.handled",
-            handler=handler.name,
-            event_id=str(event.id),
-            type=event.type,
-            outcome=outcome,
-        )
         return outcome
 
     async def failed(

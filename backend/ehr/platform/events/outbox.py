@@ -59,7 +59,6 @@ def emit(session: AsyncSession, event: Event) -> EventOutbox:
     )
     session.add(row)
     EVENTS_EMITTED.labels(type=event.type).inc()
-    logger.debug("events.emitted", event_id=str(event.id), type=event.type, tenant=event.tenant)
     return row
 
 

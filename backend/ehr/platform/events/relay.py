@@ -154,12 +154,17 @@ class Relay:
             wake.clear()
             try:
                 moved = await self.relay_once()
+                if failures and not moved:
+                    # Nothing was due (rows wait for next_attempt_at): ask Redis itself
+                    # before calling the outage over.
+                    await self.redis.ping()
                 if time.monotonic() >= next_measure:
                     await self.measure()
                     next_measure = time.monotonic() + self.events.gauge_seconds
-            except (RelayRoundFailedError, SQLAlchemyError, OSError) as exc:
+            except (RelayRoundFailedError, RedisError, SQLAlchemyError, OSError) as exc:
                 failures += 1
-                cause = "redis" if isinstance(exc, RelayRoundFailedError) else "database"
+                redis_failed = isinstance(exc, RelayRoundFailedError | RedisError)
+                cause = "redis" if redis_failed else "database"
                 RELAY_FAILURES.labels(cause=cause).inc()
                 delay = jittered(
                     failures,
@@ -170,7 +175,9 @@ class Relay:
                 log(
                     "events.relay.failed",
                     cause=cause,
-                    error=str(exc) if cause == "redis" else type(exc).__name__,
+                    error=(
+                        str(exc) if isinstance(exc, RelayRoundFailedError) else type(exc).__name__
+                    ),
                     failures=failures,
                     retry_in_seconds=round(delay, 2),
                 )
