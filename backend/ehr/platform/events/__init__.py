@@ -23,7 +23,11 @@ For the worker (``ehr worker``, ADR 0024), which runs them until ``stop`` is set
 
 Both take ``events=EventsSettings(...)`` (else ``EHR_EVENTS__*``) and ``redis=`` (else a client
 of ``settings.redis``). Neither raises on Redis or PostgreSQL being down: they back off and
-resume. Operators: ``ehr events outbox|dead-letters list|replay|replay-outbox``.
+resume. Operators: ``ehr events status|dead-letters list|replay|replay-outbox``.
+
+Readers of the stream other than consumer groups (the realtime hub) use ``stream_key`` and the
+entry fields ``FIELD_EVENT`` (the envelope JSON), ``FIELD_TENANT``, ``FIELD_TYPE`` and
+``FIELD_ONLY_HANDLER`` (present on a replayed dead letter: meant for one handler, skip it).
 """
 
 from ehr.platform.events.backoff import jittered, retry_delay
@@ -35,7 +39,14 @@ from ehr.platform.events.envelope import (
     Reference,
     new_event,
 )
-from ehr.platform.events.outbox import emit, stream_key
+from ehr.platform.events.outbox import (
+    FIELD_EVENT,
+    FIELD_ONLY_HANDLER,
+    FIELD_TENANT,
+    FIELD_TYPE,
+    emit,
+    stream_key,
+)
 from ehr.platform.events.relay import Relay, run_relay
 from ehr.platform.events.replay import (
     DeadLetterView,
@@ -48,6 +59,10 @@ from ehr.platform.events.settings import EventsSettings
 
 __all__ = [
     "EVENT_SCHEMA_VERSION",
+    "FIELD_EVENT",
+    "FIELD_ONLY_HANDLER",
+    "FIELD_TENANT",
+    "FIELD_TYPE",
     "Consumer",
     "DeadLetterView",
     "Event",
