@@ -35,7 +35,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 from sqlalchemy import insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ehr.core.config import Settings
@@ -190,6 +190,10 @@ class Consumer:
                         handler.handle(session, event),
                         timeout=self.events.handler_timeout_seconds,
                     )
+        except (OperationalError, InterfaceError):
+            # PostgreSQL unreachable: not the handler's failure. The loop backs off; the entry
+            # stays pending and is claimed again once the database is back.
+            raise
         except Exception as exc:  # noqa: BLE001 - a handler's failure is data, not a crash
             return await self.failed(entry_id, event, fields, exc, deliveries)
         await self.redis.xack(self.key, self.group, entry_id)
