@@ -22,6 +22,7 @@ from ehr.modules.cds_hooks.client_auth import CDS_CLIENT_JWT, CdsClientDep, CdsC
 from ehr.platform.auth.authorization import PERMISSION_ATTRIBUTE, RequirePermission
 from ehr.platform.auth.permissions import Permission
 from ehr.platform.auth.principal import Principal
+from ehr.platform.realtime import EVENT_PERMISSIONS
 
 # FastAPI's own documentation routes are plain Starlette routes (no dependant tree to carry a
 # marker). They serve the OpenAPI description and Swagger/ReDoc pages, never data; deployments
@@ -71,6 +72,10 @@ EXPECTED_RULES: dict[str, set[object]] = {
     "GET /api/patients/{patient_id}/encounters": {P.CLINICAL_READ},
     "GET /api/patients/{patient_id}/encounters/{encounter_id}": {P.CLINICAL_READ},
     "GET /api/jobs": {P.TENANT_ADMIN},
+    # Realtime (ADR 0025): authenticated by the route (the WebSocket's first message, the SSE
+    # Authorization header); each event is filtered by the permission its type needs.
+    "GET /api/events/stream": {EVENT_PERMISSIONS},
+    "WS /api/events/ws": {EVENT_PERMISSIONS},
     "GET /api/jobs/{job_id}": {P.TENANT_ADMIN},
     "GET /api/note-templates": {P.TENANT_ADMIN},
     "GET /api/note-templates/{key}": {P.TENANT_ADMIN},
