@@ -305,6 +305,16 @@ async def test_1000_events_with_redis_unreachable_for_10_s_are_all_handled_once(
         )
 
     started = datetime.now(UTC)
+    relayed_before = REGISTRY.get_sample_value("ehr_events_relayed_total") or 0.0
+    redis_failures_before = (
+        REGISTRY.get_sample_value("ehr_events_relay_failures_total", {"cause": "redis"}) or 0.0
+    )
+    latency_before = (
+        REGISTRY.get_sample_value(
+            "ehr_events_delivery_latency_seconds_count", {"handler": "tests.effects"}
+        )
+        or 0.0
+    )
     # Two relays (SKIP LOCKED shares the rows) and two consumers of one group.
     workers = running(relay, relay, consumer, consumer)
     await workers.__aenter__()
@@ -319,6 +329,12 @@ async def test_1000_events_with_redis_unreachable_for_10_s_are_all_handled_once(
         for _ in range(40):
             emitted += await emit_batch(sessions, 10)
             await asyncio.sleep(0.1)
+        # The relay still measures the outbox while Redis is gone: the depth gauge shows it.
+
+        async def depth_reported() -> bool:
+            return (REGISTRY.get_sample_value("ehr_events_outbox_depth") or 0) > 0
+
+        await wait_for("the outbox depth gauge to show the backlog", depth_reported)
         await asyncio.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - cut_at)))
         async with sessions() as session:
             waiting = await session.scalar(
@@ -356,6 +372,25 @@ async def test_1000_events_with_redis_unreachable_for_10_s_are_all_handled_once(
         assert receipts == 1000
         key = events.stream_key(CONFIG, schema_settings.db.app_schema)
         stream_length = await redis.xlen(key)
+        # The metrics saw it: rows relayed, Redis failures, one delivery latency per event,
+        # and the depth gauge back to 0 once the relay measured the drained outbox.
+        relayed = (REGISTRY.get_sample_value("ehr_events_relayed_total") or 0.0) - relayed_before
+        assert relayed >= 1000
+        assert (
+            REGISTRY.get_sample_value("ehr_events_relay_failures_total", {"cause": "redis"}) or 0
+        ) > redis_failures_before
+        latencies = (
+            REGISTRY.get_sample_value(
+                "ehr_events_delivery_latency_seconds_count", {"handler": "tests.effects"}
+            )
+            or 0.0
+        ) - latency_before
+        assert latencies == 1000
+
+        async def depth_zero() -> bool:
+            return REGISTRY.get_sample_value("ehr_events_outbox_depth") == 0
+
+        await wait_for("the outbox depth gauge back to 0", depth_zero)
 
         # Redis "lost" nothing here, but rebuilding the stream from the outbox is the same
         # operation: every event goes to the group again, and none is handled again.

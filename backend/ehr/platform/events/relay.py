@@ -152,15 +152,17 @@ class Relay:
         logger.info("events.relay.started", stream=self.key)
         while not stop.is_set():
             wake.clear()
+            if time.monotonic() >= next_measure:
+                # Measured in outages too (only PostgreSQL is needed): that is when it matters.
+                with contextlib.suppress(SQLAlchemyError, OSError):
+                    await self.measure()
+                next_measure = time.monotonic() + self.events.gauge_seconds
             try:
                 moved = await self.relay_once()
                 if failures and not moved:
                     # Nothing was due (rows wait for next_attempt_at): ask Redis itself
                     # before calling the outage over.
                     await self.redis.ping()
-                if time.monotonic() >= next_measure:
-                    await self.measure()
-                    next_measure = time.monotonic() + self.events.gauge_seconds
             except (RelayRoundFailedError, RedisError, SQLAlchemyError, OSError) as exc:
                 failures += 1
                 redis_failed = isinstance(exc, RelayRoundFailedError | RedisError)
