@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import weakref
 from collections import deque
 from collections.abc import Callable
@@ -132,7 +133,10 @@ class Hub:
         async with self._lock:
             if self._task is None or self._task.done():
                 self.position, _ = await self.reader.head()
-                self._task = asyncio.create_task(self._run(), name=f"realtime-{self.reader.key}")
+                # A context of its own: the reader is no request's (its logs carry no request id).
+                self._task = asyncio.create_task(
+                    self._run(), name=f"realtime-{self.reader.key}", context=contextvars.Context()
+                )
             position = self.position if self.position is not None else (0, 0)
             subscriber.position = position
             self.subscribers.setdefault(subscriber.tenant, set()).add(subscriber)
@@ -155,9 +159,16 @@ class Hub:
                 subscriber.offer(entry)
 
     async def _run(self) -> None:
+        logger.info("realtime.reader.started", stream=self.reader.key)
+        try:
+            await self._read()
+        finally:
+            logger.info("realtime.reader.stopped", stream=self.reader.key)
+
+    async def _read(self) -> None:
         failures = 0
         position = self.position if self.position is not None else (0, 0)
-        while True:
+        while self.subscribers:
             try:
                 entries, position = await self.reader.live(
                     position, block_ms=self.block_ms, count=self.batch

@@ -193,6 +193,8 @@ class EventStreamResponse(Response):
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
             media_type=self.media_type,
         )
+        # A stream has no length: no Content-Length (chunked transfer).
+        self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
         self.channel = channel
         self.last = last
 
