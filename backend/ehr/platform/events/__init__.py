@@ -25,6 +25,8 @@ Both take ``events=EventsSettings(...)`` (else ``EHR_EVENTS__*``) and ``redis=``
 of ``settings.redis``). Neither raises on Redis or PostgreSQL being down: they back off and
 resume. Operators: ``ehr events status|dead-letters list|replay|replay-outbox``.
 
+``EVENT_JOBS`` (the daily ``events.prune``) belongs in the worker's ``WORKER_JOBS``.
+
 Readers of the stream other than consumer groups (the realtime hub) use ``stream_key`` and the
 entry fields ``FIELD_EVENT`` (the envelope JSON), ``FIELD_TENANT``, ``FIELD_TYPE`` and
 ``FIELD_ONLY_HANDLER`` (present on a replayed dead letter: meant for one handler, skip it).
@@ -39,6 +41,7 @@ from ehr.platform.events.envelope import (
     Reference,
     new_event,
 )
+from ehr.platform.events.jobs import EVENT_JOBS, PRUNE_EVENTS, prune_events
 from ehr.platform.events.outbox import (
     FIELD_EVENT,
     FIELD_ONLY_HANDLER,
@@ -58,11 +61,13 @@ from ehr.platform.events.replay import (
 from ehr.platform.events.settings import EventsSettings
 
 __all__ = [
+    "EVENT_JOBS",
     "EVENT_SCHEMA_VERSION",
     "FIELD_EVENT",
     "FIELD_ONLY_HANDLER",
     "FIELD_TENANT",
     "FIELD_TYPE",
+    "PRUNE_EVENTS",
     "Consumer",
     "DeadLetterView",
     "Event",
@@ -77,6 +82,7 @@ __all__ = [
     "list_dead_letters",
     "new_event",
     "outbox_status",
+    "prune_events",
     "replay_dead_letters",
     "replay_outbox",
     "retry_delay",

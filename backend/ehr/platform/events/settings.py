@@ -42,5 +42,9 @@ class EventsSettings(BaseSettings):
     retry_max_seconds: float = Field(default=600.0, gt=0)
     # Deliveries of one entry to one handler before it becomes a dead letter.
     max_attempts: int = Field(default=5, ge=1, le=100)
+    # Relayed outbox rows, receipts and replayed dead letters older than this are deleted by the
+    # daily ``events.prune`` job. Receipts go with the outbox rows they answer: a replay of a row
+    # still in the outbox always finds its receipts.
+    retention_days: int = Field(default=14, ge=1)
     # How often the relay counts the outbox (depth and lag gauges).
     gauge_seconds: float = Field(default=10.0, gt=0)
