@@ -65,6 +65,8 @@ __all__ = [
     "SigningKey",
     "Tenant",
     "User",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "job_queue_schema",
 ]
 
@@ -738,3 +740,89 @@ class EventDeadLetter(Base):
     attempts: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     replayed_at: Mapped[datetime | None]
+
+
+# --- outbound webhooks (ADR 0026) -----------------------------------------------------------
+
+
+class WebhookEndpoint(Base):
+    """A tenant's webhook endpoint (ADR 0026): where matching domain events are POSTed.
+
+    ``event_types``: exact types (``order.signed``) or prefixes (``result.*``; ``*`` = all).
+    ``secret_encrypted``: the Standard Webhooks signing secret (HMAC needs it in clear at send
+    time, so it is encrypted with ``settings.auth.encryption_keys``, never hashed); shown once.
+    ``consecutive_failures`` / ``failing_since``: the current streak of failed attempts; the
+    endpoint is disabled (``disabled_reason='failing'``) after a sustained streak.
+    """
+
+    __tablename__ = "webhook_endpoints"
+    __table_args__ = (
+        Index(None, "tenant_id", "created_at"),
+        CheckConstraint("consecutive_failures >= 0", name="failures_positive"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(String(2048))
+    description: Mapped[str | None] = mapped_column(String(500))
+    event_types: Mapped[list[str]]
+    secret_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    disabled_reason: Mapped[str | None] = mapped_column(String(64))
+    disabled_at: Mapped[datetime | None]
+    consecutive_failures: Mapped[int] = mapped_column(
+        Integer, default=0, server_default=text("0")
+    )
+    failing_since: Mapped[datetime | None]
+    last_success_at: Mapped[datetime | None]
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class WebhookDelivery(Base):
+    """One event sent (or to be sent) to one endpoint (ADR 0026): the delivery log.
+
+    ``event_id`` is the ``webhook-id`` header (stable across retries and replays); ``payload``
+    the event envelope (ids and codes only, never PHI); ``status`` ``pending`` (queued),
+    ``retrying`` (next attempt at ``next_attempt_at``), ``succeeded`` or ``failed`` (given up).
+    ``job_id``: the job of the current attempt (a job that is no longer it does nothing).
+    ``last_error``: a code (``timeout``, ``connect_error``, ``http_503``, ``target_refused``),
+    never a response body. A replay is a new row with ``replay_of`` set.
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index(None, "tenant_id", "endpoint_id", "created_at"),
+        # One original delivery per (endpoint, event): enqueueing an event twice is a no-op.
+        Index(
+            "uq_webhook_deliveries_endpoint_event",
+            "endpoint_id",
+            "event_id",
+            unique=True,
+            postgresql_where=text("replay_of IS NULL"),
+        ),
+        CheckConstraint(
+            "status IN ('pending', 'retrying', 'succeeded', 'failed')", name="status_known"
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    endpoint_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE")
+    )
+    event_id: Mapped[uuid.UUID]
+    event_type: Mapped[str] = mapped_column(String(128))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    next_attempt_at: Mapped[datetime | None]
+    last_status_code: Mapped[int | None] = mapped_column(SmallInteger)
+    last_latency_ms: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    job_id: Mapped[uuid.UUID | None]
+    replay_of: Mapped[uuid.UUID | None]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    delivered_at: Mapped[datetime | None]
