@@ -770,9 +770,7 @@ class WebhookEndpoint(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     disabled_reason: Mapped[str | None] = mapped_column(String(64))
     disabled_at: Mapped[datetime | None]
-    consecutive_failures: Mapped[int] = mapped_column(
-        Integer, default=0, server_default=text("0")
-    )
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     failing_since: Mapped[datetime | None]
     last_success_at: Mapped[datetime | None]
     created_by: Mapped[str] = mapped_column(String(200))
