@@ -1,0 +1,419 @@
+"""The realtime channel (ADR 0025): event → WebSocket latency end to end, and the memory of 500
+idle WebSocket clients (issue 16, item 7).
+
+    .venv/bin/python -m ehr.devstack run -- .venv/bin/python benchmarks/realtime.py \
+        [--rounds 5] [--events 40] [--clients 500]
+
+Everything in a throwaway app schema (migrated to head, dropped at the end) and its own stream
+(``ehr:events:<schema>``): a tenant row, a physician and its access token (real code paths).
+The API runs as production starts it (``ehr serve``, one worker: uvloop, httptools, the
+``websockets`` implementation), warnings only, on that schema. The relay runs in this process
+(``events.run_relay``, NOTIFY wake-up) on the same schema.
+
+Latency: one WebSocket client (the physician, subscribed to everything it may see) and, in this
+process, a plain ``XREAD BLOCK`` loop on the same stream (the floor: Redis itself). Events are
+sent one at a time (the next after the client got the previous), variants interleaved per round:
+
+  xadd     t0 = just before the relay's writer (``xadd_events``) adds the entry
+  outbox   t0 = just before the transaction holding ``events.emit`` commits (→ NOTIFY → relay
+           → XADD); what a module's event costs to reach a screen
+
+each measured to the XREAD loop's receipt (``→ xread``) and to the WebSocket client's receipt
+(``→ ws``). Prints p50/p95 per round and the median of round values (min..max).
+
+Memory: VmRSS of the server process idle (after one client came and went), with ``--clients``
+authenticated idle WebSocket clients connected (after they all got ``ready`` and 2 s passed),
+and after they left; the difference per client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import platform
+import shlex
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+from redis.asyncio import Redis
+from websockets.asyncio.client import ClientConnection, connect
+
+from ehr.core.config import Settings
+from ehr.core.db.engine import create_engine, create_sessionmaker
+from ehr.core.db.migrate import upgrade
+from ehr.core.db.models import Tenant, job_queue_schema
+from ehr.platform import events
+from ehr.platform.auth.service import create_user
+from ehr.platform.auth.tokens import issue_access_token_for
+from ehr.platform.events.outbox import xadd_events
+
+REPO = Path(__file__).resolve().parent.parent
+PASSWORD = "Tall-Quiet-Harbour-Lamps-42"  # noqa: S105 - a throwaway schema's user
+PATIENCE_SECONDS = 60.0
+
+
+def pct(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100); NaN when empty."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
+
+
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):7.2f} ({min(values):.2f}..{max(values):.2f})"
+
+
+def machine() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem = ""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        kib = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f", {kib / 2**20:.1f} GiB RAM"
+    load = "/".join(f"{v:.2f}" for v in os.getloadavg())
+    return (
+        f"{os.cpu_count()} cores ({cpu}){mem}, load {load}; {platform.system()} "
+        f"{platform.release()}; Python {sys.version.split()[0]}"
+    )
+
+
+def revision() -> str:
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607
+            cwd=REPO, capture_output=True, text=True, check=True, timeout=10,
+        ).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "backend/ehr/platform/realtime"],  # noqa: S607
+            cwd=REPO, capture_output=True, text=True, check=True, timeout=10,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{head} + uncommitted realtime changes" if dirty else head
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# --- set-up --------------------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def bench_schema(settings: Settings) -> AsyncIterator[Settings]:
+    schema = f"bench_realtime_{uuid.uuid4().hex[:8]}"
+    local = settings.model_copy(
+        update={"db": settings.db.model_copy(update={"app_schema": schema})}
+    )
+    await upgrade(local)
+    redis = Redis.from_url(settings.redis.url.get_secret_value())
+    try:
+        yield local
+    finally:
+        await redis.delete(events.stream_key(events.EventsSettings(), schema))
+        await redis.aclose()
+        engine = create_engine(settings.db)
+        async with engine.begin() as connection:
+            for name in (job_queue_schema(schema), schema):
+                await connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+        await engine.dispose()
+
+
+async def physician_token(local: Settings) -> tuple[str, str]:
+    """(tenant slug, access token) of a physician made in the bench schema."""
+    engine = create_engine(local.db)
+    try:
+        async with create_sessionmaker(engine)() as session, session.begin():
+            slug = f"bench-rt-{uuid.uuid4().hex[:6]}"
+            tenant = Tenant(
+                id=uuid.uuid4(),
+                slug=slug,
+                partition_id=1_900_000_000,
+                name="Bench",
+                status="active",
+            )
+            session.add(tenant)
+            await session.flush()
+            user = await create_user(
+                session,
+                tenant_id=tenant.id,
+                username="bench.physician",
+                password=PASSWORD,
+                roles=["physician"],
+                settings=local,
+            )
+            return slug, await issue_access_token_for(session, local, user)
+    finally:
+        await engine.dispose()
+
+
+@contextlib.contextmanager
+def api_process(local: Settings, port: int, log: Path) -> Any:
+    env = {
+        **os.environ,
+        "EHR_DB__APP_SCHEMA": local.db.app_schema,
+        "EHR_LOG__LEVEL": "WARNING",
+        # Heartbeats off the measured path (an idle client still gets one a minute).
+        "EHR_REALTIME__HEARTBEAT_SECONDS": "60",
+    }
+    ehr = Path(sys.executable).with_name("ehr")
+    command = [str(ehr), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, env=env, cwd=REPO, stdout=out, stderr=out)  # noqa: S603
+    try:
+        yield process
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+async def wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 90
+    async with httpx.AsyncClient() as http:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise SystemExit(f"the API exited with {process.returncode}")
+            with contextlib.suppress(httpx.HTTPError):
+                if (await http.get(f"{url}/health", timeout=2.0)).status_code == 200:
+                    return
+            await asyncio.sleep(0.3)
+    raise SystemExit("the API was not ready within 90 s")
+
+
+async def open_client(ws_url: str, token: str) -> ClientConnection:
+    socket_ = await connect(f"{ws_url}/api/events/ws", max_queue=64)
+    await socket_.send(json.dumps({"type": "auth", "token": token}))
+    async with asyncio.timeout(PATIENCE_SECONDS):
+        while json.loads(await socket_.recv())["type"] != "ready":
+            pass
+    return socket_
+
+
+# --- latency ---------------------------------------------------------------------------------
+
+
+class Receipts:
+    """When each event id was seen by the XREAD loop and by the WebSocket client."""
+
+    def __init__(self) -> None:
+        self.xread: dict[str, float] = {}
+        self.ws: dict[str, float] = {}
+        self.arrived = asyncio.Event()
+
+    async def read_stream(self, redis: Redis, key: str) -> None:
+        last = "$"
+        while True:
+            answer: Any = await redis.xread({key: last}, block=1_000, count=100)
+            now = time.perf_counter()
+            for _key, rows in answer or ():
+                for entry_id, fields in rows:
+                    last = entry_id
+                    event_id = json.loads(fields[b"event"])["id"]
+                    self.xread[event_id] = now
+
+    async def read_socket(self, socket_: ClientConnection) -> None:
+        while True:
+            message = json.loads(await socket_.recv())
+            now = time.perf_counter()
+            if message["type"] == "event":
+                self.ws[message["event"]["id"]] = now
+                self.arrived.set()
+
+    async def wait_for(self, event_id: str) -> None:
+        async with asyncio.timeout(PATIENCE_SECONDS):
+            while event_id not in self.ws or event_id not in self.xread:
+                self.arrived.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.05):
+                        await self.arrived.wait()
+
+
+async def one_event(
+    variant: str, slug: str, redis: Redis, key: str, sessions: Any, receipts: Receipts
+) -> tuple[float, float]:
+    event = events.new_event(
+        "result.critical",
+        tenant=slug,
+        subject="Patient/bench",
+        resource=f"DiagnosticReport/{uuid.uuid4().hex[:12]}",
+        data={"critical": True},
+    )
+    if variant == "xadd":
+        t0 = time.perf_counter()
+        await xadd_events(redis, key, [event.model_dump(mode="json")], maxlen=100_000)
+    else:
+        async with sessions() as session, session.begin():
+            events.emit(session, event)
+            await session.flush()
+            t0 = time.perf_counter()
+    await receipts.wait_for(str(event.id))
+    return (
+        (receipts.xread[str(event.id)] - t0) * 1000,
+        (receipts.ws[str(event.id)] - t0) * 1000,
+    )
+
+
+async def latency(
+    args: argparse.Namespace, local: Settings, slug: str, token: str, ws_url: str
+) -> None:
+    key = events.stream_key(events.EventsSettings(), local.db.app_schema)
+    redis = Redis.from_url(local.redis.url.get_secret_value())
+    reader_redis = Redis.from_url(local.redis.url.get_secret_value())
+    engine = create_engine(local.db)
+    sessions = create_sessionmaker(engine)
+    stop = asyncio.Event()
+    relay = asyncio.create_task(
+        events.run_relay(local, stop=stop, events=events.EventsSettings(relay_poll_seconds=1.0))
+    )
+    receipts = Receipts()
+    client = await open_client(ws_url, token)
+    tasks = [
+        asyncio.create_task(receipts.read_stream(reader_redis, key)),
+        asyncio.create_task(receipts.read_socket(client)),
+    ]
+    await asyncio.sleep(0.5)  # the XREAD loop is waiting
+    table: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    try:
+        for variant in ("xadd", "outbox"):  # warm-up (connections, the relay's statements)
+            for _ in range(5):
+                await one_event(variant, slug, redis, key, sessions, receipts)
+        header = f"{'round':>5} {'variant':>7} {'→ xread p50':>12} {'p95':>7} {'→ ws p50':>10}"
+        print(f"\n{header} {'p95':>7}")
+        for round_ in range(1, args.rounds + 1):
+            order = ("xadd", "outbox") if round_ % 2 else ("outbox", "xadd")
+            for variant in order:
+                samples = [
+                    await one_event(variant, slug, redis, key, sessions, receipts)
+                    for _ in range(args.events)
+                ]
+                xr = [s[0] for s in samples]
+                ws = [s[1] for s in samples]
+                table.setdefault((variant, "xread"), []).append((pct(xr, 50), pct(xr, 95)))
+                table.setdefault((variant, "ws"), []).append((pct(ws, 50), pct(ws, 95)))
+                print(
+                    f"{round_:>5} {variant:>7} {pct(xr, 50):12.2f} {pct(xr, 95):7.2f} "
+                    f"{pct(ws, 50):10.2f} {pct(ws, 95):7.2f}"
+                )
+        print("\nmedian of round values (min..max), ms:")
+        for (variant, to), rows in sorted(table.items()):
+            p50 = [r[0] for r in rows]
+            p95 = [r[1] for r in rows]
+            print(f"  {variant:>6} → {to:<5}  p50 {spread(p50)}   p95 {spread(p95)}")
+    finally:
+        for task in tasks:
+            task.cancel()
+        await client.close()
+        stop.set()
+        await relay
+        await redis.aclose()
+        await reader_redis.aclose()
+        await engine.dispose()
+
+
+# --- memory ----------------------------------------------------------------------------------
+
+
+async def hold_clients(args: argparse.Namespace, token: str, ws_url: str, pid: int) -> int:
+    """Connect ``--clients`` idle clients (50 at a time), measure, disconnect them; the RSS."""
+    clients: list[ClientConnection] = []
+    for start in range(0, args.clients, 50):
+        clients.extend(
+            await asyncio.gather(
+                *(open_client(ws_url, token) for _ in range(min(50, args.clients - start)))
+            )
+        )
+    await asyncio.sleep(2)
+    held = rss_kib(pid)
+    await asyncio.gather(*(c.close() for c in clients))
+    await asyncio.sleep(2)
+    return held
+
+
+async def memory(args: argparse.Namespace, token: str, ws_url: str, pid: int) -> None:
+    warm = await open_client(ws_url, token)
+    await warm.close()
+    await asyncio.sleep(2)
+    idle = rss_kib(pid)
+    held = await hold_clients(args, token, ws_url, pid)
+    after = rss_kib(pid)
+    cycles = []
+    for _ in range(args.cycles - 1):
+        cycles.append((await hold_clients(args, token, ws_url, pid), rss_kib(pid)))
+    n = args.clients
+    print(
+        f"\nserver VmRSS: idle {idle / 1024:.1f} MiB; with {n} idle WebSocket clients "
+        f"{held / 1024:.1f} MiB (+{(held - idle) / 1024:.1f} MiB, "
+        f"{(held - idle) / max(1, n):.1f} KiB per client); after they left {after / 1024:.1f} MiB"
+    )
+    for number, (again, after_again) in enumerate(cycles, start=2):
+        print(
+            f"  cycle {number}: with {n} clients {again / 1024:.1f} MiB, after they left "
+            f"{after_again / 1024:.1f} MiB"
+        )
+
+
+async def run(args: argparse.Namespace) -> None:
+    settings = Settings()
+    print(f"machine: {machine()}")
+    print(f"command: {shlex.join([sys.executable, *sys.argv])}")
+    print(f"revision: {revision()}")
+    async with bench_schema(settings) as local:
+        slug, token = await physician_token(local)
+        port = free_port()
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            api_process(local, port, Path(tmp) / "api.log") as process,
+        ):
+            await wait_ready(f"http://127.0.0.1:{port}", process)
+            ws_url = f"ws://127.0.0.1:{port}"
+            print(f"API: ehr serve --workers 1 (pid {process.pid}), schema {local.db.app_schema}")
+            await latency(args, local, slug, token, ws_url)
+            await memory(args, token, ws_url, process.pid)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--events", type=int, default=40, help="events per variant per round")
+    parser.add_argument("--clients", type=int, default=500, help="idle WebSocket clients")
+    parser.add_argument(
+        "--cycles", type=int, default=3, help="connect/disconnect cycles (a leak grows each one)"
+    )
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
