@@ -39,7 +39,8 @@ from ehr.core.db.models import Tenant
 from ehr.core.redis_store import create_redis
 from ehr.entrypoints.api import create_app
 from ehr.platform import events
-from ehr.platform.auth.service import create_user
+from ehr.platform.auth.principal_cache import publish_principal_changes
+from ehr.platform.auth.service import create_user, disable_user
 from ehr.platform.auth.tokens import issue_access_token_for
 from ehr.platform.events.outbox import xadd_events
 from ehr.platform.realtime import (
@@ -77,7 +78,11 @@ async def server(settings: Settings, run_id: str) -> AsyncIterator[Server]:
     """The app on a real socket; its realtime routes read this run's stream."""
     key = f"ehr:events:test-realtime-{run_id}"
     realtime_settings = RealtimeSettings(
-        auth_timeout_seconds=1.0, heartbeat_seconds=1.0, send_queue_max=20, send_timeout_seconds=2
+        auth_timeout_seconds=1.0,
+        heartbeat_seconds=1.0,
+        revalidate_seconds=1.0,
+        send_queue_max=20,
+        send_timeout_seconds=2,
     )
     app: FastAPI = create_app(settings)
 
@@ -341,6 +346,27 @@ async def test_refusals_close_with_their_codes(server: Server, people: People) -
     physician, _ = await open_client(server, people.physician)
     await physician.send(json.dumps({"type": "auth", "token": people.front_desk}))
     assert (await close_code(physician))[0] == FORBIDDEN  # a connection keeps its principal
+
+
+async def test_a_disabled_account_is_disconnected_at_the_next_check(
+    server: Server, people: People, db: Sessions, settings: Settings
+) -> None:
+    async with db() as session, session.begin():
+        user = await create_user(
+            session,
+            tenant_id=people.tenant.id,
+            username=f"rt.leaver.{uuid.uuid4().hex[:6]}",
+            password=PASSWORD,
+            roles=["nurse"],
+            settings=settings,
+        )
+        token = await issue_access_token_for(session, settings, user)
+    socket, _ = await open_client(server, token)
+    async with db() as session, session.begin():
+        await disable_user(session, user.id)
+    assert await publish_principal_changes(server.redis)
+    code, reason = await close_code(socket)
+    assert code == UNAUTHENTICATED, reason
 
 
 async def test_a_client_that_stops_reading_is_disconnected_as_a_slow_consumer(

@@ -30,7 +30,9 @@ from pydantic import ValidationError
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
+from ehr.core.error_handlers import problem_responses
 from ehr.core.errors import AuthenticationRequired, PermissionDenied, RequestValidationFailed
+from ehr.core.intake import IntakeRoute
 from ehr.platform.auth.dependencies import CurrentPrincipal, access_claims, authenticate
 from ehr.platform.realtime.access import Subscription
 from ehr.platform.realtime.dependencies import EventPermissions, RealtimeDep
@@ -50,7 +52,7 @@ __all__ = ["router"]
 
 logger = structlog.get_logger(__name__)
 
-router = APIRouter(prefix="/api/events", tags=["events"])
+router = APIRouter(prefix="/api/events", tags=["events"], route_class=IntakeRoute)
 
 _CLOSE_TIMEOUT_SECONDS: Final = 2.0
 _ENDED: Final = (WebSocketDisconnect, RuntimeError, OSError)
@@ -236,7 +238,14 @@ class EventStreamResponse(Response):
     "/stream",
     dependencies=[EventPermissions],
     response_class=EventStreamResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    status_code=200,
+    responses={
+        200: {
+            "description": "The caller's events (text/event-stream), until it disconnects",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        **problem_responses(401, 403, 422),
+    },
 )
 async def events_stream(
     request: Request,

@@ -24,11 +24,14 @@ __all__ = [
     "StreamId",
 ]
 
-StreamId = Annotated[str, StringConstraints(pattern=STREAM_ID)]
+StreamId = Annotated[str, StringConstraints(pattern=STREAM_ID, max_length=41)]
 TypePattern = Annotated[
-    str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}(\.([a-z][a-z0-9_]{0,39}|\*)){1,3}$")
+    str,
+    StringConstraints(
+        pattern=r"^[a-z][a-z0-9_]{0,39}(\.([a-z][a-z0-9_]{0,39}|\*)){1,3}$", max_length=163
+    ),
 ]
-PatientId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9\-.]{1,64}$")]
+PatientId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9\-.]{1,64}$", max_length=64)]
 
 
 class AuthMessage(BaseModel):
