@@ -56,6 +56,7 @@ from ehr.platform.gateway.router import router as fhir_gateway_router
 from ehr.platform.health.router import router as health_router
 from ehr.platform.jobs import router as jobs_router
 from ehr.platform.realtime import router as realtime_router
+from ehr.platform.webhooks import router as webhooks_router
 
 __all__ = ["LifespanState", "create_app"]
 
@@ -184,6 +185,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit_router)
     app.include_router(jobs_router)
     app.include_router(realtime_router)
+    app.include_router(webhooks_router)
     app.include_router(cds_hooks.router)
     app.include_router(fhir_gateway_router)
     return app

@@ -39,13 +39,14 @@ from ehr.core.config import Settings
 from ehr.core.db.engine import create_engine, create_sessionmaker
 from ehr.platform.jobs import BUILTIN_JOBS, JobDefinition, JobRegistry, JobsSettings
 from ehr.platform.jobs.runtime import build_queue_app, count_queue, recover_stalled
+from ehr.platform.webhooks import JOBS as WEBHOOK_JOBS
 
 __all__ = ["WORKER_JOBS", "WorkerState", "event_runners", "load_jobs", "serve_worker"]
 
 logger = structlog.get_logger(__name__)
 
 # Every job definition the worker runs. A module with jobs adds its ``JOBS`` here.
-WORKER_JOBS: Final[tuple[JobDefinition, ...]] = (*BUILTIN_JOBS,)
+WORKER_JOBS: Final[tuple[JobDefinition, ...]] = (*BUILTIN_JOBS, *WEBHOOK_JOBS)
 
 # The domain events package (another part of issue 16) offers these when it exists.
 EVENTS_PACKAGE: Final = "ehr.platform.events"
