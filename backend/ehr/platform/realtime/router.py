@@ -55,6 +55,7 @@ logger = structlog.get_logger(__name__)
 router = APIRouter(prefix="/api/events", tags=["events"], route_class=IntakeRoute)
 
 _CLOSE_TIMEOUT_SECONDS: Final = 2.0
+INTERNAL_ERROR: Final = 1011
 _ENDED: Final = (WebSocketDisconnect, RuntimeError, OSError)
 
 
@@ -168,6 +169,10 @@ async def events_socket(websocket: WebSocket, realtime: RealtimeDep) -> None:
         await _close(websocket, closed.code, closed.reason)
     except _ENDED:
         code = 1001  # the client went away
+    except Exception:
+        code = INTERNAL_ERROR
+        logger.exception("realtime.failed")
+        await _close(websocket, INTERNAL_ERROR, "internal error")
     finally:
         if channel is not None:
             channel.close(code)

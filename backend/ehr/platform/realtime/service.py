@@ -29,10 +29,11 @@ from typing import Any, Final
 
 import structlog
 from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import HTTPConnection, Request
 
 from ehr.core.dependencies import AppResources
-from ehr.core.errors import AuthenticationRequired
+from ehr.core.errors import AuthenticationRequired, DependencyUnavailable
 from ehr.platform.auth.dependencies import access_claims, authenticate
 from ehr.platform.auth.principal import Principal
 from ehr.platform.realtime.access import Subscription, may_see, sees_any_event
@@ -114,6 +115,10 @@ async def authenticate_credential(
         principal = await authenticate(request, resources)
     except AuthenticationRequired as exc:
         raise ChannelClosedError(UNAUTHENTICATED, exc.detail[:100]) from None
+    except (DependencyUnavailable, SQLAlchemyError, OSError) as exc:
+        # PostgreSQL (or both it and Redis) unreachable: the credential cannot be checked now.
+        logger.warning("realtime.auth_unavailable", error=type(exc).__name__)
+        raise ChannelClosedError(TRY_AGAIN_LATER, "authentication is unavailable") from None
     claims = access_claims(request)
     return Grant(principal, claims.expires_at.timestamp() if claims is not None else None)
 
