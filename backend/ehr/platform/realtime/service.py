@@ -14,7 +14,9 @@ Close codes (WebSocket; an SSE stream ends with an ``event: close`` carrying the
      someone else
 4008 slow consumer: its queue reached ``send_queue_max``, or one send took longer than
      ``send_timeout_seconds``
-1013 the event stream (Redis) cannot be read right now: try again later
+1013 the event stream (Redis) cannot be read, or the credential cannot be checked (PostgreSQL
+     down): try again later
+1011 an unexpected error (the router logs it)
 ==== ========================================================================================
 """
 
