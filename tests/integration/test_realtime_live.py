@@ -5,7 +5,8 @@ A real server (uvicorn on a free port, in this process) and real WebSocket clien
 request). Events are written to the stream with the relay's own writer
 (``ehr.platform.events.outbox.xadd_events``: the entries exactly as the relay writes them) on a
 stream of this run only (``ehr:events:test-realtime-<run>``, deleted at the end), so no worker's
-consumers see them.
+consumers see them. One test goes the whole way instead: ``events.emit`` in a committed unit of
+work → the relay (``events.run_relay``) → the socket, in a throwaway app schema of its own.
 
 No assertion on time: a client waits (up to ``PATIENCE_SECONDS``) for a marker event it is
 allowed to see, sent AFTER the events under test; a stream is delivered in order, so what it did
@@ -15,6 +16,7 @@ not receive before its marker, it will never receive.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -23,19 +25,23 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 import uvicorn
 from fastapi import FastAPI
 from redis.asyncio import Redis
 from starlette.requests import HTTPConnection
 from support.auth_live import issue_api_key
-from support.database import Sessions
+from support.database import Sessions, open_sessions
 from support.ports import free_port
+from support.settings import settings_with
 from support.tenants import MakeTenant
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from ehr.core.config import Settings
-from ehr.core.db.models import Tenant
+from ehr.core.db.engine import create_engine
+from ehr.core.db.migrate import upgrade
+from ehr.core.db.models import Tenant, job_queue_schema
 from ehr.core.redis_store import create_redis
 from ehr.entrypoints.api import create_app
 from ehr.platform import events
@@ -73,6 +79,24 @@ class Server:
         return [i.decode() for i in ids]
 
 
+@contextlib.asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[int]:
+    """``app`` served by uvicorn on a free port of 127.0.0.1 (in this event loop); the port."""
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    uv = uvicorn.Server(config)
+    task = asyncio.create_task(uv.serve())
+    while not uv.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.05)
+    try:
+        yield port
+    finally:
+        uv.should_exit = True
+        await task
+
+
 @pytest.fixture(scope="module")
 async def server(settings: Settings, run_id: str) -> AsyncIterator[Server]:
     """The app on a real socket; its realtime routes read this run's stream."""
@@ -92,22 +116,13 @@ async def server(settings: Settings, run_id: str) -> AsyncIterator[Server]:
         return Realtime(resources, hub, realtime_settings)
 
     app.dependency_overrides[get_realtime] = test_stream
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    uv = uvicorn.Server(config)
-    task = asyncio.create_task(uv.serve())
-    while not uv.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.05)
     redis = create_redis(settings)
     try:
-        yield Server(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", redis, key)
+        async with running(app) as port:
+            yield Server(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", redis, key)
     finally:
         await redis.delete(key)
         await redis.aclose()
-        uv.should_exit = True
-        await task
 
 
 @dataclass
@@ -414,3 +429,70 @@ async def _lines_until(response: httpx.Response, last: str) -> AsyncIterator[str
                 yield line
             if line == last:
                 return
+
+
+# --- through the outbox and the relay ----------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def throwaway_schema(settings: Settings) -> AsyncIterator[Settings]:
+    """An app schema migrated to head for this test (its own outbox, users and stream); dropped
+    with its job-queue schema and its stream at the end."""
+    schema = f"realtime_live_{uuid.uuid4().hex[:10]}"
+    local = settings_with(settings, "db", app_schema=schema)
+    await upgrade(local)
+    try:
+        yield local
+    finally:
+        redis = create_redis(settings)
+        await redis.delete(events.stream_key(events.EventsSettings(), schema))
+        await redis.aclose()
+        engine = create_engine(settings.db)
+        async with engine.begin() as connection:
+            for name in (job_queue_schema(schema), schema):
+                await connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+        await engine.dispose()
+
+
+async def test_an_event_emitted_in_a_transaction_reaches_the_socket_through_the_relay(
+    settings: Settings,
+) -> None:
+    async with throwaway_schema(settings) as local, open_sessions(local) as sessions:
+        async with sessions() as session, session.begin():
+            tenant = Tenant(
+                id=uuid.uuid4(),
+                slug="rt-relay",
+                partition_id=1_800_000_000,
+                name="Realtime relay test",
+                status="active",
+            )
+            session.add(tenant)
+            await session.flush()
+            user = await create_user(
+                session,
+                tenant_id=tenant.id,
+                username="rt.relay.physician",
+                password=PASSWORD,
+                roles=["physician"],
+                settings=local,
+            )
+            token = await issue_access_token_for(session, local, user)
+        stop = asyncio.Event()
+        # The app reads the relay's own stream of this schema (no override).
+        async with running(create_app(local)) as port:
+            relay = asyncio.create_task(events.run_relay(local, stop=stop))
+            try:
+                url = f"ws://127.0.0.1:{port}"
+                socket = await connect(f"{url}/api/events/ws")
+                await socket.send(json.dumps({"type": "auth", "token": token}))
+                await next_message(socket, lambda m: m["type"] == "ready")
+                emitted = critical(tenant, "rt-relay-patient", 99)
+                async with sessions() as session, session.begin():
+                    events.emit(session, emitted)  # committed with the unit of work
+                received = await next_message(socket, lambda m: m["type"] == "event")
+                assert received["event"]["id"] == str(emitted.id)
+                assert received["event"]["type"] == "result.critical"
+                await socket.close()
+            finally:
+                stop.set()
+                await relay
