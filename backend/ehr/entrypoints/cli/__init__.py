@@ -20,6 +20,8 @@
     ehr jobs list|show|cancel|retry --tenant T   a tenant's background jobs
     ehr events status|dead-letters list|replay|replay-outbox
                                                  domain events: outbox, dead letters (ADR 0023)
+    ehr webhooks list|add|disable|enable|deliveries|replay --tenant T
+                                                 outbound webhooks (ADR 0026)
     ehr check-config                             validate the settings; print a redacted summary
     ehr stack ...                                the project-local stack (see ehr.devstack.cli)
 
@@ -48,6 +50,7 @@ from ehr.entrypoints.cli.medication_safety import app as medication_safety_app
 from ehr.entrypoints.cli.order_sets import app as order_sets_app
 from ehr.entrypoints.cli.runner import run, settings_or_exit
 from ehr.entrypoints.cli.tenancy import api_keys_app, tenants_app, users_app
+from ehr.entrypoints.cli.webhooks import webhooks_app
 from ehr.fhir import FhirClient
 from ehr.platform.tenancy import get_tenant_by_slug
 
@@ -70,6 +73,7 @@ app.add_typer(medication_safety_app, name="medication-safety")
 app.add_typer(cds_hooks_app, name="cds-hooks")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(events_app, name="events")
+app.add_typer(webhooks_app, name="webhooks")
 app.command()(worker)
 app.add_typer(order_sets_app, name="order-sets")
 
