@@ -21,6 +21,9 @@ sent one at a time (the next after the client got the previous), variants interl
 each measured to the XREAD loop's receipt (``→ xread``) and to the WebSocket client's receipt
 (``→ ws``). Prints p50/p95 per round and the median of round values (min..max).
 
+Fan-out: with those clients connected (all clinicians of the tenant), one event at a time:
+until the first, the median and the last client has it.
+
 Memory: VmRSS of the server process idle (after one client came and went), with ``--clients``
 authenticated idle WebSocket clients connected (after they all got ``ready`` and 2 s passed),
 and after they left; the difference per client.
@@ -346,7 +349,49 @@ async def latency(
 # --- memory ----------------------------------------------------------------------------------
 
 
-async def hold_clients(args: argparse.Namespace, token: str, ws_url: str, pid: int) -> int:
+async def received_at(socket_: ClientConnection, event_id: str) -> float:
+    async with asyncio.timeout(PATIENCE_SECONDS):
+        while True:
+            message = json.loads(await socket_.recv())
+            if message["type"] == "event" and message["event"]["id"] == event_id:
+                return time.perf_counter()
+
+
+async def fan_out(clients: list[ClientConnection], slug: str, local: Settings) -> None:
+    """One critical result to every connected clinician of the tenant: until the first, the
+    median and the last client has it (the clients share this process's 1 core of 2)."""
+    key = events.stream_key(events.EventsSettings(), local.db.app_schema)
+    redis = Redis.from_url(local.redis.url.get_secret_value())
+    first: list[float] = []
+    median: list[float] = []
+    last: list[float] = []
+    try:
+        for _ in range(10):
+            event = events.new_event("result.critical", tenant=slug, subject="Patient/bench")
+            waiting = [asyncio.create_task(received_at(c, str(event.id))) for c in clients]
+            await asyncio.sleep(0.2)  # every reader is waiting
+            t0 = time.perf_counter()
+            await xadd_events(redis, key, [event.model_dump(mode="json")], maxlen=100_000)
+            times = sorted([(t - t0) * 1000 for t in await asyncio.gather(*waiting)])
+            first.append(times[0])
+            median.append(statistics.median(times))
+            last.append(times[-1])
+    finally:
+        await redis.aclose()
+    print(
+        f"\nfan-out of one event to {len(clients)} clients of the tenant (10 events), ms: "
+        f"first p50 {pct(first, 50):.1f}, median client p50 {pct(median, 50):.1f}, "
+        f"last client p50 {pct(last, 50):.1f} / p95 {pct(last, 95):.1f}"
+    )
+
+
+async def hold_clients(
+    args: argparse.Namespace,
+    token: str,
+    ws_url: str,
+    pid: int,
+    fan_out_to: tuple[str, Settings] | None = None,
+) -> int:
     """Connect ``--clients`` idle clients (50 at a time), measure, disconnect them; the RSS."""
     clients: list[ClientConnection] = []
     for start in range(0, args.clients, 50):
@@ -357,17 +402,21 @@ async def hold_clients(args: argparse.Namespace, token: str, ws_url: str, pid: i
         )
     await asyncio.sleep(2)
     held = rss_kib(pid)
+    if fan_out_to is not None:
+        await fan_out(clients, *fan_out_to)
     await asyncio.gather(*(c.close() for c in clients))
     await asyncio.sleep(2)
     return held
 
 
-async def memory(args: argparse.Namespace, token: str, ws_url: str, pid: int) -> None:
+async def memory(
+    args: argparse.Namespace, token: str, ws_url: str, pid: int, slug: str, local: Settings
+) -> None:
     warm = await open_client(ws_url, token)
     await warm.close()
     await asyncio.sleep(2)
     idle = rss_kib(pid)
-    held = await hold_clients(args, token, ws_url, pid)
+    held = await hold_clients(args, token, ws_url, pid, (slug, local))
     after = rss_kib(pid)
     cycles = []
     for _ in range(args.cycles - 1):
@@ -401,7 +450,7 @@ async def run(args: argparse.Namespace) -> None:
             ws_url = f"ws://127.0.0.1:{port}"
             print(f"API: ehr serve --workers 1 (pid {process.pid}), schema {local.db.app_schema}")
             await latency(args, local, slug, token, ws_url)
-            await memory(args, token, ws_url, process.pid)
+            await memory(args, token, ws_url, process.pid, slug, local)
 
 
 def main() -> None:

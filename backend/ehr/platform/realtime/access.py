@@ -126,12 +126,16 @@ def may_see(
     resource: str | None,
     *,
     tenant: str,
+    held: frozenset[str] | None = None,
 ) -> bool:
-    """The access rule of one event for one principal (tenant, permission, compartment)."""
+    """The access rule of one event for one principal (tenant, permission, compartment);
+    ``held``: the principal's permissions when the caller keeps them (they are derived from
+    its roles on each access otherwise)."""
     if tenant != principal.tenant:
         return False
     needed = needed_permissions(event_type, resource)
-    held = principal.permissions
+    if held is None:
+        held = principal.permissions
     if not any(str(p) in held for p in needed):
         return False
     own = compartment_of(principal)

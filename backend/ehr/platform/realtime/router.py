@@ -36,7 +36,13 @@ from ehr.core.intake import IntakeRoute
 from ehr.platform.auth.dependencies import CurrentPrincipal, access_claims, authenticate
 from ehr.platform.realtime.access import Subscription
 from ehr.platform.realtime.dependencies import EventPermissions, RealtimeDep
-from ehr.platform.realtime.schemas import AuthMessage, PatientId, StreamId, TypePattern
+from ehr.platform.realtime.schemas import (
+    AuthMessage,
+    PatientId,
+    StreamId,
+    TypePattern,
+    WireMessage,
+)
 from ehr.platform.realtime.service import (
     BAD_MESSAGE,
     FORBIDDEN,
@@ -60,6 +66,8 @@ _ENDED: Final = (WebSocketDisconnect, RuntimeError, OSError)
 
 
 def _dumps(message: dict[str, Any]) -> str:
+    if isinstance(message, WireMessage):
+        return message.text  # encoded once for every subscriber
     return json.dumps(message, separators=(",", ":"))
 
 

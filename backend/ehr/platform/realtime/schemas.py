@@ -8,7 +8,9 @@ keep the connection past the old one's expiry). Server → client: ``ready``, ``
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -22,6 +24,7 @@ __all__ = [
     "HeartbeatMessage",
     "ReadyMessage",
     "StreamId",
+    "WireMessage",
 ]
 
 StreamId = Annotated[str, StringConstraints(pattern=STREAM_ID, max_length=41)]
@@ -76,3 +79,12 @@ class GapMessage(BaseModel):
     type: Literal["gap"] = "gap"
     reason: Literal["trimmed", "too_far_behind", "unknown_position"]
     position: StreamId
+
+
+class WireMessage(dict[str, Any]):
+    """A message as sent: an event is serialised ONCE however many subscribers get it (a
+    critical result fanned out to 500 clinicians is one JSON encoding, not 500)."""
+
+    @cached_property
+    def text(self) -> str:
+        return json.dumps(self, separators=(",", ":"))

@@ -46,6 +46,7 @@ from ehr.platform.realtime.schemas import (
     GapMessage,
     HeartbeatMessage,
     ReadyMessage,
+    WireMessage,
 )
 from ehr.platform.realtime.settings import RealtimeSettings
 from ehr.platform.realtime.stream import StreamEntry, StreamPosition
@@ -147,6 +148,7 @@ class Channel:
         self.hub = hub
         self.settings = settings
         self.grant = grant
+        self.held = grant.principal.permissions
         self.subscription = subscription
         self.reauthenticate = reauthenticate
         self.transport = transport
@@ -164,6 +166,7 @@ class Channel:
             event.subject,
             event.resource,
             tenant=entry.tenant,
+            held=self.held,
         ) and self.subscription.wants(entry.type, event.subject)
 
     def replace_grant(self, grant: Grant) -> None:
@@ -175,6 +178,7 @@ class Channel:
         if not sees_any_event(new):
             raise ChannelClosedError(FORBIDDEN, "no event type may reach this principal")
         self.grant = grant
+        self.held = new.permissions
         self.subscriber.wake.set()  # the send loop recomputes its deadlines
 
     async def _send(self, send: Send, message: dict[str, Any]) -> None:
@@ -185,8 +189,11 @@ class Channel:
             raise ChannelClosedError(SLOW_CONSUMER, "slow consumer: a send timed out") from None
 
     async def _send_entry(self, send: Send, entry: StreamEntry) -> None:
-        message = EventMessage(id=entry.id, event=entry.event.model_dump(mode="json"))
-        await self._send(send, message.model_dump(mode="json"))
+        message = entry.wire
+        if message is None:
+            built = EventMessage(id=entry.id, event=entry.event.model_dump(mode="json"))
+            message = entry.wire = WireMessage(built.model_dump(mode="json"))
+        await self._send(send, message)
         self.subscriber.sent(entry)
         self.sent += 1
         EVENTS_SENT.labels(transport=self.transport).inc()

@@ -52,6 +52,8 @@ class StreamEntry:
     type: str
     raw: bytes
     _event: Event | None = field(default=None, repr=False)
+    # The message subscribers get (the channel builds it once, for all of them).
+    wire: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
     def event(self) -> Event:
