@@ -8,6 +8,8 @@ receivers can listen on 127.0.0.1; every request they get has its signature veri
 - a receiver that hangs: the attempt times out and is retried later, while another tenant's
   endpoint gets its delivery meanwhile;
 - replay through the API: a new delivery, the same ``webhook-id``, received again;
+- a 410 is not retried; a receiver failing on every attempt gets its endpoint disabled (three
+  failures in a row here) and the delivery ends ``failed``;
 - without the setting, registering a loopback URL is refused (422).
 """
 
@@ -168,6 +170,9 @@ def worker(settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
         "EHR_WEBHOOKS__RETRY_BASE_SECONDS": "0.2",
         "EHR_WEBHOOKS__RETRY_MIN_SECONDS": "0.1",
         "EHR_WEBHOOKS__RETRY_MAX_SECONDS": "1",
+        "EHR_WEBHOOKS__MAX_ATTEMPTS": "5",
+        "EHR_WEBHOOKS__DISABLE_AFTER_FAILURES": "3",
+        "EHR_WEBHOOKS__DISABLE_AFTER_SECONDS": "0",
     }
     log = tempfile.TemporaryFile()  # noqa: SIM115 - closed below
     process = subprocess.Popen(
@@ -291,6 +296,42 @@ async def test_webhooks_end_to_end(
             assert all(r["valid"] for r in ok.received)
     finally:
         for receiver in (ok, flaky, hanging):
+            await receiver.stop()
+
+
+async def test_a_4xx_is_not_retried_and_a_failing_endpoint_is_disabled(
+    schema_settings: Settings,
+    sessions: Sessions,
+    tenants: list[Tenant],
+    http: tuple[Any, httpx.AsyncClient],
+) -> None:
+    tenant_a, tenant_b = tenants
+    gone, broken = Receiver(statuses=[410]), Receiver(statuses=[500] * 10)
+    for receiver in (gone, broken):
+        await receiver.start()
+    try:
+        gone_id = await register(http, tenant_a, gone, ["patient.updated"])
+        broken_id = await register(http, tenant_b, broken, ["patient.updated"])
+        with worker(schema_settings):
+            first = await emit(sessions, tenant_a, "patient.updated")
+            second = await emit(sessions, tenant_b, "patient.updated")
+            refused = await wait_for(sessions, gone_id, first.id, lambda d: d.status == "failed")
+            assert (refused.attempts, refused.last_error) == (1, "http_410")
+            failed = await wait_for(sessions, broken_id, second.id, lambda d: d.status == "failed")
+            assert failed.attempts == 3
+            assert failed.last_error == "http_500; endpoint_disabled"
+            assert len(broken.received) == 3
+            assert all(r["valid"] for r in (*gone.received, *broken.received))
+        app, client = http
+        with acting_as(app, admin_of(tenant_b)):
+            endpoint = (await client.get(f"/api/webhooks/{broken_id}")).json()
+            assert (endpoint["enabled"], endpoint["disabled_reason"]) == (False, "failing")
+            blocked = await client.post(f"/api/webhooks/{broken_id}/deliveries/{failed.id}/replay")
+            assert blocked.status_code == 409
+            enabled = (await client.post(f"/api/webhooks/{broken_id}/enable")).json()
+            assert (enabled["enabled"], enabled["consecutive_failures"]) == (True, 0)
+    finally:
+        for receiver in (gone, broken):
             await receiver.stop()
 
 
