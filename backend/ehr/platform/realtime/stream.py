@@ -17,8 +17,7 @@ from typing import Any, Final
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from ehr.platform.events import Event
-from ehr.platform.events.outbox import FIELD_EVENT, FIELD_ONLY_HANDLER, FIELD_TENANT, FIELD_TYPE
+from ehr.platform.events import FIELD_EVENT, FIELD_ONLY_HANDLER, FIELD_TENANT, FIELD_TYPE, Event
 
 __all__ = ["STREAM_ID", "StreamEntry", "StreamPosition", "StreamReader", "stream_id"]
 
