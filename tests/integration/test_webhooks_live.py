@@ -10,6 +10,10 @@ receivers can listen on 127.0.0.1; every request they get has its signature veri
 - replay through the API: a new delivery, the same ``webhook-id``, received again;
 - a 410 is not retried; a receiver failing on every attempt gets its endpoint disabled (three
   failures in a row here) and the delivery ends ``failed``;
+- the attempt connects to the checked address, whatever the name would resolve to now (DNS
+  rebinding), with the URL's host in ``Host``;
+- the whole path: an event emitted to the outbox, relayed by the worker to Redis, consumed by
+  ``webhooks.HANDLERS``, delivered;
 - without the setting, registering a loopback URL is refused (422).
 """
 
@@ -44,7 +48,9 @@ from ehr.core.db.models import Tenant, WebhookDelivery, job_queue_schema
 from ehr.entrypoints.api import create_app
 from ehr.platform import events, webhooks
 from ehr.platform.auth.principal import Principal
+from ehr.platform.webhooks.delivery import Outcome, post_signed
 from ehr.platform.webhooks.dependencies import get_webhooks_settings
+from ehr.platform.webhooks.targets import ResolvedTarget
 
 pytestmark = pytest.mark.integration
 
@@ -73,6 +79,7 @@ class Receiver:
         headers = {k.lower(): v for k, v in request.headers.items()}
         self.received.append(
             {
+                "host": headers.get("host"),
                 "id": headers.get("webhook-id"),
                 "valid": webhooks.verify(self.secret, headers, body),
                 "body": body,
@@ -350,3 +357,55 @@ async def test_a_loopback_target_is_refused_without_the_setting(
             )
     assert answer.status_code == 422
     assert answer.json()["code"] == "webhook_target_refused"
+
+
+async def test_an_attempt_connects_to_the_checked_address_not_a_new_lookup() -> None:
+    receiver = Receiver()
+    await receiver.start()
+    try:
+        receiver.secret = webhooks.generate_secret()
+        # A name that resolves nowhere: only the pinned address can reach the receiver.
+        url = f"http://hooks.rebind.invalid:{receiver.port}/hook"
+        target = ResolvedTarget(
+            scheme="http", host="hooks.rebind.invalid", port=receiver.port, address="127.0.0.1"
+        )
+        result = await post_signed(
+            target, url, secret=receiver.secret, message_id="m1", body=b"{}", settings=ALLOWED
+        )
+        assert (result.outcome, result.status_code) == (Outcome.SUCCEEDED, 200)
+        assert receiver.received[0]["host"] == f"hooks.rebind.invalid:{receiver.port}"
+        assert receiver.received[0]["valid"]
+    finally:
+        await receiver.stop()
+
+
+async def test_an_emitted_event_is_relayed_consumed_and_delivered(
+    schema_settings: Settings,
+    sessions: Sessions,
+    tenants: list[Tenant],
+    http: tuple[Any, httpx.AsyncClient],
+) -> None:
+    tenant_a = tenants[0]
+    receiver = Receiver()
+    await receiver.start()
+    stop = asyncio.Event()
+    try:
+        endpoint = await register(http, tenant_a, receiver, ["order.*"])
+        event = events.new_event(
+            "order.revoked", tenant=tenant_a.slug, resource="ServiceRequest/s1"
+        )
+        async with sessions() as session, session.begin():
+            events.emit(session, event)
+        with worker(schema_settings):  # its relay moves the outbox row to the stream
+            consumers = asyncio.create_task(
+                events.run_consumers(schema_settings, webhooks.HANDLERS, stop=stop)
+            )
+            done = await wait_for(sessions, endpoint, event.id, lambda d: d.status != "pending")
+            stop.set()
+            await consumers
+        assert done.status == "succeeded"
+        assert [r["id"] for r in receiver.received] == [str(event.id)]
+        assert receiver.received[0]["valid"]
+    finally:
+        stop.set()
+        await receiver.stop()
