@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
-import importlib.util
 import signal
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -37,20 +36,26 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ehr.core.config import Settings
 from ehr.core.db.engine import create_engine, create_sessionmaker
+from ehr.platform import events, webhooks
 from ehr.platform.jobs import BUILTIN_JOBS, JobDefinition, JobRegistry, JobsSettings
 from ehr.platform.jobs.runtime import build_queue_app, count_queue, recover_stalled
-from ehr.platform.webhooks import JOBS as WEBHOOK_JOBS
 
-__all__ = ["WORKER_JOBS", "WorkerState", "event_runners", "load_jobs", "serve_worker"]
+__all__ = [
+    "WORKER_HANDLERS",
+    "WORKER_JOBS",
+    "WorkerState",
+    "event_runners",
+    "load_jobs",
+    "serve_worker",
+]
 
 logger = structlog.get_logger(__name__)
 
 # Every job definition the worker runs. A module with jobs adds its ``JOBS`` here.
-WORKER_JOBS: Final[tuple[JobDefinition, ...]] = (*BUILTIN_JOBS, *WEBHOOK_JOBS)
+WORKER_JOBS: Final[tuple[JobDefinition, ...]] = (*BUILTIN_JOBS, *events.EVENT_JOBS, *webhooks.JOBS)
 
-# The domain events package (another part of issue 16) offers these when it exists.
-EVENTS_PACKAGE: Final = "ehr.platform.events"
-EVENT_RUNNERS: Final = ("run_relay", "run_consumers")
+# Every domain-event handler the worker's consumers run (ADR 0023). A module adds its own here.
+WORKER_HANDLERS: Final[tuple[events.EventHandler, ...]] = (*webhooks.HANDLERS,)
 
 EventRunner = Callable[..., Coroutine[Any, Any, Any]]
 
@@ -68,18 +73,14 @@ def load_jobs(modules: Iterable[str]) -> list[JobDefinition]:
 
 
 def event_runners() -> list[EventRunner]:
-    """The events relay and consumers (``run_relay(settings, stop=...)``,
-    ``run_consumers(settings, stop=...)``) if ``ehr.platform.events`` exists and has them.
+    """The events relay (outbox → Redis stream) and the consumers of :data:`WORKER_HANDLERS`,
+    each run as ``run(settings, stop=...)`` beside the job runner."""
 
-    Looked up by name, not imported: the events package is being built beside this one. When
-    it exists, replace this hook with a plain import.
-    """
-    if importlib.util.find_spec(EVENTS_PACKAGE) is None:
-        return []
-    module = importlib.import_module(EVENTS_PACKAGE)
-    return [
-        getattr(module, name) for name in EVENT_RUNNERS if callable(getattr(module, name, None))
-    ]
+    async def consumers(settings: Settings, *, stop: asyncio.Event) -> None:
+        await events.run_consumers(settings, WORKER_HANDLERS, stop=stop)
+
+    consumers.__name__ = "run_consumers"
+    return [events.run_relay, consumers]
 
 
 @dataclass

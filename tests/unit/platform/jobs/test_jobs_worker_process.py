@@ -1,37 +1,19 @@
-"""The worker process's hooks: the events runners it starts when the events package offers
-them, and what its /health says before it is registered."""
+"""The worker process's composition: the events relay and consumers it starts with every
+handler and job, and what its /health says before it is registered."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-import types
-from typing import Any
-
-import pytest
-
-from ehr.entrypoints import worker as worker_module
-from ehr.entrypoints.worker import EVENTS_PACKAGE, WorkerState, event_runners
+from ehr.entrypoints.worker import WORKER_HANDLERS, WORKER_JOBS, WorkerState, event_runners
+from ehr.platform import events, webhooks
 
 
-async def run_relay(_settings: Any, *, stop: Any) -> None:
-    del stop
-
-
-def test_no_events_package_means_no_event_runners(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(importlib.util, "find_spec", lambda _name: None)
-    assert event_runners() == []
-
-
-def test_the_events_relay_and_consumers_are_started_when_offered(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    events = types.ModuleType(EVENTS_PACKAGE)
-    events.run_relay = run_relay  # type: ignore[attr-defined]
-    events.run_consumers = "not callable"  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, EVENTS_PACKAGE, events)
-    monkeypatch.setattr(importlib.util, "find_spec", lambda _name: object())
-    assert worker_module.event_runners() == [run_relay]
+def test_the_worker_runs_the_relay_and_consumers_of_every_handler() -> None:
+    names = [run.__name__ for run in event_runners()]
+    assert names == ["run_relay", "run_consumers"]
+    assert {h.name for h in WORKER_HANDLERS} >= {h.name for h in webhooks.HANDLERS}
+    kinds = {definition.kind for definition in WORKER_JOBS}
+    assert {d.kind for d in events.EVENT_JOBS} <= kinds
+    assert {d.kind for d in webhooks.JOBS} <= kinds
 
 
 def test_health_is_not_ready_before_the_worker_registers() -> None:
