@@ -29,6 +29,7 @@ from ehr.core.config import get_settings
 from ehr.core.db.models import WebhookDelivery, WebhookEndpoint
 from ehr.platform import jobs
 from ehr.platform.webhooks.delivery import AttemptResult, Outcome, backoff, post_signed
+from ehr.platform.webhooks.metrics import ATTEMPT_LATENCY, ATTEMPTS, ENDPOINTS_DISABLED
 from ehr.platform.webhooks.service import (
     allow_http,
     delivery_body,
@@ -91,6 +92,7 @@ async def record_attempt(
                 endpoint.disabled_reason = "failing"
                 endpoint.disabled_at = now
                 disabled = True
+                ENDPOINTS_DISABLED.inc()
                 logger.warning(
                     "webhooks.endpoint.disabled",
                     endpoint_id=str(endpoint.id),
@@ -122,6 +124,8 @@ async def record_attempt(
                 delivery.last_error = f"{result.error}; endpoint_disabled"[:200]
             decision = "failed"
     await session.flush()
+    ATTEMPTS.labels(decision).inc()
+    ATTEMPT_LATENCY.observe(result.latency_ms / 1000)
     logger.info(
         "webhooks.delivery.attempted",
         delivery_id=str(delivery.id),
