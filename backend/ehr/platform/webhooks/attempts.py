@@ -84,10 +84,11 @@ async def record_attempt(
         decision = "succeeded"
     else:
         disabled = False
-        if endpoint is not None:
+        # A disabled endpoint's waiting deliveries end here without lengthening its streak.
+        if endpoint is not None and endpoint.enabled:
             endpoint.consecutive_failures += 1
             endpoint.failing_since = endpoint.failing_since or now
-            if endpoint.enabled and should_disable(endpoint, now, webhooks):
+            if should_disable(endpoint, now, webhooks):
                 endpoint.enabled = False
                 endpoint.disabled_reason = "failing"
                 endpoint.disabled_at = now
