@@ -255,7 +255,21 @@ class EventStreamResponse(Response):
     responses={
         200: {
             "description": "The caller's events (text/event-stream), until it disconnects",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            # Each server-sent event (the fields of the text/event-stream format); `data` is
+            # one JSON message of the channel (ready, event, gap, heartbeat).
+            "content": {
+                "text/event-stream": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "event": {"type": "string"},
+                            "data": {"type": "string"},
+                            "id": {"type": "string"},
+                            "retry": {"type": "integer"},
+                        },
+                    }
+                }
+            },
         },
         **problem_responses(401, 403, 422),
     },
