@@ -241,6 +241,39 @@ class JobsSettings(BaseModel):
     retention_days: int = Field(default=30, ge=1)
 
 
+# Resource types whose changes become `fhir.changed` events (one HAPI subscription each).
+DEFAULT_WATCHED_TYPES: Final = (
+    "Patient",
+    "Encounter",
+    "Condition",
+    "AllergyIntolerance",
+    "Observation",
+    "DiagnosticReport",
+    "ServiceRequest",
+    "MedicationRequest",
+    "MedicationDispense",
+    "MedicationAdministration",
+    "Immunization",
+    "Procedure",
+    "DocumentReference",
+    "Appointment",
+    "Task",
+)
+
+
+class FhirChangesSettings(BaseModel):
+    """FHIR changes as domain events (ehr.platform.fhir_changes; ADR 0027): one HAPI REST-hook
+    subscription per watched type in each tenant's partition, notifying the worker."""
+
+    enabled: bool = True
+    # Where HAPI sends notifications: the worker's internal listener (its EHR_JOBS__HEALTH_PORT),
+    # reachable by HAPI only and never routed by the ingress. `{tenant}/{type}/{id}` is appended.
+    notify_url: str = "http://127.0.0.1:9465/internal/fhir-notifications"
+    resource_types: list[str] = Field(default_factory=lambda: list(DEFAULT_WATCHED_TYPES))
+    # Largest notification body taken (HAPI sends the changed resource); larger → 413.
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+
+
 class MedicationSafetySettings(BaseModel):
     # Directory of an operator-imported RxNorm table (`ehr medication-safety import-rxnorm`);
     # when it holds one, it is used instead of the compact subset shipped in the package.
@@ -310,6 +343,7 @@ class Settings(BaseSettings):
     ready: ReadinessSettings = Field(default_factory=ReadinessSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings)
+    fhir_changes: FhirChangesSettings = Field(default_factory=FhirChangesSettings)
     medication_safety: MedicationSafetySettings = Field(default_factory=MedicationSafetySettings)
     cds_hooks: CdsHooksSettings = Field(default_factory=CdsHooksSettings)
 

@@ -41,7 +41,7 @@ from ehr.devstack.postgres_cluster import (
 from ehr.devstack.processes import console, port_open, process_alive
 from ehr.devstack.redis_server import RedisServer, redis_ping
 from ehr.devstack.settings import StackSettings
-from ehr.devstack.worker_server import WorkerServer
+from ehr.devstack.worker_server import NOTIFY_URL_SETTING, WorkerServer, notify_url
 
 __all__ = ["SERVICES", "ServiceStatus", "Stack"]
 
@@ -201,6 +201,9 @@ class Stack:
         }
         if not self._set_by_user(PUBLIC_BASE_URL_SETTING):
             env[PUBLIC_BASE_URL_SETTING] = self.api.base_url
+        if not self._set_by_user(NOTIFY_URL_SETTING):
+            # HAPI's subscriptions notify the worker's port (ADR 0027).
+            env[NOTIFY_URL_SETTING] = notify_url(self.worker.current_port())
         return env
 
     def _set_by_user(self, name: str) -> bool:

@@ -9,6 +9,7 @@ finishes its running jobs within ``EHR_JOBS__SHUTDOWN_GRACE_SECONDS``) and SIGKI
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,11 +20,20 @@ import httpx
 
 from ehr.devstack.processes import ManagedProcess, console, port_open, wait_until
 
-__all__ = ["WORKER_COMMAND", "WorkerServer"]
+__all__ = ["NOTIFY_URL_SETTING", "WORKER_COMMAND", "WorkerServer", "notify_url"]
 
 # What the worker's command line holds (the pid file is believed only then).
 WORKER_COMMAND: Final = ("-m", "ehr.entrypoints.cli", "worker")
 MARKER: Final = "ehr.entrypoints.cli worker"
+# Where HAPI's subscriptions send notifications: the worker's port (ehr.platform.fhir_changes).
+NOTIFY_URL_SETTING: Final = "EHR_FHIR_CHANGES__NOTIFY_URL"
+
+
+def notify_url(port: int) -> str:
+    """The worker's notification URL on this machine."""
+    return f"http://127.0.0.1:{port}/internal/fhir-notifications"
+
+
 # Above the worker's own grace for running jobs (25 s by default).
 STOP_TIMEOUT_SECONDS: Final = 40.0
 
@@ -68,8 +78,12 @@ class WorkerServer:
         )
 
     def env(self, base: Mapping[str, str], port: int) -> dict[str, str]:
-        """The worker's environment: the stack's, with its health port."""
-        return {**base, "EHR_JOBS__HEALTH_PORT": str(port)}
+        """The worker's environment: the stack's, with its health port (where HAPI's
+        subscriptions notify it, unless the user set the notify URL)."""
+        env = {**base, "EHR_JOBS__HEALTH_PORT": str(port)}
+        if NOTIFY_URL_SETTING not in os.environ:
+            env[NOTIFY_URL_SETTING] = notify_url(port)
+        return env
 
     def argv(self) -> list[str]:
         return [sys.executable, *WORKER_COMMAND]

@@ -4,8 +4,9 @@ One asyncio process: procrastinate's worker on the app schema's queue (``EHR_JOB
 jobs at once, LISTEN/NOTIFY for new jobs, a heartbeat row every ``EHR_JOBS__HEARTBEAT_SECONDS``,
 the periodic jobs' deferrer), the recovery of jobs whose worker died (at start and every
 ``EHR_JOBS__SWEEP_SECONDS``), a small HTTP port (``EHR_JOBS__HEALTH_PORT``) with ``/health``
-(200 once the worker is registered in the queue, else 503) and ``/metrics``, and the domain
-events' relay and consumers when ``ehr.platform.events`` offers them.
+(200 once the worker is registered in the queue, else 503), ``/metrics`` and HAPI's
+subscription notifications (``ehr.platform.fhir_changes``, ADR 0027; every tenant's
+subscriptions are repaired at start), and the domain events' relay and consumers.
 
 SIGTERM/SIGINT: no new job is taken; running jobs get ``EHR_JOBS__SHUTDOWN_GRACE_SECONDS`` to
 finish, then are released (back in the queue at once) and the process exits 0. A second
@@ -33,10 +34,13 @@ from procrastinate.exceptions import ConnectorException
 from procrastinate.worker import Worker
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ehr.core.config import Settings
 from ehr.core.db.engine import create_engine, create_sessionmaker
-from ehr.platform import events, webhooks
+from ehr.core.errors import AppError
+from ehr.fhir import FhirClient
+from ehr.platform import events, fhir_changes, webhooks
 from ehr.platform.jobs import BUILTIN_JOBS, JobDefinition, JobRegistry, JobsSettings
 from ehr.platform.jobs.runtime import build_queue_app, count_queue, recover_stalled
 
@@ -104,7 +108,14 @@ class WorkerState:
         }
 
 
-async def _health_server(state: WorkerState, host: str, port: int) -> web.AppRunner:
+async def _health_server(
+    state: WorkerState,
+    host: str,
+    port: int,
+    *,
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+) -> web.AppRunner:
     async def health(_request: web.Request) -> web.Response:
         return web.json_response(state.document(), status=200 if state.ready() else 503)
 
@@ -113,13 +124,39 @@ async def _health_server(state: WorkerState, host: str, port: int) -> web.AppRun
             body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST}
         )
 
-    http = web.Application()
+    http = web.Application(client_max_size=settings.fhir_changes.max_body_bytes)
     http.router.add_get("/health", health)
     http.router.add_get("/metrics", metrics)
+    if settings.fhir_changes.enabled:
+        fhir_changes.add_notification_routes(http, sessions, settings)
     runner = web.AppRunner(http, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner
+
+
+async def _repair_subscriptions(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], stop: asyncio.Event
+) -> None:
+    """Every active tenant's HAPI subscriptions made right once (ADR 0027), retried with
+    backoff while HAPI or PostgreSQL is not there yet."""
+    delay = 1.0
+    async with FhirClient(settings.fhir, http_backend=settings.fhir.http_backend) as fhir:
+        while not stop.is_set():
+            try:
+                repaired = await fhir_changes.repair_all(sessions, fhir, settings)
+            except (AppError, SQLAlchemyError, OSError) as exc:
+                logger.warning("fhir_changes.repair.retrying", error=type(exc).__name__)
+            else:
+                logger.info(
+                    "fhir_changes.repair.done",
+                    tenants=len(repaired),
+                    changed=sum(1 for r in repaired.values() if r.changed),
+                )
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            delay = min(delay * 2, 60.0)
 
 
 async def _sweep(
@@ -174,7 +211,13 @@ async def serve_worker(
             )
             state.worker = worker
             if jobs.health_port:
-                runner = await _health_server(state, jobs.health_host, jobs.health_port)
+                runner = await _health_server(
+                    state,
+                    jobs.health_host,
+                    jobs.health_port,
+                    settings=settings,
+                    sessions=sessionmaker,
+                )
             tasks = [
                 asyncio.create_task(
                     worker.run(),  # type: ignore[no-untyped-call]
@@ -186,6 +229,13 @@ async def serve_worker(
                 asyncio.create_task(run(settings, stop=stop), name=run.__name__)
                 for run in event_runners()
             ]
+            if settings.fhir_changes.enabled:
+                tasks.append(
+                    asyncio.create_task(
+                        _repair_subscriptions(settings, sessionmaker, stop),
+                        name="subscription repair",
+                    )
+                )
             logger.info(
                 "jobs.worker.started",
                 kinds=registry.kinds(),

@@ -30,6 +30,7 @@ from ehr.core.config import Settings
 from ehr.entrypoints.cli.auth import publish_after_commit
 from ehr.entrypoints.cli.runner import fail, run, user_by_name
 from ehr.fhir import FhirClient
+from ehr.platform import fhir_changes
 from ehr.platform.auth.api_keys import create_api_key, list_api_keys, revoke_api_key
 from ehr.platform.auth.service import create_user, reset_mfa
 from ehr.platform.tenancy.service import (
@@ -63,10 +64,13 @@ def tenants_create(
     slug: Annotated[str, typer.Argument(help="Lowercase slug = HAPI partition name.")],
     name: Annotated[str, typer.Option(help="Display name.")],
 ) -> None:
-    """Create the tenant and its HAPI partition (re-running with the same slug is fine)."""
+    """Create the tenant, its HAPI partition and the partition's change-feed subscriptions
+    (re-running with the same slug is fine)."""
 
     async def work(settings: Settings, session: AsyncSession, fhir: FhirClient) -> None:
         tenant, created = await create_tenant(session, fhir, slug=slug, name=name)
+        if tenant.status == "active" and settings.fhir_changes.enabled:
+            await fhir_changes.ensure_for_tenant(fhir, settings, tenant.slug)
         state = "created" if created else f"exists ({tenant.status})"
         typer.echo(f"tenant {tenant.slug} {state}: partition {tenant.partition_id}, id {tenant.id}")
 
@@ -82,6 +86,23 @@ def tenants_list() -> None:
             typer.echo(f"{tenant.slug}\t{tenant.status}\t{tenant.partition_id}\t{tenant.name}")
 
     run("tenants list", work)
+
+
+@tenants_app.command("repair-subscriptions")
+def tenants_repair_subscriptions() -> None:
+    """Make every active tenant's HAPI subscriptions (the FHIR change feed, ADR 0027) right:
+    what the worker does at start."""
+
+    async def work(settings: Settings, session: AsyncSession, fhir: FhirClient) -> None:
+        slugs = await fhir_changes.active_tenants(session)
+        for slug, repair in (await fhir_changes.repair_tenants(fhir, settings, slugs)).items():
+            state = "changed" if repair.changed else "unchanged"
+            typer.echo(
+                f"{slug}\t{state}\tkept {len(repair.kept)}, created {len(repair.created)}, "
+                f"rewritten {len(repair.rewritten)}, deleted {len(repair.deleted)}"
+            )
+
+    run("tenants repair-subscriptions", work)
 
 
 @tenants_app.command("disable")

@@ -18,6 +18,7 @@ from ehr.core.config import DEMO_PASSWORD, DEMO_TENANT, Environment, Settings
 from ehr.core.db.models import User
 from ehr.entrypoints.seed.demo import DEMO_MRN_SYSTEM, SeedReport, seed_demo_data
 from ehr.fhir import FhirClient, bundle_resources
+from ehr.platform import fhir_changes
 from ehr.platform.auth.permissions import Role
 from ehr.platform.tenancy.service import create_tenant
 
@@ -77,6 +78,8 @@ async def seed_demo_tenant(
             f"the demo tenant is only seeded in development (EHR_ENV={settings.env.value})"
         )
     tenant, created = await create_tenant(session, fhir, slug=DEMO_TENANT, name=DEMO_TENANT_NAME)
+    if settings.fhir_changes.enabled:
+        await fhir_changes.ensure_for_tenant(fhir, settings, tenant.slug)
     report = DemoTenantReport(
         tenant=tenant.slug,
         partition_id=tenant.partition_id,

@@ -30,6 +30,7 @@ from ehr.modules.results.codes import (
 from ehr.modules.results.interpretation import Judged
 from ehr.modules.results.schemas import ObservationIn, ResultRecord
 from ehr.modules.results.units import UCUM_SYSTEM
+from ehr.platform import fhir_changes
 
 __all__ = [
     "ACK_OUTPUT_AT",
@@ -93,6 +94,9 @@ def observation(
     """The laboratory Observation of one submitted result."""
     resource: dict[str, Any] = {
         "resourceType": "Observation",
+        # The report's own result.critical event covers it: the FHIR change feed emits no
+        # second one for this first version (ehr.platform.fhir_changes).
+        "meta": {"tag": [dict(fhir_changes.RESULTS_TAG)]},
         "status": status,
         "category": [LAB_CATEGORY],
         "code": _loinc(result.code, result.display),

@@ -48,6 +48,7 @@ from ehr.platform.events.outbox import (
     FIELD_TENANT,
     FIELD_TYPE,
     emit,
+    emit_once,
     stream_key,
 )
 from ehr.platform.events.relay import Relay, run_relay
@@ -78,6 +79,7 @@ __all__ = [
     "Reference",
     "Relay",
     "emit",
+    "emit_once",
     "jittered",
     "list_dead_letters",
     "new_event",

@@ -13,6 +13,7 @@ from typing import Any, Final
 
 import structlog
 from redis.asyncio import Redis
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehr.core.db.models import EventOutbox
@@ -26,6 +27,7 @@ __all__ = [
     "FIELD_TENANT",
     "FIELD_TYPE",
     "emit",
+    "emit_once",
     "stream_key",
     "xadd_events",
 ]
@@ -60,6 +62,30 @@ def emit(session: AsyncSession, event: Event) -> EventOutbox:
     session.add(row)
     EVENTS_EMITTED.labels(type=event.type).inc()
     return row
+
+
+async def emit_once(session: AsyncSession, event: Event) -> bool:
+    """Add ``event`` unless the outbox already holds an event with its id; ``True`` if added.
+
+    For events whose id is derived from what they report (a FHIR change: tenant, resource,
+    version), so that a repeated report adds nothing. Runs an INSERT at once (not at flush);
+    it commits or rolls back with the caller's transaction like :func:`emit`.
+    """
+    statement = (
+        insert(EventOutbox)
+        .values(
+            event_id=event.id,
+            tenant=event.tenant,
+            type=event.type,
+            payload=event.model_dump(mode="json"),
+        )
+        .on_conflict_do_nothing(index_elements=[EventOutbox.event_id])
+        .returning(EventOutbox.id)
+    )
+    added = (await session.execute(statement)).scalar_one_or_none() is not None
+    if added:
+        EVENTS_EMITTED.labels(type=event.type).inc()
+    return added
 
 
 def entry_fields(event: Event, *, only_handler: str | None = None) -> dict[bytes, bytes]:

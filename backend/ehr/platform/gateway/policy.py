@@ -64,6 +64,8 @@ from ehr.platform.gateway.scopes import grants, grants_any
 __all__ = [
     "ADMIN_OPERATIONS",
     "ALLOWED_OPERATIONS",
+    "PLATFORM_TAG_SYSTEM",
+    "PLATFORM_TYPES",
     "FhirInteraction",
     "InteractionKind",
     "OperationRule",
@@ -75,6 +77,13 @@ __all__ = [
     "is_operation_allowed",
     "parse_request",
 ]
+
+# Resource types only the platform manages: HAPI's subscriptions carry the change feed's
+# secrets and endpoints (ehr.platform.fhir_changes); no client reads or writes them.
+PLATFORM_TYPES: Final = frozenset({"Subscription"})
+# Tags of this system are the platform's statements about a resource (who recorded it); a
+# client may not set them.
+PLATFORM_TAG_SYSTEM: Final = "urn:ehr:platform"
 
 _ACTIONS: Final[Mapping[str, str]] = {
     "read": "r",
@@ -129,6 +138,9 @@ def authorize(principal: Principal, interaction: FhirInteraction) -> None:
         raise PermissionDenied("_getpages is only valid alone, on the base URL")
     if resource_type is None and kind not in ("search", "history"):
         raise BadRequestError(f"A {kind} needs a resource type")
+    named = {resource_type, *(_types_param(interaction.params) or ())}
+    if named & PLATFORM_TYPES:
+        raise PermissionDenied("Subscription resources are managed by the platform")
     actions = set(_ACTIONS[kind])
     if interaction.conditional:
         actions.add("s")
@@ -222,6 +234,12 @@ def check_body(
         and resource.get("id") != interaction.resource_id
     ):
         raise BadRequestError("The resource's id does not match the request URL")
+    meta = resource.get("meta")
+    tags = meta.get("tag") if isinstance(meta, Mapping) else None
+    if isinstance(tags, list) and any(
+        isinstance(tag, Mapping) and tag.get("system") == PLATFORM_TAG_SYSTEM for tag in tags
+    ):
+        raise PermissionDenied(f"Tags of {PLATFORM_TAG_SYSTEM} are set by the platform only")
     if in_patient_context(principal) and interaction.kind in ("create", "update"):
         check_compartment_body(resource_type, resource, own_patient(principal))
 

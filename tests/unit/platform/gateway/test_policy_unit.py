@@ -718,3 +718,38 @@ def test_user_context_reach(scopes: tuple[str, ...], query: str, ok: bool) -> No
         allowed(key(*(s.replace("user/", "system/") for s in scopes)), req("GET", "Patient", query))
         is ok
     )
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "query"),
+    [
+        ("GET", "/Subscription", ""),
+        ("GET", "/Subscription/abc", ""),
+        ("POST", "/Subscription", ""),
+        ("PUT", "/Subscription/abc", ""),
+        ("DELETE", "/Subscription/abc", ""),
+        ("GET", "/", "_type=Patient,Subscription"),
+    ],
+)
+def test_subscriptions_belong_to_the_platform_even_for_a_wildcard_scope(
+    method: str, path: str, query: str
+) -> None:
+    everything = key("system/*.cruds")
+    with pytest.raises(PermissionDenied):
+        authorize(everything, req(method, path, query))
+
+
+def test_platform_tags_are_refused_on_client_bodies() -> None:
+    writer = user("user/Observation.cruds")
+    body = {**_obs("Patient/x"), "meta": {"tag": [{"system": "urn:ehr:platform", "code": "x"}]}}
+    with pytest.raises(PermissionDenied):
+        check_body(writer, req("POST", "/Observation"), body)
+    other = {**_obs("Patient/x"), "meta": {"tag": [{"system": "urn:other", "code": "x"}]}}
+    check_body(writer, req("POST", "/Observation"), other)
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [{"resource": body, "request": {"method": "POST", "url": "Observation"}}],
+    }
+    with pytest.raises(PermissionDenied):
+        authorize_bundle(writer, bundle)

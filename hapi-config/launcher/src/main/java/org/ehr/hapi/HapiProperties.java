@@ -76,6 +76,15 @@ public class HapiProperties {
 	public static class Subscription {
 		private boolean resthook_enabled = false;
 		private Long polling_interval_ms;
+		private boolean immediately_queued = false;
+
+		public boolean getImmediately_queued() {
+			return immediately_queued;
+		}
+
+		public void setImmediately_queued(boolean v) {
+			immediately_queued = v;
+		}
 
 		public boolean getResthook_enabled() {
 			return resthook_enabled;

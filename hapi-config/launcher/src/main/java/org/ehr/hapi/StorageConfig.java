@@ -116,6 +116,13 @@ public class StorageConfig {
 		if (subscription != null && subscription.getPolling_interval_ms() != null) {
 			settings.setSubscriptionIntervalInMs(subscription.getPolling_interval_ms());
 		}
+		if (subscription != null && subscription.getImmediately_queued()) {
+			// A change is submitted for matching right after its commit (a failed submission is
+			// persisted and retried by HAPI's scheduler); otherwise matching waits for the next
+			// 5 s run of that scheduler.
+			settings.setSubscriptionChangeQueuedImmediately(true);
+			LOG.info("Subscription changes queued immediately");
+		}
 		return settings;
 	}
 
