@@ -19,20 +19,19 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
-import uvicorn
 from fastapi import FastAPI
 from redis.asyncio import Redis
 from starlette.requests import HTTPConnection
 from support.auth_live import issue_api_key
 from support.database import Sessions, open_sessions
-from support.ports import free_port
+from support.live_server import PATIENCE_SECONDS, next_message, serve_app
 from support.settings import settings_with
 from support.tenants import MakeTenant
 from websockets.asyncio.client import ClientConnection, connect
@@ -61,7 +60,6 @@ from ehr.platform.realtime.hub import hub_for
 
 pytestmark = pytest.mark.integration
 
-PATIENCE_SECONDS = 60.0
 PASSWORD = "Tall-Quiet-Harbour-Lamps-42"
 
 
@@ -77,24 +75,6 @@ class Server:
             self.redis, self.key, (e.model_dump(mode="json") for e in envelopes), maxlen=10_000
         )
         return [i.decode() for i in ids]
-
-
-@contextlib.asynccontextmanager
-async def running(app: FastAPI) -> AsyncIterator[int]:
-    """``app`` served by uvicorn on a free port of 127.0.0.1 (in this event loop); the port."""
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    uv = uvicorn.Server(config)
-    task = asyncio.create_task(uv.serve())
-    while not uv.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.05)
-    try:
-        yield port
-    finally:
-        uv.should_exit = True
-        await task
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +98,7 @@ async def server(settings: Settings, run_id: str) -> AsyncIterator[Server]:
     app.dependency_overrides[get_realtime] = test_stream
     redis = create_redis(settings)
     try:
-        async with running(app) as port:
+        async with serve_app(app) as port:
             yield Server(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", redis, key)
     finally:
         await redis.delete(key)
@@ -178,21 +158,6 @@ async def open_client(
 
 def event_ids(messages: list[dict[str, Any]]) -> list[str]:
     return [m["id"] for m in messages if m["type"] == "event"]
-
-
-async def next_message(
-    socket: ClientConnection,
-    wanted: Callable[[dict[str, Any]], bool],
-    seen: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    """Read until a message ``wanted`` accepts (waiting at most PATIENCE_SECONDS)."""
-    async with asyncio.timeout(PATIENCE_SECONDS):
-        while True:
-            message = json.loads(await socket.recv())
-            if seen is not None:
-                seen.append(message)
-            if wanted(message):
-                return message
 
 
 async def events_until(socket: ClientConnection, marker: str) -> list[dict[str, Any]]:
@@ -479,7 +444,7 @@ async def test_an_event_emitted_in_a_transaction_reaches_the_socket_through_the_
             token = await issue_access_token_for(session, local, user)
         stop = asyncio.Event()
         # The app reads the relay's own stream of this schema (no override).
-        async with running(create_app(local)) as port:
+        async with serve_app(create_app(local)) as port:
             relay = asyncio.create_task(events.run_relay(local, stop=stop))
             try:
                 url = f"ws://127.0.0.1:{port}"

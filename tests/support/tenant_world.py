@@ -25,6 +25,7 @@ from typing import Any
 
 from ehr.core.config import Settings
 from ehr.fhir import FhirClient
+from ehr.platform import fhir_changes
 from ehr.platform.auth.authorization import CONFIDENTIALITY_SYSTEM
 from ehr.platform.auth.permissions import Role
 from ehr.platform.auth.service import create_user
@@ -97,11 +98,15 @@ async def make_tenant(
     sessions: Sessions,
     fhir: FhirClient,
     settings: Settings,
+    *,
+    change_feed: bool = False,
 ) -> TenantWorld:
     slug = world_slug(label, run)
     async with sessions() as session, session.begin():
         tenant, _ = await create_tenant(session, fhir, slug=slug, name=f"Matrix {label}")
         world = TenantWorld(label=label, slug=slug, tenant_id=tenant.id)
+    if change_feed:
+        await fhir_changes.ensure_for_tenant(fhir, settings, slug)
     tenant_fhir = fhir.for_tenant(slug)
     world.patient = await tenant_fhir.create(_patient(run, label, "p"))
     world.restricted = await tenant_fhir.create(_patient(run, label, "r", restricted=True))
@@ -128,8 +133,13 @@ def world_slug(label: str, run: str) -> str:
 
 
 @asynccontextmanager
-async def open_world(settings: Settings, run: str, labels: Iterable[str]) -> AsyncIterator[World]:
-    """A :class:`World` of one tenant per label; everything made is removed at the end."""
+async def open_world(
+    settings: Settings, run: str, labels: Iterable[str], *, change_feed: bool = False
+) -> AsyncIterator[World]:
+    """A :class:`World` of one tenant per label; everything made is removed at the end.
+
+    ``change_feed``: the tenants get the HAPI subscriptions of the FHIR change feed (their
+    changes reach the stack's worker as events); removed with the tenants."""
     fhir = FhirClient(settings.fhir)
     made: list[str] = []
     try:
@@ -138,11 +148,19 @@ async def open_world(settings: Settings, run: str, labels: Iterable[str]) -> Asy
                 tenants: dict[str, TenantWorld] = {}
                 for label in labels:
                     made.append(world_slug(label, run))
-                    tenants[label] = await make_tenant(label, run, sessions, fhir, settings)
+                    tenants[label] = await make_tenant(
+                        label, run, sessions, fhir, settings, change_feed=change_feed
+                    )
                 yield World(
                     run=run, tenants=tenants, sessionmaker=sessions, fhir=fhir, settings=settings
                 )
             finally:
+                if change_feed:
+                    off = settings.fhir_changes.model_copy(update={"enabled": False})
+                    for slug in made:
+                        await fhir_changes.ensure_subscriptions(
+                            fhir.for_tenant(slug), off, settings.security.secret_key, slug
+                        )
                 await remove_tenants(made, fhir, sessions)
     finally:
         await fhir.aclose()
