@@ -5,7 +5,8 @@ idle WebSocket clients (issue 16, item 7).
         [--rounds 5] [--events 40] [--clients 500]
 
 Everything in a throwaway app schema (migrated to head, dropped at the end) and its own stream
-(``ehr:events:<schema>``): a tenant row, a physician and its access token (real code paths).
+(``ehr:events:<schema>``): a tenant (``tenancy.create_tenant``: a real HAPI partition, removed at
+the end with what was written in it), a physician and its access token (real code paths).
 The API runs as production starts it (``ehr serve``, one worker: uvloop, httptools, the
 ``websockets`` implementation), warnings only, on that schema. The relay runs in this process
 (``events.run_relay``, NOTIFY wake-up) on the same schema.
@@ -17,6 +18,11 @@ sent one at a time (the next after the client got the previous), variants interl
   xadd     t0 = just before the relay's writer (``xadd_events``) adds the entry
   outbox   t0 = just before the transaction holding ``events.emit`` commits (→ NOTIFY → relay
            → XADD); what a module's event costs to reach a screen
+  fhir     t0 = just before a FHIR create of an Observation is sent to HAPI (the tenant's
+           partition); HAPI's REST-hook subscription → the notification listener (the worker's,
+           ``fhir_changes.add_notification_routes``, served in this process on the bench schema)
+           → outbox → relay → stream; the ``fhir.changed`` event (ADR 0027). The write's own
+           round trip is printed beside it
 
 each measured to the XREAD loop's receipt (``→ xread``) and to the WebSocket client's receipt
 (``→ ws``). Prints p50/p95 per round and the median of round values (min..max).
@@ -53,17 +59,22 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
+from aiohttp import web
 from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection, connect
 
 from ehr.core.config import Settings
 from ehr.core.db.engine import create_engine, create_sessionmaker
 from ehr.core.db.migrate import upgrade
-from ehr.core.db.models import Tenant, job_queue_schema
-from ehr.platform import events
+from ehr.core.db.models import job_queue_schema
+from ehr.core.errors import AppError
+from ehr.fhir import FhirClient
+from ehr.platform import events, fhir_changes
 from ehr.platform.auth.service import create_user
 from ehr.platform.auth.tokens import issue_access_token_for
 from ehr.platform.events.outbox import xadd_events
+from ehr.platform.tenancy import create_tenant
+from ehr.platform.tenancy.partitions import delete_partition
 
 REPO = Path(__file__).resolve().parent.parent
 PASSWORD = "Tall-Quiet-Harbour-Lamps-42"  # noqa: S105 - a throwaway schema's user
@@ -151,21 +162,13 @@ async def bench_schema(settings: Settings) -> AsyncIterator[Settings]:
         await engine.dispose()
 
 
-async def physician_token(local: Settings) -> tuple[str, str]:
-    """(tenant slug, access token) of a physician made in the bench schema."""
+async def physician_token(local: Settings, fhir: FhirClient) -> tuple[str, str, int]:
+    """(tenant slug, access token, partition id) of a physician made in the bench schema."""
     engine = create_engine(local.db)
     try:
         async with create_sessionmaker(engine)() as session, session.begin():
             slug = f"bench-rt-{uuid.uuid4().hex[:6]}"
-            tenant = Tenant(
-                id=uuid.uuid4(),
-                slug=slug,
-                partition_id=1_900_000_000,
-                name="Bench",
-                status="active",
-            )
-            session.add(tenant)
-            await session.flush()
+            tenant, _ = await create_tenant(session, fhir, slug=slug, name="Bench realtime")
             user = await create_user(
                 session,
                 tenant_id=tenant.id,
@@ -174,9 +177,43 @@ async def physician_token(local: Settings) -> tuple[str, str]:
                 roles=["physician"],
                 settings=local,
             )
-            return slug, await issue_access_token_for(session, local, user)
+            token = await issue_access_token_for(session, local, user)
+            return slug, token, tenant.partition_id
     finally:
         await engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def change_feed(
+    local: Settings, fhir: FhirClient, slug: str, sessions: Any
+) -> AsyncIterator[Settings]:
+    """The tenant's Observation subscription notifying a listener served here (the worker's
+    routes, on the bench schema); removed at the end."""
+    port = free_port()
+    feed = local.model_copy(
+        update={
+            "fhir_changes": local.fhir_changes.model_copy(
+                update={
+                    "notify_url": f"http://127.0.0.1:{port}/internal/fhir-notifications",
+                    "resource_types": ["Observation"],
+                }
+            )
+        }
+    )
+    http = web.Application(client_max_size=feed.fhir_changes.max_body_bytes)
+    fhir_changes.add_notification_routes(http, sessions, feed)
+    runner = web.AppRunner(http, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        await fhir_changes.ensure_for_tenant(fhir, feed, slug)
+        yield feed
+    finally:
+        off = feed.fhir_changes.model_copy(update={"enabled": False})
+        await fhir_changes.ensure_subscriptions(
+            fhir.for_tenant(slug), off, feed.security.secret_key, slug
+        )
+        await runner.cleanup()
 
 
 @contextlib.contextmanager
@@ -264,9 +301,59 @@ class Receipts:
                         await self.arrived.wait()
 
 
+class FhirWrites:
+    """Observation creates in the bench tenant's partition (ids kept for the clean-up)."""
+
+    def __init__(self, fhir: FhirClient, slug: str) -> None:
+        self.fhir = fhir.for_tenant(slug)
+        self.slug = slug
+        self.patient = ""
+        self.written: list[str] = []
+        self.write_ms: list[float] = []
+
+    async def open(self) -> None:
+        patient = await self.fhir.create({"resourceType": "Patient", "name": [{"family": "Zzb"}]})
+        self.patient = str(patient["id"])
+
+    def observation(self) -> dict[str, Any]:
+        return {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "2823-3"}]},
+            "subject": {"reference": f"Patient/{self.patient}"},
+        }
+
+    async def write(self) -> tuple[float, str]:
+        """(t0, the id of the event the write must yield)."""
+        t0 = time.perf_counter()
+        created = await self.fhir.create(self.observation())
+        self.write_ms.append((time.perf_counter() - t0) * 1000)
+        self.written.append(str(created["id"]))
+        reference = f"Observation/{created['id']}"
+        return t0, str(fhir_changes.event_id(self.slug, "fhir.changed", reference, "1"))
+
+    async def remove(self) -> None:
+        for resource_id in self.written:
+            with contextlib.suppress(AppError):
+                await self.fhir.delete("Observation", resource_id)
+        if self.patient:
+            with contextlib.suppress(AppError):
+                await self.fhir.delete("Patient", self.patient)
+
+
 async def one_event(
-    variant: str, slug: str, redis: Redis, key: str, sessions: Any, receipts: Receipts
+    variant: str,
+    slug: str,
+    redis: Redis,
+    key: str,
+    sessions: Any,
+    receipts: Receipts,
+    writes: FhirWrites,
 ) -> tuple[float, float]:
+    if variant == "fhir":
+        t0, wanted = await writes.write()
+        await receipts.wait_for(wanted)
+        return ((receipts.xread[wanted] - t0) * 1000, (receipts.ws[wanted] - t0) * 1000)
     event = events.new_event(
         "result.critical",
         tenant=slug,
@@ -289,8 +376,27 @@ async def one_event(
     )
 
 
+VARIANTS = ("xadd", "outbox", "fhir")
+
+
+async def feeding(writes: FhirWrites, receipts: Receipts) -> None:
+    """HAPI activates a new subscription within seconds: write until a write is notified."""
+    async with asyncio.timeout(PATIENCE_SECONDS):
+        while True:
+            _t0, wanted = await writes.write()
+            for _ in range(20):
+                if wanted in receipts.ws and wanted in receipts.xread:
+                    return
+                await asyncio.sleep(0.1)
+
+
 async def latency(
-    args: argparse.Namespace, local: Settings, slug: str, token: str, ws_url: str
+    args: argparse.Namespace,
+    local: Settings,
+    slug: str,
+    token: str,
+    ws_url: str,
+    fhir: FhirClient,
 ) -> None:
     key = events.stream_key(events.EventsSettings(), local.db.app_schema)
     redis = Redis.from_url(local.redis.url.get_secret_value())
@@ -309,17 +415,24 @@ async def latency(
     ]
     await asyncio.sleep(0.5)  # the XREAD loop is waiting
     table: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    writes = FhirWrites(fhir, slug)
+    feed = change_feed(local, fhir, slug, sessions)
     try:
-        for variant in ("xadd", "outbox"):  # warm-up (connections, the relay's statements)
+        await feed.__aenter__()
+        await writes.open()
+        await feeding(writes, receipts)
+        for variant in VARIANTS:  # warm-up (connections, the relay's statements)
             for _ in range(5):
-                await one_event(variant, slug, redis, key, sessions, receipts)
+                await one_event(variant, slug, redis, key, sessions, receipts, writes)
+        writes.write_ms.clear()
         header = f"{'round':>5} {'variant':>7} {'→ xread p50':>12} {'p95':>7} {'→ ws p50':>10}"
         print(f"\n{header} {'p95':>7}")
         for round_ in range(1, args.rounds + 1):
-            order = ("xadd", "outbox") if round_ % 2 else ("outbox", "xadd")
+            shift = round_ % len(VARIANTS)
+            order = VARIANTS[shift:] + VARIANTS[:shift]
             for variant in order:
                 samples = [
-                    await one_event(variant, slug, redis, key, sessions, receipts)
+                    await one_event(variant, slug, redis, key, sessions, receipts, writes)
                     for _ in range(args.events)
                 ]
                 xr = [s[0] for s in samples]
@@ -335,10 +448,16 @@ async def latency(
             p50 = [r[0] for r in rows]
             p95 = [r[1] for r in rows]
             print(f"  {variant:>6} → {to:<5}  p50 {spread(p50)}   p95 {spread(p95)}")
+        print(
+            f"  the FHIR create itself (HAPI round trip): p50 {pct(writes.write_ms, 50):.2f}, "
+            f"p95 {pct(writes.write_ms, 95):.2f} ms"
+        )
     finally:
         for task in tasks:
             task.cancel()
         await client.close()
+        await feed.__aexit__(None, None, None)
+        await writes.remove()
         stop.set()
         await relay
         await redis.aclose()
@@ -439,8 +558,8 @@ async def run(args: argparse.Namespace) -> None:
     print(f"machine: {machine()}")
     print(f"command: {shlex.join([sys.executable, *sys.argv])}")
     print(f"revision: {revision()}")
-    async with bench_schema(settings) as local:
-        slug, token = await physician_token(local)
+    async with bench_schema(settings) as local, FhirClient(local.fhir) as fhir:
+        slug, token, partition_id = await physician_token(local, fhir)
         port = free_port()
         with (
             tempfile.TemporaryDirectory() as tmp,
@@ -449,8 +568,11 @@ async def run(args: argparse.Namespace) -> None:
             await wait_ready(f"http://127.0.0.1:{port}", process)
             ws_url = f"ws://127.0.0.1:{port}"
             print(f"API: ehr serve --workers 1 (pid {process.pid}), schema {local.db.app_schema}")
-            await latency(args, local, slug, token, ws_url)
-            await memory(args, token, ws_url, process.pid, slug, local)
+            try:
+                await latency(args, local, slug, token, ws_url, fhir)
+                await memory(args, token, ws_url, process.pid, slug, local)
+            finally:
+                await delete_partition(fhir, partition_id)
 
 
 def main() -> None:
