@@ -455,6 +455,7 @@ async def latency(
     finally:
         for task in tasks:
             task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await client.close()
         await feed.__aexit__(None, None, None)
         await writes.remove()

@@ -77,6 +77,15 @@ public class HapiProperties {
 		private boolean resthook_enabled = false;
 		private Long polling_interval_ms;
 		private boolean immediately_queued = false;
+		private Long submission_interval_ms;
+
+		public Long getSubmission_interval_ms() {
+			return submission_interval_ms;
+		}
+
+		public void setSubmission_interval_ms(Long v) {
+			submission_interval_ms = v;
+		}
 
 		public boolean getImmediately_queued() {
 			return immediately_queued;

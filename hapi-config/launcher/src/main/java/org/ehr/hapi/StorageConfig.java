@@ -105,6 +105,12 @@ public class StorageConfig {
 		return settings;
 	}
 
+	/** Static: a post-processor must exist before the beans it adjusts. */
+	@Bean
+	public static SubscriptionSubmissionInterval subscriptionSubmissionInterval() {
+		return new SubscriptionSubmissionInterval();
+	}
+
 	@Bean
 	public SubscriptionSettings subscriptionSettings(HapiProperties props) {
 		SubscriptionSettings settings = new SubscriptionSettings();
