@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Final, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
@@ -241,6 +241,90 @@ class JobsSettings(BaseModel):
     retention_days: int = Field(default=30, ge=1)
 
 
+class EventsSettings(BaseModel):
+    """How the relay moves the outbox to Redis and how consumers retry."""
+
+    model_config = ConfigDict(frozen=True)
+
+    # The stream is ``<stream_prefix>:<app schema>`` (one stream, the tenant is a field).
+    stream_prefix: str = "ehr:events"
+    # XADD ... MAXLEN ~ this: the stream is a window, the outbox the record.
+    stream_maxlen: int = Field(default=100_000, ge=1_000)
+    # Rows the relay takes per transaction.
+    relay_batch: int = Field(default=200, ge=1, le=5_000)
+    # The relay wakes on NOTIFY; without one it still looks this often.
+    relay_poll_seconds: float = Field(default=2.0, gt=0)
+    # Redis (or PostgreSQL) failing: the relay waits base * 2^n, at most max, with jitter.
+    relay_backoff_base_seconds: float = Field(default=0.5, gt=0)
+    relay_backoff_max_seconds: float = Field(default=30.0, gt=0)
+    # Entries one consumer reads per XREADGROUP, and how long it blocks waiting for them (below
+    # the Redis client's socket timeout, EHR_REDIS__SOCKET_TIMEOUT_SECONDS, 2 s by default).
+    consumer_batch: int = Field(default=50, ge=1, le=1_000)
+    consumer_block_ms: int = Field(default=1_000, ge=10, le=1_500)
+    # A handler that has not finished after this long is presumed dead: its entry may be
+    # claimed by another consumer. Also the first retry's delay.
+    handler_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Retry n (n >= 1) of a failed entry waits max(handler_timeout, base * 2^(n-1)), capped.
+    retry_base_seconds: float = Field(default=1.0, gt=0)
+    retry_max_seconds: float = Field(default=600.0, gt=0)
+    # Deliveries of one entry to one handler before it becomes a dead letter.
+    max_attempts: int = Field(default=5, ge=1, le=100)
+    # Relayed outbox rows, receipts and replayed dead letters older than this are deleted by the
+    # daily ``events.prune`` job. Receipts go with the outbox rows they answer: a replay of a row
+    # still in the outbox always finds its receipts.
+    retention_days: int = Field(default=14, ge=1)
+    # How often the relay counts the outbox (depth and lag gauges).
+    gauge_seconds: float = Field(default=10.0, gt=0)
+
+
+class RealtimeSettings(BaseModel):
+    """How long a client may take to authenticate, how often it hears from us, and how far
+    behind it may fall before it is disconnected."""
+
+    model_config = ConfigDict(frozen=True)
+
+    # The first WebSocket message (the credential) must arrive within this.
+    auth_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    # A heartbeat message (with the client's resume position) this often when idle.
+    heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
+    # The credential is checked again this often (revocation, disabled account, roles removed).
+    revalidate_seconds: float = Field(default=60.0, gt=0, le=3600)
+    # Messages waiting for one client; beyond: the client is too slow and is disconnected.
+    send_queue_max: int = Field(default=1_000, ge=1, le=100_000)
+    # One send taking longer than this (the client stopped reading): disconnected too.
+    send_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # Stream entries a resume may scan; beyond, the client is told to resynchronise.
+    resume_max_entries: int = Field(default=20_000, ge=1, le=1_000_000)
+    # The live reader's XREAD BLOCK (below the Redis client's socket timeout, 2 s by default).
+    read_block_ms: int = Field(default=1_000, ge=10, le=1_500)
+    read_batch: int = Field(default=500, ge=1, le=10_000)
+
+
+class WebhooksSettings(BaseModel):
+    """Targets allowed, timeouts, retries and when a failing endpoint is disabled."""
+
+    model_config = ConfigDict(frozen=True)
+
+    # SSRF guard: allow loopback, private, link-local... targets (tests, on-premise receivers).
+    allow_private_targets: bool = False
+    # Allow http:// targets outside development (EHR_ENV=development always allows them).
+    allow_http: bool = False
+    # Per attempt: connecting, reading the answer, and the whole request at most.
+    connect_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
+    read_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    total_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
+    # Attempts of one delivery before it is ``failed``.
+    max_attempts: int = Field(default=8, ge=1, le=50)
+    # Retry n waits uniform(0, min(max, base * 2^(n-1))) (full jitter), at least min; a
+    # Retry-After answer is honoured (capped at max).
+    retry_base_seconds: float = Field(default=5.0, gt=0)
+    retry_min_seconds: float = Field(default=1.0, ge=0)
+    retry_max_seconds: float = Field(default=3600.0, gt=0)
+    # An endpoint failing this many attempts in a row, over at least this long, is disabled.
+    disable_after_failures: int = Field(default=20, ge=1)
+    disable_after_seconds: float = Field(default=24 * 3600.0, ge=0)
+
+
 # Resource types whose changes become `fhir.changed` events (one HAPI subscription each).
 DEFAULT_WATCHED_TYPES: Final = (
     "Patient",
@@ -343,6 +427,9 @@ class Settings(BaseSettings):
     ready: ReadinessSettings = Field(default_factory=ReadinessSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings)
+    events: EventsSettings = Field(default_factory=EventsSettings)
+    realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
+    webhooks: WebhooksSettings = Field(default_factory=WebhooksSettings)
     fhir_changes: FhirChangesSettings = Field(default_factory=FhirChangesSettings)
     medication_safety: MedicationSafetySettings = Field(default_factory=MedicationSafetySettings)
     cds_hooks: CdsHooksSettings = Field(default_factory=CdsHooksSettings)

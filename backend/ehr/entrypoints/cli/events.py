@@ -49,7 +49,7 @@ Work = Callable[
 def _run(command: str, work: Work[T]) -> T:
     settings = settings_or_exit()
     configure_logging(settings.log.model_copy(update={"level": "WARNING"}))
-    config = events.EventsSettings()
+    config = settings.events
 
     async def main() -> T:
         engine = create_engine(settings.db)

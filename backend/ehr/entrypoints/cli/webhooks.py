@@ -58,7 +58,7 @@ def add_command(
         created = await webhooks.create_endpoint(
             session,
             settings,
-            webhooks.WebhooksSettings(),
+            settings.webhooks,
             tenant_id=await _tenant_id(session, tenant),
             url=body.url,
             event_types=body.event_types,

@@ -317,7 +317,7 @@ async def run_consumers(
     if not chosen:
         logger.info("events.consumers.none")
         return
-    events = events or EventsSettings()
+    events = events or settings.events
     engine = create_engine(settings.db)
     client = redis if redis is not None else create_redis(settings)
     sessions = create_sessionmaker(engine)

@@ -15,8 +15,8 @@ from typing import Any, Final
 from sqlalchemy import delete, func
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ehr.core.config import get_settings
 from ehr.core.db.models import EventDeadLetter, EventOutbox, EventReceipt
-from ehr.platform.events.settings import EventsSettings
 from ehr.platform.jobs import JobDefinition, JobRun, define
 
 __all__ = ["EVENT_JOBS", "PRUNE_EVENTS", "prune_events"]
@@ -47,7 +47,7 @@ async def prune_events(sessions: async_sessionmaker[AsyncSession], *, days: int)
 
 
 async def _prune(run: JobRun) -> Mapping[str, Any]:
-    return await prune_events(run.sessionmaker, days=EventsSettings().retention_days)
+    return await prune_events(run.sessionmaker, days=get_settings().events.retention_days)
 
 
 PRUNE_EVENTS: Final = define(

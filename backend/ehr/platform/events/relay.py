@@ -248,10 +248,10 @@ async def run_relay(
 ) -> None:
     """Relay this app schema's outbox to its stream until ``stop`` is set (the worker runs it).
 
-    ``events`` defaults to ``EventsSettings()`` (``EHR_EVENTS__*``); ``redis`` to a client of
+    ``events`` defaults to ``settings.events`` (``EHR_EVENTS__*``); ``redis`` to a client of
     ``settings.redis`` (closed at the end; a client passed in is the caller's to close).
     """
-    events = events or EventsSettings()
+    events = events or settings.events
     engine = create_engine(settings.db)
     client = redis if redis is not None else create_redis(settings)
     relay = Relay(

@@ -11,7 +11,6 @@ and then every event is filtered by the permission its type needs
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Annotated, Final
 
 from fastapi import Depends
@@ -19,7 +18,7 @@ from starlette.requests import HTTPConnection
 
 from ehr.core.dependencies import AppResources
 from ehr.platform.auth.authorization import PERMISSION_ATTRIBUTE
-from ehr.platform.events import EventsSettings, stream_key
+from ehr.platform.events import stream_key
 from ehr.platform.realtime.hub import Hub, hub_for
 from ehr.platform.realtime.settings import RealtimeSettings
 
@@ -30,7 +29,6 @@ __all__ = [
     "RealtimeDep",
     "event_permissions",
     "get_realtime",
-    "realtime_settings",
 ]
 
 EVENT_PERMISSIONS: Final = "event-permissions"
@@ -44,16 +42,6 @@ async def event_permissions() -> None:
 setattr(event_permissions, PERMISSION_ATTRIBUTE, EVENT_PERMISSIONS)
 
 EventPermissions = Depends(event_permissions)
-
-
-@lru_cache(maxsize=1)
-def realtime_settings() -> RealtimeSettings:
-    return RealtimeSettings()
-
-
-@lru_cache(maxsize=1)
-def _events_settings() -> EventsSettings:
-    return EventsSettings()
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +63,8 @@ def resources_of(connection: HTTPConnection) -> AppResources:
 async def get_realtime(connection: HTTPConnection) -> Realtime:
     """The stream is the relay's (``events.stream_key``: one per app schema)."""
     resources = resources_of(connection)
-    settings = realtime_settings()
-    key = stream_key(_events_settings(), resources.settings.db.app_schema)
+    settings = resources.settings.realtime
+    key = stream_key(resources.settings.events, resources.settings.db.app_schema)
     hub = hub_for(resources.redis, key, block_ms=settings.read_block_ms, batch=settings.read_batch)
     return Realtime(resources, hub, settings)
 

@@ -143,7 +143,7 @@ async def record_attempt(
 async def deliver(run: jobs.JobRun) -> Mapping[str, Any] | None:
     """One attempt of the delivery named in ``run.args`` (see the module)."""
     settings = get_settings()
-    webhooks = WebhooksSettings()
+    webhooks = settings.webhooks
     delivery_id = uuid.UUID(str(run.args["delivery_id"]))
     async with run.sessionmaker() as session:
         delivery = await session.get(WebhookDelivery, delivery_id)
