@@ -36,14 +36,12 @@ from support.database import Sessions, open_sessions
 from support.in_process import serve
 from support.ports import free_port
 from support.principals import acting_as
-from support.settings import settings_with
+from support.throwaway_schema import admin_of, tenant_rows, throwaway_schema
 
 from ehr.core.config import Settings
-from ehr.core.db.migrate import upgrade
-from ehr.core.db.models import Job, Tenant, job_queue_schema
+from ehr.core.db.models import Job, Tenant
 from ehr.entrypoints.api import create_app
 from ehr.platform import jobs
-from ehr.platform.auth.principal import Principal
 from ehr.platform.jobs.builtin import PRUNE_FINISHED
 from ehr.platform.jobs.queue import app_schema_of
 
@@ -134,24 +132,17 @@ JOBS = (COUNT, FLAKY, EXCLUSIVE, SINGLE, *((TICK,) if os.environ.get(PERIODIC_EN
 # --- the world: a schema, tenants, an API on them, workers -----------------------------------
 @pytest.fixture(scope="module")
 async def schema_settings(settings: Settings) -> AsyncIterator[Settings]:
-    schema = f"jobs_live_{uuid.uuid4().hex[:10]}"
-    local = settings_with(settings, "db", app_schema=schema)
-    await upgrade(local)
-    engine = create_async_engine(settings.db.url.get_secret_value())
-    async with engine.begin() as connection:
-        await connection.execute(
-            sa.text(
-                f'CREATE TABLE "{schema}".{EFFECTS} '
-                "(job_id uuid NOT NULL, item integer NOT NULL, at timestamptz)"
-            )
-        )
-    try:
-        yield local
-    finally:
+    async with throwaway_schema(settings, "jobs_live") as local:
+        engine = create_async_engine(settings.db.url.get_secret_value())
         async with engine.begin() as connection:
-            for name in (job_queue_schema(schema), schema):
-                await connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+            await connection.execute(
+                sa.text(
+                    f'CREATE TABLE "{local.db.app_schema}".{EFFECTS} '
+                    "(job_id uuid NOT NULL, item integer NOT NULL, at timestamptz)"
+                )
+            )
         await engine.dispose()
+        yield local
 
 
 @pytest.fixture(scope="module")
@@ -162,29 +153,7 @@ async def sessions(schema_settings: Settings) -> AsyncIterator[Sessions]:
 
 @pytest.fixture(scope="module")
 async def tenants(sessions: Sessions) -> list[Tenant]:
-    made = [
-        Tenant(
-            id=uuid.uuid4(),
-            slug=f"jobs-{label}-{uuid.uuid4().hex[:6]}",
-            partition_id=1_900_000_000 + index,
-            name=f"Jobs test {label}",
-            status="active",
-        )
-        for index, label in enumerate(("a", "b"))
-    ]
-    async with sessions() as session, session.begin():
-        session.add_all(made)
-    return made
-
-
-def admin_of(tenant: Tenant) -> Principal:
-    return Principal(
-        kind="user",
-        subject=uuid.uuid4(),
-        tenant=tenant.slug,
-        tenant_id=tenant.id,
-        roles=frozenset({"admin"}),
-    )
+    return await tenant_rows(sessions, "jobs", 1_900_000_000)
 
 
 @pytest.fixture(scope="module")

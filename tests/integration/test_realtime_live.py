@@ -16,7 +16,6 @@ not receive before its marker, it will never receive.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -25,22 +24,19 @@ from typing import Any
 
 import httpx
 import pytest
-import sqlalchemy as sa
 from fastapi import FastAPI
 from redis.asyncio import Redis
 from starlette.requests import HTTPConnection
 from support.auth_live import issue_api_key
 from support.database import Sessions, open_sessions
 from support.live_server import PATIENCE_SECONDS, next_message, serve_app
-from support.settings import settings_with
 from support.tenants import MakeTenant
+from support.throwaway_schema import throwaway_schema
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from ehr.core.config import Settings
-from ehr.core.db.engine import create_engine
-from ehr.core.db.migrate import upgrade
-from ehr.core.db.models import Tenant, job_queue_schema
+from ehr.core.db.models import Tenant
 from ehr.core.redis_store import create_redis
 from ehr.entrypoints.api import create_app
 from ehr.platform import events
@@ -399,30 +395,13 @@ async def _lines_until(response: httpx.Response, last: str) -> AsyncIterator[str
 # --- through the outbox and the relay ----------------------------------------------------------
 
 
-@contextlib.asynccontextmanager
-async def throwaway_schema(settings: Settings) -> AsyncIterator[Settings]:
-    """An app schema migrated to head for this test (its own outbox, users and stream); dropped
-    with its job-queue schema and its stream at the end."""
-    schema = f"realtime_live_{uuid.uuid4().hex[:10]}"
-    local = settings_with(settings, "db", app_schema=schema)
-    await upgrade(local)
-    try:
-        yield local
-    finally:
-        redis = create_redis(settings)
-        await redis.delete(events.stream_key(events.EventsSettings(), schema))
-        await redis.aclose()
-        engine = create_engine(settings.db)
-        async with engine.begin() as connection:
-            for name in (job_queue_schema(schema), schema):
-                await connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
-        await engine.dispose()
-
-
 async def test_an_event_emitted_in_a_transaction_reaches_the_socket_through_the_relay(
     settings: Settings,
 ) -> None:
-    async with throwaway_schema(settings) as local, open_sessions(local) as sessions:
+    async with (
+        throwaway_schema(settings, "realtime_live") as local,
+        open_sessions(local) as sessions,
+    ):
         async with sessions() as session, session.begin():
             tenant = Tenant(
                 id=uuid.uuid4(),

@@ -35,19 +35,16 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from aiohttp import web
-from sqlalchemy.ext.asyncio import create_async_engine
 from support.database import Sessions, open_sessions
 from support.in_process import serve
 from support.ports import free_port
 from support.principals import acting_as
-from support.settings import settings_with
+from support.throwaway_schema import admin_of, tenant_rows, throwaway_schema
 
 from ehr.core.config import Settings
-from ehr.core.db.migrate import upgrade
-from ehr.core.db.models import Tenant, WebhookDelivery, job_queue_schema
+from ehr.core.db.models import Tenant, WebhookDelivery
 from ehr.entrypoints.api import create_app
 from ehr.platform import events, webhooks
-from ehr.platform.auth.principal import Principal
 from ehr.platform.webhooks.delivery import Outcome, post_signed
 from ehr.platform.webhooks.dependencies import get_webhooks_settings
 from ehr.platform.webhooks.targets import ResolvedTarget
@@ -105,17 +102,8 @@ class Receiver:
 
 @pytest.fixture(scope="module")
 async def schema_settings(settings: Settings) -> AsyncIterator[Settings]:
-    schema = f"webhooks_live_{uuid.uuid4().hex[:10]}"
-    local = settings_with(settings, "db", app_schema=schema)
-    await upgrade(local)
-    try:
+    async with throwaway_schema(settings, "webhooks_live") as local:
         yield local
-    finally:
-        engine = create_async_engine(settings.db.url.get_secret_value())
-        async with engine.begin() as connection:
-            for name in (job_queue_schema(schema), schema):
-                await connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
-        await engine.dispose()
 
 
 @pytest.fixture(scope="module")
@@ -126,29 +114,7 @@ async def sessions(schema_settings: Settings) -> AsyncIterator[Sessions]:
 
 @pytest.fixture(scope="module")
 async def tenants(sessions: Sessions) -> list[Tenant]:
-    made = [
-        Tenant(
-            id=uuid.uuid4(),
-            slug=f"hooks-{label}-{uuid.uuid4().hex[:6]}",
-            partition_id=1_950_000_000 + index,
-            name=f"Webhooks test {label}",
-            status="active",
-        )
-        for index, label in enumerate(("a", "b"))
-    ]
-    async with sessions() as session, session.begin():
-        session.add_all(made)
-    return made
-
-
-def admin_of(tenant: Tenant) -> Principal:
-    return Principal(
-        kind="user",
-        subject=uuid.uuid4(),
-        tenant=tenant.slug,
-        tenant_id=tenant.id,
-        roles=frozenset({"admin"}),
-    )
+    return await tenant_rows(sessions, "hooks", 1_950_000_000)
 
 
 @pytest.fixture(scope="module")
