@@ -164,8 +164,12 @@ async def test_the_worker_refuses_forged_and_replayed_notifications(
                     ),
                 },
             ),
+            # A stranger's oversized body is not even read: refused for who sent it.
+            await client.put(
+                url, content=b"{" + b" " * (settings.fhir_changes.max_body_bytes + 10) + b"}"
+            ),
         ]
-        assert [r.status_code for r in forged] == [401, 401, 401]
+        assert [r.status_code for r in forged] == [401, 401, 401, 401]
         assert all(r.json()["resourceType"] == "OperationOutcome" for r in forged)
         assert await outbox_row(db, changed) is None
 
@@ -182,14 +186,25 @@ async def test_the_worker_refuses_forged_and_replayed_notifications(
             await client.put(url, content=b"{not json", headers=good),
             await client.put(url, json={**body, "id": "someone-else"}, headers=good),
             await client.put(url, json={**body, "meta": {}}, headers=good),
+            # Nested past the JSON depth limit, a number that is not finite, not UTF-8.
+            await client.put(url, content=b"[" * 5000 + b"]" * 5000, headers=good),
+            await client.put(url, content=b'{"resourceType": NaN}', headers=good),
+            await client.put(url, content=b'{"id": "\xff"}', headers=good),
+            # A type no subscription watches (the secret is right).
+            await client.put(url.replace("/Observation/", "/Basic/"), json=body, headers=good),
         ]
-        assert [r.status_code for r in malformed] == [400, 400, 400]
+        assert [r.status_code for r in malformed] == [400] * 7
+        assert all(r.json()["resourceType"] == "OperationOutcome" for r in malformed)
         huge = await client.put(
             url,
             content=b"{" + b" " * (settings.fhir_changes.max_body_bytes + 10) + b"}",
             headers=good,
         )
         assert huge.status_code == 413
+        assert huge.json()["resourceType"] == "OperationOutcome"
+        # Not a tenant slug at all: refused before anything else.
+        odd = await client.put(url.replace(f"/{slug}/", "/Not_A_Slug/"), json=body, headers=good)
+        assert odd.status_code == 401
         assert await outbox_row(db, changed) is None
 
         taken = await client.put(url, json=body, headers=good)

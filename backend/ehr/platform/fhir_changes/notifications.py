@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+from ehr.fhir import bare_version
 from ehr.platform.events import Event, new_event
 
 __all__ = [
@@ -78,13 +79,6 @@ class Change:
         return f"{self.resource_type}/{self.resource_id}"
 
 
-def _weak_etag_version(if_match: str | None) -> str | None:
-    if not if_match:
-        return None
-    found = re.fullmatch(r'\s*(?:W/)?"([A-Za-z0-9\-.]{1,64})"\s*', if_match)
-    return found.group(1) if found else None
-
-
 def read_change(
     tenant: str,
     resource_type: str,
@@ -106,8 +100,8 @@ def read_change(
     meta = body.get("meta")
     version = meta.get("versionId") if isinstance(meta, Mapping) else None
     if not isinstance(version, str) or not _ID.fullmatch(version):
-        version = _weak_etag_version(if_match)
-    if version is None:
+        version = bare_version(if_match) if if_match else None
+    if version is None or not _ID.fullmatch(version):
         raise NotificationError("the notification names no version of the resource")
     operation: Operation = "create" if version == "1" else "update"
     return Change(tenant, resource_type, resource_id, operation, version, body)

@@ -20,6 +20,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ehr.core.config import Settings
+from ehr.core.errors import MalformedBody
+from ehr.core.intake import parse_json
 from ehr.platform.fhir_changes.metrics import NOTIFICATIONS
 from ehr.platform.fhir_changes.notifications import NotificationError
 from ehr.platform.fhir_changes.service import (
@@ -54,11 +56,11 @@ def _outcome(status: int, code: str, diagnostics: str) -> web.Response:
 async def _body(request: web.Request) -> Mapping[str, Any] | None:
     if request.method == "DELETE":
         return None
-    raw = await request.read()  # aiohttp refuses more than client_max_size with 413
+    raw = await request.read()  # more than client_max_size: HTTPRequestEntityTooLarge
     try:
-        parsed = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise NotificationError("the body is not JSON") from None
+        parsed = parse_json(raw)  # UTF-8, nesting depth, finite numbers
+    except MalformedBody as exc:
+        raise NotificationError(exc.detail or "the body is not JSON") from None
     if not isinstance(parsed, Mapping):
         raise NotificationError("the body is not a FHIR resource")
     return parsed
@@ -73,7 +75,6 @@ def add_notification_routes(
     async def notified(request: web.Request) -> web.Response:
         info = request.match_info
         try:
-            body = await _body(request)
             taken = await take_notification(
                 sessions,
                 settings,
@@ -82,7 +83,7 @@ def add_notification_routes(
                 resource_id=info["resource_id"],
                 method=request.method,
                 secret=request.headers.get(HOOK_SECRET_HEADER),
-                body=body,
+                read_body=lambda: _body(request),
                 if_match=request.headers.get("If-Match"),
             )
         except NotificationRefused:
@@ -92,6 +93,10 @@ def add_notification_routes(
         except NotificationError as exc:
             NOTIFICATIONS.labels(outcome="malformed").inc()
             return _outcome(400, "invalid", str(exc))
+        except web.HTTPRequestEntityTooLarge:
+            NOTIFICATIONS.labels(outcome="malformed").inc()
+            limit = settings.fhir_changes.max_body_bytes
+            return _outcome(413, "too-costly", f"A notification is at most {limit} bytes")
         except (SQLAlchemyError, OSError) as exc:
             logger.error("fhir_changes.notification.unstored", error=type(exc).__name__)
             return _outcome(503, "transient", "The change could not be stored; retry")

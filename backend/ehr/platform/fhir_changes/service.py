@@ -19,9 +19,10 @@ every active tenant (the worker, at start).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import structlog
 from sqlalchemy import select
@@ -33,7 +34,12 @@ from ehr.core.errors import AppError
 from ehr.fhir import FhirClient
 from ehr.platform import events
 from ehr.platform.fhir_changes.metrics import NOTIFICATIONS
-from ehr.platform.fhir_changes.notifications import Change, change_events, read_change
+from ehr.platform.fhir_changes.notifications import (
+    Change,
+    NotificationError,
+    change_events,
+    read_change,
+)
 from ehr.platform.fhir_changes.subscriptions import (
     SubscriptionRepair,
     ensure_subscriptions,
@@ -52,6 +58,9 @@ __all__ = [
 ]
 
 logger = structlog.get_logger(__name__)
+
+# A tenant slug (the tenants.slug_format rule): anything else is no tenant of ours.
+TENANT_SLUG: Final = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
 
 
 class NotificationRefused(Exception):
@@ -73,6 +82,19 @@ async def _active_tenant(session: AsyncSession, slug: str) -> bool:
     return status == "active"
 
 
+def _check_sender(settings: Settings, tenant: str, resource_type: str, secret: str | None) -> None:
+    """Before anything is read: the tenant's secret (constant time) → else
+    :class:`NotificationRefused`; a type no subscription watches → :class:`NotificationError`."""
+    if not TENANT_SLUG.fullmatch(tenant) or not secret_matches(
+        settings.security.secret_key, tenant, secret
+    ):
+        NOTIFICATIONS.labels(outcome="refused").inc()
+        logger.warning("fhir_changes.notification.refused", reason="secret")
+        raise NotificationRefused
+    if resource_type not in settings.fhir_changes.resource_types:
+        raise NotificationError("no subscription of this service watches that resource type")
+
+
 async def take_notification(
     sessions: async_sessionmaker[AsyncSession],
     settings: Settings,
@@ -82,16 +104,12 @@ async def take_notification(
     resource_id: str,
     method: str,
     secret: str | None,
-    body: Mapping[str, Any] | None,
+    read_body: Callable[[], Awaitable[Mapping[str, Any] | None]],
     if_match: str | None,
 ) -> Taken:
-    if not secret_matches(settings.security.secret_key, tenant, secret):
-        NOTIFICATIONS.labels(outcome="refused").inc()
-        logger.warning("fhir_changes.notification.refused", tenant=tenant, reason="secret")
-        raise NotificationRefused
-    if resource_type not in settings.fhir_changes.resource_types:
-        NOTIFICATIONS.labels(outcome="malformed").inc()
-        raise NotificationRefused
+    """``read_body`` is awaited only once the sender is known (no stranger's body is read)."""
+    _check_sender(settings, tenant, resource_type, secret)
+    body = await read_body()
     change = read_change(
         tenant, resource_type, resource_id, method=method, body=body, if_match=if_match
     )
@@ -103,8 +121,7 @@ async def take_notification(
             raise NotificationRefused
         emitted = [event.type for event in found if await events.emit_once(session, event)]
         if not emitted or emitted[0] != "fhir.changed":
-            # The change event was there already: a replay. Roll back whatever else was new.
-            await session.rollback()
+            # The change event was there already: a replay (raising rolls back the rest).
             NOTIFICATIONS.labels(outcome="replayed").inc()
             logger.info(
                 "fhir_changes.notification.replayed",
