@@ -14,12 +14,16 @@ vitals, an order and an encounter. The API runs as production starts it (``ehr s
 worker, warnings only). Variants, interleaved per round (order alternating):
 
   summary      GET /api/patients/{large}/summary (bearer token)
-  sequential   the summary's HAPI searches (its own plan: ehr.modules.chart.service.summary_plan)
-               for the same patient, one after another, direct
+  sequential   the summary's HAPI searches (its own plan: ehr.modules.chart.service.summary_plan,
+               a query's fallback when its answer would make the summary ask it) for the same
+               patient, one after another, direct
   tl-small     GET /api/patients/{small}/timeline?limit=25
   tl-large     GET /api/patients/{large}/timeline?limit=25
 
-Prints per round p50/p95 (ms), the median of round values with spread, and the two ratios.
+Prints per round p50/p95 (ms), the median of round values with spread, the two ratios, and
+the CPU each process spent per call (API, HAPI, PostgreSQL, this benchmark's own client) for the
+summary and the sequential searches: on a machine with few cores the summary cannot finish
+sooner than its total CPU divided by the cores, whatever its parallelism (the "floor" line).
 """
 
 from __future__ import annotations
@@ -27,11 +31,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import os
 import random
 import statistics
 import sys
 import tempfile
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +46,11 @@ import httpx
 sys.path.insert(0, str(Path(__file__).parent))
 
 from fhir_gateway import Identity, _free_port, api_subprocess, pct, wait_ready
+from load import probes
 
 from ehr.core.config import LogSettings, Settings
 from ehr.core.observability import configure_logging
+from ehr.devstack.stack import Stack
 from ehr.fhir import FhirClient, TenantFhirClient
 from ehr.modules.chart.service import SummaryQuery, summary_plan
 
@@ -139,6 +147,21 @@ async def _timed(call: Any) -> float:
     return (time.perf_counter() - started) * 1000
 
 
+def _own_cpu_ms() -> float:
+    """CPU this process (the benchmark's client) has used so far, in ms."""
+    return time.process_time() * 1000
+
+
+def _process_groups(settings: Settings, api_pid: int) -> probes.ProcessGroups:
+    cluster = Stack.from_settings().postgres()
+    return probes.ProcessGroups(
+        api_root=api_pid,
+        hapi_port=urllib.parse.urlsplit(settings.fhir.base_url).port or 80,
+        postgres_pid=cluster.pid() if cluster is not None and cluster.running() else None,
+        redis_port=urllib.parse.urlsplit(settings.redis.url.get_secret_value()).port or 6379,
+    )
+
+
 async def run(args: argparse.Namespace) -> None:
     settings = Settings()
     configure_logging(LogSettings(level="WARNING", json_format=False))
@@ -151,7 +174,10 @@ async def run(args: argparse.Namespace) -> None:
         token = await identity.token()
         port = _free_port()
         log = Path(tempfile.gettempdir()) / f"bench-chart-api-{port}.log"
+        cpu: dict[str, dict[str, float]] = {}
+        calls_made: dict[str, int] = {}
         with api_subprocess(port, 1, log) as process:
+            groups = _process_groups(settings, process.pid)
             api = f"http://127.0.0.1:{port}"
             async with httpx.AsyncClient(timeout=30) as http:
                 await wait_ready(http, api, process, 1)
@@ -164,9 +190,13 @@ async def run(args: argparse.Namespace) -> None:
 
                 async def sequential() -> None:
                     for query in _summary_queries(large):
-                        await tenant.search(
-                            query.resource_type, query.search_params(), single_page=True
-                        )
+                        step: SummaryQuery | None = query
+                        while step is not None:
+                            found = await tenant.search(
+                                step.resource_type, step.search_params(), single_page=True
+                            )
+                            full = len(found.get("entry") or []) > step.limit
+                            step = None if full else step.fallback
 
                 variants = {
                     "summary": lambda: get(f"{api}/api/patients/{large}/summary"),
@@ -178,7 +208,7 @@ async def run(args: argparse.Namespace) -> None:
                     for _ in range(5):
                         await call()
                 print(
-                    f"machine: cores {len(__import__('os').sched_getaffinity(0))}; tenant "
+                    f"machine: cores {len(os.sched_getaffinity(0))}; tenant "
                     f"{args.tenant}; large patient {args.observations} laboratory Observations"
                 )
                 rounds: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
@@ -187,7 +217,14 @@ async def run(args: argparse.Namespace) -> None:
                     if round_no % 2:
                         order.reverse()
                     for name in order:
+                        before, own = probes.cpu_snapshot(groups), _own_cpu_ms()
                         times = [await _timed(variants[name]) for _ in range(args.calls)]
+                        used, _busy = probes.cpu_delta(before, probes.cpu_snapshot(groups))
+                        used["client"] = _own_cpu_ms() - own
+                        spent = cpu.setdefault(name, {})
+                        for group, ms in used.items():
+                            spent[group] = spent.get(group, 0.0) + ms
+                        calls_made[name] = calls_made.get(name, 0) + args.calls
                         rounds[name].append((statistics.median(times), pct(times, 95)))
                         print(
                             f"  round {round_no + 1} {name:11s} p50 {statistics.median(times):7.2f}"
@@ -214,6 +251,23 @@ async def run(args: argparse.Namespace) -> None:
     print(
         f"  timeline p95, {args.observations} / 50 observations: {ratio('tl-large', 'tl-small')}"
         "   target <= 1.5"
+    )
+    cores = len(os.sched_getaffinity(0))
+    print(f"\n  CPU ms per call (all rounds; {cores} cores shared by every process)")
+    totals: dict[str, float] = {}
+    for name in ("summary", "sequential"):
+        per = {group: ms / calls_made[name] for group, ms in cpu[name].items()}
+        totals[name] = sum(per.values())
+        print(
+            f"  {name:11s} "
+            + "  ".join(f"{group} {ms:5.1f}" for group, ms in per.items())
+            + f"  total {totals[name]:5.1f}"
+        )
+    sequential_p50 = statistics.median(v[0] for v in rounds["sequential"])
+    floor = totals["summary"] / cores
+    print(
+        f"  floor: the summary's CPU / {cores} cores = {floor:.1f} ms = "
+        f"{floor / sequential_p50:.2f} x the sequential searches' p50 ({sequential_p50:.1f} ms)"
     )
 
 

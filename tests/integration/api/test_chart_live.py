@@ -347,3 +347,41 @@ async def test_each_role_gets_what_it_may_see(
     assert (
         await api.get(f"/api/patients/{patient_id}/summary", headers=stranger.auth(Role.PHYSICIAN))
     ).status_code == 404
+
+
+async def test_recent_results_are_the_newest_twenty_whether_or_not_the_window_fills(
+    api: httpx.AsyncClient, world: World, chart: dict[str, Any]
+) -> None:
+    """The summary looks for results in the last 90 days first and falls back to every result
+    when that window holds fewer than it shows: either way the section is HAPI's newest 20."""
+    tenant = world.tenants["cx"]
+    fhir: TenantFhirClient = world.fhir.for_tenant(tenant.slug)
+    now = dt.datetime.now(dt.UTC)
+    for label, recent, old in (("dense", 23, 4), ("sparse", 3, 5)):
+        patient = await fhir.create(
+            {"resourceType": "Patient", "name": [{"family": f"{tenant.family}-{label}"}]}
+        )
+        subject = {"reference": f"Patient/{patient['id']}"}
+        days = [d * 3 for d in range(recent)] + [200 + d * 30 for d in range(old)]
+        entries = []
+        for index, days_ago in enumerate(days):
+            lab = _observation(tenant, "laboratory", "2823-3", 4.0 + index / 10, 0, None)
+            lab["subject"] = subject
+            moment = now - dt.timedelta(days=days_ago, hours=1)
+            lab["effectiveDateTime"] = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+            entries.append({"resource": lab, "request": {"method": "POST", "url": "Observation"}})
+        await fhir.transaction({"resourceType": "Bundle", "type": "transaction", "entry": entries})
+        newest = await fhir.search(
+            "Observation",
+            [("patient", patient["id"]), ("category", "laboratory"), ("_sort", "-date")],
+            single_page=True,
+        )
+        expected = [e["resource"]["id"] for e in newest.get("entry", [])][:20]
+
+        response = await api.get(
+            f"/api/patients/{patient['id']}/summary", headers=tenant.auth(Role.PHYSICIAN)
+        )
+        assert response.status_code == 200, response.text
+        results = response.json()["sections"]["results"]
+        assert _ids(results) == expected, label
+        assert results["complete"] is (len(days) <= 20), label

@@ -21,6 +21,10 @@ __all__ = ["SummaryQuery", "read_summary", "summary_plan"]
 Visible = Callable[[Mapping[str, Any]], bool]
 
 _RESULTS_SHOWN: Final = 20
+# Recent results are first looked for in this window: for a patient with years of results HAPI
+# then sorts a few months' results instead of all of them (5,000 results: 16 -> 9 ms). When the
+# window holds fewer than the section shows, the unbounded search answers instead (exact).
+RESULTS_WINDOW: Final = dt.timedelta(days=90)
 # The FHIR R4 vital signs profile's codes (each vital sign has exactly one; the panels too).
 # Searching by code, not by category, lets HAPI start from the code index instead of every
 # Observation of the patient: the same answer for a vital-signs Observation, a third the work.
@@ -47,11 +51,16 @@ _VITAL_SIGN_CODES: Final = ",".join(
 @dataclass(frozen=True, slots=True)
 class SummaryQuery:
     """One HAPI search of a summary section: ``limit`` entries shown, one more asked for (a
-    single-page search has no ``next`` link, so the extra one says whether more exist)."""
+    single-page search has no ``next`` link, so the extra one says whether more exist).
+
+    ``fallback``: a narrower first search (a date window) whose answer stands only when it fills
+    the section (``limit`` + 1 found); otherwise ``fallback``'s answer is the section's.
+    """
 
     resource_type: str
     params: tuple[tuple[str, str], ...]
     limit: int = 50
+    fallback: SummaryQuery | None = None
 
     def search_params(self) -> list[tuple[str, str]]:
         return [*self.params, ("_count", str(self.limit + 1))]
@@ -60,13 +69,20 @@ class SummaryQuery:
 def summary_plan(patient_id: str, now: dt.datetime) -> dict[SectionName, list[SummaryQuery]]:
     """The summary's sections and the HAPI searches each reads (in the answer's order).
 
-    ``benchmarks/chart.py`` times exactly these searches one after another. (A date bound on
-    the vitals and results searches was measured and left out: HAPI's plan gets slower, not
-    faster, with it.)
+    ``benchmarks/chart.py`` times exactly these searches one after another (a fallback when
+    the summary would issue it). The results are looked for in :data:`RESULTS_WINDOW` first;
+    a window for the vitals was measured and left out: the vitals search by code is as fast
+    without it.
     """
     patient = ("patient", patient_id)
     today = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    window_start = (now - RESULTS_WINDOW).strftime("%Y-%m-%dT%H:%M:%SZ")
     q = SummaryQuery
+    results = q(
+        "Observation",
+        (patient, ("category", "laboratory"), ("_sort", "-date")),
+        limit=_RESULTS_SHOWN,
+    )
     return {
         "problems": [
             q(
@@ -93,8 +109,14 @@ def summary_plan(patient_id: str, now: dt.datetime) -> dict[SectionName, list[Su
         "results": [
             q(
                 "Observation",
-                (patient, ("category", "laboratory"), ("_sort", "-date")),
+                (
+                    patient,
+                    ("category", "laboratory"),
+                    ("date", f"ge{window_start}"),
+                    ("_sort", "-date"),
+                ),
                 limit=_RESULTS_SHOWN,
+                fallback=results,
             )
         ],
         "orders": [
@@ -127,6 +149,8 @@ class _Read:
 async def _read(fhir: TenantFhirClient, query: SummaryQuery) -> _Read:
     bundle = await fhir.search(query.resource_type, query.search_params(), single_page=True)
     resources = list(bundle_resources(bundle, query.resource_type))
+    if query.fallback is not None and len(resources) <= query.limit:
+        return await _read(fhir, query.fallback)  # the window did not fill the section
     return _Read(resources=resources[: query.limit], complete=len(resources) <= query.limit)
 
 

@@ -136,6 +136,12 @@ def test_summary_plan_reads_vitals_by_the_profile_codes_and_every_query_is_the_p
     (results,) = plan["results"]
     assert results.limit == 20
     assert ("category", "laboratory") in results.params
+    # Recent results are looked for in the last 90 days first; the unbounded search is the
+    # fallback (same filters, no date).
+    assert ("date", "ge2026-09-08T10:00:00Z") in results.params
+    assert results.fallback is not None
+    assert results.fallback.limit == 20
+    assert [p for p in results.params if p[0] != "date"] == list(results.fallback.params)
     (appointments,) = plan["appointments"]
     assert ("date", "ge2026-12-07T10:00:00Z") in appointments.params
     assert all(("patient", "p1") in q.params for qs in plan.values() for q in qs)
@@ -233,3 +239,61 @@ def test_entries_read_values_and_flags() -> None:
         }
     )
     assert (medication.display, medication.status) == ("Metformin", "active")
+
+
+class WindowedLabs(FakeFhir):
+    """Laboratory Observations: ``recent`` answer a search with a date bound, ``every`` one
+    without (vitals searches by code get nothing)."""
+
+    def __init__(self, recent: int, every: int) -> None:
+        super().__init__({})
+        self.recent, self.every = recent, every
+
+    async def search(
+        self, resource_type: str, params: Sequence[tuple[str, str]], *, single_page: bool = False
+    ) -> Any:
+        await super().search(resource_type, params, single_page=single_page)
+        keys = dict(params)
+        if resource_type != "Observation" or "category" not in keys:
+            return {"resourceType": "Bundle", "type": "searchset"}
+        count = min(int(keys["_count"]), self.recent if "date" in keys else self.every)
+        day = dt.date(2026, 12, 6)
+        entries = [
+            {
+                "resource": {
+                    "resourceType": "Observation",
+                    "id": f"o{i}",
+                    "effectiveDateTime": (day - dt.timedelta(days=i)).isoformat(),
+                }
+            }
+            for i in range(count)
+        ]
+        return {"resourceType": "Bundle", "type": "searchset", "entry": entries}
+
+
+def _lab_searches(fhir: FakeFhir) -> list[dict[str, str]]:
+    return [
+        dict(p) for t, p in fhir.searches if t == "Observation" and ("category", "laboratory") in p
+    ]
+
+
+async def test_recent_results_come_from_the_window_when_it_fills_the_section() -> None:
+    fhir = WindowedLabs(recent=30, every=5000)
+    sections = await ChartService(fhir).summary("p1", _visible)  # type: ignore[arg-type]
+    searches = _lab_searches(fhir)
+    assert len(searches) == 1
+    assert "date" in searches[0]
+    assert len(sections["results"].entries) == 20
+    assert sections["results"].complete is False
+
+
+@pytest.mark.parametrize(("recent", "every"), [(0, 3), (7, 12), (20, 20), (20, 400)])
+async def test_a_window_that_does_not_fill_the_section_falls_back_to_every_result(
+    recent: int, every: int
+) -> None:
+    fhir = WindowedLabs(recent=recent, every=every)
+    sections = await ChartService(fhir).summary("p1", _visible)  # type: ignore[arg-type]
+    searches = _lab_searches(fhir)
+    assert ["date" in s for s in searches] == [True, False]  # the window, then every result
+    assert len(sections["results"].entries) == min(every, 20)
+    assert sections["results"].complete is (every <= 20)
