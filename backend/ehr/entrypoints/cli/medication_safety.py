@@ -1,13 +1,17 @@
 """``ehr medication-safety``: the RxNorm tables behind code normalisation.
 
-ehr medication-safety build-rxnorm-subset --from DIR [--out DIR] [--sources DIR] [--supplement F]
-    rebuild the compact table shipped in the package (data/rxnorm) from the derived TSVs of the
-    RxNorm Current Prescribable Content (rxnorm_concepts.tsv, rxnorm_ingredients.tsv,
-    rxnorm_ingredients_partial.tsv, rxnorm_ndc.tsv) + data/rxnorm/supplement.tsv, restricted to
-    the ingredients named in data/sources/*.yaml; deterministic (same inputs → same bytes)
+ehr medication-safety build-rxnorm-table --from DIR [--from DIR ...] [--out DIR] [--sources DIR]
+        [--supplement F] [--not-prescribable F]
+    rebuild the table shipped in the package (data/rxnorm) from the derived TSVs of the RxNorm
+    Current Prescribable Content (rxnorm_concepts.tsv, rxnorm_ingredients.tsv,
+    rxnorm_ingredients_partial.tsv, rxnorm_ndc.tsv: the base directory first, then supplement
+    directories in the same format) + data/rxnorm/supplement.tsv: every concept with a complete
+    ingredient set; fails when a knowledge-base ingredient has no single-ingredient clinical drug
+    and data/rxnorm/not_prescribable.tsv does not say why; deterministic (same inputs → same
+    bytes)
 ehr medication-safety import-rxnorm RxNorm_full_prescribe_MMDDYYYY.zip [--out DIR]
     import a full release downloaded from NLM into settings.medication_safety.rxnorm_dir
-    (EHR_MEDICATION_SAFETY__RXNORM_DIR), which the resolver then prefers to the shipped subset
+    (EHR_MEDICATION_SAFETY__RXNORM_DIR), which the resolver then prefers to the shipped table
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from ehr.modules.medication_safety import (
     SOURCES_DIR,
     RxNormBuildError,
     RxNormImportError,
-    build_subset,
+    build_table,
     import_rrf_zip,
 )
 
@@ -38,20 +42,22 @@ app = typer.Typer(
 
 SHIPPED_DIR: Final = RXNORM_DIR
 SUPPLEMENT: Final = SHIPPED_DIR / "supplement.tsv"
+NOT_PRESCRIBABLE: Final = SHIPPED_DIR / "not_prescribable.tsv"
 DEFAULT_RELEASE_LABEL: Final = (
     "RxNorm Current Prescribable Content 10/2025 (RxNorm_full_prescribe_10062025, inferred)"
 )
 
 
-@app.command("build-rxnorm-subset")
-def build_rxnorm_subset(
-    from_dir: Annotated[
-        Path,
+@app.command("build-rxnorm-table")
+def build_rxnorm_table(
+    from_dirs: Annotated[
+        list[Path],
         typer.Option(
             "--from",
             exists=True,
             file_okay=False,
-            help="Directory of the derived TSVs (rxnorm_concepts.tsv, ...).",
+            help="Directory of derived TSVs (rxnorm_concepts.tsv, ...): the base first, then "
+            "supplement directories; repeat the option.",
         ),
     ],
     out: Annotated[Path, typer.Option(help="Where to write the table.")] = SHIPPED_DIR,
@@ -61,17 +67,26 @@ def build_rxnorm_subset(
     supplement: Annotated[
         Path, typer.Option(exists=True, dir_okay=False, help="Hand-verified rows.")
     ] = SUPPLEMENT,
+    not_prescribable: Annotated[
+        Path,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="KB ingredients with no single-ingredient product in the table, with why.",
+        ),
+    ] = NOT_PRESCRIBABLE,
     release_label: Annotated[
         str, typer.Option(help="The RxNorm release the TSVs were derived from.")
     ] = DEFAULT_RELEASE_LABEL,
 ) -> None:
-    """Rebuild the shipped compact RxNorm table (deterministic)."""
+    """Rebuild the shipped RxNorm table (deterministic)."""
     try:
-        report = build_subset(
-            from_dir,
+        report = build_table(
+            from_dirs,
             out,
             sources_dir=sources,
             supplement_path=supplement,
+            not_prescribable_path=not_prescribable,
             release_label=release_label,
         )
     except RxNormBuildError as exc:
@@ -79,16 +94,13 @@ def build_rxnorm_subset(
         raise typer.Exit(code=1) from None
     counts = ", ".join(f"{tty} {n}" for tty, n in sorted(report.concepts.items()))
     typer.echo(f"concepts: {sum(report.concepts.values())} ({counts}); NDCs: {report.ndc}")
+    left_out = ", ".join(f"{tty} {n}" for tty, n in sorted(report.partial_left_out.items()))
     typer.echo(
-        f"KB ingredients: {report.kb_ingredients}; supplement rows: {report.supplement_rows}; "
-        f"partial rows completed by name: {report.partial_completed} "
-        f"(left out: {report.partial_left_out})"
+        f"KB ingredients: {report.kb_ingredients} (not prescribable, listed: "
+        f"{len(report.not_prescribable)}); supplement rows: {report.supplement_rows}; "
+        f"partial rows completed by a supplement: {report.completed_by_supplement}, by name: "
+        f"{report.partial_completed}; left out: {left_out or 'none'}"
     )
-    if report.kb_ingredients_without_concept:
-        typer.echo(
-            "KB ingredients with no IN row (unknown RxCUI or A-gap not in the supplement): "
-            + ", ".join(report.kb_ingredients_without_concept)
-        )
     for name, size in sorted(report.sizes.items()):
         typer.echo(f"wrote {out / name} ({size} bytes)")
 
@@ -126,7 +138,7 @@ def import_rxnorm(
         int, typer.Option(help="Refuse an RRF file that unpacks to more than this.")
     ] = DEFAULT_MAX_MEMBER_BYTES,
 ) -> None:
-    """Import a full NLM RxNorm release; the resolver prefers it to the shipped subset."""
+    """Import a full NLM RxNorm release; the resolver prefers it to the shipped table."""
     target = out if out is not None else _operator_dir()
     tasks: dict[str, TaskID] = {}
     with Progress(

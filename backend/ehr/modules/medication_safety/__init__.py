@@ -27,7 +27,7 @@ the issue types             ``CheckResult``, ``Issue``, ``ImplicatedItem``, ``Is
 the shared texts            ``issue_summary``, ``citation_url``, ``RULE_SYSTEM``, ``RXNORM_SYSTEM``
 ``IssueCardRenderer``       the card renderer the API's ``include=cds-card`` needs; the app sets
                             CDS Hooks' one as ``app.state.<CARD_RENDERER_STATE>``
-the RxNorm tools            ``build_subset``, ``import_rrf_zip`` and their errors, ``SOURCES_DIR``,
+the RxNorm tools            ``build_table``, ``import_rrf_zip`` and their errors, ``SOURCES_DIR``,
                             ``RXNORM_DIR`` (``ehr medication-safety``)
 """
 
@@ -53,7 +53,7 @@ from ehr.modules.medication_safety.knowledge import (
     Display,
     RxNormBuildError,
     RxNormImportError,
-    build_subset,
+    build_table,
     import_rrf_zip,
 )
 from ehr.modules.medication_safety.profile import PatientProfile, allergy_from_fhir
@@ -88,7 +88,7 @@ __all__ = [
     "RxNormBuildError",
     "RxNormImportError",
     "allergy_from_fhir",
-    "build_subset",
+    "build_table",
     "citation_url",
     "get_knowledge",
     "import_rrf_zip",

@@ -25,7 +25,7 @@ from ehr.modules.medication_safety.knowledge import (
     shipped_table_dir,
     write_table,
 )
-from ehr.modules.medication_safety.knowledge.rxnorm_subset import (
+from ehr.modules.medication_safety.knowledge.rxnorm_build import (
     ingredients_from_name,
     kb_ingredients,
     read_supplement,
@@ -340,22 +340,12 @@ def test_salt_words_apply_only_to_the_given_bases() -> None:
 # ---- The shipped table ----------------------------------------------------------------------
 
 
-@pytest.fixture
-def no_operator_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.delenv("EHR_MEDICATION_SAFETY__RXNORM_DIR", raising=False)
-    get_settings.cache_clear()
-    load_resolver.cache_clear()
-    yield
-    get_settings.cache_clear()
-    load_resolver.cache_clear()
-
-
 @pytest.mark.usefixtures("no_operator_table")
 def test_load_resolver_loads_the_shipped_table_once() -> None:
     first = load_resolver()
     assert load_resolver() is first
     assert len(first) > 0
-    assert first.release["kind"] == "subset"
+    assert first.release["kind"] == "formulary"
 
 
 @pytest.mark.usefixtures("no_operator_table")
@@ -378,13 +368,17 @@ def test_the_shipped_table_covers_the_kb_ingredients_it_knows() -> None:
     sources = Path(str(shipped_table_dir())).parent / "sources"
     kb = kb_ingredients(sources)
     resolver = load_resolver()
-    listed = resolver.release.get("kb_ingredients_without_concept", [])
-    assert isinstance(listed, list)
-    missing_by_design = {str(rxcui) for rxcui in listed}
-    for rxcui in sorted(kb - missing_by_design):
+    listed = resolver.release.get("kb_ingredients_not_prescribable", {})
+    assert isinstance(listed, dict)
+    for rxcui in sorted(kb - set(listed)):
         resolution = resolver.resolve(RXNORM_SYSTEM, rxcui)
         assert resolution is not None, f"KB ingredient {rxcui} is not in the shipped table: rebuild"
         assert resolution.tty == "IN"
+        single = [r for r in resolver if r.tty == "SCD" and r.ingredients == frozenset((rxcui,))]
+        assert single, f"KB ingredient {rxcui} has no single-ingredient clinical drug"
+    for rxcui, entry in listed.items():
+        assert isinstance(entry, dict)
+        assert len(str(entry["reason"])) >= 10, rxcui
 
 
 def test_the_attribution_names_nlm() -> None:
@@ -433,4 +427,4 @@ def test_an_empty_operator_directory_falls_back_to_the_shipped_table(
 ) -> None:
     (operator_table / CONCEPTS_FILE).unlink()
     load_resolver.cache_clear()
-    assert load_resolver().release["kind"] == "subset"
+    assert load_resolver().release["kind"] == "formulary"

@@ -19,7 +19,7 @@ from ehr.modules.medication_safety.knowledge import (
     RxNormBuildError,
     RxNormImportError,
     RxNormTable,
-    build_subset,
+    build_table,
     import_rrf_zip,
     shipped_table_dir,
 )
@@ -250,7 +250,7 @@ def test_import_rxnorm_command_reports_a_refused_archive(tmp_path: Path) -> None
     assert "unsafe path" in result.output
 
 
-# ---- The shipped-subset build ----------------------------------------------------------------
+# ---- The shipped-table build ----------------------------------------------------------------
 
 DERIVED = {
     "rxnorm_concepts.tsv": "rxcui\ttty\tname\n"
@@ -261,24 +261,43 @@ DERIVED = {
     "7052\tIN\tmorphine\n"
     "224920\tPIN\twarfarin sodium\n"
     "855332\tSCD\twarfarin sodium 5 MG Oral Tablet\n"
+    "197696\tSCD\tibuprofen 400 MG Oral Tablet\n"
     "1100066\tSCD\tfamotidine 26.6 MG / ibuprofen 800 MG Oral Tablet\n"
     "562508\tSCD\tamoxicillin 875 MG / clavulanate 125 MG Oral Tablet\n"
+    "617296\tSCD\tamlodipine 5 MG / benazepril 10 MG Oral Capsule\n"
     "892582\tSCD\tmorphine sulfate 15 MG Oral Tablet\n"
     "202421\tBN\tJantoven\n",
     "rxnorm_ingredients.tsv": "rxcui\ttty\tingredient_rxcuis\n"
     "224920\tPIN\t11289\n"
     "855332\tSCD\t11289\n"
+    "197696\tSCD\t5640\n"
     "1100066\tSCD\t4278,5640\n"
     "892582\tSCD\t7052\n",
     "rxnorm_ingredients_partial.tsv": "rxcui\ttty\tknown_ingredient_rxcuis\tstatus\tname\n"
-    "562508\tSCD\t48203\tincomplete_A_gap\tamoxicillin 875 MG / clavulanate 125 MG Oral Tablet\n",
-    "rxnorm_ndc.tsv": "ndc11\trxcui\n00093111310\t855332\n00000000001\t892582\n",
+    "562508\tSCD\t48203\tincomplete_A_gap\tamoxicillin 875 MG / clavulanate 125 MG Oral Tablet\n"
+    "617296\tSCD\t\tincomplete_A_gap\tamlodipine 5 MG / benazepril 10 MG Oral Capsule\n",
+    "rxnorm_ndc.tsv": "ndc11\trxcui\n00093111310\t855332\n00000000001\t892582\n"
+    "00000000002\t617296\n",
+}
+# A supplement directory in the same format: an A-initial IN and product, and the completion
+# of one of the base's partial rows.
+A_SUPPLEMENT = {
+    "rxnorm_concepts.tsv": "rxcui\ttty\tname\n"
+    "17767\tIN\tamlodipine\n"
+    "18867\tIN\tbenazepril\n"
+    "308135\tSCD\tamlodipine 10 MG Oral Tablet\n",
+    "rxnorm_ingredients.tsv": "rxcui\ttty\tingredient_rxcuis\n"
+    "308135\tSCD\t17767\n"
+    "617296\tSCD\t17767,18867\n",
+    "rxnorm_ingredients_partial.tsv": "rxcui\ttty\tknown_ingredient_rxcuis\tstatus\tname\n",
+    "rxnorm_ndc.tsv": "ndc11\trxcui\n",
 }
 SUPPLEMENT = (
     "rxcui\ttty\tname\tingredient_rxcuis\tndc11s\tsource\n"
     "723\tIN\tamoxicillin\t723\t\ttest fixture\n"
     "308191\tSCD\tamoxicillin 500 MG Oral Capsule\t723\t12345678901\ttest fixture\n"
 )
+NOT_PRESCRIBABLE = "rxcui\tname\treason\n99999999\tunknown\tnot marketed (test fixture)\n"
 SOURCES_YAML = """
 classes:
   - id: ehr:class/x
@@ -288,32 +307,44 @@ classes:
       - {rxcui: "5640", name: ibuprofen}
       - {rxcui: "723", name: amoxicillin}
       - {rxcui: "99999999", name: unknown}
+    citations: [c]
+citations:
+  - {id: c, text: a test citation}
 """
+
+
+def _write_dir(directory: Path, files: dict[str, str]) -> Path:
+    directory.mkdir()
+    for name, text in files.items():
+        (directory / name).write_text(text)
+    return directory
 
 
 @pytest.fixture
 def derived(tmp_path: Path) -> Path:
-    directory = tmp_path / "derived"
-    directory.mkdir()
-    for name, text in DERIVED.items():
-        (directory / name).write_text(text)
+    directory = _write_dir(tmp_path / "derived", DERIVED)
+    _write_dir(tmp_path / "a-supplement", A_SUPPLEMENT)
     (tmp_path / "sources").mkdir()
     (tmp_path / "sources" / "a.yaml").write_text(SOURCES_YAML)
     (tmp_path / "supplement.tsv").write_text(SUPPLEMENT)
+    (tmp_path / "not_prescribable.tsv").write_text(NOT_PRESCRIBABLE)
     return directory
 
 
 def _build(derived: Path, out: Path) -> None:
-    build_subset(
-        derived,
+    build_table(
+        [derived, derived.parent / "a-supplement"],
         out,
         sources_dir=derived.parent / "sources",
         supplement_path=derived.parent / "supplement.tsv",
+        not_prescribable_path=derived.parent / "not_prescribable.tsv",
         release_label="test",
     )
 
 
-def test_build_scope_supplement_and_partial_completion(derived: Path, tmp_path: Path) -> None:
+def test_build_covers_the_formulary_supplements_and_partial_completion(
+    derived: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "out"
     _build(derived, out)
     table = RxNormTable.from_directory(out)
@@ -324,17 +355,67 @@ def test_build_scope_supplement_and_partial_completion(derived: Path, tmp_path: 
 
     assert ingredients("855332") == {"11289"}
     assert ingredients("224920") == {"11289"}
-    assert ingredients("1100066") == {"4278", "5640"}  # a KB ingredient with a non-KB one
-    assert ingredients("4278") == {"4278"}  # so the non-KB ingredient's IN row comes along
+    assert ingredients("1100066") == {"4278", "5640"}
     assert ingredients("562508") == {"723", "48203"}  # completed by name (supplement IN)
-    assert ingredients("308191") == {"723"}  # a supplement product
-    assert ingredients("892582") is None  # no KB ingredient: out of scope
-    assert ingredients("7052") is None
+    assert ingredients("308191") == {"723"}  # a supplement.tsv product
+    # The whole formulary, not only what the knowledge base names.
+    assert ingredients("892582") == {"7052"}
+    assert ingredients("7052") == {"7052"}
+    # The supplement directory: its own products and its completion of a partial row.
+    assert ingredients("308135") == {"17767"}
+    assert ingredients("617296") == {"17767", "18867"}
     assert table.resolve(NDC_SYSTEM, "00093111310") is not None
-    assert table.resolve(NDC_SYSTEM, "12345678901") is not None  # the supplement's NDC
-    assert table.resolve(NDC_SYSTEM, "00000000001") is None  # its concept is out of scope
-    assert table.release["kb_ingredients_without_concept"] == ["99999999"]
+    assert table.resolve(NDC_SYSTEM, "12345678901") is not None  # supplement.tsv's NDC
+    assert table.resolve(NDC_SYSTEM, "00000000001") is not None  # a non-KB drug's NDC
+    assert table.resolve(NDC_SYSTEM, "00000000002") is not None  # completed row's NDC
+    assert table.release["kind"] == "formulary"
     assert table.release["partial_rows_completed_by_name"] == 1
+    assert table.release["partial_rows_completed_by_supplement"] == 1
+    assert table.release["kb_ingredients_not_prescribable"] == {
+        "99999999": {"name": "unknown", "reason": "not marketed (test fixture)"}
+    }
+    assert "import-rxnorm" in str(table.release["cannot_resolve"])
+
+
+def test_a_partial_row_that_cannot_be_completed_is_left_out_with_its_ndc(
+    derived: Path, tmp_path: Path
+) -> None:
+    (derived.parent / "a-supplement" / "rxnorm_ingredients.tsv").write_text(
+        "rxcui\ttty\tingredient_rxcuis\n308135\tSCD\t17767\n"
+    )
+    (derived.parent / "a-supplement" / "rxnorm_concepts.tsv").write_text(
+        "rxcui\ttty\tname\n17767\tIN\tamlodipine\n308135\tSCD\tamlodipine 10 MG Oral Tablet\n"
+    )
+    out = tmp_path / "out"
+    _build(derived, out)
+    table = RxNormTable.from_directory(out)
+    # benazepril is unknown: an incomplete ingredient set would hide its interactions.
+    assert table.resolve(RXNORM_SYSTEM, "617296") is None
+    assert table.resolve(NDC_SYSTEM, "00000000002") is None
+    assert table.release["partial_rows_left_out"] == {"SCD": 1}
+
+
+def test_build_fails_when_a_kb_ingredient_has_no_single_ingredient_drug(
+    derived: Path, tmp_path: Path
+) -> None:
+    yaml_text = SOURCES_YAML.replace(
+        '      - {rxcui: "99999999", name: unknown}',
+        '      - {rxcui: "99999999", name: unknown}\n      - {rxcui: "4278", name: famotidine}',
+    )
+    (derived.parent / "sources" / "a.yaml").write_text(yaml_text)
+    with pytest.raises(RxNormBuildError, match="4278: no single-ingredient clinical drug"):
+        _build(derived, tmp_path / "out")
+    # ... and when the not-prescribable list goes stale (or names what the KB does not).
+    (derived.parent / "not_prescribable.tsv").write_text(
+        NOT_PRESCRIBABLE + "4278\tfamotidine\tonly in combination here (test)\n"
+        "5640\tibuprofen\tlisted though it resolves (test)\n"
+    )
+    with pytest.raises(RxNormBuildError, match="5640: listed as not prescribable but it resolves"):
+        _build(derived, tmp_path / "out")
+    (derived.parent / "sources" / "a.yaml").write_text(SOURCES_YAML)
+    (derived.parent / "not_prescribable.tsv").write_text(NOT_PRESCRIBABLE + "7052\tm\tunneeded x\n")
+    with pytest.raises(RxNormBuildError, match="7052: listed as not prescribable but the KB"):
+        _build(derived, tmp_path / "out")
 
 
 def test_build_is_byte_for_byte_reproducible(derived: Path, tmp_path: Path) -> None:
@@ -358,6 +439,14 @@ def test_build_refuses_a_supplement_that_contradicts_the_source(
         _build(derived, tmp_path / "out")
 
 
+def test_build_refuses_supplement_directories_that_disagree(derived: Path, tmp_path: Path) -> None:
+    (derived.parent / "a-supplement" / "rxnorm_ingredients.tsv").write_text(
+        "rxcui\ttty\tingredient_rxcuis\n308135\tSCD\t17767\n1100066\tSCD\t5640\n"
+    )
+    with pytest.raises(RxNormBuildError, match="1100066 ingredients"):
+        _build(derived, tmp_path / "out")
+
+
 def test_build_refuses_a_supplement_row_without_source(derived: Path, tmp_path: Path) -> None:
     (derived.parent / "supplement.tsv").write_text(SUPPLEMENT + "733\tIN\tampicillin\t733\t\t\n")
     with pytest.raises(RxNormBuildError, match="source are required"):
@@ -370,24 +459,28 @@ def test_build_command(derived: Path, tmp_path: Path) -> None:
         app,
         [
             "medication-safety",
-            "build-rxnorm-subset",
+            "build-rxnorm-table",
             "--from",
             str(derived),
+            "--from",
+            str(derived.parent / "a-supplement"),
             "--out",
             str(out),
             "--sources",
             str(derived.parent / "sources"),
             "--supplement",
             str(derived.parent / "supplement.tsv"),
+            "--not-prescribable",
+            str(derived.parent / "not_prescribable.tsv"),
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "KB ingredients: 4" in result.output
-    assert "99999999" in result.output
+    assert "KB ingredients: 4 (not prescribable, listed: 1)" in result.output
     assert (out / CONCEPTS_FILE).is_file()
 
 
 SHARED_DERIVED = Path("/work/shared/knowledge/rxnorm-2025-10-partial")
+SHARED_A_SUPPLEMENT = Path("/work/shared/knowledge/rxnorm-2025-10-a-supplement")
 
 
 @pytest.mark.skipif(
@@ -400,17 +493,18 @@ SHARED_DERIVED = Path("/work/shared/knowledge/rxnorm-2025-10-partial")
 def test_the_shipped_table_is_reproducible_from_the_derived_tsvs(tmp_path: Path) -> None:
     shipped = Path(str(shipped_table_dir()))
     out = tmp_path / "rebuilt"
-    build_subset(
-        SHARED_DERIVED,
+    build_table(
+        [SHARED_DERIVED, SHARED_A_SUPPLEMENT],
         out,
         sources_dir=shipped.parent / "sources",
         supplement_path=shipped / "supplement.tsv",
+        not_prescribable_path=shipped / "not_prescribable.tsv",
         release_label=_shipped_release_label(shipped),
     )
     for name in (CONCEPTS_FILE, NDC_FILE, RELEASE_FILE):
         assert (out / name).read_bytes() == (shipped / name).read_bytes(), (
-            f"{name} is stale: run `ehr medication-safety build-rxnorm-subset --from "
-            f"{SHARED_DERIVED}` and commit the result"
+            f"{name} is stale: run `ehr medication-safety build-rxnorm-table --from "
+            f"{SHARED_DERIVED} --from {SHARED_A_SUPPLEMENT}` and commit the result"
         )
 
 

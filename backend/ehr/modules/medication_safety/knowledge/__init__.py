@@ -8,8 +8,8 @@
 ``rxnorm_table.py``   code normalisation: RxCUI / NDC → RxNorm ingredients (:class:`RxNormTable`)
 ``dose_forms.py``     the route of a concept, parsed from the dose form in its name
 ``rxnorm_files.py``   the table files both RxNorm producers write
-``rxnorm_subset.py``  the compact table shipped in the package (``ehr medication-safety
-                      build-rxnorm-subset``)
+``rxnorm_build.py``   the RxNorm table shipped in the package (``ehr medication-safety
+                      build-rxnorm-table``)
 ``rxnorm_release.py`` an operator's full table from an NLM release (``ehr medication-safety
                       import-rxnorm``)
 ``loading.py``        the shipped knowledge, loaded once per process (:func:`load_knowledge`)
@@ -53,6 +53,7 @@ from ehr.modules.medication_safety.knowledge.loading import (
     shipped_table_dir,
 )
 from ehr.modules.medication_safety.knowledge.reading import CompileProblem, KnowledgeBaseInvalid
+from ehr.modules.medication_safety.knowledge.rxnorm_build import BuildReport, build_table
 from ehr.modules.medication_safety.knowledge.rxnorm_files import (
     ConceptRow,
     RxNormBuildError,
@@ -64,7 +65,6 @@ from ehr.modules.medication_safety.knowledge.rxnorm_release import (
     ImportReport,
     import_rrf_zip,
 )
-from ehr.modules.medication_safety.knowledge.rxnorm_subset import BuildReport, build_subset
 from ehr.modules.medication_safety.knowledge.rxnorm_table import (
     CONCEPTS_FILE,
     NDC_FILE,
@@ -132,7 +132,7 @@ __all__ = [
     "Severity",
     "SourceFile",
     "TableFormatError",
-    "build_subset",
+    "build_table",
     "compile_knowledge",
     "duplicate_rule_id",
     "import_rrf_zip",

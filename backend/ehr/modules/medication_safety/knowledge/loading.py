@@ -62,7 +62,7 @@ def shipped_table_dir() -> Traversable:
 
 @functools.cache
 def load_resolver() -> RxNormTable:
-    """The operator's imported table when configured and present, else the shipped subset.
+    """The operator's imported table when configured and present, else the shipped table.
 
     Loaded once per process (``functools.cache``); later calls are free.
     """

@@ -1,4 +1,4 @@
-"""The RxNorm table files, as both producers write them (:mod:`.rxnorm_subset`,
+"""The RxNorm table files, as both producers write them (:mod:`.rxnorm_build`,
 :mod:`.rxnorm_release`), and the errors they raise.
 
 One format (``concepts.tsv.gz``, ``ndc.tsv.gz``, ``release.json``; read by
@@ -44,7 +44,7 @@ TABLE_FORMAT: Final = 1
 
 
 class RxNormBuildError(ValueError):
-    """The inputs of the subset build are inconsistent (the message names the row)."""
+    """The inputs of the table build are inconsistent (the message names the row)."""
 
 
 class RxNormImportError(ValueError):

@@ -3,7 +3,7 @@
 ``RXNCONSO.RRF``, ``RXNREL.RRF`` and ``RXNSAT.RRF`` are streamed from the zip (hostile archives
 refused: unsafe paths, members or ratios over the caps, over-long lines); the table is written
 with :func:`~.rxnorm_files.write_table` into ``settings.medication_safety.rxnorm_dir``, which
-:func:`~.loading.load_resolver` then prefers to the shipped subset.
+:func:`~.loading.load_resolver` then prefers to the shipped table.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ Implementation
   the same :class:`Resolution` object. ``resolve`` is one dict lookup (plus NDC reformatting).
 - The table is two gzip TSV files (``concepts.tsv.gz``: rxcui, tty, name, ingredient_rxcuis;
   ``ndc.tsv.gz``: ndc11, rxcui) written by :mod:`.rxnorm_files` (``ehr medication-safety
-  build-rxnorm-subset`` for the shipped subset, ``ehr medication-safety import-rxnorm`` for an
+  build-rxnorm-table`` for the shipped table, ``ehr medication-safety import-rxnorm`` for an
   operator's full NLM release). :func:`~.loading.load_resolver` prefers the operator table in
   ``settings.medication_safety.rxnorm_dir`` when that directory holds one.
 - NDC input forms: 11 digits (``00093111310``), hyphenated 5-4-2 (``00093-1113-10``) and the

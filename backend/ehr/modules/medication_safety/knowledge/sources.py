@@ -19,17 +19,22 @@ three triptans, MAO-A inhibitors) is written as its own narrower class.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
-from typing import Annotated, Literal
+from types import MappingProxyType
+from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
+    "DEFAULT_DISPLAY",
     "AllergenGroup",
     "Citation",
     "CrossSensitivity",
     "CrossSensitivityLevel",
     "Display",
+    "DoseLimit",
+    "DoseUnit",
     "DrugClass",
     "DuplicateClass",
     "InteractionRule",
@@ -68,6 +73,18 @@ class Display(StrEnum):
     INTERRUPTIVE = "interruptive"
     PASSIVE = "passive"
     INFORMATIONAL = "informational"
+
+
+# A rule's display follows its severity unless the rule says why not (``display_reason``); the
+# tenant's policy still decides what interrupts (it never changes a severity).
+DEFAULT_DISPLAY: Final[Mapping[Severity, Display]] = MappingProxyType(
+    {
+        Severity.CONTRAINDICATED: Display.INTERRUPTIVE,
+        Severity.MAJOR: Display.INTERRUPTIVE,
+        Severity.MODERATE: Display.PASSIVE,
+        Severity.MINOR: Display.INFORMATIONAL,
+    }
+)
 
 
 class RouteCategory(StrEnum):
@@ -156,6 +173,9 @@ class InteractionRule(_Strict):
     member_overrides: tuple[MemberOverride, ...] = ()
     near_misses: tuple[NearMiss, ...] = ()
     source_list: Literal["onc-high-priority", "onc-non-interruptive", "fda-label", "guideline"]
+    display_reason: Text | None = Field(
+        default=None, description="Why the display is not the severity's (DEFAULT_DISPLAY)."
+    )
 
 
 class AllergenGroup(_Strict):
@@ -204,11 +224,74 @@ class DuplicateClass(_Strict):
     management: Text
     citations: tuple[CitationId, ...] = Field(min_length=1)
     routes: tuple[RouteCategory, ...] | None = None
+    display_reason: Text | None = Field(
+        default=None, description="Why the display is not the severity's (DEFAULT_DISPLAY)."
+    )
 
     @model_validator(mode="after")
     def _members(self) -> DuplicateClass:
         if (self.members_of is None) == (not self.members):
             raise ValueError("a duplicate class names exactly one of 'members' or 'members_of'")
+        return self
+
+
+class DoseUnit(StrEnum):
+    """UCUM codes of an amount of an ingredient that dose limits are written in."""
+
+    G = "g"
+    MG = "mg"
+    UG = "ug"
+    UNITS = "[iU]"
+    MEQ = "meq"
+    MMOL = "mmol"
+
+
+Amount = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
+class DoseLimit(_Strict):
+    """Adult dose limits of one ingredient from its labelling (high-alert medications).
+
+    Amounts are of the ingredient (the labelled strength basis) in ``unit``, per kg of body
+    weight when ``per_kg``. A proposed dose above ``max_single`` (one administration), above
+    ``max_daily`` (administrations per day x dose), above ``max_weekly``, given more often than
+    ``max_administrations_per_week``, or below ``min_daily`` is flagged. Where the label's limits
+    differ by indication, the highest adult limit of any labelled indication is used (the check
+    must not fire on a labelled regimen) and ``indication_note`` says so.
+    """
+
+    id: RuleId = Field(description="DOSE-<SLUG>")
+    ingredient: Member
+    routes: tuple[RouteCategory, ...] | None = None
+    unit: DoseUnit
+    per_kg: bool = False
+    max_single: Amount | None = None
+    max_daily: Amount | None = None
+    max_weekly: Amount | None = None
+    max_administrations_per_week: int | None = Field(default=None, ge=1, le=7)
+    min_daily: Amount | None = None
+    indication_note: Text
+    severity: Severity
+    display: Display
+    display_reason: Text | None = None
+    rationale: Text = Field(description="What an overdose (or underdose) risks, our own words.")
+    management: Text
+    citations: tuple[CitationId, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> DoseLimit:
+        limits = (
+            self.max_single,
+            self.max_daily,
+            self.max_weekly,
+            self.max_administrations_per_week,
+            self.min_daily,
+        )
+        if all(limit is None for limit in limits):
+            raise ValueError("a dose limit names at least one limit")
+        low, high = self.min_daily, self.max_daily
+        if low is not None and high is not None and low >= high:
+            raise ValueError("min_daily must be below max_daily")
         return self
 
 
@@ -227,3 +310,4 @@ class KnowledgeFile(_Strict):
     allergen_groups: tuple[AllergenGroup, ...] = ()
     cross_sensitivities: tuple[CrossSensitivity, ...] = ()
     duplicate_classes: tuple[DuplicateClass, ...] = ()
+    dose_limits: tuple[DoseLimit, ...] = ()
