@@ -146,6 +146,7 @@ interactions:
     b: {ingredient: {rxcui: "9997", name: spironolactone}}
     severity: major
     display: passive
+    display_reason: Often deliberate in heart failure and managed by potassium monitoring.
     mechanism: Both raise serum potassium.
     consequence: Hyperkalaemia.
     management: Monitor potassium.
@@ -353,6 +354,20 @@ def rendering_issues(
     ]
     result = check(proposed, active, [allergy], kb=kb, resolver=resolver, policy=policy)
     return list(result.issues)
+
+
+def unscreened_issues(kb: KnowledgeBase, resolver: DictResolver) -> list[Issue]:
+    """The issues of a draft whose only code is unknown and of a free-text draft."""
+    proposed = [
+        MedicationInput(
+            "draft-9",
+            "mystery tablets",
+            (Coding(RXNORM_SYSTEM, "99999999"),),
+            reference="MedicationRequest/draft-9",
+        ),
+        MedicationInput("draft-10", "herbal tea", text="herbal tea"),
+    ]
+    return list(check(proposed, [], [], kb=kb, resolver=resolver).issues)
 
 
 def by_rule(issues: list[Issue], rule_id: str) -> Issue:

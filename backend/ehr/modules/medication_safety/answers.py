@@ -26,6 +26,7 @@ from ehr.modules.medication_safety.schemas import (
     Include,
     IngredientOut,
     IssueOut,
+    ItemStatusOut,
     MedicationIn,
     NotCheckableOut,
     UnresolvedCodeOut,
@@ -52,6 +53,19 @@ def answer_fields(
         "kb_version": result.kb_version,
         "interruptive": result.interruptive,
         "issues_omitted": len(result.issues) - len(shown),
+        "items": [
+            ItemStatusOut(
+                item_id=item.item_id,
+                kind=item.kind,
+                role=item.role,
+                label=item.label,
+                status=item.status,
+                ingredients=[IngredientOut(rxcui=i.rxcui, name=i.name) for i in item.ingredients],
+                without_rules=list(item.without_rules),
+                screened_against=result.kb_version if item.status == "checked" else None,
+            )
+            for item in result.items
+        ],
         "issues": [
             IssueOut(
                 category=issue.category,

@@ -34,6 +34,7 @@ from ehr.modules.medication_safety.knowledge import (
     RULE_ALLERGY_SAME_GROUP,
     RULE_ALLERGY_SAME_INGREDIENT,
     RULE_DUPLICATE_INGREDIENT,
+    RULE_UNABLE_TO_CHECK,
     CitationRef,
     Display,
     RouteCategory,
@@ -53,6 +54,8 @@ __all__ = [
     "ImplicatedItem",
     "Issue",
     "IssueCategory",
+    "ItemState",
+    "ItemStatus",
     "MatchedIngredient",
     "MedicationInput",
     "PatientContext",
@@ -143,6 +146,9 @@ class IssueCategory(StrEnum):
     DRUG_DRUG = "drug-drug"
     DRUG_ALLERGY = "drug-allergy"
     DUPLICATE_THERAPY = "duplicate-therapy"
+    DOSE_RANGE = "dose-range"
+    # A proposed medication that could not be screened (no code resolved, or free text only).
+    UNABLE_TO_CHECK = "unable-to-check"
 
 
 # The engine's own rules (not in the sources): category, severity and KB display of their issues.
@@ -163,6 +169,13 @@ BUILTIN_RULE_OUTCOMES: Final[Mapping[str, tuple[IssueCategory, Severity, Display
                 IssueCategory.DUPLICATE_THERAPY,
                 Severity.MAJOR,
                 Display.INTERRUPTIVE,
+            ),
+            # Passive (a warning, not a block): a tenant that wants unscreened orders to
+            # interrupt sets the rule's display in its policy.
+            RULE_UNABLE_TO_CHECK: (
+                IssueCategory.UNABLE_TO_CHECK,
+                Severity.MODERATE,
+                Display.PASSIVE,
             ),
         }
     )
@@ -238,6 +251,25 @@ class ClearedCheck:
     citations: tuple[CitationRef, ...]
 
 
+ItemState = Literal["checked", "unresolved", "not_checkable"]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemStatus:
+    """What the check did with one input item: ``checked`` (screened as the ingredients it
+    resolved to, against ``CheckResult.kb_version``; ``without_rules`` lists those of them no
+    knowledge-base rule names, so "nothing found" is read right), ``unresolved`` (it had codes,
+    none of them known) or ``not_checkable`` (free text only, or no code at all)."""
+
+    item_id: str
+    kind: Literal["medication", "allergy"]
+    role: Role
+    label: str
+    status: ItemState
+    ingredients: tuple[MatchedIngredient, ...] = ()
+    without_rules: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True, slots=True)
 class CheckResult:
     issues: tuple[Issue, ...]
@@ -245,6 +277,7 @@ class CheckResult:
     not_checkable: tuple[UncheckedItem, ...]
     cleared: tuple[ClearedCheck, ...]
     kb_version: str
+    items: tuple[ItemStatus, ...] = ()
 
     @property
     def interruptive(self) -> bool:

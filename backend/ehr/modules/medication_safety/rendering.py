@@ -45,10 +45,12 @@ ACT_CODE_SYSTEM: Final = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 RULE_SYSTEM: Final = "urn:ehr:medication-safety:rule"
 CLASS_SYSTEM: Final = "urn:ehr:medication-safety:class"
 
+# v3 ActCode detected-issue codes; an unscreened medication has none (our rule coding only).
 _ACT_CODES: Final[Mapping[IssueCategory, tuple[str, str]]] = {
     IssueCategory.DRUG_DRUG: ("DRG", "Drug Interaction Alert"),
     IssueCategory.DRUG_ALLERGY: ("ALGY", "Allergy Alert"),
     IssueCategory.DUPLICATE_THERAPY: ("DUPTHPY", "Duplicate Therapy Alert"),
+    IssueCategory.DOSE_RANGE: ("DOSE", "Dosage problem"),
 }
 _FHIR_SEVERITY: Final[Mapping[Severity, str]] = {
     Severity.CONTRAINDICATED: "high",
@@ -117,21 +119,23 @@ def _detail_text(issue: Issue) -> str:
     return " ".join(parts)
 
 
+def _act_code(issue: Issue) -> tuple[str, str] | None:
+    return _ACT_CODES.get(issue.category)
+
+
 def to_detected_issue(
     issue: Issue, patient_ref: str | None = None, *, identified: str | None = None
 ) -> dict[str, Any]:
     """A FHIR R4 DetectedIssue for ``issue`` (``identified``: an ISO dateTime, optional)."""
-    act_code, act_display = _ACT_CODES[issue.category]
+    coding: list[dict[str, str]] = []
+    act = _act_code(issue)
+    if act is not None:
+        coding.append({"system": ACT_CODE_SYSTEM, "code": act[0], "display": act[1]})
+    coding.append({"system": RULE_SYSTEM, "code": issue.rule_id})
     resource: dict[str, Any] = {
         "resourceType": "DetectedIssue",
         "status": "final",
-        "code": {
-            "coding": [
-                {"system": ACT_CODE_SYSTEM, "code": act_code, "display": act_display},
-                {"system": RULE_SYSTEM, "code": issue.rule_id},
-            ],
-            "text": issue.title,
-        },
+        "code": {"coding": coding, "text": issue.title},
         "severity": _FHIR_SEVERITY[issue.severity],
     }
     if patient_ref:

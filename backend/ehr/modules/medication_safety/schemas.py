@@ -281,11 +281,40 @@ class ClearedCheckOut(BaseModel):
     citations: list[CitationOut]
 
 
+class ItemStatusOut(BaseModel):
+    """What the check did with one input item (see ``status``)."""
+
+    item_id: str
+    kind: Literal["medication", "allergy"]
+    role: Literal["proposed", "active", "allergy"]
+    label: str
+    status: Literal["checked", "unresolved", "not_checkable"] = Field(
+        description="checked: screened as `ingredients` against `screened_against`; unresolved: "
+        "it had codes, none known; not_checkable: free text only or no code."
+    )
+    ingredients: list[IngredientOut] = Field(
+        default_factory=list, description="What a checked item resolved to."
+    )
+    without_rules: list[str] = Field(
+        default_factory=list,
+        description="RxCUIs of its ingredients that no knowledge-base rule names (checked, "
+        "nothing can be found for them).",
+    )
+    screened_against: str | None = Field(
+        default=None, description="The knowledge-base version a checked item was screened with."
+    )
+
+
 class CheckResponse(BaseModel):
     """The findings. ``interruptive`` is true when any issue's display is interruptive."""
 
     kb_version: str
     interruptive: bool
+    items: list[ItemStatusOut] = Field(
+        default_factory=list,
+        description="One entry per input item, in input order: checked, unresolved or "
+        "not_checkable.",
+    )
     issues: list[IssueOut] = Field(description=f"At most {MAX_ISSUES}, the most severe first.")
     issues_omitted: int = Field(
         default=0, description="Issues found beyond those listed (the least severe)."

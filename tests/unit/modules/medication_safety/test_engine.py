@@ -292,7 +292,24 @@ def test_unresolved_and_not_checkable_are_reported(run: Run) -> None:
         [unknown, local, empty],
         [text_allergy, snomed_unknown],
     )
-    assert rule_ids(result) == ["ONC-HP-25"]  # the local product is still checked by RxNorm
+    # The local product is still checked by RxNorm; the proposed free-text tea is not screened
+    # at all, and the answer says so as an issue of its own (a warning, not a block).
+    assert rule_ids(result) == ["ONC-HP-25", "MS-UNABLE-TO-CHECK"]
+    unable = result.issues[1]
+    assert unable.category is IssueCategory.UNABLE_TO_CHECK
+    assert unable.display is Display.PASSIVE
+    assert [i.id for i in unable.implicated] == ["ft"]
+    assert "free text only" in (unable.consequence or "")
+    assert [(s.item_id, s.role, s.status) for s in result.items] == [
+        ("med-clarithromycin", "proposed", "checked"),
+        ("ft", "proposed", "not_checkable"),
+        ("unk", "active", "unresolved"),
+        ("loc", "active", "checked"),
+        ("empty", "active", "not_checkable"),
+        ("a-ft", "allergy", "not_checkable"),
+        ("a-sn", "allergy", "unresolved"),
+    ]
+    assert [i.name for i in result.items[3].ingredients] == ["simvastatin"]
     assert [(u.item_id, u.kind, u.system, u.reason) for u in result.unresolved] == [
         ("unk", "medication", RXNORM_SYSTEM, "unknown-code"),
         ("loc", "medication", "urn:local:formulary", "unsupported-system"),
@@ -305,6 +322,27 @@ def test_unresolved_and_not_checkable_are_reported(run: Run) -> None:
         UncheckedItem("a-ft", "allergy", "shellfish", "free-text-only"),
         UncheckedItem("a-sn", "allergy", "91935009 allergy", "no-code-resolved"),
     )
+
+
+def test_an_unknown_proposed_code_is_an_unable_to_check_issue(run: Run) -> None:
+    unknown = MedicationInput("unk", "mystery pill", (Coding(RXNORM_SYSTEM, "99999999"),))
+    result = run([unknown])
+    (issue,) = result.issues
+    assert issue.rule_id == "MS-UNABLE-TO-CHECK"
+    assert f"{RXNORM_SYSTEM}|99999999" in (issue.consequence or "")
+    assert not result.interruptive
+    # A tenant may make it interrupt (per-rule display) like any rule.
+    strict = run(
+        [unknown], policy=Policy(rule_display={"MS-UNABLE-TO-CHECK": Display.INTERRUPTIVE})
+    )
+    assert strict.interruptive
+
+
+def test_a_drug_the_kb_does_not_name_is_checked_with_nothing_found(run: Run) -> None:
+    result = run([med("metformin")], [med("lisinopril")])
+    assert result.issues == ()
+    assert [s.status for s in result.items] == ["checked", "checked"]
+    assert result.kb_version
 
 
 def test_empty_inputs(run: Run) -> None:

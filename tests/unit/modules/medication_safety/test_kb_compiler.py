@@ -347,3 +347,35 @@ def test_error_is_an_app_error() -> None:
     error = KnowledgeBaseInvalid([])
     assert isinstance(error, AppError)
     assert error.status_code == 500
+
+
+def test_a_display_follows_its_severity_unless_the_rule_says_why(
+    write_sources: WriteSources,
+) -> None:
+    rule = """
+interactions:
+  - id: DDI-X-Y
+    a: {ingredient: {rxcui: "11289", name: warfarin}}
+    b: {ingredient: {rxcui: "5640", name: ibuprofen}}
+    severity: major
+    display: passive%s
+    mechanism: A mechanism.
+    consequence: A consequence.
+    management: A management.
+    citations: [c1]
+    source_list: fda-label
+citations:
+  - id: c1
+    text: A citation for the fixture.
+"""
+    _one(
+        _problems(write_sources, {"a.yaml": rule % ""}),
+        "DDI-X-Y",
+        "major is interruptive by default, not passive",
+    )
+    with_reason = rule % "\n    display_reason: Often deliberate and managed by monitoring."
+    assert compile_knowledge(write_sources({"a.yaml": with_reason})).interactions["DDI-X-Y"]
+    needless = (rule % "\n    display_reason: Often deliberate and managed by monitoring.").replace(
+        "display: passive", "display: interruptive"
+    )
+    _one(_problems(write_sources, {"a.yaml": needless}), "DDI-X-Y", "default display")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from support.tiny_kb import IN, DictResolver, by_rule, rendering_issues
+from support.tiny_kb import IN, DictResolver, by_rule, rendering_issues, unscreened_issues
 
 from ehr.modules.medication_safety.issues import Issue, IssueCategory
 from ehr.modules.medication_safety.knowledge import RXNORM_SYSTEM, KnowledgeBase
@@ -61,10 +61,29 @@ def issues(tiny_kb: KnowledgeBase, tiny_resolver: DictResolver) -> list[Issue]:
     return rendering_issues(tiny_kb, tiny_resolver)
 
 
-def test_every_issue_renders_a_valid_detected_issue(issues: list[Issue]) -> None:
-    assert {i.category for i in issues} == set(IssueCategory)
-    for issue in issues:
+def test_every_issue_renders_a_valid_detected_issue(
+    issues: list[Issue], tiny_kb: KnowledgeBase, tiny_resolver: DictResolver
+) -> None:
+    every = [*issues, *unscreened_issues(tiny_kb, tiny_resolver)]
+    assert {i.category for i in every} == set(IssueCategory) - {IssueCategory.DOSE_RANGE}
+    for issue in every:
         _check_detected_issue(to_detected_issue(issue, "Patient/p1"))
+
+
+def test_an_unscreened_draft_renders_as_unable_to_check(
+    tiny_kb: KnowledgeBase, tiny_resolver: DictResolver
+) -> None:
+    found = {i.implicated[0].id: i for i in unscreened_issues(tiny_kb, tiny_resolver)}
+    unknown, free_text = found["draft-9"], found["draft-10"]
+    resource = to_detected_issue(unknown, "Patient/p1")
+    assert resource["code"]["coding"] == [{"system": RULE_SYSTEM, "code": "MS-UNABLE-TO-CHECK"}]
+    assert resource["code"]["text"].startswith("Unable to check mystery tablets")
+    assert resource["implicated"] == [
+        {"display": "mystery tablets", "reference": "MedicationRequest/draft-9"}
+    ]
+    assert resource["severity"] == "moderate"
+    assert "99999999" in resource["detail"]
+    assert "free text only" in to_detected_issue(free_text)["detail"]
 
 
 def test_drug_drug_detected_issue(issues: list[Issue]) -> None:

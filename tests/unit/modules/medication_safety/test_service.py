@@ -596,7 +596,20 @@ def test_unknown_codes_and_systems_are_reported(
         }
     )
     response = service_for(tiny_kb, tiny_resolver).check(request)
-    assert response.issues == []
+    # Nothing was screened: one "unable to check" issue per proposed medication, never silence.
+    assert [(i.rule_id, i.implicated[0].id) for i in response.issues] == [
+        ("MS-UNABLE-TO-CHECK", "a"),
+        ("MS-UNABLE-TO-CHECK", "b"),
+        ("MS-UNABLE-TO-CHECK", "c"),
+        ("MS-UNABLE-TO-CHECK", "d"),
+    ]
+    assert not response.interruptive
+    assert [(i.item_id, i.status) for i in response.items] == [
+        ("a", "unresolved"),
+        ("b", "unresolved"),
+        ("c", "unresolved"),
+        ("d", "not_checkable"),
+    ]
     assert [(u.item_id, u.reason) for u in response.unresolved] == [
         ("a", "unknown-code"),
         ("b", "unsupported-system"),

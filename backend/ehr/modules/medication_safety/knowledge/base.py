@@ -25,6 +25,7 @@ __all__ = [
     "RULE_ALLERGY_SAME_GROUP",
     "RULE_ALLERGY_SAME_INGREDIENT",
     "RULE_DUPLICATE_INGREDIENT",
+    "RULE_UNABLE_TO_CHECK",
     "SEVERITY_RANK",
     "CitationRef",
     "CompiledAllergenGroup",
@@ -47,8 +48,15 @@ __all__ = [
 RULE_ALLERGY_SAME_INGREDIENT: Final = "ALG-SAME-INGREDIENT"
 RULE_ALLERGY_SAME_GROUP: Final = "ALG-SAME-GROUP"
 RULE_DUPLICATE_INGREDIENT: Final = "DUP-SAME-INGREDIENT"
+# A proposed medication none of whose codes resolved: it was not screened at all.
+RULE_UNABLE_TO_CHECK: Final = "MS-UNABLE-TO-CHECK"
 BUILTIN_RULE_IDS: Final = frozenset(
-    {RULE_ALLERGY_SAME_INGREDIENT, RULE_ALLERGY_SAME_GROUP, RULE_DUPLICATE_INGREDIENT}
+    {
+        RULE_ALLERGY_SAME_INGREDIENT,
+        RULE_ALLERGY_SAME_GROUP,
+        RULE_DUPLICATE_INGREDIENT,
+        RULE_UNABLE_TO_CHECK,
+    }
 )
 
 # Lower = more severe / more intrusive / stronger.

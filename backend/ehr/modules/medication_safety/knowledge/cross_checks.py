@@ -5,8 +5,10 @@ across interactions, cross-sensitivities, the rule ids derived from duplicate cl
 engine's built-in rule ids); every referenced citation, class and allergen group exists; one
 RxCUI has one name everywhere and one name one RxCUI; no member is listed twice in a list; member
 overrides name a member of the rule; near misses do not match their own rule; a rule's sides are
-not one and the same ingredient; a duplicate class has at least ``allowance + 2`` members. Every
-problem is reported, not only the first.
+not one and the same ingredient; a duplicate class has at least ``allowance + 2`` members; a rule's
+display is its severity's (``DEFAULT_DISPLAY``: contraindicated and major interruptive, moderate
+passive, minor informational) unless it gives a ``display_reason``. Every problem is reported, not
+only the first.
 """
 
 from __future__ import annotations
@@ -15,7 +17,13 @@ from collections.abc import Iterable
 
 from ehr.modules.medication_safety.knowledge.base import BUILTIN_RULE_IDS, duplicate_rule_id
 from ehr.modules.medication_safety.knowledge.reading import CompileProblem, LoadedSources
-from ehr.modules.medication_safety.knowledge.sources import Member, RuleSide
+from ehr.modules.medication_safety.knowledge.sources import (
+    DEFAULT_DISPLAY,
+    Display,
+    Member,
+    RuleSide,
+    Severity,
+)
 
 __all__ = ["cross_check"]
 
@@ -61,6 +69,7 @@ def cross_check(loaded: LoadedSources) -> list[CompileProblem]:
     rule_ids += [(f, r.id) for f, r in interactions]
     rule_ids += [(f, c.id) for f, c in crosses]
     rule_ids += [(f, duplicate_rule_id(d.id)) for f, d in dups]
+    rule_ids += [(f, d.id) for f, d in loaded.entries("dose_limits")]
     _check_unique("rule", rule_ids, problems)
 
     citation_ids = {c.id for _, c in citations}
@@ -125,8 +134,28 @@ def cross_check(loaded: LoadedSources) -> list[CompileProblem]:
             return None
         return class_members[class_id]
 
+    def coherent(
+        file: str, entry_id: str, severity: Severity, display: Display, reason: str | None
+    ) -> None:
+        """A display follows its severity (DEFAULT_DISPLAY) unless the entry says why not."""
+        default = DEFAULT_DISPLAY[severity]
+        if display != default and reason is None:
+            problems.append(
+                CompileProblem(
+                    file,
+                    entry_id,
+                    f"{severity.value} is {default.value} by default, not {display.value}: "
+                    "give a display_reason",
+                )
+            )
+        elif display == default and reason is not None:
+            problems.append(
+                CompileProblem(file, entry_id, "display_reason given for the default display")
+            )
+
     for file, rule in interactions:
         cites(file, rule.id, rule.citations)
+        coherent(file, rule.id, rule.severity, rule.display, rule.display_reason)
         a = side_members(file, rule.id, rule.a, "a")
         b = side_members(file, rule.id, rule.b, "b")
         seen_overrides: set[str] = set()
@@ -181,6 +210,7 @@ def cross_check(loaded: LoadedSources) -> list[CompileProblem]:
 
     for file, dup in dups:
         cites(file, dup.id, dup.citations)
+        coherent(file, dup.id, dup.severity, dup.display, dup.display_reason)
         no_repeats(file, dup.id, "the duplicate class", dup.members)
         named(file, dup.id, dup.members)
         if dup.members_of is not None:
@@ -201,4 +231,8 @@ def cross_check(loaded: LoadedSources) -> list[CompileProblem]:
                     f"(needs at least {dup.allowance + 2})",
                 )
             )
+    for file, limit in loaded.entries("dose_limits"):
+        cites(file, limit.id, limit.citations)
+        named(file, limit.id, (limit.ingredient,))
+        coherent(file, limit.id, limit.severity, limit.display, limit.display_reason)
     return problems
