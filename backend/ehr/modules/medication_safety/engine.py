@@ -460,9 +460,7 @@ def check(
 
 
 def _statuses(
-    medications: Sequence[
-        tuple[Sequence[MedicationInput], Role, Sequence[ResolvedMedication]]
-    ],
+    medications: Sequence[tuple[Sequence[MedicationInput], Role, Sequence[ResolvedMedication]]],
     allergies: Sequence[AllergyInput],
     known_allergies: Sequence[ResolvedAllergy],
     unchecked: Sequence[UncheckedItem],
