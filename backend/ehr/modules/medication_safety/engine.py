@@ -468,7 +468,7 @@ def _statuses(
     namer: _Namer,
 ) -> list[ItemStatus]:
     """One status per input item, in input order (proposed, active, allergies)."""
-    reasons = {(u.kind, u.item_id): u.reason for u in unchecked}
+    reasons: dict[tuple[str, str], str] = {(u.kind, u.item_id): u.reason for u in unchecked}
 
     def state(kind: str, item_id: str) -> ItemState:
         reason = reasons.get((kind, item_id))
