@@ -68,7 +68,18 @@ class MedicationCards:
 
 
 def record_of(chart: PatientChart) -> PatientRecord:
-    """The chart's medication-safety record (the patient, orders, statements, allergies)."""
+    """The chart's medication-safety record (the patient, orders, statements, allergies, and
+    the latest body weight when the chart's observations hold one)."""
+    weights = [
+        o
+        for o in chart.observations
+        if any(
+            c.get("system") == "http://loinc.org" and c.get("code") == "29463-7"
+            for c in (o.get("code") or {}).get("coding") or []
+            if isinstance(c, dict)
+        )
+    ]
+    latest = max(weights, key=lambda o: str(o.get("effectiveDateTime") or ""), default=None)
     return PatientRecord(
         patient=chart.patient,
         requests=chart.medication_requests,
@@ -76,6 +87,7 @@ def record_of(chart: PatientChart) -> PatientRecord:
         allergies=chart.allergies,
         medications=chart.medications,
         complete=chart.complete,
+        weight=latest,
     )
 
 

@@ -13,7 +13,14 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ehr.modules.medication_safety.issues import AllergyInput, CheckResult, Coding, MedicationInput
+from ehr.modules.medication_safety.issues import (
+    AllergyInput,
+    CheckResult,
+    Coding,
+    Dosage,
+    DoseQuantity,
+    MedicationInput,
+)
 from ehr.modules.medication_safety.knowledge import CitationRef
 from ehr.modules.medication_safety.profile import CodingNamer, first_display
 from ehr.modules.medication_safety.rendering import IssueCardRenderer, to_detected_issue
@@ -22,6 +29,7 @@ from ehr.modules.medication_safety.schemas import (
     AllergyIn,
     CitationOut,
     ClearedCheckOut,
+    DosageIn,
     ImplicatedItemOut,
     Include,
     IngredientOut,
@@ -63,6 +71,7 @@ def answer_fields(
                 ingredients=[IngredientOut(rxcui=i.rxcui, name=i.name) for i in item.ingredients],
                 without_rules=list(item.without_rules),
                 screened_against=result.kb_version if item.status == "checked" else None,
+                dose=item.dose,
             )
             for item in result.items
         ],
@@ -164,9 +173,29 @@ def medication_inputs(
                 codings=codings,
                 text=item.text,
                 route=item.route,
+                dosage=_dosage(item.dosage),
             )
         )
     return inputs
+
+
+_PERIOD_DAYS = {"h": 1 / 24, "d": 1.0, "wk": 7.0, "mo": 30.0}
+
+
+def _dosage(given: DosageIn | None) -> Dosage | None:
+    if given is None:
+        return None
+    per_day = None
+    if given.period is not None and given.period_unit is not None:
+        per_day = given.frequency / (given.period * _PERIOD_DAYS[given.period_unit])
+    dose = None if given.dose is None else DoseQuantity(given.dose.value, given.dose.unit)
+    ceiling = given.max_per_day
+    return Dosage(
+        dose,
+        per_day,
+        given.as_needed,
+        None if ceiling is None else DoseQuantity(ceiling.value, ceiling.unit),
+    )
 
 
 def allergy_inputs(items: Sequence[AllergyIn], name_of: CodingNamer) -> list[AllergyInput]:

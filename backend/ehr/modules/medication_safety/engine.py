@@ -43,12 +43,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Final
 
+from ehr.modules.medication_safety.dosing import DoseFinding, administration_of, evaluate
 from ehr.modules.medication_safety.issues import (
     BUILTIN_RULE_OUTCOMES,
     DEFAULT_POLICY,
     AllergyInput,
     CheckResult,
     ClearedCheck,
+    DoseCheck,
     ImplicatedItem,
     Issue,
     IssueCategory,
@@ -66,6 +68,7 @@ from ehr.modules.medication_safety.knowledge import (
     LEVEL_RANK,
     RULE_ALLERGY_SAME_GROUP,
     RULE_ALLERGY_SAME_INGREDIENT,
+    RULE_DOSE_NOT_CHECKED,
     RULE_DUPLICATE_INGREDIENT,
     RULE_UNABLE_TO_CHECK,
     RXNORM_SYSTEM,
@@ -439,6 +442,10 @@ def check(
                 issues.append(found)
     if new:
         issues.extend(_duplicate_classes([*new, *current], kb, policy, namer))
+    dose_checks: dict[str, DoseCheck] = {}
+    for p in new:
+        dose_findings, dose_checks[p.item.id] = _dose_issues(p, kb, context, policy, namer)
+        issues.extend(dose_findings)
     statuses = _statuses(
         [(proposed, "proposed", new), (active, "active", current)],
         allergies,
@@ -446,6 +453,7 @@ def check(
         unchecked,
         kb,
         namer,
+        dose_checks,
     )
     issues.extend(_unable_to_check(proposed, statuses, unresolved, policy))
     issues.sort(key=_sort_key)
@@ -466,6 +474,7 @@ def _statuses(
     unchecked: Sequence[UncheckedItem],
     kb: KnowledgeBase,
     namer: _Namer,
+    dose_checks: Mapping[str, DoseCheck],
 ) -> list[ItemStatus]:
     """One status per input item, in input order (proposed, active, allergies)."""
     reasons: dict[tuple[str, str], str] = {(u.kind, u.item_id): u.reason for u in unchecked}
@@ -493,6 +502,7 @@ def _statuses(
                     "checked",
                     tuple(namer(x) for x in found.ingredients),
                     tuple(x for x in found.ingredients if x not in kb.ingredients),
+                    dose_checks.get(med.id) if role == "proposed" else None,
                 )
             )
     by_allergy = {id(a.item): a for a in known_allergies}
@@ -518,6 +528,77 @@ def _statuses(
             )
         )
     return statuses
+
+
+def _dose_issues(
+    med: ResolvedMedication,
+    kb: KnowledgeBase,
+    context: PatientContext | None,
+    policy: Policy,
+    namer: _Namer,
+) -> tuple[list[Issue], DoseCheck]:
+    """The dose of a proposed medication against the dose limits of its ingredients."""
+    given_as = administration_of(med.products)
+    limits = [
+        limit
+        for x in med.ingredients
+        for limit in kb.ingredient_dose_limits.get(x, ())
+        if _route_ok(limit.routes, med.route)
+        and (limit.administration is None or given_as in (None, limit.administration))
+    ]
+    if not limits:
+        return [], "no-limit"
+    dosage = med.item.dosage
+    if dosage is None:
+        return [], "no-dosage"
+    weight = context.weight_kg if context is not None else None
+    findings = [
+        evaluate(limit, dosage, med.products, len(med.ingredients) == 1, weight) for limit in limits
+    ]
+    issues = [_dose_issue(med, f, policy, namer) for f in findings if f.flags or f.not_checked]
+    if any(f.flags for f in findings):
+        return issues, "flagged"
+    return issues, "not-checked" if issues else "within-limits"
+
+
+def _dose_issue(
+    med: ResolvedMedication, finding: DoseFinding, policy: Policy, namer: _Namer
+) -> Issue:
+    limit = finding.limit
+    item = _med_item(med, (limit.ingredient.rxcui,), namer)
+    name = limit.ingredient.name
+    if finding.not_checked is not None:
+        _, severity, display = BUILTIN_RULE_OUTCOMES[RULE_DOSE_NOT_CHECKED]
+        return Issue(
+            category=IssueCategory.DOSE_RANGE,
+            rule_id=RULE_DOSE_NOT_CHECKED,
+            severity=severity,
+            display=policy.display_for(RULE_DOSE_NOT_CHECKED, severity, display),
+            kb_display=display,
+            title=f"Dose of {med.item.label} not checked against the {name} limits",
+            implicated=(item,),
+            mechanism=None,
+            consequence=f"Unable to check the dose: {finding.not_checked}.",
+            management=(
+                f"Check the dose against the adult limits for {name} ({limit.id}): "
+                f"{limit.indication_note}"
+            ),
+            citations=limit.citations,
+        )
+    direction = "too low" if finding.low else "too high"
+    return Issue(
+        category=IssueCategory.DOSE_RANGE,
+        rule_id=limit.id,
+        severity=limit.severity,
+        display=policy.display_for(limit.id, limit.severity, limit.display),
+        kb_display=limit.display,
+        title=f"Dose {direction}: {med.item.label} ({'; '.join(finding.flags)})",
+        implicated=(item,),
+        mechanism=None,
+        consequence=f"{'; '.join(finding.flags).capitalize()}. {limit.rationale}",
+        management=f"{limit.management} Limits: {limit.indication_note}",
+        citations=limit.citations,
+    )
 
 
 def _unable_to_check(

@@ -33,6 +33,7 @@ from typing import Final, Literal
 from ehr.modules.medication_safety.knowledge import (
     RULE_ALLERGY_SAME_GROUP,
     RULE_ALLERGY_SAME_INGREDIENT,
+    RULE_DOSE_NOT_CHECKED,
     RULE_DUPLICATE_INGREDIENT,
     RULE_UNABLE_TO_CHECK,
     CitationRef,
@@ -51,6 +52,9 @@ __all__ = [
     "ClearedCheck",
     "Coding",
     "Criticality",
+    "Dosage",
+    "DoseCheck",
+    "DoseQuantity",
     "ImplicatedItem",
     "Issue",
     "IssueCategory",
@@ -83,10 +87,32 @@ class Coding:
 
 
 @dataclass(frozen=True, slots=True)
+class DoseQuantity:
+    """An amount with its UCUM code as written (``mg``, ``ug``, ``meq``, ``[iU]``, ``mL``,
+    ``{tbl}`` …)."""
+
+    value: float
+    unit: str
+
+
+@dataclass(frozen=True, slots=True)
+class Dosage:
+    """A structured dose: the amount per administration and how many administrations a day
+    (``None`` when the timing does not say); ``max_per_day`` from a PRN's maximum dose per
+    period, normalised to one day."""
+
+    dose: DoseQuantity | None
+    per_day: float | None = None
+    as_needed: bool = False
+    max_per_day: DoseQuantity | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class MedicationInput:
     """One medication. ``id`` is the caller's key (echoed in issues); ``reference`` the FHIR
     reference (``MedicationRequest/123``) when the item exists as a resource; ``route`` overrides
-    the route parsed from the code's dose form."""
+    the route parsed from the code's dose form; ``dosage`` (a proposed order's) is checked
+    against the knowledge base's dose limits."""
 
     id: str
     label: str
@@ -94,6 +120,7 @@ class MedicationInput:
     text: str | None = None
     route: RouteCategory | None = None
     reference: str | None = None
+    dosage: Dosage | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +142,7 @@ class AllergyInput:
 class PatientContext:
     age_years: int | None = None
     sex: Literal["female", "male", "other", "unknown"] | None = None
+    weight_kg: float | None = None  # the latest body weight (per-kg dose limits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +204,11 @@ BUILTIN_RULE_OUTCOMES: Final[Mapping[str, tuple[IssueCategory, Severity, Display
                 IssueCategory.UNABLE_TO_CHECK,
                 Severity.MODERATE,
                 Display.PASSIVE,
+            ),
+            RULE_DOSE_NOT_CHECKED: (
+                IssueCategory.DOSE_RANGE,
+                Severity.MINOR,
+                Display.INFORMATIONAL,
             ),
         }
     )
@@ -252,6 +285,10 @@ class ClearedCheck:
 
 
 ItemState = Literal["checked", "unresolved", "not_checkable"]
+# A proposed medication's dose against the KB's limits: within them, flagged (an issue), not
+# checked (a dose was given but cannot be compared: unit, strength or weight unknown), no dose
+# given, or no limit for its ingredients.
+DoseCheck = Literal["within-limits", "flagged", "not-checked", "no-dosage", "no-limit"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +305,7 @@ class ItemStatus:
     status: ItemState
     ingredients: tuple[MatchedIngredient, ...] = ()
     without_rules: tuple[str, ...] = ()
+    dose: DoseCheck | None = None  # proposed medications only
 
 
 @dataclass(frozen=True, slots=True)

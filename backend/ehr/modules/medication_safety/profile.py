@@ -46,6 +46,7 @@ from ehr.fhir import (
     reference_parts,
     status_code,
 )
+from ehr.modules.medication_safety.dosing import dosage_from_fhir, weight_kg
 from ehr.modules.medication_safety.issues import (
     SNOMED_SYSTEM,
     AllergyInput,
@@ -128,8 +129,11 @@ def period_has_ended(end: object, now: dt.datetime) -> bool:
     return parsed is not None and parsed.has_passed(now)
 
 
-def patient_context(patient: Mapping[str, Any], today: dt.date) -> PatientContext:
-    """Age (whole years, youngest possible for a partial birth date) and sex of a Patient."""
+def patient_context(
+    patient: Mapping[str, Any], today: dt.date, weight: Mapping[str, Any] | None = None
+) -> PatientContext:
+    """Age (whole years, youngest possible for a partial birth date) and sex of a Patient, and
+    the weight of its latest body-weight Observation (``weight``) in kg."""
     age: int | None = None
     parsed = parse_fhir_date(patient.get("birthDate"))
     if parsed is not None and parsed.moment is None:
@@ -138,7 +142,7 @@ def patient_context(patient: Mapping[str, Any], today: dt.date) -> PatientContex
         age = years if years >= 0 else None
     gender = patient.get("gender")
     sex = gender if gender in ("female", "male", "other", "unknown") else None
-    return PatientContext(age_years=age, sex=sex)
+    return PatientContext(age_years=age, sex=sex, weight_kg=weight_kg(weight))
 
 
 def _codings(concept: object) -> list[Coding]:
@@ -232,6 +236,7 @@ def _medication_input(
         text=text,
         route=_route(resource),
         reference=reference,
+        dosage=dosage_from_fhir(resource.get("dosageInstruction") or resource.get("dosage")),
     )
 
 
@@ -385,7 +390,7 @@ def build_profile(
             allergies.append(found)
     return PatientProfile(
         patient_id=str(record.patient.get("id", "")),
-        context=patient_context(record.patient, now.astimezone(dt.UTC).date()),
+        context=patient_context(record.patient, now.astimezone(dt.UTC).date(), record.weight),
         active=tuple(active),
         allergies=tuple(allergies),
         skipped=tuple(skipped),

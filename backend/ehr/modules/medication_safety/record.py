@@ -8,7 +8,8 @@ type; beyond that the record (and the profile built from it) says ``complete: fa
 - **MedicationStatement** ``?subject=Patient/{id}&status=active,intended,on-hold`` (likewise);
 - **AllergyIntolerance** ``?patient=Patient/{id}``.
 
-The three searches run concurrently. What counts of what was read: :mod:`.profile`.
+The three searches (and the latest body weight) run concurrently. What counts of what was
+read: :mod:`.profile`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from ehr.fhir import SearchResult, TenantFhirClient
+from ehr.core.errors import AppError
+from ehr.fhir import SearchResult, TenantFhirClient, bundle_resources
 
 __all__ = [
     "ACTIVE_REQUEST_STATUSES",
@@ -48,6 +50,8 @@ class PatientRecord:
     # "Medication/{id}" → the Medication resources the searches included.
     medications: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     complete: bool = True
+    # The latest body-weight Observation (LOINC 29463-7), for per-kg dose limits.
+    weight: Mapping[str, Any] | None = None
 
 
 async def _bounded_search(
@@ -94,6 +98,29 @@ async def _search_concurrently(
     return requests.result(), statements.result(), allergies.result()
 
 
+BODY_WEIGHT: Final = "http://loinc.org|29463-7"
+
+
+async def _latest_weight(fhir: TenantFhirClient, subject: str) -> Mapping[str, Any] | None:
+    """The newest final/amended body weight, or None (also when HAPI cannot answer: per-kg
+    dose limits are then reported as not checked, the rest of the check goes on)."""
+    try:
+        bundle = await fhir.search(
+            "Observation",
+            [
+                ("subject", subject),
+                ("code", BODY_WEIGHT),
+                ("status", "final,amended,corrected"),
+                ("_sort", "-date"),
+                ("_count", "1"),
+            ],
+            single_page=True,
+        )
+    except AppError:
+        return None
+    return next(iter(bundle_resources(bundle, "Observation")), None)
+
+
 async def read_patient_record(fhir: TenantFhirClient, patient: Mapping[str, Any]) -> PatientRecord:
     """The patient's orders, statements, allergies and referenced Medications (bounded).
 
@@ -101,9 +128,11 @@ async def read_patient_record(fhir: TenantFhirClient, patient: Mapping[str, Any]
     (an :mod:`ehr.fhir.errors` error) is raised as itself.
     """
     subject = f"Patient/{patient['id']}"
+    weight = asyncio.create_task(_latest_weight(fhir, subject))
     try:
         found = await _search_concurrently(fhir, subject)
     except ExceptionGroup as failed:
+        weight.cancel()
         raise _first_error(failed) from None
     medications = {
         ref: resource
@@ -118,4 +147,5 @@ async def read_patient_record(fhir: TenantFhirClient, patient: Mapping[str, Any]
         allergies=found[2].matches,
         medications=medications,
         complete=all(part.complete for part in found),
+        weight=await weight,
     )

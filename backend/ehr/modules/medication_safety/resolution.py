@@ -25,6 +25,7 @@ from ehr.modules.medication_safety.knowledge import (
     RXNORM_SYSTEM,
     CodeResolver,
     KnowledgeBase,
+    Resolution,
     RouteCategory,
 )
 
@@ -37,6 +38,7 @@ class ResolvedMedication:
     role: Role
     ingredients: tuple[str, ...]  # sorted, distinct
     route: RouteCategory | None
+    products: tuple[Resolution, ...] = ()  # the concepts its codes resolved to
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +80,7 @@ def resolve_medication(
     unchecked: list[UncheckedItem],
 ) -> ResolvedMedication | None:
     ingredients: set[str] = set()
+    products: list[Resolution] = []
     route = med.route
     for coding in med.codings:
         resolution = resolver.resolve(coding.system, coding.code)
@@ -87,6 +90,7 @@ def resolve_medication(
             )
             continue
         ingredients |= resolution.ingredients
+        products.append(resolution)
         if route is None:
             route = resolution.route
     if not ingredients:
@@ -94,7 +98,7 @@ def resolve_medication(
             UncheckedItem(med.id, "medication", med.label, _unchecked_reason(med.codings, med.text))
         )
         return None
-    return ResolvedMedication(med, role, tuple(sorted(ingredients)), route)
+    return ResolvedMedication(med, role, tuple(sorted(ingredients)), route, tuple(products))
 
 
 def resolve_allergy(

@@ -115,12 +115,45 @@ class _Item(_Strict):
         return self
 
 
+class DoseIn(_Strict):
+    value: float = Field(gt=0, lt=1e9, allow_inf_nan=False)
+    unit: str = Field(
+        min_length=1,
+        max_length=20,
+        description="UCUM code: an amount (mg, g, ug, meq, [iU], mmol), a volume (mL) or a "
+        "unit of the product ({tbl}, {capsule}, 1 ...).",
+        examples=["mg", "{tbl}"],
+    )
+
+
+class DosageIn(_Strict):
+    """A structured dose (a FHIR Dosage's dose and timing, flattened): ``dose`` per
+    administration, ``frequency`` times per ``period`` ``period_unit``."""
+
+    dose: DoseIn | None = None
+    frequency: int = Field(default=1, ge=1, le=100)
+    period: float | None = Field(default=None, gt=0, lt=1e6, allow_inf_nan=False)
+    period_unit: Literal["h", "d", "wk", "mo"] | None = None
+    as_needed: bool = False
+    max_per_day: DoseIn | None = Field(
+        default=None, description="A PRN order's maximum amount in one day."
+    )
+
+    @model_validator(mode="after")
+    def _period(self) -> DosageIn:
+        if (self.period is None) != (self.period_unit is None):
+            raise ValueError("period and period_unit go together")
+        return self
+
+
 class MedicationIn(_Item):
-    """A medication: its codes (any RxCUI term type or an NDC) and optionally its route."""
+    """A medication: its codes (any RxCUI term type or an NDC) and optionally its route and
+    (for a proposed one) its dosage, checked against the dose limits of high-alert drugs."""
 
     route: RouteCategory | None = Field(
         default=None, description="Overrides the route parsed from the code's dose form."
     )
+    dosage: DosageIn | None = None
 
 
 class AllergyIn(_Item):
@@ -132,6 +165,7 @@ class AllergyIn(_Item):
 class PatientContextIn(_Strict):
     age_years: int | None = Field(default=None, ge=0, le=150)
     sex: Literal["female", "male", "other", "unknown"] | None = None
+    weight_kg: float | None = Field(default=None, gt=0, le=700, allow_inf_nan=False)
 
 
 def _unique_ids(*groups: list[MedicationIn] | list[AllergyIn]) -> None:
@@ -302,6 +336,9 @@ class ItemStatusOut(BaseModel):
     )
     screened_against: str | None = Field(
         default=None, description="The knowledge-base version a checked item was screened with."
+    )
+    dose: Literal["within-limits", "flagged", "not-checked", "no-dosage", "no-limit"] | None = (
+        Field(default=None, description="A proposed medication's dose against the dose limits.")
     )
 
 

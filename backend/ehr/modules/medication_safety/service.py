@@ -71,7 +71,11 @@ class MedicationSafetyService:
     def check(self, request: CheckRequest, include: Sequence[Include] = ()) -> CheckResponse:
         """Check explicit lists (no FHIR access)."""
         context = (
-            PatientContext(age_years=request.patient.age_years, sex=request.patient.sex)
+            PatientContext(
+                age_years=request.patient.age_years,
+                sex=request.patient.sex,
+                weight_kg=request.patient.weight_kg,
+            )
             if request.patient is not None
             else None
         )

@@ -517,8 +517,19 @@ async def test_record_is_read_with_status_filters_and_includes(hapi: respx.MockR
     allergies = hapi.get(f"{BASE}/{TENANT}/AllergyIntolerance").respond(
         json=make_bundle(make_allergy())
     )
+    weight = {
+        "resourceType": "Observation",
+        "id": "w-1",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
+        "valueQuantity": {"value": 154, "unit": "lb", "code": "[lb_av]"},
+    }
+    weights = hapi.get(f"{BASE}/{TENANT}/Observation").respond(json=make_bundle(weight))
     async with FhirClient(FhirSettings(base_url=BASE)) as client:
         record = await read_patient_record(client.for_tenant(TENANT), make_patient())
+    assert dict(weights.calls.last.request.url.params)["code"] == "http://loinc.org|29463-7"
+    assert record.weight is not None
+    assert record.weight["id"] == "w-1"
     query = dict(requests.calls.last.request.url.params)
     assert query["subject"] == "Patient/p-1"
     assert query["status"] == "active,on-hold"
@@ -541,8 +552,11 @@ async def test_record_reading_is_bounded(hapi: respx.MockRouter) -> None:
     )
     hapi.get(f"{BASE}/{TENANT}/MedicationStatement").respond(json=make_bundle())
     hapi.get(f"{BASE}/{TENANT}/AllergyIntolerance").respond(json=make_bundle())
+    # HAPI cannot answer the weight search: the record is read without it.
+    hapi.get(f"{BASE}/{TENANT}/Observation").mock(side_effect=httpx.ConnectError("down"))
     async with FhirClient(FhirSettings(base_url=BASE)) as client:
         record = await read_patient_record(client.for_tenant(TENANT), make_patient())
+    assert record.weight is None
     assert pages.call_count == MAX_PAGES - 1
     assert len(record.requests) == MAX_PAGES
     assert record.complete is False
@@ -552,6 +566,7 @@ async def test_hapi_errors_propagate_as_themselves(hapi: respx.MockRouter) -> No
     hapi.get(f"{BASE}/{TENANT}/MedicationRequest").mock(side_effect=httpx.ConnectError("down"))
     hapi.get(f"{BASE}/{TENANT}/MedicationStatement").respond(json=make_bundle())
     hapi.get(f"{BASE}/{TENANT}/AllergyIntolerance").respond(json=make_bundle())
+    hapi.get(f"{BASE}/{TENANT}/Observation").respond(json=make_bundle())
     async with FhirClient(FhirSettings(base_url=BASE)) as client:
         with pytest.raises(FhirUnavailable):  # not an ExceptionGroup: the handler maps it to 503
             await read_patient_record(client.for_tenant(TENANT), make_patient())
@@ -648,6 +663,7 @@ async def test_patient_check_end_to_end(
     )
     hapi.get(f"{BASE}/{TENANT}/MedicationStatement").respond(json=make_bundle())
     hapi.get(f"{BASE}/{TENANT}/AllergyIntolerance").respond(json=make_bundle(make_allergy()))
+    hapi.get(f"{BASE}/{TENANT}/Observation").respond(json=make_bundle())
     service = service_for(tiny_kb, tiny_resolver)
     request = PatientCheckRequest.model_validate(
         {

@@ -23,6 +23,7 @@ from ehr.modules.medication_safety.knowledge.base import (
     LEVEL_RANK,
     RULE_ALLERGY_SAME_GROUP,
     RULE_ALLERGY_SAME_INGREDIENT,
+    RULE_DOSE_NOT_CHECKED,
     RULE_DUPLICATE_INGREDIENT,
     RULE_UNABLE_TO_CHECK,
     SEVERITY_RANK,
@@ -30,6 +31,7 @@ from ehr.modules.medication_safety.knowledge.base import (
     CompiledAllergenGroup,
     CompiledClass,
     CompiledCrossSensitivity,
+    CompiledDoseLimit,
     CompiledDuplicateClass,
     CompiledInteraction,
     CompiledOverride,
@@ -80,8 +82,10 @@ from ehr.modules.medication_safety.knowledge.rxnorm_table import (
     normalise_ndc,
 )
 from ehr.modules.medication_safety.knowledge.sources import (
+    DEFAULT_DISPLAY,
     CrossSensitivityLevel,
     Display,
+    DoseUnit,
     RouteCategory,
     Severity,
 )
@@ -89,6 +93,7 @@ from ehr.modules.medication_safety.knowledge.sources import (
 __all__ = [
     "BUILTIN_RULE_IDS",
     "CONCEPTS_FILE",
+    "DEFAULT_DISPLAY",
     "DEFAULT_MAX_MEMBER_BYTES",
     "DISPLAY_RANK",
     "LEVEL_RANK",
@@ -97,6 +102,7 @@ __all__ = [
     "RELEASE_FILE",
     "RULE_ALLERGY_SAME_GROUP",
     "RULE_ALLERGY_SAME_INGREDIENT",
+    "RULE_DOSE_NOT_CHECKED",
     "RULE_DUPLICATE_INGREDIENT",
     "RULE_UNABLE_TO_CHECK",
     "RXNORM_DIR",
@@ -111,6 +117,7 @@ __all__ = [
     "CompiledAllergenGroup",
     "CompiledClass",
     "CompiledCrossSensitivity",
+    "CompiledDoseLimit",
     "CompiledDuplicateClass",
     "CompiledInteraction",
     "CompiledOverride",
@@ -118,6 +125,7 @@ __all__ = [
     "ConceptRow",
     "CrossSensitivityLevel",
     "Display",
+    "DoseUnit",
     "ImportReport",
     "Ingredient",
     "KnowledgeBase",

@@ -8,7 +8,7 @@ engine and the compiler order by, and the rule ids of the engine's own rules.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from ehr.modules.medication_safety.knowledge.sources import (
@@ -24,6 +24,7 @@ __all__ = [
     "LEVEL_RANK",
     "RULE_ALLERGY_SAME_GROUP",
     "RULE_ALLERGY_SAME_INGREDIENT",
+    "RULE_DOSE_NOT_CHECKED",
     "RULE_DUPLICATE_INGREDIENT",
     "RULE_UNABLE_TO_CHECK",
     "SEVERITY_RANK",
@@ -31,6 +32,7 @@ __all__ = [
     "CompiledAllergenGroup",
     "CompiledClass",
     "CompiledCrossSensitivity",
+    "CompiledDoseLimit",
     "CompiledDuplicateClass",
     "CompiledInteraction",
     "CompiledOverride",
@@ -50,12 +52,16 @@ RULE_ALLERGY_SAME_GROUP: Final = "ALG-SAME-GROUP"
 RULE_DUPLICATE_INGREDIENT: Final = "DUP-SAME-INGREDIENT"
 # A proposed medication none of whose codes resolved: it was not screened at all.
 RULE_UNABLE_TO_CHECK: Final = "MS-UNABLE-TO-CHECK"
+# A proposed dose of a drug with dose limits that cannot be compared with them (unit, strength,
+# timing or weight unknown).
+RULE_DOSE_NOT_CHECKED: Final = "MS-DOSE-NOT-CHECKED"
 BUILTIN_RULE_IDS: Final = frozenset(
     {
         RULE_ALLERGY_SAME_INGREDIENT,
         RULE_ALLERGY_SAME_GROUP,
         RULE_DUPLICATE_INGREDIENT,
         RULE_UNABLE_TO_CHECK,
+        RULE_DOSE_NOT_CHECKED,
     }
 )
 
@@ -221,6 +227,29 @@ class CompiledDuplicateClass:
     routes: frozenset[RouteCategory] | None
 
 
+@dataclass(frozen=True, slots=True)
+class CompiledDoseLimit:
+    """Adult dose limits of one ingredient (see ``sources.DoseLimit``)."""
+
+    id: str
+    ingredient: Ingredient
+    routes: frozenset[RouteCategory] | None
+    administration: str | None  # "oral" | "parenteral" | None (any)
+    unit: str  # a UCUM code of an amount: g, mg, ug, [iU], meq, mmol
+    per_kg: bool
+    max_single: float | None
+    max_daily: float | None
+    max_weekly: float | None
+    max_administrations_per_week: int | None
+    min_daily: float | None
+    indication_note: str
+    severity: Severity
+    display: Display
+    rationale: str
+    management: str
+    citations: tuple[CitationRef, ...]
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class KnowledgeBase:
     """The compiled knowledge base. Treat every mapping as read-only."""
@@ -243,6 +272,10 @@ class KnowledgeBase:
     cross_sensitivity_index: Mapping[tuple[str, str], tuple[CompiledCrossSensitivity, ...]]
     duplicate_classes: Mapping[str, CompiledDuplicateClass]
     ingredient_duplicate_classes: Mapping[str, tuple[CompiledDuplicateClass, ...]]
+    dose_limits: Mapping[str, CompiledDoseLimit] = field(default_factory=dict)
+    ingredient_dose_limits: Mapping[str, tuple[CompiledDoseLimit, ...]] = field(
+        default_factory=dict
+    )
 
     def provenance(self) -> dict[str, Any]:
         """JSON-ready: version, source files with hashes, rule counts, citations."""
@@ -257,6 +290,7 @@ class KnowledgeBase:
                 "allergen_groups": len(self.allergen_groups),
                 "cross_sensitivities": len(self.cross_sensitivities),
                 "duplicate_classes": len(self.duplicate_classes),
+                "dose_limits": len(self.dose_limits),
                 "ingredients": len(self.ingredients),
             },
             "citations": [

@@ -40,6 +40,7 @@ from ehr.modules.medication_safety.knowledge.base import (
     CompiledAllergenGroup,
     CompiledClass,
     CompiledCrossSensitivity,
+    CompiledDoseLimit,
     CompiledDuplicateClass,
     CompiledInteraction,
     CompiledOverride,
@@ -276,6 +277,33 @@ def _compile(loaded: LoadedSources) -> KnowledgeBase:
         for m in members:
             dup_by_ingredient[m.rxcui].append(compiled_dup)
 
+    dose_limits: dict[str, CompiledDoseLimit] = {}
+    dose_by_ingredient: dict[str, list[CompiledDoseLimit]] = defaultdict(list)
+    for _, limit in sorted(loaded.entries("dose_limits"), key=lambda fl: fl[1].id):
+        (ingredient,) = _ingredients((limit.ingredient,))
+        remember((ingredient,))
+        compiled_limit = CompiledDoseLimit(
+            id=limit.id,
+            ingredient=ingredient,
+            routes=_routes(limit.routes),
+            administration=limit.administration,
+            unit=limit.unit.value,
+            per_kg=limit.per_kg,
+            max_single=limit.max_single,
+            max_daily=limit.max_daily,
+            max_weekly=limit.max_weekly,
+            max_administrations_per_week=limit.max_administrations_per_week,
+            min_daily=limit.min_daily,
+            indication_note=limit.indication_note,
+            severity=limit.severity,
+            display=limit.display,
+            rationale=limit.rationale,
+            management=limit.management,
+            citations=refs(limit.citations),
+        )
+        dose_limits[limit.id] = compiled_limit
+        dose_by_ingredient[ingredient.rxcui].append(compiled_limit)
+
     digest = _content_hash(loaded)
     release = next((kf.release for _, kf in loaded.files if kf.release), DEFAULT_RELEASE)
     return KnowledgeBase(
@@ -301,6 +329,8 @@ def _compile(loaded: LoadedSources) -> KnowledgeBase:
             for k, v in sorted(cross_index.items())
         },
         duplicate_classes=duplicates,
+        dose_limits=dose_limits,
+        ingredient_dose_limits={k: tuple(v) for k, v in sorted(dose_by_ingredient.items())},
         ingredient_duplicate_classes={k: tuple(v) for k, v in sorted(dup_by_ingredient.items())},
     )
 

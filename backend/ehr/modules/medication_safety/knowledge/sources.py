@@ -263,6 +263,11 @@ class DoseLimit(_Strict):
     id: RuleId = Field(description="DOSE-<SLUG>")
     ingredient: Member
     routes: tuple[RouteCategory, ...] | None = None
+    administration: Literal["oral", "parenteral"] | None = Field(
+        default=None,
+        description="Only products of this kind (read from the RxNorm dose form; a code without "
+        "a dose form is checked too): e.g. methotrexate's weekly limit is the oral one.",
+    )
     unit: DoseUnit
     per_kg: bool = False
     max_single: Amount | None = None
