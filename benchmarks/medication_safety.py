@@ -16,6 +16,8 @@ between rounds), each call timed with perf_counter_ns:
                    and an allergy (aspirin) issue
   check/clean      engine.check: a new drug that fires nothing (the common case)
   check+render     check/alerting plus every issue rendered as a CDS card and a DetectedIssue
+  check/dose       engine.check: a new apixaban 5 mg tablet order, 2 tablets three times a day
+                   (the dose-range check: strength from the RxNorm name, flagged above 20 mg/day)
 
 Prints the median of the round medians and of the round p95s, the spread (min..max of round
 medians), and median ÷ 1 ms (< 1 means within target). Also the one-off costs: compiling the KB
@@ -37,6 +39,8 @@ from ehr.modules.medication_safety.issues import (
     SNOMED_SYSTEM,
     AllergyInput,
     Coding,
+    Dosage,
+    DoseQuantity,
     MedicationInput,
 )
 from ehr.modules.medication_safety.knowledge import (
@@ -60,6 +64,7 @@ PROFILE = [
 ]  # fmt: skip
 ALLERGIES = ["amoxicillin", "sulfamethoxazole", "aspirin"]
 PENICILLIN_SNOMED = "764146007"  # Substance: penicillin
+APIXABAN_5MG_TABLET = "1364445"  # apixaban 5 MG Oral Tablet (SCD)
 NEW_ALERTING = "naproxen"  # warfarin, ACE inhibitor/diuretics, a second NSAID, aspirin allergy
 NEW_CLEAN = "acetaminophen"
 
@@ -139,6 +144,18 @@ def main(args: argparse.Namespace) -> None:
     def check_clean() -> object:
         return check(clean, active, allergies, kb=kb, resolver=resolver)
 
+    dosed = [
+        MedicationInput(
+            "MedicationRequest/new-apixaban",
+            "apixaban 5 MG Oral Tablet",
+            (Coding(RXNORM_SYSTEM, APIXABAN_5MG_TABLET),),
+            dosage=Dosage(DoseQuantity(2, "{tbl}"), per_day=3),
+        )
+    ]
+
+    def check_dose() -> object:
+        return check(dosed, active, allergies, kb=kb, resolver=resolver)
+
     def check_and_render() -> object:
         result = check(alerting, active, allergies, kb=kb, resolver=resolver)
         return [
@@ -150,6 +167,7 @@ def main(args: argparse.Namespace) -> None:
         "check/alerting": check_alerting,
         "check/clean": check_clean,
         "check+render": check_and_render,
+        "check/dose": check_dose,
     }
     sample = check(alerting, active, allergies, kb=kb, resolver=resolver)
     coded = sum(1 for m in active if m.codings and m.codings[0].code in first_scd.values())

@@ -445,7 +445,20 @@ async def test_explicit_lists_and_an_unknown_code(api: httpx.AsyncClient, world:
     )
     assert response.status_code == 200, response.text
     body = response.json()
-    assert _rules(response) == ["DDI-WARFARIN-NSAIDS"]
+    # The unknown code was not screened: said as an issue of its own, not left silent.
+    assert _rules(response) == ["DDI-WARFARIN-NSAIDS", "MS-UNABLE-TO-CHECK"]
+    unable = next(i for i in body["issues"] if i["rule_id"] == "MS-UNABLE-TO-CHECK")
+    assert unable["category"] == "unable-to-check"
+    assert [i["id"] for i in unable["implicated"]] == ["mystery"]
+    assert body["interruptive"] is True  # the warfarin/NSAID pair, not the unscreened item
+    assert [(i["item_id"], i["role"], i["status"]) for i in body["items"]] == [
+        ("proposed-1", "proposed", "checked"),
+        ("mystery", "proposed", "unresolved"),
+        ("warfarin", "active", "checked"),
+        ("allergy-1", "allergy", "checked"),
+    ]
+    assert body["items"][0]["screened_against"] == body["kb_version"]
+    assert [i["name"] for i in body["items"][0]["ingredients"]] == ["ibuprofen"]
     assert body["unresolved"] == [
         {
             "item_id": "mystery",
@@ -461,6 +474,56 @@ async def test_explicit_lists_and_an_unknown_code(api: httpx.AsyncClient, world:
     assert record.action == "medication_safety:check"
     assert record.patient_id is None
     assert record.resource_type is None
+
+
+METFORMIN_500MG_TABLET = "861007"  # SCD; the knowledge base names no rule for metformin
+APIXABAN_5MG_TABLET = "1364445"  # SCD
+
+
+async def test_a_drug_the_kb_does_not_name_is_checked_and_a_high_dose_flagged(
+    api: httpx.AsyncClient, world: World
+) -> None:
+    response = await api.post(
+        f"{PATH}/check",
+        json={
+            "proposed": [
+                proposed(METFORMIN_500MG_TABLET, "metformin"),
+                {
+                    **proposed(APIXABAN_5MG_TABLET, "apixaban"),
+                    "dosage": {
+                        "dose": {"value": 2, "unit": "{tbl}"},
+                        "frequency": 3,
+                        "period": 1,
+                        "period_unit": "d",
+                    },
+                },
+            ],
+            "patient": {"age_years": 70, "weight_kg": 80},
+        },
+        headers=world.a.auth("physician"),
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    items = {i["item_id"]: i for i in body["items"]}
+    assert items["metformin"]["status"] == "checked"
+    assert items["metformin"]["screened_against"] == body["kb_version"]
+    assert items["metformin"]["without_rules"] == ["6809"]
+    assert items["apixaban"]["dose"] == "flagged"
+    assert _rules(response) == ["DOSE-APIXABAN"]
+    (dose,) = body["issues"]
+    assert dose["category"] == "dose-range"
+    assert "30 mg a day is above the maximum daily dose of 20 mg" in dose["title"]
+    bad = await api.post(
+        f"{PATH}/check",
+        json={
+            "proposed": [
+                {**proposed(APIXABAN_5MG_TABLET), "dosage": {"period": 1, "frequency": 2}}
+            ]
+        },
+        headers=world.a.auth("physician"),
+    )
+    assert bad.status_code == 422
+    assert bad.headers["content-type"].startswith("application/problem+json")
 
 
 @pytest.mark.parametrize(

@@ -274,6 +274,34 @@ def test_rule_fires_on_its_own_example(rule: CompiledInteraction) -> None:
         assert result.unresolved == ()
 
 
+def _every_member_examples() -> Iterator[tuple[str, Example]]:
+    """Each member of each side against the other side's first member (that differs)."""
+    for rule in INTERACTIONS:
+        for member in rule.a.members:
+            other = next((m.rxcui for m in rule.b.members if m.rxcui != member.rxcui), None)
+            if other is not None:
+                yield f"{rule.id}:a:{member.rxcui}", example(rule, member.rxcui, other)
+        for member in rule.b.members:
+            other = next((m.rxcui for m in rule.a.members if m.rxcui != member.rxcui), None)
+            if other is not None:
+                yield f"{rule.id}:b:{member.rxcui}", example(rule, other, member.rxcui)
+
+
+EVERY_MEMBER = dict(_every_member_examples())
+
+
+@pytest.mark.parametrize("ex", list(EVERY_MEMBER.values()), ids=list(EVERY_MEMBER))
+def test_rule_fires_for_every_member_in_both_directions(ex: Example) -> None:
+    severity, display = ex.expected
+    for proposed, active in (
+        ([med(ex.x, ex.x_route)], [med(ex.y, ex.y_route)]),
+        ([med(ex.y, ex.y_route)], [med(ex.x, ex.x_route)]),
+    ):
+        found = [i for i in run(proposed, active).issues if i.rule_id == ex.rule.id]
+        assert len(found) == 1, (ex.rule.id, ex.x, ex.y)
+        assert (found[0].severity, found[0].kb_display) == (severity, display)
+
+
 @pytest.mark.parametrize("rule", INTERACTIONS, ids=lambda r: r.id)
 def test_rule_does_not_fire_outside_its_sides(rule: CompiledInteraction) -> None:
     ex = example(rule)
