@@ -516,9 +516,7 @@ async def test_a_drug_the_kb_does_not_name_is_checked_and_a_high_dose_flagged(
     bad = await api.post(
         f"{PATH}/check",
         json={
-            "proposed": [
-                {**proposed(APIXABAN_5MG_TABLET), "dosage": {"period": 1, "frequency": 2}}
-            ]
+            "proposed": [{**proposed(APIXABAN_5MG_TABLET), "dosage": {"period": 1, "frequency": 2}}]
         },
         headers=world.a.auth("physician"),
     )
