@@ -378,6 +378,38 @@ async def test_order_sign_warfarin_plus_ibuprofen_suggests_acetaminophen(
     assert "dosageInstruction" not in created
 
 
+async def test_order_sign_says_when_a_draft_cannot_be_checked_and_flags_a_dose(
+    api: httpx.AsyncClient, world: World
+) -> None:
+    unknown = _draft("99999999", "draft-unknown", world.patient_a)
+    methotrexate = {
+        **_draft("105585", "draft-mtx", world.patient_a),  # methotrexate 2.5 MG Oral Tablet
+        "dosageInstruction": [
+            {
+                "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
+                "doseAndRate": [{"doseQuantity": {"value": 1, "code": "{tbl}"}}],
+            }
+        ],
+    }
+    body = _call(
+        "order-sign",
+        {
+            "userId": "Practitioner/1",
+            "patientId": world.patient_a,
+            "draftOrders": _bundle(unknown, methotrexate),
+        },
+    )
+    parsed = _valid(await _post(api, world, "order-sign", body))
+    by_rule = {c.source.topic.code: c for c in parsed.cards if c.source.topic}
+    unable = by_rule["MS-UNABLE-TO-CHECK"]
+    assert unable.indicator == "warning"
+    assert unable.summary.startswith("Unable to check")
+    # Methotrexate taken every day instead of weekly: the classic fatal error.
+    dose = by_rule["DOSE-METHOTREXATE"]
+    assert dose.indicator == "critical"
+    assert "7 doses a week" in dose.summary or "7 doses a week" in (dose.detail or "")
+
+
 async def test_order_sign_amoxicillin_against_the_penicillin_allergy(
     api: httpx.AsyncClient, world: World
 ) -> None:

@@ -403,6 +403,44 @@ async def test_a_duplicate_lab_is_blocked_unless_the_repeat_is_confirmed(
     assert len(confirmed.json()["overridden"]) == 1
 
 
+async def test_a_daily_methotrexate_order_is_blocked_by_its_weekly_dose_limit(
+    api: httpx.AsyncClient, world: World, tenant: TenantWorld
+) -> None:
+    patient_id = await _patient(world, tenant, "mtx")
+    daily = {
+        **_ibuprofen(),
+        "medication": {"system": RXNORM, "code": "105585", "display": "methotrexate 2.5 mg"},
+        "dosage": {
+            "dose": {"value": 1, "unit": "{tbl}"},
+            "route": {"system": SNOMED, "code": "26643006", "display": "Oral"},
+            "frequency": 1,
+            "period": 1,
+            "period_unit": "d",
+        },
+    }
+    order = (await _draft(api, tenant, patient_id, daily)).json()
+    path = _path(patient_id, f"/{order['id']}")
+    etag = {"If-Match": (await api.get(path, headers=tenant.auth(Role.PHYSICIAN))).headers["etag"]}
+    blocked = _refused(
+        await api.post(f"{path}/sign", json={}, headers={**tenant.auth(Role.PHYSICIAN), **etag}),
+        409,
+        "order-sign-blocked",
+    )
+    rules = {f["rule"]: f for f in blocked["findings"]}
+    assert rules["DOSE-METHOTREXATE"]["display"] == "interruptive"
+    assert "7 doses a week" in rules["DOSE-METHOTREXATE"]["summary"]
+
+    # The same tablet once weekly is the labelled regimen: it signs without an override.
+    weekly = {**daily, "dosage": {**daily["dosage"], "period": 1, "period_unit": "wk"}}
+    order = (await _draft(api, tenant, patient_id, weekly)).json()
+    path = _path(patient_id, f"/{order['id']}")
+    etag = {"If-Match": (await api.get(path, headers=tenant.auth(Role.PHYSICIAN))).headers["etag"]}
+    signed = await api.post(
+        f"{path}/sign", json={}, headers={**tenant.auth(Role.PHYSICIAN), **etag}
+    )
+    assert signed.status_code == 200, signed.text
+
+
 async def test_two_clinicians_signing_the_same_draft_at_once_sign_it_once(
     api: httpx.AsyncClient, world: World, tenant: TenantWorld
 ) -> None:

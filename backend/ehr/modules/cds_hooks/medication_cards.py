@@ -71,6 +71,8 @@ _CATEGORY_REASONS: Final[Mapping[IssueCategory, tuple[tuple[str, str], ...]]] = 
     IssueCategory.DRUG_DRUG: (("tolerated-previously", "Patient has tolerated the combination"),),
     IssueCategory.DRUG_ALLERGY: (("tolerated-previously", "Patient has tolerated the drug"),),
     IssueCategory.DUPLICATE_THERAPY: (("intended-duplicate", "Duplicate therapy is intended"),),
+    IssueCategory.DOSE_RANGE: (("dose-verified", "Dose verified for this patient and indication"),),
+    IssueCategory.UNABLE_TO_CHECK: (("checked-manually", "Checked the medication by hand"),),
 }
 _MARKDOWN_SPECIAL: Final = re.compile(r"([\\`*_\[\]<>#|])")
 
@@ -128,7 +130,7 @@ def to_cds_card(issue: Issue, *, kb_version: str | None = None) -> dict[str, Any
     if links:
         card["links"] = links
     if issue.display is Display.INTERRUPTIVE:
-        reasons = (*_COMMON_REASONS, *_CATEGORY_REASONS[issue.category])
+        reasons = (*_COMMON_REASONS, *_CATEGORY_REASONS.get(issue.category, ()))
         card["overrideReasons"] = [
             {"system": OVERRIDE_REASON_SYSTEM, "code": code, "display": display}
             for code, display in reasons

@@ -121,9 +121,22 @@ def _all_rules(kb: KnowledgeBase) -> list[RuleOut]:
                 citations=citations_out(dup.citations),
             )
         )
+    for limit in kb.dose_limits.values():
+        rules.append(
+            RuleOut(
+                id=limit.id,
+                category=IssueCategory.DOSE_RANGE,
+                severity=limit.severity,
+                display=limit.display,
+                sides=[limit.ingredient.name],
+                citations=citations_out(limit.citations),
+            )
+        )
     builtin_sides = {
         IssueCategory.DRUG_ALLERGY: ["proposed medication", "allergy"],
         IssueCategory.DUPLICATE_THERAPY: ["proposed medication", "other medication"],
+        IssueCategory.DOSE_RANGE: ["proposed medication"],
+        IssueCategory.UNABLE_TO_CHECK: ["proposed medication"],
     }
     for rule_id, (category, severity, display) in BUILTIN_RULE_OUTCOMES.items():
         rules.append(

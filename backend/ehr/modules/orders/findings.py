@@ -53,6 +53,7 @@ _ACT_CODES: Final[Mapping[str, tuple[str, str]]] = {
     IssueCategory.DRUG_DRUG.value: ("DRG", "Drug Interaction Alert"),
     IssueCategory.DRUG_ALLERGY.value: ("ALGY", "Allergy Alert"),
     IssueCategory.DUPLICATE_THERAPY.value: ("DUPTHPY", "Duplicate Therapy Alert"),
+    IssueCategory.DOSE_RANGE.value: ("DOSE", "Dosage problem"),
 }
 _SEVERITY: Final = {
     "contraindicated": "high",

@@ -12,6 +12,7 @@ from support.tiny_kb import (
     rendering_issues,
     tiny_kb,
     tiny_resolver,
+    unscreened_issues,
 )
 
 from ehr.modules.cds_hooks.medication_cards import OVERRIDE_REASON_SYSTEM, to_cds_card
@@ -54,6 +55,36 @@ def _check_card(card: dict[str, Any]) -> None:
 def test_every_issue_renders_a_valid_card(issues: list[Issue]) -> None:
     for issue in issues:
         _check_card(to_cds_card(issue))
+
+
+@pytest.mark.parametrize("category", list(IssueCategory))
+def test_an_interruptive_issue_of_every_category_renders(category: IssueCategory) -> None:
+    issue = Issue(
+        category=category,
+        rule_id="DDI-ANY",
+        severity=Severity.MAJOR,
+        display=Display.INTERRUPTIVE,
+        kb_display=Display.INTERRUPTIVE,
+        title="Any finding",
+        implicated=(ImplicatedItem("medication", "proposed", "d1", "drug", None, ()),),
+        mechanism=None,
+        consequence=None,
+        management="Do something.",
+        citations=(),
+    )
+    card = to_cds_card(issue)
+    _check_card(card)
+    assert card["overrideReasons"]
+
+
+def test_unscreened_drafts_are_warning_cards(
+    tiny_kb: KnowledgeBase, tiny_resolver: DictResolver
+) -> None:
+    for issue in unscreened_issues(tiny_kb, tiny_resolver):
+        card = to_cds_card(issue)
+        _check_card(card)
+        assert card["indicator"] == "warning"
+        assert card["summary"].startswith("Unable to check")
 
 
 def test_interruptive_card(issues: list[Issue]) -> None:
