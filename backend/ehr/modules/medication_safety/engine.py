@@ -14,7 +14,8 @@ What is checked
 - **drug-drug**: each proposed medication against each active one and against every other
   proposed one; one issue per (pair of medications, rule), from the compiled pair index. Two
   ingredients of one product never interact with each other, and the same ingredient on both
-  sides is duplicate therapy, not an interaction. When several ingredient pairs of two
+  sides is duplicate therapy, not an interaction — unless the rule's sides are for disjoint
+  routes (timolol eye drops with oral timolol). When several ingredient pairs of two
   (combination) products hit the same rule, the most severe hit (after member overrides) is
   reported. Route qualifiers: a side with ``routes`` only matches a medication whose route is one
   of them; a medication whose route is unknown matches (conservative).

@@ -168,10 +168,17 @@ def _compile(loaded: LoadedSources) -> KnowledgeBase:
             memberships[m.rxcui].add(Membership(rule.id, "a"))
         for m in compiled.b.members:
             memberships[m.rxcui].add(Membership(rule.id, "b"))
+        # The same ingredient on both sides is duplicate therapy, not an interaction — unless the
+        # sides are for different routes (timolol eye drops with oral timolol).
+        routes_apart = (
+            compiled.a.routes is not None
+            and compiled.b.routes is not None
+            and compiled.a.routes.isdisjoint(compiled.b.routes)
+        )
         for x in compiled.a.members:
             for y in compiled.b.members:
-                if x.rxcui == y.rxcui:
-                    continue  # the same ingredient twice is duplicate therapy, not an interaction
+                if x.rxcui == y.rxcui and not routes_apart:
+                    continue
                 override = _strongest_override(
                     compiled.override_for(x.rxcui), compiled.override_for(y.rxcui)
                 )
