@@ -243,10 +243,15 @@ def amount_per_administration(
     if dose.unit in _MASS or dose.unit in _OTHER:
         return _convert(dose.value, dose.unit, unit) if single_ingredient else None
     for product in products:
-        for strength in strengths(product.name):
+        found = strengths(product.name)
+        for strength in found:
+            # The strength of this ingredient: named as the ingredient or one of its salts, or
+            # the only strength of a single-ingredient product ("divalproex sodium 500 MG" is
+            # valproate's).
             if not (
                 strength.substance == ingredient_name
                 or strength.substance.startswith(ingredient_name + " ")
+                or (single_ingredient and len(found) == 1)
             ):
                 continue
             per_unit = _convert(strength.value, strength.unit, unit)

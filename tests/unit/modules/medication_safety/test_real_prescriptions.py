@@ -377,13 +377,6 @@ def kb_gap(*args: object, id: str, reason: str, kind: str = "KB gap") -> object:
 
 # --------------------------------------------------------------------------- drug-drug
 
-TIMOLOL_VERAPAMIL_GAP = (
-    "no rule for a systemic beta-blocker with verapamil or diltiazem (additive AV block, "
-    "bradycardia, heart failure: Calan/verapamil label 7 and 5, Blocadren/oral timolol label); "
-    "only the weaker ophthalmic counterpart (DDI-OPHTHALMIC-BETA-BLOCKERS-VERAPAMIL-DILTIAZEM) "
-    "exists"
-)
-
 DRUG_DRUG = [
     # Bleeding: Coumadin label 7 (NSAIDs); ONC non-interruptive list (warfarin + NSAIDs).
     pytest.param(WARFARIN_5, IBUPROFEN_800, Fires(MAJOR), id="warfarin-ibuprofen"),
@@ -407,37 +400,10 @@ DRUG_DRUG = [
     pytest.param(FLUCONAZOLE_200, WARFARIN_5, Fires(MAJOR), id="fluconazole-warfarin"),
     # Co-trimoxazole and metronidazole are CYP2C9 inhibitors named by the Coumadin label (7.1):
     # the classic INR-doubling, bleeding interactions.
-    kb_gap(
-        SMX_TMP_DS,
-        WARFARIN_5,
-        Fires(MAJOR),
-        id="bactrim-ds-warfarin",
-        reason=(
-            "no warfarin + trimethoprim/sulfamethoxazole rule (Coumadin label 7.1 lists "
-            "cotrimoxazole among CYP2C9 inhibitors; Bactrim label: prolonged prothrombin time)"
-        ),
-    ),
-    kb_gap(
-        METRONIDAZOLE_500,
-        WARFARIN_5,
-        Fires(MAJOR),
-        id="metronidazole-warfarin",
-        reason=(
-            "no warfarin + metronidazole rule (Coumadin label 7.1 CYP2C9 inhibitors; Flagyl "
-            "label 7: potentiates warfarin, prolonged prothrombin time)"
-        ),
-    ),
+    pytest.param(SMX_TMP_DS, WARFARIN_5, Fires(MAJOR), id="bactrim-ds-warfarin"),
+    pytest.param(METRONIDAZOLE_500, WARFARIN_5, Fires(MAJOR), id="metronidazole-warfarin"),
     # SSRIs impair platelet serotonin uptake: Zoloft label 5.3 (bleeding with NSAIDs).
-    kb_gap(
-        SERTRALINE_50,
-        IBUPROFEN_800,
-        Fires(MODERATE),
-        id="sertraline-ibuprofen",
-        reason=(
-            "no SSRI/SNRI + NSAID bleeding rule (Zoloft label 5.3 and the SSRI/SNRI class "
-            "labels: aspirin, NSAIDs and warfarin add to the bleeding risk)"
-        ),
-    ),
+    pytest.param(SERTRALINE_50, IBUPROFEN_800, Fires(MODERATE), id="sertraline-ibuprofen"),
     # Simvastatin/lovastatin with strong CYP3A4 inhibitors: Zocor and Mevacor labels section 4
     # (contraindicated; Zocor lists erythromycin and clarithromycin); ONC high-priority pair.
     pytest.param(CLARITHROMYCIN_500, SIMVASTATIN_40, Fires(CI, CI), id="clarithromycin-simva"),
@@ -456,17 +422,7 @@ DRUG_DRUG = [
     # Rosuvastatin with cyclosporine: Crestor label 2.4/7 (do not exceed 5 mg; 40 mg is 8x).
     pytest.param(ROSUVASTATIN_40, CYCLOSPORINE_MOD_100, Fires(MAJOR), id="rosuva40-cyclosporine"),
     # Near miss: Restasis eye drops give no measurable blood cyclosporine (Restasis label 12.3).
-    kb_gap(
-        ROSUVASTATIN_40,
-        RESTASIS,
-        Quiet(MAJOR),
-        id="rosuva40-restasis",
-        reason=(
-            "DDI-ROSUVASTATIN-MAX-5MG has no route qualifier on its cyclosporine side, so "
-            "Restasis eye drops (blood cyclosporine below the 0.1 ng/mL quantitation limit, "
-            "Restasis label 12.3) raise the major systemic-cyclosporine interaction"
-        ),
-    ),
+    pytest.param(ROSUVASTATIN_40, RESTASIS, Quiet(MAJOR), id="rosuva40-restasis"),
     # Lomitapide with strong CYP3A4 inhibitors: Juxtapid label section 4 (contraindicated).
     pytest.param(KETOCONAZOLE_200, LOMITAPIDE_10, Fires(CI, CI), id="ketoconazole-lomitapide"),
     # Near miss: topical ketoconazole is not absorbed systemically (ketoconazole cream label).
@@ -479,17 +435,7 @@ DRUG_DRUG = [
     pytest.param(LINEZOLID_600, ZOLOFT_50_NDC, Fires(MAJOR), id="linezolid-zoloft-ndc"),
     pytest.param(PHENELZINE_15, SERTRALINE_50, Fires(CI, CI), id="phenelzine-sertraline"),
     pytest.param(TRAMADOL_50, SERTRALINE_50, Fires(MAJOR), id="tramadol-sertraline"),
-    kb_gap(
-        RASAGILINE_1,
-        TRAMADOL_50,
-        Fires(CI, CI),
-        id="rasagiline-tramadol",
-        reason=(
-            "rasagiline (MAO-B) is deliberately outside the ONC MAO-inhibitor rows and has no "
-            "rule of its own, but the Azilect label section 4 contraindicates it with "
-            "meperidine, tramadol, methadone, dextromethorphan, St John's wort and cyclobenzaprine"
-        ),
-    ),
+    pytest.param(RASAGILINE_1, TRAMADOL_50, Fires(CI, CI), id="rasagiline-tramadol"),
     # Pimozide with sertraline: Zoloft and Orap labels section 4 (contraindicated).
     pytest.param(PIMOZIDE_2, SERTRALINE_50, Fires(CI, CI), id="pimozide-sertraline"),
     # CYP1A2: Zanaflex label 4 (fluvoxamine, ciprofloxacin contraindicated); Rozerem label 7.
@@ -501,31 +447,16 @@ DRUG_DRUG = [
     # fluvoxamine and ciprofloxacin).
     pytest.param(LEVOFLOXACIN_500, TIZANIDINE_4, Quiet(MAJOR), id="levofloxacin-tizanidine"),
     # Chelation by calcium: Cipro label 2.4/7 (2 h before or 6 h after calcium products).
-    kb_gap(
+    pytest.param(
         CIPROFLOXACIN_500,
         CALCIUM_CARBONATE_1250,
         Fires(MINOR, MODERATE),
         id="cipro-calcium-carbonate",
-        reason=(
-            "the quinolone + multivalent cation rule (ONC-NI-27) covers zinc only; calcium, "
-            "magnesium, aluminium and iron products are missing although its own citation "
-            "(Cipro/Levaquin labels 2 and 7) names them"
-        ),
     ),
     # Hyperkalaemia: Aldactone label 5.1/7 (ACE inhibitors, potassium supplements).
     pytest.param(SPIRONOLACTONE_25, LISINOPRIL_10, Fires(MODERATE), id="spironolactone-lisinopril"),
     pytest.param(KCL_20_ER, SPIRONOLACTONE_25, Fires(MAJOR), id="kcl-spironolactone"),
-    kb_gap(
-        BACTRIM_DS,
-        SPIRONOLACTONE_25,
-        Fires(MODERATE),
-        id="bactrim-ds-spironolactone",
-        reason=(
-            "no trimethoprim + potassium-sparing diuretic rule: trimethoprim blocks ENaC like "
-            "amiloride (Bactrim label: hyperkalaemia with drugs that raise potassium; Antoniou "
-            "et al., BMJ 2015: sudden death with spironolactone)"
-        ),
-    ),
+    pytest.param(BACTRIM_DS, SPIRONOLACTONE_25, Fires(MODERATE), id="bactrim-ds-spironolactone"),
     # Dual RAAS blockade: ONC non-interruptive list; ONTARGET.
     pytest.param(LOSARTAN_50, LISINOPRIL_10_NDC, Fires(MODERATE), id="losartan-lisinopril-ndc"),
     # Lithium clearance: lithium label 7 (thiazides, ACE inhibitors, NSAIDs).
@@ -552,13 +483,7 @@ DRUG_DRUG = [
     # Timoptic label 7: patients on an oral beta-blocker and Timoptic show additive systemic
     # beta-blockade - also when the oral beta-blocker is timolol itself.
     pytest.param(TIMOPTIC, TIMOLOL_10_ORAL, Fires(MINOR, MAJOR), id="timoptic-oral-timolol"),
-    kb_gap(
-        VERAPAMIL_120,
-        TIMOLOL_10_ORAL,
-        Fires(MAJOR),
-        id="verapamil-oral-timolol",
-        reason=TIMOLOL_VERAPAMIL_GAP,
-    ),
+    pytest.param(VERAPAMIL_120, TIMOLOL_10_ORAL, Fires(MAJOR), id="verapamil-oral-timolol"),
     pytest.param(
         VERAPAMIL_120,
         TIMOPTIC,
@@ -572,30 +497,12 @@ DRUG_DRUG = [
     # Colchicine with clarithromycin: Colcrys label 4/7 (fatal toxicity; reduce or avoid).
     pytest.param(CLARITHROMYCIN_500, COLCHICINE_06, Fires(MAJOR), id="clarithromycin-colchicine"),
     # Fluconazole raises sulfonylurea levels (CYP2C9): Diflucan label 7 (hypoglycaemia).
-    kb_gap(
-        FLUCONAZOLE_200,
-        GLIPIZIDE_5,
-        Fires(MODERATE),
-        id="fluconazole-glipizide",
-        reason=(
-            "no azole antifungal + sulfonylurea rule (Diflucan label 7: clinically significant "
-            "hypoglycaemia with glipizide, glyburide, tolbutamide)"
-        ),
-    ),
+    pytest.param(FLUCONAZOLE_200, GLIPIZIDE_5, Fires(MODERATE), id="fluconazole-glipizide"),
     # Ticagrelor and apixaban with strong CYP3A4(/P-gp) inhibitors: Brilinta 7 (avoid),
     # Eliquis 2.5/7 (reduce by half or avoid) - here an Eliquis starter pack (BPCK).
     pytest.param(KETOCONAZOLE_200, TICAGRELOR_90, Fires(MAJOR), id="ketoconazole-ticagrelor"),
     pytest.param(ELIQUIS_STARTER, KETOCONAZOLE_200, Fires(MAJOR), id="eliquis-pack-keto"),
-    kb_gap(
-        RIFAMPIN_300,
-        APIXABAN_5,
-        Fires(MAJOR),
-        id="rifampin-apixaban",
-        reason=(
-            "no rule for apixaban with combined P-gp and strong CYP3A4 inducers (Eliquis label "
-            "7.2: avoid rifampin, carbamazepine, phenytoin, St John's wort - loss of efficacy)"
-        ),
-    ),
+    pytest.param(RIFAMPIN_300, APIXABAN_5, Fires(MAJOR), id="rifampin-apixaban"),
     # Opioids with benzodiazepines (boxed warning, FDA 2016) and gabapentinoids (FDA 2019).
     pytest.param(OXYCODONE_5, ALPRAZOLAM_05, Fires(MAJOR), id="oxycodone-alprazolam"),
     pytest.param(PERCOCET_NDC, LORAZEPAM_1, Fires(MAJOR), id="percocet-ndc-lorazepam"),
@@ -613,7 +520,6 @@ def test_drug_drug(proposed: Product, active: Product, expected: Expectation) ->
     expected.verify(found, result.issues)
 
 
-@pytest.mark.xfail(strict=True, reason=f"KB gap: {TIMOLOL_VERAPAMIL_GAP}")
 def test_ophthalmic_timolol_is_weaker_than_oral_timolol_with_verapamil() -> None:
     nothing = len(SEVERITY_RANK)
 
@@ -773,17 +679,11 @@ DRUG_ALLERGY = [
         AllergyFires(MAJOR, interruptive=True),
         id="sulfa-snomed-bactrim",
     ),
-    kb_gap(
+    pytest.param(
         BACTRIM_DS,
         SULFONAMIDE_FINDING,
         AllergyFires(MAJOR, interruptive=True),
         id="sulfa-finding-bactrim",
-        reason=(
-            "the sulfonamide-antibacterial allergen group maps only SNOMED 387406002 "
-            "(Sulfonamide substance), not 91939003 'Allergy to sulfonamide (finding)', the usual "
-            "coding of a 'sulfa allergy' (the penicillin and aspirin groups map their findings): "
-            "the allergy is left unresolved and Bactrim DS is not flagged"
-        ),
     ),
     # Aspirin-exacerbated respiratory disease: COX-1 NSAIDs cross-react (Kowalski 2013);
     # celecoxib (COX-2 selective) is generally tolerated - at most informational.
@@ -877,18 +777,7 @@ DUPLICATES = [
     pytest.param(ENALAPRIL_10, LISINOPRIL_10, Duplicate(), id="enalapril-lisinopril"),
     pytest.param(TICAGRELOR_90, CLOPIDOGREL_75, Duplicate(), id="ticagrelor-clopidogrel"),
     pytest.param(APIXABAN_5, WARFARIN_5, Duplicate(), id="apixaban-warfarin"),
-    kb_gap(
-        MEDROL_DOSEPAK,
-        PREDNISONE_20,
-        Duplicate(),
-        id="medrol-dosepak-prednisone",
-        reason=(
-            "no duplicate class for systemic corticosteroids: a methylprednisolone dose pack "
-            "(GPCK 762675) ordered on top of daily oral prednisone is not flagged as duplicate "
-            "glucocorticoid therapy (additive HPA suppression, hyperglycaemia; Medrol and "
-            "prednisone labels)"
-        ),
-    ),
+    pytest.param(MEDROL_DOSEPAK, PREDNISONE_20, Duplicate(), id="medrol-dosepak-prednisone"),
     # Near misses: topical and oral corticosteroids are not duplicates; nor is topical and oral
     # hydrocortisone (different routes).
     pytest.param(HYDROCORTISONE_CREAM, PREDNISONE_20, NotDuplicate(), id="hc-cream-prednisone"),
