@@ -136,6 +136,16 @@ def _med_item(
     )
 
 
+def _could_be_systemic(
+    hit: PairHit, p_route: RouteCategory | None, q_route: RouteCategory | None
+) -> bool:
+    """Whether the hit reads each medication of unknown route as systemic."""
+    for routes, route in ((hit.first_routes, p_route), (hit.second_routes, q_route)):
+        if route is None and routes is not None and RouteCategory.SYSTEMIC not in routes:
+            return False
+    return True
+
+
 def _interactions(
     p: ResolvedMedication, q: ResolvedMedication, kb: KnowledgeBase, policy: Policy, namer: _Namer
 ) -> Iterable[Issue]:
@@ -146,11 +156,18 @@ def _interactions(
             hits = pair_index.get((x, y))
             if hits is None:
                 continue
-            for hit in hits:
-                if not (
-                    _route_ok(hit.first_routes, p.route) and _route_ok(hit.second_routes, q.route)
-                ):
-                    continue
+            matching = [
+                hit
+                for hit in hits
+                if _route_ok(hit.first_routes, p.route) and _route_ok(hit.second_routes, q.route)
+            ]
+            # A medication whose route is unknown matches every route (conservative); when a
+            # systemic rule matches it, its local-route counterparts for the same pair do not
+            # add a second, weaker issue.
+            if p.route is None or q.route is None:
+                systemic = [h for h in matching if _could_be_systemic(h, p.route, q.route)]
+                matching = systemic or matching
+            for hit in matching:
                 current = best.get(hit.rule.id)
                 if (
                     current is None

@@ -29,6 +29,8 @@ from ehr.modules.medication_safety.knowledge import (
     KnowledgeBase,
     RouteCategory,
     Severity,
+    load_knowledge_base,
+    load_resolver,
 )
 
 Run = Callable[..., CheckResult]
@@ -448,3 +450,17 @@ def test_policy_display_for_table() -> None:
     for severity in Severity:
         for display in Display:
             assert DEFAULT_POLICY.display_for("X-1", severity, display) is display
+
+
+def test_an_unknown_route_reads_as_systemic_not_as_every_local_counterpart() -> None:
+    kb, resolver = load_knowledge_base(), load_resolver()
+    diclofenac = MedicationInput("d", "diclofenac", (Coding(RXNORM_SYSTEM, "3355"),))
+    warfarin = MedicationInput("w", "warfarin", (Coding(RXNORM_SYSTEM, "11289"),))
+    result = check([diclofenac], [warfarin], [], kb=kb, resolver=resolver)
+    rules = [i.rule_id for i in result.issues if i.category is IssueCategory.DRUG_DRUG]
+    assert rules == ["DDI-WARFARIN-NSAIDS"]  # not also its topical/ophthalmic/nasal versions
+    gel = MedicationInput(
+        "g", "diclofenac gel", (Coding(RXNORM_SYSTEM, "3355"),), route=RouteCategory.TOPICAL
+    )
+    topical = check([gel], [warfarin], [], kb=kb, resolver=resolver)
+    assert [i.rule_id for i in topical.issues] == ["DDI-WARFARIN-NSAIDS-TOPICAL"]
