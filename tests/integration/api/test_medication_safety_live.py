@@ -231,6 +231,29 @@ async def _populate(site: Site, fhir: TenantFhirClient, build: Builder) -> None:
         ),
     }
     site.made["simvastatin-medication"] = simvastatin
+    made["weight"] = {
+        "resourceType": "Observation",
+        "status": "final",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": "vital-signs",
+                    }
+                ]
+            }
+        ],
+        "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
+        "subject": {"reference": f"Patient/{pid}"},
+        "effectiveDateTime": "2026-11-30T08:00:00Z",
+        "valueQuantity": {
+            "value": 99.2,
+            "unit": "lb",
+            "system": "http://unitsofmeasure.org",
+            "code": "[lb_av]",
+        },
+    }
     for name, resource in made.items():
         clean = {key: value for key, value in resource.items() if value is not None}
         site.made[name] = await fhir.create(clean)
@@ -316,6 +339,31 @@ async def test_ibuprofen_interacts_with_warfarin_only(api: httpx.AsyncClient, wo
     }
     assert world.a.ref("naproxen-stopped") not in response.text
     assert body["detected_issues"] is None
+
+
+ENOXAPARIN_40MG_SYRINGE = "854235"  # 0.4 ML enoxaparin sodium 100 MG/ML Prefilled Syringe
+
+
+async def test_a_per_kg_dose_is_checked_with_the_recorded_weight(
+    api: httpx.AsyncClient, world: World
+) -> None:
+    # 99.2 lb = 45 kg: enoxaparin 100 mg every 12 h is 2.2 mg/kg a dose (label: 1.5 at most).
+    dosed = {
+        **proposed(ENOXAPARIN_40MG_SYRINGE, "enox"),
+        "dosage": {
+            "dose": {"value": 100, "unit": "mg"},
+            "frequency": 2,
+            "period": 1,
+            "period_unit": "d",
+        },
+    }
+    response = await _patient_check(api, world, {"proposed": [dosed]})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["profile"]["weight_kg"] == pytest.approx(45.0, abs=0.01)
+    assert "DOSE-ENOXAPARIN" in _rules(response)
+    enox = next(i for i in body["items"] if i["item_id"] == "enox")
+    assert enox["dose"] == "flagged"
 
 
 async def test_amoxicillin_meets_the_penicillin_allergy(

@@ -403,6 +403,9 @@ class ProfileSummary(BaseModel):
     )
     age_years: int | None = None
     sex: Literal["female", "male", "other", "unknown"] | None = None
+    weight_kg: float | None = Field(
+        default=None, description="The latest body-weight Observation, for per-kg dose limits."
+    )
 
 
 class PatientCheckResponse(CheckResponse):

@@ -134,6 +134,7 @@ class MedicationSafetyService:
             complete=profile.complete,
             age_years=profile.context.age_years,
             sex=profile.context.sex,
+            weight_kg=profile.context.weight_kg,
         )
         response = PatientCheckResponse(
             **answer_fields(
