@@ -13,6 +13,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ehr.modules.medication_safety.dosing import administrations_per_day
 from ehr.modules.medication_safety.issues import (
     AllergyInput,
     CheckResult,
@@ -187,7 +188,9 @@ def _dosage(given: DosageIn | None) -> Dosage | None:
         return None
     per_day = None
     if given.period is not None and given.period_unit is not None:
-        per_day = given.frequency / (given.period * _PERIOD_DAYS[given.period_unit])
+        per_day = administrations_per_day(
+            given.frequency, given.period * _PERIOD_DAYS[given.period_unit]
+        )
     dose = None if given.dose is None else DoseQuantity(given.dose.value, given.dose.unit)
     ceiling = given.max_per_day
     return Dosage(

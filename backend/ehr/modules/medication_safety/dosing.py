@@ -35,6 +35,7 @@ from ehr.modules.medication_safety.knowledge import CompiledDoseLimit, Resolutio
 __all__ = [
     "DoseFinding",
     "administration_of",
+    "administrations_per_day",
     "amount_per_administration",
     "dosage_from_fhir",
     "evaluate",
@@ -70,6 +71,7 @@ _PERIOD_DAYS: Final[Mapping[str, float]] = {
     "s": 1 / 86400, "min": 1 / 1440, "h": 1 / 24, "d": 1.0, "wk": 7.0, "mo": 30.0, "a": 365.0,
 }  # fmt: skip
 _MAX: Final = 1e9  # refuse absurd numbers rather than overflow a product
+_MAX_PER_DAY: Final = 1e4  # administrations a day beyond this are not a dose schedule
 
 
 # ---- Reading a FHIR Dosage -------------------------------------------------------------------
@@ -101,13 +103,22 @@ def _per_day(timing: object) -> float | None:
         period = _number(repeat.get("period"))
         unit = repeat.get("periodUnit")
         if period is not None and isinstance(unit, str) and unit in _PERIOD_DAYS:
-            return frequency / (period * _PERIOD_DAYS[unit])
+            return administrations_per_day(frequency, period * _PERIOD_DAYS[unit])
     code = timing.get("code")
     codings = code.get("coding") if isinstance(code, Mapping) else None
     for coding in codings if isinstance(codings, list) else []:
         if isinstance(coding, Mapping) and coding.get("code") in _TIMING_CODES:
             return float(_TIMING_CODES[str(coding["code"])])
     return None
+
+
+def administrations_per_day(times: float, days: float) -> float | None:
+    """``times`` per ``days`` as a daily rate; ``None`` when it is not a plausible schedule
+    (a period so short the rate overflows or underflows)."""
+    if not days > 0:
+        return None
+    rate = times / days
+    return rate if 0 < rate <= _MAX_PER_DAY else None
 
 
 def _max_per_day(node: object) -> DoseQuantity | None:
@@ -119,7 +130,8 @@ def _max_per_day(node: object) -> DoseQuantity | None:
     if amount is None or period is None or period.unit not in _PERIOD_DAYS:
         return None
     days = period.value * _PERIOD_DAYS[period.unit]
-    return DoseQuantity(amount.value / days, amount.unit)
+    per_day = administrations_per_day(amount.value, days)
+    return None if per_day is None else DoseQuantity(per_day, amount.unit)
 
 
 def dosage_from_fhir(instructions: object) -> Dosage | None:

@@ -132,7 +132,7 @@ class DosageIn(_Strict):
 
     dose: DoseIn | None = None
     frequency: int = Field(default=1, ge=1, le=100)
-    period: float | None = Field(default=None, gt=0, lt=1e6, allow_inf_nan=False)
+    period: float | None = Field(default=None, ge=0.01, le=1e4, allow_inf_nan=False)
     period_unit: Literal["h", "d", "wk", "mo"] | None = None
     as_needed: bool = False
     max_per_day: DoseIn | None = Field(

@@ -294,3 +294,22 @@ def test_strengths_of_rxnorm_names() -> None:
     assert strengths("fentanyl 0.025 MG/HR Transdermal System") == []
     (kcl,) = strengths("24 HR potassium chloride 10 MEQ Extended Release Oral Tablet")
     assert (kcl.value, kcl.unit) == (10, "meq")
+
+
+def test_absurd_periods_are_not_a_schedule() -> None:
+    tiny = [
+        {
+            "timing": {"repeat": {"frequency": 1, "period": 5e-324, "periodUnit": "h"}},
+            "doseAndRate": [{"doseQuantity": {"value": 1, "code": "mg"}}],
+        }
+    ]
+    assert dosage_from_fhir(tiny) == Dosage(DoseQuantity(1, "mg"), per_day=None)
+    huge_rate = [
+        {
+            "maxDosePerPeriod": {
+                "numerator": {"value": 1e8, "code": "mg"},
+                "denominator": {"value": 1e-300, "code": "s"},
+            },
+        }
+    ]
+    assert dosage_from_fhir(huge_rate) is None
