@@ -233,6 +233,7 @@ async def _populate(site: Site, fhir: TenantFhirClient, build: Builder) -> None:
     site.made["simvastatin-medication"] = simvastatin
     made["weight"] = {
         "resourceType": "Observation",
+        "meta": build.meta(),
         "status": "final",
         "category": [
             {
