@@ -331,45 +331,37 @@ def evaluate(
         daily = ceiling
     if daily is None and amount is not None and per_day is not None:
         daily = amount * per_day
+    per_week = None if per_day is None else per_day * 7
+    # (limit, what the order gives, above the limit is the problem?, how to say it)
+    bounds: list[tuple[float | None, float | None, bool, str]] = [
+        (limit.max_single, amount, True, f"{unit} per dose is above the maximum single dose of"),
+        (limit.max_daily, daily, True, f"{unit} a day is above the maximum daily dose of"),
+        (
+            limit.max_weekly,
+            None if daily is None else daily * 7,
+            True,
+            f"{unit} a week is above the maximum weekly dose of",
+        ),
+        (
+            limit.max_administrations_per_week,
+            per_week,
+            True,
+            "doses a week is more often than the label allows:",
+        ),
+        (limit.min_daily, daily, False, f"{unit} a day is below the minimum effective dose of"),
+    ]
     flags: list[str] = []
     low = False
     checked = False
-    if limit.max_single is not None and amount is not None:
+    for bound, given, upper, wording in bounds:
+        if bound is None or given is None:
+            continue
         checked = True
-        if amount > limit.max_single * (1 + 1e-9):
-            flags.append(
-                f"{_fmt(amount)} {unit} per dose is above the maximum single dose of "
-                f"{_fmt(limit.max_single)} {unit}"
-            )
-    if limit.max_daily is not None and daily is not None:
-        checked = True
-        if daily > limit.max_daily * (1 + 1e-9):
-            flags.append(
-                f"{_fmt(daily)} {unit} a day is above the maximum daily dose of "
-                f"{_fmt(limit.max_daily)} {unit}"
-            )
-    if limit.max_weekly is not None and daily is not None:
-        checked = True
-        if daily * 7 > limit.max_weekly * (1 + 1e-9):
-            flags.append(
-                f"{_fmt(daily * 7)} {unit} a week is above the maximum weekly dose of "
-                f"{_fmt(limit.max_weekly)} {unit}"
-            )
-    if limit.max_administrations_per_week is not None and per_day is not None:
-        checked = True
-        if per_day * 7 > limit.max_administrations_per_week + 1e-9:
-            flags.append(
-                f"{_fmt(per_day * 7)} doses a week is more often than the "
-                f"{limit.max_administrations_per_week} a week the label allows"
-            )
-    if limit.min_daily is not None and daily is not None:
-        checked = True
-        if daily < limit.min_daily * (1 - 1e-9):
-            low = True
-            flags.append(
-                f"{_fmt(daily)} {unit} a day is below the minimum effective daily dose of "
-                f"{_fmt(limit.min_daily)} {unit}"
-            )
+        beyond = given > bound * (1 + 1e-9) if upper else given < bound * (1 - 1e-9)
+        if beyond:
+            low = low or not upper
+            suffix = "" if wording.endswith(":") else f" {unit}"
+            flags.append(f"{_fmt(given)} {wording} {_fmt(bound)}{suffix}")
     if flags:
         return DoseFinding(limit, tuple(flags), low and len(flags) == 1)
     if not checked:
