@@ -26,7 +26,7 @@ STACK  := @$(PY) -m ehr.devstack
 # EHR_STACK_* ports are overridden.
 IN_STACK := $(PY) -m ehr.devstack run --
 
-.PHONY: help venv up down stop status logs test lint fuzz bench seed migrate clean-stack
+.PHONY: help venv up down stop status logs test lint fuzz bench seed migrate clean-stack contract
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -91,6 +91,10 @@ bench: venv ## every benchmarks/*.py, side by side, against the local stack (ARG
 seed: venv ## load the synthetic demo data (starts the stack without the API if needed)
 	$(STACK) up --no-api --no-seed
 	$(IN_STACK) $(VENV)/bin/ehr seed
+
+contract: venv ## export frontend-contract/openapi.json and regenerate its TypeScript types
+	$(VENV)/bin/ehr contract export
+	cd frontend-contract && npm ci --no-audit --no-fund && npm run generate
 
 migrate: venv ## bring the app schema to head (ehr migrate) on the stack's database
 	$(STACK) up --only postgres

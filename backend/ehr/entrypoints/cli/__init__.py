@@ -22,6 +22,7 @@
                                                  domain events: outbox, dead letters (ADR 0023)
     ehr webhooks list|add|disable|enable|deliveries|replay --tenant T
                                                  outbound webhooks (ADR 0026)
+    ehr contract export [--check]                the frontend contract (its openapi.json)
     ehr check-config                             validate the settings; print a redacted summary
     ehr stack ...                                the project-local stack (see ehr.devstack.cli)
 
@@ -44,6 +45,7 @@ from ehr.devstack.cli import app as stack_app
 from ehr.entrypoints.cli.audit import app as audit_app
 from ehr.entrypoints.cli.auth import auth_app, keys_app
 from ehr.entrypoints.cli.cds_hooks import app as cds_hooks_app
+from ehr.entrypoints.cli.contract import app as contract_app
 from ehr.entrypoints.cli.events import events_app
 from ehr.entrypoints.cli.jobs import jobs_app, worker
 from ehr.entrypoints.cli.medication_safety import app as medication_safety_app
@@ -76,6 +78,7 @@ app.add_typer(events_app, name="events")
 app.add_typer(webhooks_app, name="webhooks")
 app.command()(worker)
 app.add_typer(order_sets_app, name="order-sets")
+app.add_typer(contract_app, name="contract")
 
 
 def worker_count(configured: int) -> int:
