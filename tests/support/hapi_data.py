@@ -56,7 +56,8 @@ async def delete_resources(
 
     Searches are single-page (``Cache-Control: no-store``): HAPI reuses a cached identical search
     for a minute otherwise, which can hide what was written since. A delete HAPI refuses with a
-    conflict (HAPI-0550: it raced HAPI's own work) is repeated once.
+    conflict (HAPI-0550 or a version conflict: it raced HAPI's own work, more often on a loaded
+    machine) is repeated with backoff (about 7 s in all) before the conflict is raised.
     """
     for resource_type in order:
         params = {"_count": "500", "_elements": "id"}
@@ -64,11 +65,18 @@ async def delete_resources(
             params["_tag"] = tag_search(tag)
         bundle = await tenant_fhir.search(resource_type, params, single_page=True)
         for resource in bundle_resources(bundle, resource_type):
-            try:
-                await tenant_fhir.delete(resource_type, resource["id"])  # idempotent in HAPI
-            except FhirConflict:
-                await asyncio.sleep(0.5)
-                await tenant_fhir.delete(resource_type, resource["id"])
+            await _delete_with_retries(tenant_fhir, resource_type, resource["id"])
+
+
+async def _delete_with_retries(tenant_fhir: TenantFhirClient, resource_type: str, id_: str) -> None:
+    for pause in (0.5, 1.0, 2.0, 4.0):
+        try:
+            await tenant_fhir.delete(resource_type, id_)  # idempotent in HAPI
+        except FhirConflict:
+            await asyncio.sleep(pause)
+        else:
+            return
+    await tenant_fhir.delete(resource_type, id_)
 
 
 async def delete_tagged(
