@@ -102,5 +102,7 @@ async def live_fhir_client(
     try:
         yield client
     finally:
-        await delete_tagged(client.for_tenant(settings.fhir.default_tenant), tag)
-        await client.aclose()
+        try:
+            await delete_tagged(client.for_tenant(settings.fhir.default_tenant), tag)
+        finally:
+            await client.aclose()  # also when the clean-up failed: no socket left to warn later
