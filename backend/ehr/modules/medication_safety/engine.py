@@ -35,6 +35,9 @@ What is checked
 
 Policy (display only; severity is the KB's and is never changed): :class:`~.issues.Policy`.
 
+Also: each proposed medication's dose against the dose limits (:mod:`.dose_checks`), and what was
+done with each item plus the "unable to check" issue of an unscreened proposal (:mod:`.coverage`).
+
 Order of issues: severity (contraindicated first), rule id, then the implicated item ids.
 ``context`` (age, sex) is accepted for context-aware rules; no rule uses it yet.
 """
@@ -44,7 +47,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Final
 
-from ehr.modules.medication_safety.dosing import DoseFinding, administration_of, evaluate
+from ehr.modules.medication_safety.coverage import item_statuses, unable_to_check
+from ehr.modules.medication_safety.dose_checks import dose_issues
+from ehr.modules.medication_safety.implicated import IngredientNamer, med_item, route_ok
 from ehr.modules.medication_safety.issues import (
     BUILTIN_RULE_OUTCOMES,
     DEFAULT_POLICY,
@@ -55,13 +60,9 @@ from ehr.modules.medication_safety.issues import (
     ImplicatedItem,
     Issue,
     IssueCategory,
-    ItemState,
-    ItemStatus,
-    MatchedIngredient,
     MedicationInput,
     PatientContext,
     Policy,
-    Role,
     UncheckedItem,
     UnresolvedCode,
 )
@@ -69,10 +70,7 @@ from ehr.modules.medication_safety.knowledge import (
     LEVEL_RANK,
     RULE_ALLERGY_SAME_GROUP,
     RULE_ALLERGY_SAME_INGREDIENT,
-    RULE_DOSE_NOT_CHECKED,
     RULE_DUPLICATE_INGREDIENT,
-    RULE_UNABLE_TO_CHECK,
-    RXNORM_SYSTEM,
     SEVERITY_RANK,
     CodeResolver,
     CompiledCrossSensitivity,
@@ -96,46 +94,6 @@ __all__ = ["CROSS_SENSITIVITY_OUTCOMES", "check"]
 # --------------------------------------------------------------------------- checks
 
 
-class _Namer:
-    """Ingredient names: the KB's, else the resolver's concept name, else the RxCUI."""
-
-    __slots__ = ("_kb", "_resolver")
-
-    def __init__(self, kb: KnowledgeBase, resolver: CodeResolver) -> None:
-        self._kb = kb
-        self._resolver = resolver
-
-    def __call__(self, rxcui: str) -> MatchedIngredient:
-        name = self._kb.ingredients.get(rxcui)
-        if name is None:
-            resolution = self._resolver.resolve(RXNORM_SYSTEM, rxcui)
-            name = resolution.name if resolution is not None else f"RxCUI {rxcui}"
-        return MatchedIngredient(rxcui, name)
-
-
-def _route_ok(allowed: frozenset[RouteCategory] | None, route: RouteCategory | None) -> bool:
-    return allowed is None or route is None or route in allowed
-
-
-def _med_item(
-    med: ResolvedMedication,
-    ingredients: Iterable[str],
-    namer: _Namer,
-    class_id: str | None = None,
-    class_label: str | None = None,
-) -> ImplicatedItem:
-    return ImplicatedItem(
-        "medication",
-        med.role,
-        med.item.id,
-        med.item.label,
-        med.item.reference,
-        tuple(namer(x) for x in ingredients),
-        class_id,
-        class_label,
-    )
-
-
 def _could_be_systemic(
     hit: PairHit, p_route: RouteCategory | None, q_route: RouteCategory | None
 ) -> bool:
@@ -147,7 +105,11 @@ def _could_be_systemic(
 
 
 def _interactions(
-    p: ResolvedMedication, q: ResolvedMedication, kb: KnowledgeBase, policy: Policy, namer: _Namer
+    p: ResolvedMedication,
+    q: ResolvedMedication,
+    kb: KnowledgeBase,
+    policy: Policy,
+    namer: IngredientNamer,
 ) -> Iterable[Issue]:
     best: dict[str, tuple[PairHit, str, str]] = {}
     pair_index = kb.pair_index
@@ -159,7 +121,7 @@ def _interactions(
             matching = [
                 hit
                 for hit in hits
-                if _route_ok(hit.first_routes, p.route) and _route_ok(hit.second_routes, q.route)
+                if route_ok(hit.first_routes, p.route) and route_ok(hit.second_routes, q.route)
             ]
             # A medication whose route is unknown matches every route (conservative); when a
             # systemic rule matches it, its local-route counterparts for the same pair do not
@@ -177,8 +139,8 @@ def _interactions(
     for hit, x, y in best.values():
         rule = hit.rule
         p_side, q_side = (rule.a, rule.b) if hit.first_side == "a" else (rule.b, rule.a)
-        p_item = _med_item(p, (x,), namer, p_side.class_id, p_side.label)
-        q_item = _med_item(q, (y,), namer, q_side.class_id, q_side.label)
+        p_item = med_item(p, (x,), namer, p_side.class_id, p_side.label)
+        q_item = med_item(q, (y,), namer, q_side.class_id, q_side.label)
         yield Issue(
             category=IssueCategory.DRUG_DRUG,
             rule_id=rule.id,
@@ -200,7 +162,7 @@ def _interactions(
 
 
 def _same_ingredient(
-    p: ResolvedMedication, q: ResolvedMedication, policy: Policy, namer: _Namer
+    p: ResolvedMedication, q: ResolvedMedication, policy: Policy, namer: IngredientNamer
 ) -> Issue | None:
     if p.route is not None and q.route is not None and p.route != q.route:
         return None
@@ -216,7 +178,7 @@ def _same_ingredient(
         display=policy.display_for(RULE_DUPLICATE_INGREDIENT, severity, display),
         kb_display=display,
         title=f"Duplicate ingredient: {names} ({p.item.label}; {q.item.label})",
-        implicated=(_med_item(p, shared, namer), _med_item(q, shared, namer)),
+        implicated=(med_item(p, shared, namer), med_item(q, shared, namer)),
         mechanism=None,
         consequence=f"The patient would receive {names} from two medications (overdose risk).",
         management=(
@@ -228,7 +190,7 @@ def _same_ingredient(
 
 
 def _duplicate_classes(
-    meds: Sequence[ResolvedMedication], kb: KnowledgeBase, policy: Policy, namer: _Namer
+    meds: Sequence[ResolvedMedication], kb: KnowledgeBase, policy: Policy, namer: IngredientNamer
 ) -> Iterable[Issue]:
     index = kb.ingredient_duplicate_classes
     relevant: dict[str, CompiledDuplicateClass] = {}
@@ -237,14 +199,14 @@ def _duplicate_classes(
             continue
         for x in med.ingredients:
             for dup in index.get(x, ()):
-                if _route_ok(dup.routes, med.route):
+                if route_ok(dup.routes, med.route):
                     relevant[dup.id] = dup
     for dup_id in sorted(relevant):
         dup = relevant[dup_id]
         contributions: list[tuple[ResolvedMedication, list[str]]] = []
         distinct: set[str] = set()
         for med in meds:
-            if not _route_ok(dup.routes, med.route):
+            if not route_ok(dup.routes, med.route):
                 continue
             members = [x for x in med.ingredients if x in dup.member_ids]
             if members:
@@ -261,7 +223,7 @@ def _duplicate_classes(
             kb_display=dup.display,
             title=f"Duplicate therapy: {len(distinct)} {dup.label}",
             implicated=tuple(
-                _med_item(med, members, namer, dup.id, dup.label) for med, members in contributions
+                med_item(med, members, namer, dup.id, dup.label) for med, members in contributions
             ),
             mechanism=None,
             consequence=(f"{len(distinct)} different {dup.label} (allowed: {1 + dup.allowance})."),
@@ -280,7 +242,7 @@ CROSS_SENSITIVITY_OUTCOMES: Final[Mapping[CrossSensitivityLevel, tuple[Severity,
 def _allergy_item(
     allergy: ResolvedAllergy,
     ingredients: Iterable[str],
-    namer: _Namer,
+    namer: IngredientNamer,
     class_id: str | None = None,
     class_label: str | None = None,
 ) -> ImplicatedItem:
@@ -301,7 +263,7 @@ def _allergy_issue(
     allergy: ResolvedAllergy,
     kb: KnowledgeBase,
     policy: Policy,
-    namer: _Namer,
+    namer: IngredientNamer,
     cleared: list[ClearedCheck],
 ) -> Issue | None:
     shared = sorted(allergy.ingredients.intersection(p.ingredients))
@@ -318,7 +280,7 @@ def _allergy_issue(
             display=policy.display_for(RULE_ALLERGY_SAME_INGREDIENT, severity, display),
             kb_display=display,
             title=f"Allergy: {p.item.label} contains {names} ({allergy.item.label})",
-            implicated=(_med_item(p, shared, namer), _allergy_item(allergy, shared, namer)),
+            implicated=(med_item(p, shared, namer), _allergy_item(allergy, shared, namer)),
             mechanism=f"The medication contains {names}, which the patient is recorded as "
             "allergic or intolerant to.",
             consequence="Risk of a hypersensitivity or intolerance reaction.",
@@ -342,7 +304,7 @@ def _allergy_issue(
                     kb_display=display,
                     title=f"Allergy: {name} is in {group.label} ({allergy.item.label})",
                     implicated=(
-                        _med_item(p, (x,), namer, group.id, group.label),
+                        med_item(p, (x,), namer, group.id, group.label),
                         _allergy_item(
                             allergy,
                             allergy.ingredients & group.member_ids,
@@ -386,7 +348,7 @@ def _allergy_issue(
                 kb_display=display,
                 title=f"Cross-sensitivity: {name} with {from_group.label} ({allergy.item.label})",
                 implicated=(
-                    _med_item(p, (x,), namer, cross.to_group, cross.target_label),
+                    med_item(p, (x,), namer, cross.to_group, cross.target_label),
                     _allergy_item(
                         allergy,
                         allergy.ingredients & from_group.member_ids,
@@ -429,7 +391,7 @@ def check(
     unresolved: list[UnresolvedCode] = []
     unchecked: list[UncheckedItem] = []
     cleared: list[ClearedCheck] = []
-    namer = _Namer(kb, resolver)
+    namer = IngredientNamer(kb, resolver)
 
     new = [
         m
@@ -462,9 +424,9 @@ def check(
         issues.extend(_duplicate_classes([*new, *current], kb, policy, namer))
     dose_checks: dict[str, DoseCheck] = {}
     for p in new:
-        dose_findings, dose_checks[p.item.id] = _dose_issues(p, kb, context, policy, namer)
+        dose_findings, dose_checks[p.item.id] = dose_issues(p, kb, context, policy, namer)
         issues.extend(dose_findings)
-    statuses = _statuses(
+    statuses = item_statuses(
         [(proposed, "proposed", new), (active, "active", current)],
         allergies,
         known_allergies,
@@ -473,7 +435,7 @@ def check(
         namer,
         dose_checks,
     )
-    issues.extend(_unable_to_check(proposed, statuses, unresolved, policy))
+    issues.extend(unable_to_check(proposed, statuses, unresolved, policy))
     issues.sort(key=_sort_key)
     return CheckResult(
         issues=tuple(issues),
@@ -483,179 +445,3 @@ def check(
         kb_version=kb.version,
         items=tuple(statuses),
     )
-
-
-def _statuses(
-    medications: Sequence[tuple[Sequence[MedicationInput], Role, Sequence[ResolvedMedication]]],
-    allergies: Sequence[AllergyInput],
-    known_allergies: Sequence[ResolvedAllergy],
-    unchecked: Sequence[UncheckedItem],
-    kb: KnowledgeBase,
-    namer: _Namer,
-    dose_checks: Mapping[str, DoseCheck],
-) -> list[ItemStatus]:
-    """One status per input item, in input order (proposed, active, allergies)."""
-    reasons: dict[tuple[str, str], str] = {(u.kind, u.item_id): u.reason for u in unchecked}
-
-    def state(kind: str, item_id: str) -> ItemState:
-        reason = reasons.get((kind, item_id))
-        return "unresolved" if reason == "no-code-resolved" else "not_checkable"
-
-    statuses: list[ItemStatus] = []
-    for inputs, role, resolved in medications:
-        by_id = {id(m.item): m for m in resolved}
-        for med in inputs:
-            found = by_id.get(id(med))
-            if found is None:
-                statuses.append(
-                    ItemStatus(med.id, "medication", role, med.label, state("medication", med.id))
-                )
-                continue
-            statuses.append(
-                ItemStatus(
-                    med.id,
-                    "medication",
-                    role,
-                    med.label,
-                    "checked",
-                    tuple(namer(x) for x in found.ingredients),
-                    tuple(x for x in found.ingredients if x not in kb.ingredients),
-                    dose_checks.get(med.id) if role == "proposed" else None,
-                )
-            )
-    by_allergy = {id(a.item): a for a in known_allergies}
-    for allergy in allergies:
-        known = by_allergy.get(id(allergy))
-        if known is None:
-            statuses.append(
-                ItemStatus(
-                    allergy.id, "allergy", "allergy", allergy.label, state("allergy", allergy.id)
-                )
-            )
-            continue
-        ingredients = sorted(known.ingredients, key=int)
-        statuses.append(
-            ItemStatus(
-                allergy.id,
-                "allergy",
-                "allergy",
-                allergy.label,
-                "checked",
-                tuple(namer(x) for x in ingredients),
-                tuple(x for x in ingredients if x not in kb.ingredients),
-            )
-        )
-    return statuses
-
-
-def _dose_issues(
-    med: ResolvedMedication,
-    kb: KnowledgeBase,
-    context: PatientContext | None,
-    policy: Policy,
-    namer: _Namer,
-) -> tuple[list[Issue], DoseCheck]:
-    """The dose of a proposed medication against the dose limits of its ingredients."""
-    given_as = administration_of(med.products)
-    limits = [
-        limit
-        for x in med.ingredients
-        for limit in kb.ingredient_dose_limits.get(x, ())
-        if _route_ok(limit.routes, med.route)
-        and (limit.administration is None or given_as in (None, limit.administration))
-    ]
-    if not limits:
-        return [], "no-limit"
-    dosage = med.item.dosage
-    if dosage is None:
-        return [], "no-dosage"
-    weight = context.weight_kg if context is not None else None
-    findings = [
-        evaluate(limit, dosage, med.products, len(med.ingredients) == 1, weight) for limit in limits
-    ]
-    issues = [_dose_issue(med, f, policy, namer) for f in findings if f.flags or f.not_checked]
-    if any(f.flags for f in findings):
-        return issues, "flagged"
-    return issues, "not-checked" if issues else "within-limits"
-
-
-def _dose_issue(
-    med: ResolvedMedication, finding: DoseFinding, policy: Policy, namer: _Namer
-) -> Issue:
-    limit = finding.limit
-    item = _med_item(med, (limit.ingredient.rxcui,), namer)
-    name = limit.ingredient.name
-    if finding.not_checked is not None:
-        _, severity, display = BUILTIN_RULE_OUTCOMES[RULE_DOSE_NOT_CHECKED]
-        return Issue(
-            category=IssueCategory.DOSE_RANGE,
-            rule_id=RULE_DOSE_NOT_CHECKED,
-            severity=severity,
-            display=policy.display_for(RULE_DOSE_NOT_CHECKED, severity, display),
-            kb_display=display,
-            title=f"Dose of {med.item.label} not checked against the {name} limits",
-            implicated=(item,),
-            mechanism=None,
-            consequence=f"Unable to check the dose: {finding.not_checked}.",
-            management=(
-                f"Check the dose against the adult limits for {name} ({limit.id}): "
-                f"{limit.indication_note}"
-            ),
-            citations=limit.citations,
-        )
-    direction = "too low" if finding.low else "too high"
-    return Issue(
-        category=IssueCategory.DOSE_RANGE,
-        rule_id=limit.id,
-        severity=limit.severity,
-        display=policy.display_for(limit.id, limit.severity, limit.display),
-        kb_display=limit.display,
-        title=f"Dose {direction}: {med.item.label} ({'; '.join(finding.flags)})",
-        implicated=(item,),
-        mechanism=None,
-        consequence=f"{'; '.join(finding.flags).capitalize()}. {limit.rationale}",
-        management=f"{limit.management} Limits: {limit.indication_note}",
-        citations=limit.citations,
-    )
-
-
-def _unable_to_check(
-    proposed: Sequence[MedicationInput],
-    statuses: Sequence[ItemStatus],
-    unresolved: Sequence[UnresolvedCode],
-    policy: Policy,
-) -> Iterable[Issue]:
-    """An issue for each proposed medication that was not screened at all (never silent)."""
-    states = {(s.role, s.item_id): s.status for s in statuses}
-    _, severity, display = BUILTIN_RULE_OUTCOMES[RULE_UNABLE_TO_CHECK]
-    for med in proposed:
-        status = states.get(("proposed", med.id))
-        if status == "checked":
-            continue
-        codes = [f"{u.system}|{u.code}" for u in unresolved if u.item_id == med.id]
-        why = (
-            f"none of its codes is known ({', '.join(codes)})"
-            if status == "unresolved"
-            else "it carries no medication code (free text only)"
-        )
-        yield Issue(
-            category=IssueCategory.UNABLE_TO_CHECK,
-            rule_id=RULE_UNABLE_TO_CHECK,
-            severity=severity,
-            display=policy.display_for(RULE_UNABLE_TO_CHECK, severity, display),
-            kb_display=display,
-            title=f"Unable to check {med.label}: not screened for interactions or allergies",
-            implicated=(
-                ImplicatedItem("medication", "proposed", med.id, med.label, med.reference, ()),
-            ),
-            mechanism=None,
-            consequence=(
-                f"{med.label} was not checked against the patient's medications and allergies: "
-                f"{why}. No finding does not mean it is safe."
-            ),
-            management=(
-                "Choose the product from the coded formulary (RxNorm or NDC) so it can be "
-                "checked, or review its interactions and the patient's allergies yourself."
-            ),
-            citations=(),
-        )
