@@ -25,11 +25,8 @@ from ehr.modules.medication_safety.knowledge import (
     shipped_table_dir,
     write_table,
 )
-from ehr.modules.medication_safety.knowledge.rxnorm_build import (
-    ingredients_from_name,
-    kb_ingredients,
-    read_supplement,
-)
+from ehr.modules.medication_safety.knowledge.rxnorm_build import kb_ingredients, read_supplement
+from ehr.modules.medication_safety.knowledge.rxnorm_names import ingredients_from_name
 
 # A synthetic table (made-up RxCUIs, realistic names): one concept of every TTY.
 WARFARIN, AMOX, CLAV = "900001", "900002", "900003"
