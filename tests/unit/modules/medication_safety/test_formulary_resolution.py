@@ -1,9 +1,10 @@
 """Every code of the shared RxNorm tables resolves to the right ingredients through the shipped
 table (issue: "every prescribable code resolves"), generated over the tables themselves.
 
-The tables (the base derived tables and the "A" supplement) live outside the repository in
-``/work/shared/knowledge``; the shipped table is built from them (``ehr medication-safety
-build-rxnorm-table``), and ``test_rxnorm_import`` checks it is reproducible from them.
+The tables (the base derived tables and the "A" supplement) live outside the repository
+(``support.rxnorm_sources``: skipped on a machine without them, a failure under CI); the shipped
+table is built from them (``ehr medication-safety build-rxnorm-table``), and ``test_rxnorm_import``
+checks it is reproducible from them.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+from support.rxnorm_sources import RXNORM_SOURCES, needs_rxnorm_sources
 
 from ehr.modules.medication_safety.knowledge import (
     NDC_SYSTEM,
@@ -23,17 +25,10 @@ from ehr.modules.medication_safety.knowledge import (
 )
 from ehr.modules.medication_safety.knowledge.rxnorm_build import kb_ingredients
 
-SHARED = Path("/work/shared/knowledge")
-TABLES = (SHARED / "rxnorm-2025-10-partial", SHARED / "rxnorm-2025-10-a-supplement")
+TABLES = RXNORM_SOURCES
 PRODUCTS = frozenset({"SCD", "SBD", "GPCK", "BPCK"})
 
-pytestmark = [
-    pytest.mark.skipif(
-        not all(t.is_dir() for t in TABLES),
-        reason=f"the shared RxNorm tables live outside the repository ({SHARED})",
-    ),
-    pytest.mark.usefixtures("no_operator_table"),
-]
+pytestmark = [needs_rxnorm_sources, pytest.mark.usefixtures("no_operator_table")]
 
 
 def _rows(path: Path) -> Iterator[dict[str, str]]:

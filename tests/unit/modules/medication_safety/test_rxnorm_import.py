@@ -7,6 +7,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from support.rxnorm_sources import RXNORM_A_SUPPLEMENT, RXNORM_BASE, needs_rxnorm_sources
 from typer.testing import CliRunner
 
 from ehr.entrypoints.cli import app
@@ -479,17 +480,11 @@ def test_build_command(derived: Path, tmp_path: Path) -> None:
     assert (out / CONCEPTS_FILE).is_file()
 
 
-SHARED_DERIVED = Path("/work/shared/knowledge/rxnorm-2025-10-partial")
-SHARED_A_SUPPLEMENT = Path("/work/shared/knowledge/rxnorm-2025-10-a-supplement")
+SHARED_DERIVED = RXNORM_BASE
+SHARED_A_SUPPLEMENT = RXNORM_A_SUPPLEMENT
 
 
-@pytest.mark.skipif(
-    not SHARED_DERIVED.is_dir(),
-    reason=(
-        "the derived RxNorm TSVs the shipped table is built from live outside the repository "
-        f"({SHARED_DERIVED}); only a machine that has them can re-run the build"
-    ),
-)
+@needs_rxnorm_sources
 def test_the_shipped_table_is_reproducible_from_the_derived_tsvs(tmp_path: Path) -> None:
     shipped = Path(str(shipped_table_dir()))
     out = tmp_path / "rebuilt"
