@@ -27,13 +27,19 @@ def dose_issues(
     namer: IngredientNamer,
 ) -> tuple[list[Issue], DoseCheck]:
     """The dose of a proposed medication against the dose limits of its ingredients."""
-    given_as = administration_of(med.products)
-    limits = [
+    candidates = [
         limit
         for x in med.ingredients
         for limit in kb.ingredient_dose_limits.get(x, ())
         if route_ok(limit.routes, med.route)
-        and (limit.administration is None or given_as in (None, limit.administration))
+    ]
+    if not candidates:  # the common case: no limit, nothing parsed
+        return [], "no-limit"
+    given_as = administration_of(med.products)
+    limits = [
+        limit
+        for limit in candidates
+        if limit.administration is None or given_as in (None, limit.administration)
     ]
     if not limits:
         return [], "no-limit"
