@@ -48,3 +48,18 @@ capabilities:
   value: {{ .Values.api.logLevel | quote }}
 {{ include "ehr.secretEnv" . }}
 {{- end -}}
+
+{{/* Egress to Redis: the in-chart Redis by pod selector, an external one (redis.enabled false,
+e.g. a managed Redis with TLS) by networkPolicy.redisCidr. */}}
+{{- define "ehr.redisEgress" -}}
+{{- if .Values.redis.enabled -}}
+- to:
+    - podSelector:
+        matchLabels:
+          {{- include "ehr.selector" (dict "root" . "component" "redis") | nindent 10 }}
+  ports: [{port: 6379, protocol: TCP}]
+{{- else -}}
+- to: [{ipBlock: {cidr: {{ required "networkPolicy.redisCidr is required when redis.enabled is false" .Values.networkPolicy.redisCidr }}}}]
+  ports: [{port: 6379, protocol: TCP}]
+{{- end -}}
+{{- end -}}

@@ -7,6 +7,7 @@ deployment (or a test) can use another schema name without touching the models.
 
 from __future__ import annotations
 
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -17,7 +18,7 @@ from sqlalchemy.ext.asyncio import (
 from ehr.core.config import DatabaseSettings
 from ehr.core.db.models import MODEL_SCHEMA
 
-__all__ = ["create_engine", "create_sessionmaker"]
+__all__ = ["create_engine", "create_sessionmaker", "libpq_url"]
 
 
 def create_engine(settings: DatabaseSettings) -> AsyncEngine:
@@ -45,3 +46,15 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions for request-scoped units of work (the request commits; services only flush)."""
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+def libpq_url(settings: DatabaseSettings) -> str:
+    """``settings.url`` (SQLAlchemy + asyncpg) as a libpq URL, for the drivers used without
+    SQLAlchemy (asyncpg's LISTEN connection, psycopg for the job queue): no driver suffix, and
+    asyncpg's ``ssl=`` query parameter under libpq's name ``sslmode=`` (a managed database
+    with TLS required: ``?ssl=require``)."""
+    url = make_url(settings.url.get_secret_value()).set(drivername="postgresql")
+    query = dict(url.query)
+    if "ssl" in query:
+        query["sslmode"] = query.pop("ssl")
+    return url.set(query=query).render_as_string(hide_password=False)

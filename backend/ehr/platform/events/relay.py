@@ -31,7 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ehr.core.config import Settings
-from ehr.core.db.engine import create_engine, create_sessionmaker
+from ehr.core.db.engine import create_engine, create_sessionmaker, libpq_url
 from ehr.core.db.models import EventOutbox
 from ehr.core.redis_store import create_redis
 from ehr.platform.events.backoff import jittered
@@ -194,12 +194,6 @@ class Relay:
         logger.info("events.relay.stopped", stream=self.key)
 
 
-def libpq_url(settings: Settings) -> str:
-    """The database URL as asyncpg takes it (no SQLAlchemy driver suffix)."""
-    url = settings.db.url.get_secret_value()
-    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
-
-
 async def listen(
     settings: Settings, events: EventsSettings, wake: asyncio.Event, stop: asyncio.Event
 ) -> None:
@@ -215,7 +209,7 @@ async def listen(
         connection: asyncpg.Connection | None = None
         try:
             connection = await asyncpg.connect(
-                libpq_url(settings), server_settings={"application_name": "ehr-events-relay"}
+                libpq_url(settings.db), server_settings={"application_name": "ehr-events-relay"}
             )
             await connection.add_listener(NOTIFY_CHANNEL, on_notify)
             failures = 0

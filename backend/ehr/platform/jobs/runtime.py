@@ -30,10 +30,10 @@ from procrastinate.exceptions import ConnectorException, JobAborted
 from procrastinate.jobs import Job as QueueJob
 from procrastinate.psycopg_connector import PsycopgConnector
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ehr.core.config import DatabaseSettings
+from ehr.core.db.engine import libpq_url
 from ehr.core.db.migrate import validate_schema_name
 from ehr.core.db.models import Job, job_queue_schema
 from ehr.core.errors import AppError
@@ -53,7 +53,6 @@ __all__ = [
     "JobRetryStrategy",
     "build_queue_app",
     "count_queue",
-    "libpq_conninfo",
     "recover_stalled",
 ]
 
@@ -62,15 +61,6 @@ logger = structlog.get_logger(__name__)
 QUEUE_STATUS_NAMES: Final = ("todo", "doing", "succeeded", "failed", "cancelled", "aborted")
 _MAX_ERROR: Final = 1000
 PERIODIC_OWNER: Final = "system:periodic"
-
-
-def libpq_conninfo(db: DatabaseSettings) -> str:
-    """``settings.db.url`` (SQLAlchemy + asyncpg) as a libpq URL for psycopg."""
-    url = make_url(db.url.get_secret_value()).set(drivername="postgresql")
-    query = dict(url.query)
-    if "ssl" in query:  # asyncpg's name for libpq's sslmode
-        query["sslmode"] = query.pop("ssl")
-    return url.set(query=query).render_as_string(hide_password=False)
 
 
 class JobRetryStrategy(BaseRetryStrategy):
@@ -234,7 +224,7 @@ def build_queue_app(
     """A procrastinate app on the app schema's queue, one task per definition (name = kind)."""
     queue_schema = validate_schema_name(job_queue_schema(db.app_schema))
     connector = PsycopgConnector(
-        conninfo=libpq_conninfo(db),
+        conninfo=libpq_url(db),
         kwargs={"options": f"-c search_path={queue_schema}", "application_name": "ehr-worker"},
         min_size=1,
         max_size=pool_size,

@@ -15,12 +15,13 @@ from procrastinate.retry import RetryDecision
 from pydantic import SecretStr
 
 from ehr.core.config import DatabaseSettings
+from ehr.core.db.engine import libpq_url
 from ehr.core.db.models import Job
 from ehr.core.errors import NotFoundError, RequestValidationFailed
 from ehr.entrypoints.worker import WORKER_JOBS, load_jobs
 from ehr.platform import jobs
 from ehr.platform.jobs.queue import QUEUE_STATUSES, JobStatus, status_of
-from ehr.platform.jobs.runtime import JobRetryStrategy, _error_text, libpq_conninfo
+from ehr.platform.jobs.runtime import JobRetryStrategy, _error_text
 from ehr.platform.jobs.service import decode_cursor, encode_cursor
 
 NOW = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
@@ -131,9 +132,11 @@ def test_a_cursor_round_trips_and_a_forged_one_is_422() -> None:
         decode_cursor("not-a-cursor")
 
 
-def test_the_worker_connects_with_libpq_parameters() -> None:
+def test_the_worker_and_the_relay_connect_with_libpq_parameters() -> None:
     db = DatabaseSettings(url=SecretStr("postgresql+asyncpg://ehr:p%40ss@db:5432/ehr?ssl=require"))
-    assert libpq_conninfo(db) == "postgresql://ehr:p%40ss@db:5432/ehr?sslmode=require"
+    assert libpq_url(db) == "postgresql://ehr:p%40ss@db:5432/ehr?sslmode=require"
+    plain = DatabaseSettings(url=SecretStr("postgresql+asyncpg://ehr:pw@db:5432/ehr"))
+    assert libpq_url(plain) == "postgresql://ehr:pw@db:5432/ehr"
 
 
 def test_a_failed_runs_error_keeps_our_texts_and_only_the_type_of_others() -> None:
