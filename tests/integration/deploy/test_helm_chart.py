@@ -10,61 +10,19 @@ machine that lacks it; the validator's modules likewise.
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from support.deploy_tools import GO, ROOT, helm, run
 
-ROOT = Path(__file__).resolve().parents[3]
 CHART = ROOT / "k8s" / "ehr-platform"
 PRODUCTION = ROOT / "k8s" / "values-production.yaml"
 VALIDATOR = ROOT / "k8s" / "validate"
-HELM_VERSION = "v4.3.2"
-GO = shutil.which("go") or "go"
-
-
-def _run(
-    args: list[str], *, cwd: Path = ROOT, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603 - fixed tool invocations on the repository's files
-        args,
-        cwd=cwd,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-        env={**os.environ, "GOFLAGS": "-mod=mod"},
-    )
-
-
-@cache
-def helm() -> str:
-    found = shutil.which("helm")
-    local = ROOT / ".stack" / "bin" / "helm"
-    if found:
-        return found
-    if not local.is_file():
-        local.parent.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run(  # noqa: S603 - the pinned Helm release from the Go module proxy
-            [GO, "install", f"helm.sh/helm/v4/cmd/helm@{HELM_VERSION}"],
-            capture_output=True,
-            text=True,
-            timeout=1200,
-            check=False,
-            env={**os.environ, "GOBIN": str(local.parent)},
-        )
-        assert done.returncode == 0, done.stderr[-2000:]
-    return str(local)
 
 
 def render(*extra: str) -> str:
-    done = _run([helm(), "template", "rel", str(CHART), *extra])
+    done = run([helm(), "template", "rel", str(CHART), *extra])
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -78,13 +36,13 @@ VALUES = {"default": (), "production": ("-f", str(PRODUCTION))}
 
 @pytest.mark.parametrize("values", list(VALUES), ids=list(VALUES))
 def test_the_chart_lints(values: str) -> None:
-    done = _run([helm(), "lint", "--strict", str(CHART), *VALUES[values]])
+    done = run([helm(), "lint", "--strict", str(CHART), *VALUES[values]])
     assert done.returncode == 0, done.stdout + done.stderr
 
 
 @pytest.mark.parametrize("values", list(VALUES), ids=list(VALUES))
 def test_rendered_manifests_decode_strictly_into_the_kubernetes_types(values: str) -> None:
-    done = _run([GO, "run", "."], cwd=VALIDATOR, stdin=render(*VALUES[values]))
+    done = run([GO, "run", "."], cwd=VALIDATOR, stdin=render(*VALUES[values]))
     assert done.returncode == 0, done.stdout + done.stderr
     assert " 0 failed" in done.stdout
 
@@ -92,16 +50,16 @@ def test_rendered_manifests_decode_strictly_into_the_kubernetes_types(values: st
 def test_the_validator_refuses_unknown_fields_and_kinds() -> None:
     bad = render().replace("  replicas: 1\n", "  replicass: 1\n", 1)
     assert bad != render()
-    done = _run([GO, "run", "."], cwd=VALIDATOR, stdin=bad)
+    done = run([GO, "run", "."], cwd=VALIDATOR, stdin=bad)
     assert done.returncode == 1, done.stdout
     assert "unknown field" in done.stdout
     alien = "apiVersion: example.org/v1\nkind: Widget\nmetadata: {name: w}\n"
-    assert _run([GO, "run", "."], cwd=VALIDATOR, stdin=alien).returncode == 1
+    assert run([GO, "run", "."], cwd=VALIDATOR, stdin=alien).returncode == 1
 
 
 def test_wrong_values_fail_at_install() -> None:
     for setting in ("api.replicas=0", "api.workers=99", "ingress.host=Not_A_Host", "bogus=1"):
-        done = _run([helm(), "template", "rel", str(CHART), "--set", setting])
+        done = run([helm(), "template", "rel", str(CHART), "--set", setting])
         assert done.returncode != 0, setting
         assert "values don't meet the specifications" in done.stderr or "schema" in done.stderr
 
@@ -209,3 +167,27 @@ def test_the_chart_runs_the_processes_compose_runs() -> None:
         for e in d["spec"]["template"]["spec"]["containers"][0]["env"]
     }
     assert set(compose["services"]["worker"]["environment"]) <= worker_env
+
+
+def test_an_external_redis_is_reached_by_its_range_and_never_rendered() -> None:
+    external = ("--set", "redis.enabled=false", "--set", "networkPolicy.redisCidr=10.20.192.0/18")
+    docs = manifests(*external)
+    names = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    assert ("Deployment", "rel-redis") not in names
+    assert ("NetworkPolicy", "rel-redis") not in names
+    policies = {d["metadata"]["name"]: d for d in docs if d["kind"] == "NetworkPolicy"}
+    for component in ("rel-api", "rel-worker"):
+        to_redis = [
+            rule["to"]
+            for rule in policies[component]["spec"]["egress"]
+            if rule.get("ports") == [{"port": 6379, "protocol": "TCP"}]
+        ]
+        assert to_redis == [[{"ipBlock": {"cidr": "10.20.192.0/18"}}]], component
+    done = run([GO, "run", "."], cwd=VALIDATOR, stdin=render(*external))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_an_external_redis_without_its_range_fails_at_install() -> None:
+    done = run([helm(), "template", "rel", str(CHART), "--set", "redis.enabled=false",
+                "--set", "networkPolicy.redisCidr="])  # fmt: skip
+    assert done.returncode != 0
