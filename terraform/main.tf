@@ -19,6 +19,7 @@ module "network" {
   zone_count              = var.zone_count
   single_nat_gateway      = var.single_nat_gateway
   flow_log_retention_days = var.log_retention_days
+  kms_key_arn             = module.secrets.kms_key_arn
 }
 
 module "secrets" {
@@ -51,6 +52,7 @@ module "app_database" {
   multi_az                 = var.multi_az
   backup_retention_days    = var.backup_retention_days
   deletion_protection      = var.deletion_protection
+  log_retention_days       = var.log_retention_days
   subnet_ids               = module.network.database_subnet_ids
   vpc_id                   = module.network.vpc_id
   client_security_group_id = module.cluster.node_security_group_id
@@ -69,6 +71,7 @@ module "hapi_database" {
   multi_az                 = var.multi_az
   backup_retention_days    = var.backup_retention_days
   deletion_protection      = var.deletion_protection
+  log_retention_days       = var.log_retention_days
   subnet_ids               = module.network.database_subnet_ids
   vpc_id                   = module.network.vpc_id
   client_security_group_id = module.cluster.node_security_group_id

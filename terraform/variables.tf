@@ -104,8 +104,8 @@ variable "node_groups" {
 
 variable "postgres_version" {
   type        = string
-  description = "PostgreSQL version for both instances (HAPI supports 13 and later)."
-  default     = "16.6"
+  description = "PostgreSQL major version for both instances (RDS applies minor versions in the maintenance window; HAPI supports 13 and later)."
+  default     = "16"
 }
 
 variable "app_db_instance_class" {

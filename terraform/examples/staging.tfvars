@@ -7,8 +7,12 @@ zone_count         = 2
 single_nat_gateway = true
 log_retention_days = 30
 
-cluster_admin_principal_arns = ["arn:aws:iam::111122223333:role/platform-admins"]
-cluster_public_access_cidrs  = ["203.0.113.0/24"]
+# Include the identity that runs Terraform: the creator gets no cluster access of its own.
+cluster_admin_principal_arns = [
+  "arn:aws:iam::111122223333:role/platform-admins",
+  "arn:aws:iam::111122223333:role/ci-deploy",
+]
+cluster_public_access_cidrs = ["203.0.113.0/24"]
 node_groups = {
   general = {
     instance_types = ["m7i.large"]

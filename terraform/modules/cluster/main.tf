@@ -138,11 +138,14 @@ resource "aws_eks_node_group" "this" {
   depends_on = [aws_iam_role_policy_attachment.node]
 }
 
+# The VPC CNI enforces NetworkPolicies only when asked to: without enableNetworkPolicy the chart's
+# policies would be accepted and ignored.
 resource "aws_eks_addon" "this" {
   for_each                    = toset(["vpc-cni", "coredns", "kube-proxy"])
   cluster_name                = aws_eks_cluster.this.name
   addon_name                  = each.value
   resolve_conflicts_on_update = "OVERWRITE"
+  configuration_values        = each.value == "vpc-cni" ? jsonencode({ enableNetworkPolicy = "true" }) : null
 
   depends_on = [aws_eks_node_group.this]
 }

@@ -6,6 +6,14 @@ locals {
   major = split(".", var.engine_version)[0]
 }
 
+# The log groups RDS exports to, created first so that they are encrypted and expire.
+resource "aws_cloudwatch_log_group" "exports" {
+  for_each          = toset(["postgresql", "upgrade"])
+  name              = "/aws/rds/instance/${var.name}/${each.value}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+}
+
 resource "aws_db_subnet_group" "this" {
   name       = var.name
   subnet_ids = var.subnet_ids
@@ -13,7 +21,7 @@ resource "aws_db_subnet_group" "this" {
 
 resource "aws_security_group" "this" {
   name        = "${var.name}-postgres"
-  description = "PostgreSQL ${var.name}: from the cluster's nodes only"
+  description = "PostgreSQL ${var.name}: from the cluster nodes only"
   vpc_id      = var.vpc_id
 }
 
@@ -27,8 +35,8 @@ resource "aws_vpc_security_group_ingress_rule" "from_cluster" {
 }
 
 resource "aws_db_parameter_group" "this" {
-  name   = var.name
-  family = "postgres${local.major}"
+  name_prefix = "${var.name}-"
+  family      = "postgres${local.major}"
 
   parameter {
     name         = "rds.force_ssl"
@@ -36,11 +44,21 @@ resource "aws_db_parameter_group" "this" {
     apply_method = "pending-reboot"
   }
 
-  # Statements slower than a second are logged (text with parameters redacted by RDS's default
-  # log_parameter_max_length_on_error = 0); connection churn is visible.
+  # Statements slower than a second are logged, their text only: bind parameters (which may
+  # carry personal data) are never written to the log, neither for slow statements nor errors.
   parameter {
     name  = "log_min_duration_statement"
     value = "1000"
+  }
+
+  parameter {
+    name  = "log_parameter_max_length"
+    value = "0"
+  }
+
+  parameter {
+    name  = "log_parameter_max_length_on_error"
+    value = "0"
   }
 
   parameter {
@@ -88,9 +106,17 @@ resource "aws_db_instance" "this" {
   auto_minor_version_upgrade      = true
   allow_major_version_upgrade     = false
   apply_immediately               = false
-  enabled_cloudwatch_logs_exports = ["postgresql", "upgrade"]
+  enabled_cloudwatch_logs_exports = keys(aws_cloudwatch_log_group.exports)
 
   performance_insights_enabled          = true
   performance_insights_kms_key_id       = var.kms_key_arn
   performance_insights_retention_period = 7
+
+  # RDS moves the minor version itself (auto_minor_version_upgrade); Terraform must not try to
+  # move it back. A major upgrade is a deliberate change of var.engine_version and the family.
+  lifecycle {
+    ignore_changes = [engine_version]
+  }
+
+  depends_on = [aws_cloudwatch_log_group.exports]
 }

@@ -15,7 +15,7 @@ variable "master_username" {
 
 variable "engine_version" {
   type        = string
-  description = "PostgreSQL major.minor version (minor upgrades are applied in the maintenance window)."
+  description = "PostgreSQL major version, e.g. 16 (RDS applies minor upgrades in the maintenance window)."
 }
 
 variable "instance_class" {
@@ -66,6 +66,11 @@ variable "vpc_id" {
 variable "client_security_group_id" {
   type        = string
   description = "The only security group allowed to connect (the Kubernetes nodes')."
+}
+
+variable "log_retention_days" {
+  type        = number
+  description = "How long the exported PostgreSQL logs are kept."
 }
 
 variable "kms_key_arn" {

@@ -23,6 +23,11 @@ variable "single_nat_gateway" {
   description = "One NAT gateway for all zones (cheaper, one zone's outage cuts egress) instead of one per zone."
 }
 
+variable "kms_key_arn" {
+  type        = string
+  description = "Encrypts the flow logs."
+}
+
 variable "flow_log_retention_days" {
   type        = number
   description = "How long VPC flow logs are kept in CloudWatch Logs."

@@ -4,18 +4,19 @@
 # rotation reaches the pods on their next restart), and the ehr-platform chart itself.
 
 locals {
-  oidc_host              = replace(var.oidc_issuer, "https://", "")
-  eso_namespace          = "external-secrets"
-  eso_service_account    = "external-secrets"
-  platform_secret_name   = "${var.name}-secrets"
-  secret_store_name      = "${var.name}-aws"
-  app_db                 = var.app_database
-  hapi_db                = var.hapi_database
-  app_db_host            = "${local.app_db.address}:${local.app_db.port}"
-  hapi_db_host           = "${local.hapi_db.address}:${local.hapi_db.port}"
-  redis_host             = "${var.redis.address}:${var.redis.port}"
-  readable_secret_arns   = [var.app_secret_arn, local.app_db.master_secret_arn, local.hapi_db.master_secret_arn]
-  ingress_nginx_defaults = { controller = { service = { annotations = { "service.beta.kubernetes.io/aws-load-balancer-type" = "nlb", "service.beta.kubernetes.io/aws-load-balancer-scheme" = "internet-facing" } }, config = { "use-forwarded-headers" = "false", "hsts" = "true", "ssl-redirect" = "true" } } }
+  oidc_host            = replace(var.oidc_issuer, "https://", "")
+  eso_namespace        = "external-secrets"
+  eso_service_account  = "external-secrets"
+  platform_secret_name = "${var.name}-secrets"
+  secret_store_name    = "${var.name}-aws"
+  app_db               = var.app_database
+  hapi_db              = var.hapi_database
+  app_db_host          = "${local.app_db.address}:${local.app_db.port}"
+  hapi_db_host         = "${local.hapi_db.address}:${local.hapi_db.port}"
+  redis_host           = "${var.redis.address}:${var.redis.port}"
+  readable_secret_arns = [var.app_secret_arn, local.app_db.master_secret_arn, local.hapi_db.master_secret_arn]
+  # An internet-facing NLB from the in-tree cloud controller (no AWS Load Balancer Controller).
+  ingress_nginx_defaults = { controller = { service = { annotations = { "service.beta.kubernetes.io/aws-load-balancer-type" = "nlb" } }, config = { "use-forwarded-headers" = "false", "hsts" = "true", "ssl-redirect" = "true" } } }
 }
 
 data "aws_partition" "current" {}

@@ -14,7 +14,7 @@ resource "aws_elasticache_subnet_group" "this" {
 
 resource "aws_security_group" "this" {
   name        = "${var.name}-redis"
-  description = "Redis ${var.name}: from the cluster's nodes only"
+  description = "Redis ${var.name}: from the cluster nodes only"
   vpc_id      = var.vpc_id
 }
 
@@ -28,7 +28,9 @@ resource "aws_vpc_security_group_ingress_rule" "from_cluster" {
 }
 
 resource "aws_elasticache_parameter_group" "this" {
-  name   = var.name
+  # ElastiCache has no name_prefix: the version is in the name, so an upgrade creates the new
+  # group before the old one is destroyed without a name clash.
+  name   = "${var.name}-${replace(var.engine_version, ".", "-")}"
   family = "redis${local.major}"
 
   parameter {

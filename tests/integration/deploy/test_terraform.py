@@ -337,3 +337,37 @@ def test_no_secret_value_is_written_in_the_configuration() -> None:
     for example in EXAMPLES:
         text = example.read_text(encoding="utf-8")
         assert not re.search(r"(password|token|secret)\s*=", text, re.I), example
+
+
+AWS_DESCRIPTION = re.compile(r"^[a-zA-Z0-9 ._\-:/()#,@\[\]+=&;{}!$*]*$")
+
+
+def test_security_group_descriptions_use_only_what_aws_accepts() -> None:
+    groups = [
+        (module, body["attributes"]["description"])
+        for module, items in config().items()
+        for address, body in items.items()
+        if address.startswith("resource.aws_security_group.")
+    ]
+    assert groups
+    for module, description in groups:
+        text = description if isinstance(description, str) else expr(description)
+        assert AWS_DESCRIPTION.match(text.strip('"')), (module, text)
+
+
+def test_network_policies_are_enforced_and_logs_carry_no_parameters() -> None:
+    addon = attrs("modules/cluster", "resource.aws_eks_addon.this")
+    assert "enableNetworkPolicy" in expr(addon["configuration_values"])
+    assert '"vpc-cni"' in expr(addon["configuration_values"])
+    parameters = {
+        p["attributes"]["name"]: p["attributes"]["value"]
+        for p in blocks("modules/database", "resource.aws_db_parameter_group.this", "parameter")
+    }
+    assert parameters["log_parameter_max_length"] == "0"
+    assert parameters["log_parameter_max_length_on_error"] == "0"
+    for module, address in (
+        ("modules/database", "resource.aws_cloudwatch_log_group.exports"),
+        ("modules/network", "resource.aws_cloudwatch_log_group.flow"),
+        ("modules/cluster", "resource.aws_cloudwatch_log_group.control_plane"),
+    ):
+        assert expr(attrs(module, address)["kms_key_id"]) == "var.kms_key_arn", module
