@@ -17,7 +17,14 @@ from ehr.fhir.bundles import bundle_resources
 from ehr.fhir.errors import FhirConflict
 from ehr.fhir.transport import HttpBackend
 
-__all__ = ["CLEANUP_ORDER", "delete_resources", "delete_tagged", "live_fhir_client", "tag_search"]
+__all__ = [
+    "CLEANUP_ORDER",
+    "delete_resources",
+    "delete_tagged",
+    "delete_with_retries",
+    "live_fhir_client",
+    "tag_search",
+]
 
 # Every type the tests create, referrers first.
 CLEANUP_ORDER = (
@@ -65,10 +72,11 @@ async def delete_resources(
             params["_tag"] = tag_search(tag)
         bundle = await tenant_fhir.search(resource_type, params, single_page=True)
         for resource in bundle_resources(bundle, resource_type):
-            await _delete_with_retries(tenant_fhir, resource_type, resource["id"])
+            await delete_with_retries(tenant_fhir, resource_type, resource["id"])
 
 
-async def _delete_with_retries(tenant_fhir: TenantFhirClient, resource_type: str, id_: str) -> None:
+async def delete_with_retries(tenant_fhir: TenantFhirClient, resource_type: str, id_: str) -> None:
+    """Delete one resource; a conflict HAPI raises racing its own work is retried with backoff."""
     for pause in (0.5, 1.0, 2.0, 4.0):
         try:
             await tenant_fhir.delete(resource_type, id_)  # idempotent in HAPI

@@ -56,6 +56,7 @@ from ehr.platform.gateway.router import router as fhir_gateway_router
 from ehr.platform.health.router import router as health_router
 from ehr.platform.jobs import router as jobs_router
 from ehr.platform.realtime import router as realtime_router
+from ehr.platform.smart import router as smart_router
 from ehr.platform.webhooks import router as webhooks_router
 
 __all__ = ["LifespanState", "create_app"]
@@ -167,6 +168,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_docs_router)
     app.include_router(health_router)
     app.include_router(auth_router)
+    app.include_router(smart_router)
     app.include_router(patients.router)
     app.include_router(chart.router)
     app.include_router(encounters.router)

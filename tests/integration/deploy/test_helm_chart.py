@@ -76,7 +76,7 @@ def test_only_the_api_is_routed_and_hapi_is_fenced(values: str) -> None:
     }
     assert backends == {"rel-api"}
     paths = {p["path"] for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]}
-    assert {"/api", "/fhir", "/cds-services", "/.well-known"} <= paths
+    assert {"/api", "/fhir", "/oauth2", "/cds-services", "/.well-known"} <= paths
     assert ingress["spec"]["tls"]
     policies = {d["metadata"]["name"]: d for d in docs if d["kind"] == "NetworkPolicy"}
     assert {"rel-default-deny", "rel-hapi", "rel-redis", "rel-api", "rel-worker"} <= set(policies)

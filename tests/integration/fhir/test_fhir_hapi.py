@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 from hapi_factories import MRN_SYSTEM, make_encounter, make_observation, make_patient, new_mrn
+from support.hapi_data import delete_with_retries
 
 from ehr.core.config import Settings
 from ehr.core.request_context import request_id_var
@@ -175,7 +176,9 @@ async def test_delete_then_read_is_gone(
     tenant_fhir: TenantFhirClient, test_tag: dict[str, str]
 ) -> None:
     created = await tenant_fhir.create(make_patient(test_tag))
-    await tenant_fhir.delete("Patient", created["id"])
+    # HAPI can refuse a delete racing its own indexing of the create (HAPI-0550, seen on a loaded
+    # machine): retried with backoff like the suite's clean-up.
+    await delete_with_retries(tenant_fhir, "Patient", created["id"])
     with pytest.raises(FhirResourceGone) as caught:
         await tenant_fhir.read("Patient", created["id"])
     assert caught.value.status_code == 410

@@ -86,6 +86,8 @@ def test_every_operation_documents_its_errors_in_the_doors_format(document: dict
                 continue  # /ready's 503 is its readiness report (operational JSON), by design
             media = set(response.get("content") or {})
             expected = "application/fhir+json" if fhir else "application/problem+json"
+            if path.startswith("/oauth2/") and status in {"400", "401"}:
+                expected = "application/json"  # OAuth errors are RFC 6749 §5.2 JSON (ADR 0032)
             if media and expected not in media:
                 problems.append(f"{method.upper()} {path} {status}: {sorted(media)}")
     assert not problems, "\n".join(problems)
@@ -93,7 +95,7 @@ def test_every_operation_documents_its_errors_in_the_doors_format(document: dict
 
 def test_authenticated_operations_document_401_and_403(document: dict[str, Any]) -> None:
     public = {"/health", "/ready", "/metrics", "/.well-known/jwks.json", "/api/auth/login",
-              "/api/auth/login/mfa", "/api/auth/token/refresh"}  # fmt: skip
+              "/api/auth/login/mfa", "/api/auth/token/refresh", "/oauth2/token"}  # fmt: skip
     missing = [
         f"{method.upper()} {path}"
         for path, method, operation in _operations(document)

@@ -63,6 +63,8 @@ __all__ = [
     "RevokedToken",
     "RoleGrant",
     "SigningKey",
+    "SmartAssertionUse",
+    "SmartClient",
     "Tenant",
     "User",
     "WebhookDelivery",
@@ -275,6 +277,44 @@ class ApiKey(Base):
     rotated_from_id: Mapped[uuid.UUID | None]
 
 
+class SmartClient(Base):
+    """A registered SMART client of one tenant (ADR 0032). Backend Services clients
+    (``kind`` "backend_service") authenticate with a JWT signed by a key of their registered
+    JWKS (``private_key_jwt``) and may be granted only ``system/`` scopes from ``scopes``."""
+
+    __tablename__ = "smart_clients"
+    __table_args__ = (
+        Index(None, "tenant_id"),
+        CheckConstraint("kind IN ('backend_service')", name="kind_known"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    # The OAuth client_id (random, unique across tenants: the token endpoint finds the tenant).
+    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    # The public keys (a JWKS document) the client signs its assertions with.
+    jwks: Mapped[dict[str, Any]]
+    scopes: Mapped[list[str]] = mapped_column(ARRAY(String(128)), default=list)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    created_by: Mapped[str | None] = mapped_column(String(200))
+    disabled_at: Mapped[datetime | None]
+
+
+class SmartAssertionUse(Base):
+    """A client assertion's ``jti`` seen at the token endpoint, kept until the assertion expires:
+    the primary key refuses its replay (durably, in PostgreSQL)."""
+
+    __tablename__ = "smart_assertion_uses"
+
+    client_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("smart_clients.id", ondelete="CASCADE"), primary_key=True
+    )
+    jti: Mapped[str] = mapped_column(String(255), primary_key=True)
+    expires_at: Mapped[datetime]
+
+
 class SigningKey(Base):
     """An asymmetric JWT signing key (ES256) with its ``kid``; private part encrypted at rest.
 
@@ -328,7 +368,8 @@ class AuditRecord(Base):
     # Position in the (tenant, shard) chain, 1-based, gapless.
     seq: Mapped[int] = mapped_column(BigInteger)
     occurred_at: Mapped[datetime] = mapped_column(server_default=func.now())
-    actor_type: Mapped[str] = mapped_column(String(16))  # user | api_key | cds_client | system
+    # user | api_key | cds_client | smart_client | system
+    actor_type: Mapped[str] = mapped_column(String(16))
     actor_id: Mapped[str | None] = mapped_column(String(64))
     actor_roles: Mapped[list[str]] = mapped_column(ARRAY(String(32)), default=list)
     action: Mapped[str] = mapped_column(String(64))  # e.g. patient:read, fhir:search

@@ -51,6 +51,7 @@ from ehr.entrypoints.cli.jobs import jobs_app, worker
 from ehr.entrypoints.cli.medication_safety import app as medication_safety_app
 from ehr.entrypoints.cli.order_sets import app as order_sets_app
 from ehr.entrypoints.cli.runner import run, settings_or_exit
+from ehr.entrypoints.cli.smart import app as smart_app
 from ehr.entrypoints.cli.tenancy import api_keys_app, tenants_app, users_app
 from ehr.entrypoints.cli.webhooks import webhooks_app
 from ehr.fhir import FhirClient
@@ -79,6 +80,7 @@ app.add_typer(webhooks_app, name="webhooks")
 app.command()(worker)
 app.add_typer(order_sets_app, name="order-sets")
 app.add_typer(contract_app, name="contract")
+app.add_typer(smart_app, name="smart")
 
 
 def worker_count(configured: int) -> int:

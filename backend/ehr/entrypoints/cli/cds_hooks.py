@@ -14,16 +14,15 @@ private or symmetric keys, http URLs...) exits with status 2, an unavailable dat
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehr.core.config import Settings
 from ehr.core.db.models import CdsClient
-from ehr.entrypoints.cli.runner import fail, run
+from ehr.entrypoints.cli.runner import read_jwks_file, run
 from ehr.fhir import FhirClient
 from ehr.modules.cds_hooks import (
     disable_client,
@@ -43,22 +42,6 @@ clients_app = typer.Typer(
     help="Trusted CDS clients (JWT issuers and their public keys).", no_args_is_help=True
 )
 app.add_typer(clients_app, name="clients")
-
-_MAX_JWKS_FILE = 256 * 1024
-
-
-def _read_jwks(command: str, path: Path) -> Any:
-    try:
-        if path.stat().st_size > _MAX_JWKS_FILE:
-            raise fail(command, f"{path} is larger than {_MAX_JWKS_FILE} bytes")
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise fail(command, f"cannot read {path} ({type(exc).__name__})") from None
-    except ValueError:
-        raise fail(command, f"{path} is not JSON") from None
-    if isinstance(document, dict) and "keys" not in document and "kty" in document:
-        return {"keys": [document]}  # a single JWK
-    return document
 
 
 def _describe(client: CdsClient) -> str:
@@ -98,7 +81,7 @@ def clients_add(
 ) -> None:
     """Trust a CDS client: its issuer, keys and FHIR servers."""
     command = "cds-hooks clients add"
-    jwks = _read_jwks(command, jwks_file) if jwks_file is not None else None
+    jwks = read_jwks_file(command, jwks_file) if jwks_file is not None else None
 
     async def work(settings: Settings, session: AsyncSession, fhir: FhirClient) -> None:
         client = await register_client(

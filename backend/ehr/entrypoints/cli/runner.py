@@ -11,8 +11,10 @@ unavailable dependency with 1. Logging is at WARNING (a command's output is its 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from pathlib import Path
+from typing import Any, Final, TypeVar
 
 import typer
 from sqlalchemy import func, select
@@ -26,7 +28,7 @@ from ehr.core.observability import configure_logging
 from ehr.fhir import FhirClient
 from ehr.platform.tenancy import get_tenant_by_slug
 
-__all__ = ["fail", "run", "settings_or_exit", "user_by_name"]
+__all__ = ["fail", "read_jwks_file", "run", "settings_or_exit", "user_by_name"]
 
 T = TypeVar("T")
 
@@ -38,6 +40,25 @@ def settings_or_exit() -> Settings:
     except SettingsError as exc:
         typer.echo(str(exc.code), err=True)
         raise typer.Exit(code=2) from None
+
+
+_MAX_JWKS_FILE: Final = 256 * 1024
+
+
+def read_jwks_file(command: str, path: Path) -> Any:
+    """A client's public keys from a file: a JWKS ``{"keys": [...]}`` or one JWK (checked by
+    the registry that stores them)."""
+    try:
+        if path.stat().st_size > _MAX_JWKS_FILE:
+            raise fail(command, f"{path} is larger than {_MAX_JWKS_FILE} bytes")
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise fail(command, f"cannot read {path} ({type(exc).__name__})") from None
+    except ValueError:
+        raise fail(command, f"{path} is not JSON") from None
+    if isinstance(document, dict) and "keys" not in document and "kty" in document:
+        return {"keys": [document]}  # a single JWK
+    return document
 
 
 def fail(command: str, message: str, *, code: int = 2) -> typer.Exit:

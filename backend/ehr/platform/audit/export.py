@@ -62,6 +62,7 @@ ACTOR_SYSTEMS: Final = {
     "user": "urn:ehr:user",
     "api_key": "urn:ehr:api-key",
     "cds_client": "urn:ehr:cds-client",
+    "smart_client": "urn:ehr:smart-client",
     "system": "urn:ehr:system",
 }
 DCM: Final = "http://dicom.nema.org/resources/ontology/DCM"

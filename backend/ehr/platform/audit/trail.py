@@ -40,7 +40,7 @@ BREAK_GLASS_PURPOSE: Final = "ETREAT"
 SYSTEM_TENANT: Final = "_system"
 
 Outcome = Literal["success", "failure", "denied"]
-ActorType = Literal["user", "api_key", "cds_client", "system"]
+ActorType = Literal["user", "api_key", "cds_client", "smart_client", "system"]
 
 
 @dataclass(slots=True)

@@ -38,7 +38,7 @@ from fastapi import Depends, Request
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ehr.core.db.models import ApiKey
+from ehr.core.db.models import ApiKey, SmartClient, Tenant
 from ehr.core.dependencies import AppResources, get_resources
 from ehr.core.redis_store import redis_health
 from ehr.platform.auth.api_keys import (
@@ -146,7 +146,10 @@ async def authenticate(
         if looks_like_api_key(credential):
             return await _api_key_principal(resources, db, credential, rate_limit_per_minute)
         claims = await verify_access_token_cached(db.session, resources.settings, credential)
-        principal = await _user_principal(resources, db, claims, rate_limit_per_minute)
+        if claims.client_id is not None:
+            principal = await _smart_client_principal(resources, db, claims, rate_limit_per_minute)
+        else:
+            principal = await _user_principal(resources, db, claims, rate_limit_per_minute)
     request.state.access_claims = claims
     return principal
 
@@ -197,6 +200,53 @@ async def _user_principal(
         token_id=claims.jti,
         username=account.username,
         patient_id=account.patient_id,
+    )
+
+
+async def _smart_client_principal(
+    resources: AppResources, db: _Database, claims: AccessClaims, per_minute: int | None
+) -> Principal:
+    """A SMART Backend Services token: its client still registered, enabled and in the token's
+    tenant (checked on every request: disabling a client stops its tokens at once)."""
+    redis = resources.redis
+    rate = _rate(claims.subject, per_minute)
+    checked = await check_in_redis(
+        redis, deny_ids=deny_ids(claims.jti, None), version_keys=(), rate=rate
+    )
+    if checked is not None and checked.ready:
+        revoked = checked.denied
+    else:
+        reachable = checked is not None
+        revoked = await revoked_in_postgres(
+            await db.session(), redis, deny_ids(claims.jti, None), redis_reachable=reachable
+        )
+    if revoked:
+        logger.info("auth.token.refused", reason="revoked")
+        raise BearerChallenge("The access token has been revoked")
+    session = await db.session()
+    client = await session.get(SmartClient, claims.subject)
+    tenant = await session.get(Tenant, claims.tenant_id)
+    if (
+        client is None
+        or client.disabled_at is not None
+        or client.client_id != claims.client_id
+        or client.tenant_id != claims.tenant_id
+        or tenant is None
+        or tenant.slug != claims.tenant
+        or tenant.status != "active"
+    ):
+        logger.info("auth.token.refused", reason="client_inactive")
+        raise BearerChallenge("The client is not active")
+    _enforce_rate(resources, rate, checked)
+    return Principal(
+        kind="smart_client",
+        subject=client.id,
+        tenant=tenant.slug,
+        tenant_id=tenant.id,
+        roles=frozenset(),
+        scopes=claims.scopes & frozenset(client.scopes),
+        token_id=claims.jti,
+        username=client.client_id,
     )
 
 

@@ -18,8 +18,8 @@ class Principal:
     The tenant comes from the verified credential, never from a header the caller chooses.
     """
 
-    kind: Literal["user", "api_key"]
-    # User id or API key id.
+    kind: Literal["user", "api_key", "smart_client"]
+    # User id, API key id, or a SMART client's id.
     subject: uuid.UUID
     # Tenant slug (= HAPI partition name) and id.
     tenant: str
@@ -38,6 +38,12 @@ class Principal:
     def permissions(self) -> frozenset[str]:
         """Permissions this principal holds: from its roles, plus an API key's explicit grants."""
         return frozenset(str(p) for p in permissions_for(self.roles)) | self.key_permissions
+
+    @property
+    def is_system_client(self) -> bool:
+        """A machine acting for itself (API key, SMART Backend Services client): ``system/``
+        scopes, no user, no patient context."""
+        return self.kind in ("api_key", "smart_client")
 
     def has(self, permission: Permission | str) -> bool:
         return str(permission) in self.permissions

@@ -104,6 +104,9 @@ class AccessClaims:
     expires_at: datetime
     session_id: uuid.UUID | None
     kid: str
+    # A SMART client's token (Backend Services): the registered client's client_id; the subject
+    # is then the client's id, not a user's.
+    client_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +249,9 @@ def decode_access_token(
     if not isinstance(scope, str):
         raise _refuse("claim_scope")
     sid = claims.get("sid")
+    client_id = claims.get("client_id")
+    if client_id is not None and not isinstance(client_id, str):
+        raise _refuse("claim_client_id")
     return AccessClaims(
         subject=_uuid_claim(claims, "sub"),
         tenant_id=_uuid_claim(claims, "tid"),
@@ -257,6 +263,7 @@ def decode_access_token(
         expires_at=datetime.fromtimestamp(_int_claim(claims, "exp"), UTC),
         session_id=_uuid_claim(claims, "sid") if sid is not None else None,
         kid=kid,
+        client_id=client_id,
     )
 
 
@@ -358,13 +365,16 @@ def encode_access_token(
     session_id: uuid.UUID | None = None,
     now: datetime | None = None,
     ttl_seconds: int | None = None,
+    scopes: Iterable[str] | None = None,
+    client_id: str | None = None,
 ) -> IssuedAccessToken:
-    """Sign an access token for a user (roles sorted; scopes derived from the roles)."""
+    """Sign an access token for a user (roles sorted; scopes derived from the roles), or, with
+    ``client_id`` and ``scopes``, for a SMART client (subject = the client's id)."""
     issued = (now or datetime.now(UTC)).replace(microsecond=0)
     ttl = settings.auth.access_token_ttl_seconds if ttl_seconds is None else ttl_seconds
     expires = issued + timedelta(seconds=ttl)
     role_list = sorted(set(roles))
-    scope = " ".join(sorted(scopes_for(role_list)))
+    scope = " ".join(sorted(scopes_for(role_list) if scopes is None else set(scopes)))
     jti = secrets.token_urlsafe(24)
     claims: dict[str, Any] = {
         "iss": settings.auth.issuer,
@@ -381,6 +391,8 @@ def encode_access_token(
     }
     if session_id is not None:
         claims["sid"] = str(session_id)
+    if client_id is not None:
+        claims["client_id"] = client_id
     token = jwt.encode(
         claims, key.private_pem.decode("ascii"), algorithm=ALGORITHM, headers={"kid": key.kid}
     )

@@ -25,6 +25,8 @@ from ehr.fhir.errors import FhirResourceNotFound, FhirUpstreamError
 from ehr.fhir.passthrough import FhirPassThrough
 from ehr.platform.gateway.intake import FHIR_JSON
 from ehr.platform.gateway.response import SMALL_ANSWER
+from ehr.platform.smart import ASSERTION_ALGORITHMS
+from ehr.platform.smart import TOKEN_PATH as SMART_TOKEN_PATH
 from ehr.platform.tenancy.service import RESERVED_SLUGS
 
 __all__ = [
@@ -58,12 +60,11 @@ def public_fhir(settings: Settings, tenant: str | None = None) -> str:
 
 
 def _endpoints(settings: Settings) -> dict[str, str]:
+    """The OAuth endpoints SMART clients use (the business API's own login is not one of them:
+    it is not an OAuth endpoint, so discovery does not advertise it)."""
     public = settings.gateway.public_base_url.rstrip("/")
     return {
-        "token": f"{public}/api/auth/login",
-        "authorize": f"{public}/api/auth/login",
-        "refresh": f"{public}/api/auth/token/refresh",
-        "revoke": f"{public}/api/auth/logout",
+        "token": f"{public}{SMART_TOKEN_PATH}",
         "jwks": f"{public}/.well-known/jwks.json",
     }
 
@@ -123,8 +124,6 @@ def rewrite_capability_statement(
                     "url": OAUTH_URIS_EXTENSION,
                     "extension": [
                         {"url": "token", "valueUri": endpoints["token"]},
-                        {"url": "authorize", "valueUri": endpoints["authorize"]},
-                        {"url": "revoke", "valueUri": endpoints["revoke"]},
                     ],
                 }
             ],
@@ -146,25 +145,20 @@ def rewrite_capability_statement(
 
 
 def smart_configuration(settings: Settings) -> dict[str, Any]:
-    """``/fhir/.well-known/smart-configuration`` (SMART App Launch 2.x discovery)."""
+    """``/fhir/.well-known/smart-configuration`` (SMART App Launch 2.x discovery): exactly what
+    is implemented — Backend Services (``client_credentials`` with an RS384/ES384 client
+    assertion) and the scopes the gateway enforces. No authorization endpoint is advertised
+    until the authorization-code flow exists (it is REQUIRED only then)."""
     endpoints = _endpoints(settings)
     return {
         "issuer": settings.auth.issuer,
         "jwks_uri": endpoints["jwks"],
-        "authorization_endpoint": endpoints["authorize"],
         "token_endpoint": endpoints["token"],
-        "revocation_endpoint": endpoints["revoke"],
-        "grant_types_supported": ["password", "refresh_token"],
-        "token_endpoint_auth_methods_supported": ["none"],
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": sorted(ASSERTION_ALGORITHMS),
         "scopes_supported": list(SMART_SCOPES_SUPPORTED),
-        "response_types_supported": ["token"],
-        "capabilities": [
-            "permission-v2",
-            "permission-patient",
-            "permission-user",
-            "context-standalone-patient",
-        ],
-        "code_challenge_methods_supported": ["S256"],
+        "capabilities": ["client-confidential-asymmetric", "permission-v1", "permission-v2"],
     }
 
 

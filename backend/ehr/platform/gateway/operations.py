@@ -138,8 +138,8 @@ def operation_denial(
             actions = "r" if level == "instance" else "rs"
             return None if grants(principal, resource_type, actions) else denied
         case "export":
-            if principal.kind != "api_key":
-                return f"{name} is for system clients (API keys with system/*.rs)"
+            if not principal.is_system_client:
+                return f"{name} is for system clients (API keys, Backend Services) with system/*.rs"
             return None if grants(principal, None, "rs") else denied
     return denied  # pragma: no cover - every requirement is matched above
 

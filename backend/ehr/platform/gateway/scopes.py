@@ -104,7 +104,7 @@ def _parsed_set(texts: frozenset[str]) -> tuple[Scope, ...]:
 
 def usable_contexts(principal: Principal) -> frozenset[Context]:
     """The scope contexts this principal may exercise."""
-    if principal.kind == "api_key":
+    if principal.is_system_client:
         return frozenset({"system"})
     if principal.patient_id is not None:
         return frozenset({"patient"})

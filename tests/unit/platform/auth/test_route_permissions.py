@@ -55,6 +55,8 @@ EXPECTED_RULES: dict[str, set[object]] = {
     "DELETE /fhir": {SMART_SCOPES},
     "DELETE /fhir/{path:path}": {SMART_SCOPES},
     "GET /.well-known/jwks.json": {PUBLIC},
+    # SMART token endpoint: the caller proves itself with a signed client assertion.
+    "POST /oauth2/token": {PUBLIC},
     "GET /api/admin/api-keys": {P.APIKEY_ADMIN},
     "GET /api/audit/export": {P.AUDIT_VIEW},
     "GET /api/audit/records": {P.AUDIT_VIEW},

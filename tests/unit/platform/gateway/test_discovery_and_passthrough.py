@@ -66,8 +66,7 @@ def test_capability_statement_is_ours(unit_settings: SettingsFactory) -> None:
     oauth = security["extension"][0]
     assert oauth["url"] == OAUTH_URIS_EXTENSION
     uris = {e["url"]: e["valueUri"] for e in oauth["extension"]}
-    assert uris["token"].startswith("https://ehr.example/api/auth/")
-    assert uris["authorize"].startswith("https://ehr.example/api/auth/")
+    assert uris == {"token": "https://ehr.example/oauth2/token"}
 
 
 def test_smart_configuration(unit_settings: SettingsFactory) -> None:
@@ -75,8 +74,16 @@ def test_smart_configuration(unit_settings: SettingsFactory) -> None:
     config = smart_configuration(settings)
     assert config["issuer"] == settings.auth.issuer
     assert config["jwks_uri"] == "https://ehr.example/.well-known/jwks.json"
-    assert config["token_endpoint"].startswith("https://ehr.example/")
+    assert config["token_endpoint"] == "https://ehr.example/oauth2/token"
     assert "patient/*.rs" in config["scopes_supported"]
+    # Only what is implemented: Backend Services; no authorization endpoint before the
+    # authorization-code flow exists.
+    assert config["grant_types_supported"] == ["client_credentials"]
+    assert config["token_endpoint_auth_methods_supported"] == ["private_key_jwt"]
+    assert config["token_endpoint_auth_signing_alg_values_supported"] == ["ES384", "RS384"]
+    assert "authorization_endpoint" not in config
+    assert "client-confidential-asymmetric" in config["capabilities"]
+    assert not any(c.startswith(("launch-", "context-")) for c in config["capabilities"])
 
 
 @pytest.fixture

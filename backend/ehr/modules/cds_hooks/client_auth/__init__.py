@@ -50,7 +50,6 @@ from ehr.modules.cds_hooks.client_auth.jwks import (
     fetch_jwks,
     jwks_cache_for,
 )
-from ehr.modules.cds_hooks.client_auth.keys import ASYMMETRIC_ALGORITHMS, jwk_problem, usable_keys
 from ehr.modules.cds_hooks.client_auth.refusals import CdsClientUnauthorized
 from ehr.modules.cds_hooks.client_auth.replay import JTI_KEY_PREFIX, record_jti, replay_key
 from ehr.modules.cds_hooks.client_auth.service import (
@@ -71,6 +70,7 @@ from ehr.modules.cds_hooks.client_auth.tokens import (
     read_header,
     verify_signature,
 )
+from ehr.platform.auth.client_keys import ASYMMETRIC_ALGORITHMS, jwk_problem, usable_keys
 
 __all__ = [
     "ASYMMETRIC_ALGORITHMS",

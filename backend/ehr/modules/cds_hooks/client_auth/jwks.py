@@ -20,7 +20,7 @@ import structlog
 from fastapi import Request
 
 from ehr.core.config import CdsHooksSettings
-from ehr.modules.cds_hooks.client_auth.keys import usable_keys
+from ehr.platform.auth.client_keys import usable_keys
 
 __all__ = [
     "MAX_JWKS_BYTES",

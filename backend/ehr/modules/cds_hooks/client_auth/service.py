@@ -21,7 +21,6 @@ from ehr.core.db.models import CdsClient, Tenant
 from ehr.core.dependencies import AppResources
 from ehr.core.errors import DependencyUnavailable
 from ehr.modules.cds_hooks.client_auth.jwks import JwksCache, JwksFetchError
-from ehr.modules.cds_hooks.client_auth.keys import usable_keys
 from ehr.modules.cds_hooks.client_auth.refusals import refuse
 from ehr.modules.cds_hooks.client_auth.replay import record_jti
 from ehr.modules.cds_hooks.client_auth.tokens import (
@@ -33,6 +32,7 @@ from ehr.modules.cds_hooks.client_auth.tokens import (
     unverified_issuer,
     verify_signature,
 )
+from ehr.platform.auth.client_keys import usable_keys
 
 __all__ = ["CdsClientIdentity", "RegisteredClient", "authenticate_cds_client", "load_client"]
 

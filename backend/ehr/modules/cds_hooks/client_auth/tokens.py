@@ -23,14 +23,14 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicNumbers
 from jose import JWSError, JWTError, jwk, jws, jwt
 
 from ehr.core.config import CdsHooksSettings, Settings
-from ehr.modules.cds_hooks.client_auth.keys import (
+from ehr.modules.cds_hooks.client_auth.refusals import refuse
+from ehr.platform.auth.client_keys import (
     ASYMMETRIC_ALGORITHMS,
     MAX_KID_LENGTH,
     b64_decode,
     b64_int,
     jwk_problem,
 )
-from ehr.modules.cds_hooks.client_auth.refusals import refuse
 
 __all__ = [
     "MAX_TOKEN_LENGTH",

@@ -1,4 +1,5 @@
-"""A CDS client's public keys: which JWKs can verify its tokens (public EC/RSA signing keys).
+"""A client's public keys (CDS Hooks clients, SMART Backend Services clients): which JWKs can
+verify the JWTs it signs (public EC/RSA signing keys).
 
 Only public EC/RSA keys are ever used: ``oct`` keys and keys with private members are refused, so
 an HMAC "signed with the public key" cannot verify. ES256 = EC P-256, ES384 = P-384, ES512 =
@@ -44,7 +45,7 @@ _CURVES: Final = frozenset({"P-256", "P-384", "P-521"})
 
 
 def jwk_problem(key: object) -> str | None:
-    """Why ``key`` cannot be a CDS client's signing key (None: a usable public EC/RSA key)."""
+    """Why ``key`` cannot be a client's signing key (None: a usable public EC/RSA key)."""
     if not isinstance(key, Mapping):
         return "a key is not a JSON object"
     kty = key.get("kty")
