@@ -135,7 +135,7 @@ def test_the_api_of_a_stack_on_another_port_publishes_that_port(
         stack.api.start(env=stack.child_env())
         smart = httpx.get(f"{stack.api.base_url}/fhir/.well-known/smart-configuration", timeout=10)
         assert smart.status_code == 200
-        assert smart.json()["token_endpoint"] == f"http://127.0.0.1:{port}/api/auth/login"
+        assert smart.json()["token_endpoint"] == f"http://127.0.0.1:{port}/oauth2/token"
         metadata = httpx.get(
             f"{stack.api.base_url}/fhir/metadata",
             headers={"Accept": "application/fhir+json"},
