@@ -146,9 +146,10 @@ async def test_writers_that_meet_on_a_shard_move_apart(
     assert chains[3][:3] == [1, 2, 3]
     assert sum(len(seqs) for seqs in chains.values()) == 9
     # The second meets the first's record on shard 3 in its turn and moves too (to a random
-    # other shard): at most one more chain.
-    assert first.shard_for(tenant) in chains
+    # other shard): at most one more chain. (If it lands on the first's new shard, they meet
+    # again there and both move on after writing, so where each writes next is not asserted.)
     assert len(chains) <= 3
+    assert len(chains[3]) >= 4  # the second writes entry 4 there before it meets the first's
 
 
 async def test_one_append_is_one_statement_outside_a_transaction_block(
