@@ -36,6 +36,7 @@ __all__ = [
     "SecuritySettings",
     "Settings",
     "SettingsError",
+    "SmartSettings",
     "TelemetrySettings",
     "describe_settings_error",
     "get_settings",
@@ -404,6 +405,26 @@ class CdsHooksSettings(BaseModel):
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
 
 
+class SmartSettings(BaseModel):
+    """The SMART on FHIR authorization server at ``/oauth2`` (ehr.platform.smart; ADR 0032)."""
+
+    # An authorization request (login, MFA, consent) must finish within this long.
+    authorization_ttl_seconds: int = Field(default=600, ge=60, le=3600)
+    # An authorization code is redeemable this long, once (RFC 6749 recommends at most 10 min).
+    code_ttl_seconds: int = Field(default=60, ge=10, le=600)
+    # An EHR launch minted by the API (`launch` parameter) is usable this long, once.
+    launch_ttl_seconds: int = Field(default=300, ge=30, le=3600)
+    # Refresh tokens: online_access lasts about a working shift, offline_access much longer;
+    # both rotate on every use and stop when the user or the app is disabled.
+    online_refresh_ttl_seconds: int = Field(default=12 * 3600, ge=300)
+    offline_refresh_ttl_seconds: int = Field(default=90 * 24 * 3600, ge=3600)
+    # Backend Services clients may register a JWKS URL instead of keys only under one of these
+    # https URL prefixes (empty: JWKS URLs are refused).
+    jwks_url_allow_list: list[str] = Field(default_factory=list)
+    jwks_fetch_timeout_seconds: float = Field(default=3.0, gt=0)
+    jwks_cache_seconds: int = Field(default=300, ge=10)
+
+
 class Settings(BaseSettings):
     """The service's settings; one object, nested by concern."""
 
@@ -433,6 +454,7 @@ class Settings(BaseSettings):
     fhir_changes: FhirChangesSettings = Field(default_factory=FhirChangesSettings)
     medication_safety: MedicationSafetySettings = Field(default_factory=MedicationSafetySettings)
     cds_hooks: CdsHooksSettings = Field(default_factory=CdsHooksSettings)
+    smart: SmartSettings = Field(default_factory=SmartSettings)
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

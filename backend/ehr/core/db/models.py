@@ -64,7 +64,10 @@ __all__ = [
     "RoleGrant",
     "SigningKey",
     "SmartAssertionUse",
+    "SmartAuthorization",
     "SmartClient",
+    "SmartLaunch",
+    "SmartRefreshToken",
     "Tenant",
     "User",
     "WebhookDelivery",
@@ -168,6 +171,8 @@ class User(Base):
     mfa_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     # FHIR Patient id for the portal `patient` role (in the tenant's partition), else NULL.
     patient_id: Mapped[str | None] = mapped_column(String(64))
+    # FHIR Practitioner id of a clinician (a SMART app's fhirUser), else None.
+    practitioner_id: Mapped[str | None] = mapped_column(String(64))
     failed_login_count: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None]
     password_changed_at: Mapped[datetime] = mapped_column(server_default=func.now())
@@ -285,7 +290,9 @@ class SmartClient(Base):
     __tablename__ = "smart_clients"
     __table_args__ = (
         Index(None, "tenant_id"),
-        CheckConstraint("kind IN ('backend_service')", name="kind_known"),
+        CheckConstraint(
+            "kind IN ('backend_service', 'public_app', 'confidential_app')", name="kind_known"
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -300,6 +307,91 @@ class SmartClient(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     created_by: Mapped[str | None] = mapped_column(String(200))
     disabled_at: Mapped[datetime | None]
+    # App clients (kinds "public_app", "confidential_app"): the exact redirect URIs, the launch
+    # types ("ehr", "standalone") and where the EHR opens the app (its launch URL).
+    redirect_uris: Mapped[list[str]] = mapped_column(ARRAY(String(2000)), default=list)
+    launch_types: Mapped[list[str]] = mapped_column(ARRAY(String(16)), default=list)
+    launch_uri: Mapped[str | None] = mapped_column(String(2000))
+    # A confidential app with a shared secret: SHA-256 of the (256-bit random) secret.
+    secret_hash: Mapped[str | None] = mapped_column(String(64))
+    # Instead of a registered JWKS: the URL of the client's JWKS (on the operator's allow-list).
+    jwks_url: Mapped[str | None] = mapped_column(String(2000))
+
+
+class SmartLaunch(Base):
+    """An EHR launch minted by the API for a user, a patient (and encounter) and one app: the
+    ``launch`` parameter's SHA-256, short-lived and spent by the first authorization."""
+
+    __tablename__ = "smart_launches"
+    __table_args__ = (Index(None, "expires_at"),)
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("smart_clients.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    patient: Mapped[str] = mapped_column(String(64))
+    encounter: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class SmartAuthorization(Base):
+    """One authorization request of the App Launch flow, from ``/oauth2/authorize`` to the code's
+    redemption: the browser that started it (a CSRF token's hash), the user who logged in, what
+    they consented to, and the code (its SHA-256; single use, short-lived)."""
+
+    __tablename__ = "smart_authorizations"
+    __table_args__ = (
+        Index(None, "expires_at"),
+        CheckConstraint(
+            "status IN ('pending', 'authenticated', 'code', 'redeemed', 'ended')",
+            name="status_known",
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("smart_clients.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    csrf_hash: Mapped[str] = mapped_column(String(64))
+    redirect_uri: Mapped[str] = mapped_column(String(2000))
+    state: Mapped[str | None] = mapped_column(String(2000))
+    nonce: Mapped[str | None] = mapped_column(String(512))
+    code_challenge: Mapped[str] = mapped_column(String(128))
+    requested_scopes: Mapped[list[str]] = mapped_column(ARRAY(String(128)), default=list)
+    granted_scopes: Mapped[list[str]] = mapped_column(ARRAY(String(128)), default=list)
+    launch_hash: Mapped[str | None] = mapped_column(String(64))
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    patient: Mapped[str | None] = mapped_column(String(64))
+    encounter: Mapped[str | None] = mapped_column(String(64))
+    code_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # The token family issued for the code: revoked if the code is presented again.
+    family_id: Mapped[uuid.UUID | None]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    expires_at: Mapped[datetime]
+
+
+class SmartRefreshToken(Base):
+    """A SMART app's refresh token (its SHA-256), one of a rotating family: presenting a rotated
+    one again revokes the family. ``offline``: offline_access (long-lived), else online_access."""
+
+    __tablename__ = "smart_refresh_tokens"
+    __table_args__ = (Index(None, "family_id"), Index(None, "expires_at"))
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    family_id: Mapped[uuid.UUID]
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("smart_clients.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    scopes: Mapped[list[str]] = mapped_column(ARRAY(String(128)), default=list)
+    patient: Mapped[str | None] = mapped_column(String(64))
+    encounter: Mapped[str | None] = mapped_column(String(64))
+    offline: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
 
 
 class SmartAssertionUse(Base):

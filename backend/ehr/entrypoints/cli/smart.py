@@ -1,12 +1,17 @@
 """``ehr smart``: SMART clients of a tenant (ADR 0032).
 
     ehr smart clients add-backend --tenant SLUG --name NAME --jwks-file PATH --scope SCOPE...
+    ehr smart clients add-app --tenant SLUG --name NAME --redirect-uri URI... --scope SCOPE...
+                              [--confidential [--jwks-file PATH]] [--launch ehr|standalone]...
+                              [--launch-uri URI]
     ehr smart clients list --tenant SLUG
     ehr smart clients disable --tenant SLUG CLIENT_ID   its assertions and tokens stop working
 
 A Backend Services client signs its token requests with a key of ``--jwks-file`` (public RSA or
 EC keys, each with a ``kid``; RS384 or ES384) and may be granted the ``system/`` scopes given with
-``--scope``. Bad input exits with status 2, an unavailable database with 1.
+``--scope``. An app is public (PKCE only) unless ``--confidential``: then it authenticates with
+a key of ``--jwks-file`` or, without one, a secret printed once. Bad input exits with status
+2, an unavailable database with 1.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ from ehr.entrypoints.cli.runner import read_jwks_file, run
 from ehr.fhir import FhirClient
 from ehr.platform.smart import (
     disable_client,
+    fhir_base,
     list_clients,
+    register_app,
     register_backend_service,
     token_endpoint_url,
 )
@@ -55,6 +62,54 @@ def clients_add_backend(
         )
         typer.echo(f"client_id {client.client_id}")
         typer.echo(f"token endpoint {token_endpoint_url(settings)}")
+        typer.echo(f"scopes {' '.join(client.scopes)}")
+
+    run(command, work)
+
+
+@clients_app.command("add-app")
+def clients_add_app(
+    tenant: Annotated[str, typer.Option(help="Tenant slug the app acts in.")],
+    name: Annotated[str, typer.Option(help="Display name (shown on the consent page).")],
+    redirect_uri: Annotated[list[str], typer.Option(help="An exact redirect URI (repeatable).")],
+    scope: Annotated[
+        list[str],
+        typer.Option(help="A patient/, user/ or SMART context scope it may ask for (repeatable)."),
+    ],
+    confidential: Annotated[
+        bool, typer.Option(help="A confidential app (a server): a key or a secret.")
+    ] = False,
+    jwks_file: Annotated[
+        Path | None,
+        typer.Option(dir_okay=False, help="Confidential app's public keys (else a secret)."),
+    ] = None,
+    launch: Annotated[
+        list[str] | None, typer.Option(help="ehr and/or standalone (default both).")
+    ] = None,
+    launch_uri: Annotated[str | None, typer.Option(help="Where the EHR opens the app.")] = None,
+) -> None:
+    """Register a SMART app; prints its client_id (and a confidential app's secret, once)."""
+    command = "smart clients add-app"
+    jwks = read_jwks_file(command, jwks_file) if jwks_file is not None else None
+
+    async def work(settings: Settings, session: AsyncSession, fhir: FhirClient) -> None:
+        client = await register_app(
+            session,
+            tenant=tenant,
+            name=name,
+            confidential=confidential,
+            redirect_uris=redirect_uri,
+            scopes=scope,
+            launch_types=launch or ("ehr", "standalone"),
+            launch_uri=launch_uri,
+            jwks=jwks,
+            created_by="cli",
+        )
+        typer.echo(f"client_id {client.client_id}")
+        if client.client_secret is not None:
+            typer.echo(f"client_secret {client.client_secret}  (shown once)")
+        typer.echo(f"auth {client.auth_method}")
+        typer.echo(f"fhir base {fhir_base(settings)}")
         typer.echo(f"scopes {' '.join(client.scopes)}")
 
     run(command, work)

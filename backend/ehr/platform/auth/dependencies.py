@@ -35,7 +35,7 @@ from typing import Annotated, Final
 
 import structlog
 from fastapi import Depends, Request
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehr.core.db.models import ApiKey, SmartClient, Tenant
@@ -50,6 +50,7 @@ from ehr.platform.auth.api_keys import (
     looks_like_api_key,
     resolve_api_key,
 )
+from ehr.platform.auth.delegation import delegable_scopes
 from ehr.platform.auth.principal import Principal
 from ehr.platform.auth.principal_cache import (
     AccountSnapshot,
@@ -146,7 +147,7 @@ async def authenticate(
         if looks_like_api_key(credential):
             return await _api_key_principal(resources, db, credential, rate_limit_per_minute)
         claims = await verify_access_token_cached(db.session, resources.settings, credential)
-        if claims.client_id is not None:
+        if claims.client_id is not None and not claims.delegated:
             principal = await _smart_client_principal(resources, db, claims, rate_limit_per_minute)
         else:
             principal = await _user_principal(resources, db, claims, rate_limit_per_minute)
@@ -190,6 +191,8 @@ async def _user_principal(
         logger.info("auth.token.refused", reason="account_inactive")
         raise BearerChallenge("The account is not active")
     _enforce_rate(resources, rate, checked)
+    if claims.delegated:
+        return await _app_principal(db, claims, account)
     return Principal(
         kind="user",
         subject=account.user_id,
@@ -200,6 +203,38 @@ async def _user_principal(
         token_id=claims.jti,
         username=account.username,
         patient_id=account.patient_id,
+    )
+
+
+async def _app_principal(
+    db: _Database, claims: AccessClaims, account: AccountSnapshot
+) -> Principal:
+    """A SMART app acting for a user: no roles (the business API is not the app's), the
+    consented scopes narrowed to what the user may delegate now, and the launch patient (a
+    portal user's own patient, whatever the token says)."""
+    session = await db.session()
+    client = await session.scalar(
+        select(SmartClient).where(SmartClient.client_id == claims.client_id)
+    )
+    if client is None or client.disabled_at is not None or client.tenant_id != claims.tenant_id:
+        logger.info("auth.token.refused", reason="client_inactive")
+        raise BearerChallenge("The client is not active")
+    patient = claims.patient
+    if account.patient_id is not None:
+        if patient is not None and patient != account.patient_id:
+            logger.info("auth.token.refused", reason="patient_context")
+            raise BearerChallenge("The token's patient is not the user's")
+        patient = account.patient_id
+    return Principal(
+        kind="user",
+        subject=account.user_id,
+        tenant=account.tenant_slug,
+        tenant_id=account.tenant_id,
+        roles=frozenset(),
+        scopes=delegable_scopes(claims.scopes, account.roles),
+        token_id=claims.jti,
+        username=account.username,
+        patient_id=patient,
     )
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
@@ -69,8 +69,11 @@ from ehr.platform.auth.tokens import (
 __all__ = [
     "INVALID_CREDENTIALS",
     "Account",
+    "CheckedCredentials",
     "LoginResult",
     "TokenPair",
+    "check_credentials",
+    "check_second_factor",
     "complete_mfa_login",
     "create_user",
     "disable_user",
@@ -387,17 +390,19 @@ async def _succeed(
     return tokens
 
 
-async def login(
-    session: AsyncSession,
-    settings: Settings,
-    *,
-    tenant: str,
-    username: str,
-    password: str,
-    source_ip: str | None = None,
-    user_agent: str | None = None,
-) -> LoginResult:
-    """Step one: tenant + username + password. Every failure is the same 401."""
+@dataclass(frozen=True, slots=True)
+class CheckedCredentials:
+    """Step one passed: the account, or (MFA on) the challenge step two needs."""
+
+    account: Account | None = None
+    mfa_token: str | None = field(default=None, repr=False)
+
+
+async def check_credentials(
+    session: AsyncSession, settings: Settings, *, tenant: str, username: str, password: str
+) -> CheckedCredentials:
+    """Tenant + username + password, without issuing anything (the login and the SMART
+    authorization page share it). Every failure is the same 401; failures count to the lockout."""
     row = (
         await session.execute(
             select(User, Tenant)
@@ -427,27 +432,47 @@ async def login(
     if user.mfa_enabled:
         key = await current_signing_key(session, settings)
         await session.flush()
-        return LoginResult(
+        return CheckedCredentials(
             mfa_token=encode_mfa_challenge(key, settings, user_id=user.id, tenant_id=tenant_row.id)
         )
     account = await load_account(session, user.id)
     if account is None:  # pragma: no cover - the row was just read
         raise _invalid_credentials()
-    tokens = await _succeed(session, settings, account, source_ip=source_ip, user_agent=user_agent)
+    return CheckedCredentials(account=account)
+
+
+async def login(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    tenant: str,
+    username: str,
+    password: str,
+    source_ip: str | None = None,
+    user_agent: str | None = None,
+) -> LoginResult:
+    """Step one: tenant + username + password. Every failure is the same 401."""
+    checked = await check_credentials(
+        session, settings, tenant=tenant, username=username, password=password
+    )
+    if checked.account is None:
+        return LoginResult(mfa_token=checked.mfa_token)
+    tokens = await _succeed(
+        session, settings, checked.account, source_ip=source_ip, user_agent=user_agent
+    )
     return LoginResult(tokens=tokens)
 
 
-async def complete_mfa_login(
+async def check_second_factor(
     session: AsyncSession,
     settings: Settings,
     *,
     mfa_token: str,
     code: str | None = None,
     recovery_code: str | None = None,
-    source_ip: str | None = None,
-    user_agent: str | None = None,
-) -> TokenPair:
-    """Step two: the challenge from step one plus a TOTP code or a recovery code.
+) -> Account:
+    """Step two without issuing anything: the challenge from step one plus a TOTP code or a
+    recovery code; the account on success.
 
     The challenge is spent by the first attempt, right or wrong (a wrong code means logging in
     again): guessing is bounded by password verifications and the lockout.
@@ -491,6 +516,23 @@ async def complete_mfa_login(
         raise BearerChallenge(_INVALID_SECOND_FACTOR, error=None)
     if recovery_code is not None:
         logger.info("auth.mfa.recovery_code_used", user_id=str(account.user.id))
+    return account
+
+
+async def complete_mfa_login(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    mfa_token: str,
+    code: str | None = None,
+    recovery_code: str | None = None,
+    source_ip: str | None = None,
+    user_agent: str | None = None,
+) -> TokenPair:
+    """Step two of the login (:func:`check_second_factor`), then the session's tokens."""
+    account = await check_second_factor(
+        session, settings, mfa_token=mfa_token, code=code, recovery_code=recovery_code
+    )
     return await _succeed(session, settings, account, source_ip=source_ip, user_agent=user_agent)
 
 

@@ -104,9 +104,13 @@ class AccessClaims:
     expires_at: datetime
     session_id: uuid.UUID | None
     kid: str
-    # A SMART client's token (Backend Services): the registered client's client_id; the subject
-    # is then the client's id, not a user's.
+    # A SMART client's token: the registered client's client_id. Backend Services: the subject
+    # is the client's id. A SMART app's (``delegated``): the subject is the user who authorized
+    # it, with the launch context (``patient``, ``encounter``) the user chose.
     client_id: str | None = None
+    delegated: bool = False
+    patient: str | None = None
+    encounter: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +256,12 @@ def decode_access_token(
     client_id = claims.get("client_id")
     if client_id is not None and not isinstance(client_id, str):
         raise _refuse("claim_client_id")
+    sub_type = claims.get("sub_type", "client")
+    if sub_type not in ("client", "user"):
+        raise _refuse("claim_sub_type")
+    context = {name: claims.get(name) for name in ("patient", "encounter")}
+    if any(value is not None and not isinstance(value, str) for value in context.values()):
+        raise _refuse("claim_context")
     return AccessClaims(
         subject=_uuid_claim(claims, "sub"),
         tenant_id=_uuid_claim(claims, "tid"),
@@ -264,6 +274,9 @@ def decode_access_token(
         session_id=_uuid_claim(claims, "sid") if sid is not None else None,
         kid=kid,
         client_id=client_id,
+        delegated=client_id is not None and sub_type == "user",
+        patient=context["patient"],
+        encounter=context["encounter"],
     )
 
 
@@ -367,9 +380,14 @@ def encode_access_token(
     ttl_seconds: int | None = None,
     scopes: Iterable[str] | None = None,
     client_id: str | None = None,
+    delegated: bool = False,
+    patient: str | None = None,
+    encounter: str | None = None,
 ) -> IssuedAccessToken:
     """Sign an access token for a user (roles sorted; scopes derived from the roles), or, with
-    ``client_id`` and ``scopes``, for a SMART client (subject = the client's id)."""
+    ``client_id`` and ``scopes``, for a SMART client (subject = the client's id), or, with
+    ``delegated`` too, for a SMART app acting for the user ``subject`` (launch context in
+    ``patient``/``encounter``)."""
     issued = (now or datetime.now(UTC)).replace(microsecond=0)
     ttl = settings.auth.access_token_ttl_seconds if ttl_seconds is None else ttl_seconds
     expires = issued + timedelta(seconds=ttl)
@@ -393,6 +411,10 @@ def encode_access_token(
         claims["sid"] = str(session_id)
     if client_id is not None:
         claims["client_id"] = client_id
+        claims["sub_type"] = "user" if delegated else "client"
+    for name, value in (("patient", patient), ("encounter", encounter)):
+        if value is not None:
+            claims[name] = value
     token = jwt.encode(
         claims, key.private_pem.decode("ascii"), algorithm=ALGORITHM, headers={"kid": key.kid}
     )

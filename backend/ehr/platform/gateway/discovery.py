@@ -31,9 +31,11 @@ from ehr.platform.tenancy.service import RESERVED_SLUGS
 
 __all__ = [
     "OAUTH_URIS_EXTENSION",
+    "SMART_CAPABILITIES",
     "SMART_SCOPES_SUPPORTED",
     "active_tenant",
     "capability_statement",
+    "openid_configuration",
     "public_fhir",
     "rewrite_capability_statement",
     "smart_configuration",
@@ -43,13 +45,39 @@ OAUTH_URIS_EXTENSION: Final = (
     "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 )
 SMART_SCOPES_SUPPORTED: Final = (
+    "openid",
+    "fhirUser",
+    "profile",
+    "launch",
+    "launch/patient",
+    "offline_access",
+    "online_access",
     "patient/*.cruds",
     "patient/*.rs",
     "user/*.cruds",
     "user/*.rs",
     "system/*.cruds",
     "system/*.rs",
-    "launch/patient",
+)
+# Exactly what ehr.platform.smart implements (SMART App Launch 2.x capability names).
+SMART_CAPABILITIES: Final = (
+    "launch-ehr",
+    "launch-standalone",
+    "client-public",
+    "client-confidential-symmetric",
+    "client-confidential-asymmetric",
+    "context-banner",
+    "context-style",
+    "context-ehr-patient",
+    "context-ehr-encounter",
+    "context-standalone-patient",
+    "sso-openid-connect",
+    "permission-offline",
+    "permission-online",
+    "permission-patient",
+    "permission-user",
+    "permission-v1",
+    "permission-v2",
 )
 
 
@@ -64,7 +92,10 @@ def _endpoints(settings: Settings) -> dict[str, str]:
     it is not an OAuth endpoint, so discovery does not advertise it)."""
     public = settings.gateway.public_base_url.rstrip("/")
     return {
+        "authorize": f"{public}/oauth2/authorize",
         "token": f"{public}{SMART_TOKEN_PATH}",
+        "introspect": f"{public}/oauth2/introspect",
+        "revoke": f"{public}/oauth2/revoke",
         "jwks": f"{public}/.well-known/jwks.json",
     }
 
@@ -123,7 +154,10 @@ def rewrite_capability_statement(
                 {
                     "url": OAUTH_URIS_EXTENSION,
                     "extension": [
+                        {"url": "authorize", "valueUri": endpoints["authorize"]},
                         {"url": "token", "valueUri": endpoints["token"]},
+                        {"url": "introspect", "valueUri": endpoints["introspect"]},
+                        {"url": "revoke", "valueUri": endpoints["revoke"]},
                     ],
                 }
             ],
@@ -146,19 +180,54 @@ def rewrite_capability_statement(
 
 def smart_configuration(settings: Settings) -> dict[str, Any]:
     """``/fhir/.well-known/smart-configuration`` (SMART App Launch 2.x discovery): exactly what
-    is implemented — Backend Services (``client_credentials`` with an RS384/ES384 client
-    assertion) and the scopes the gateway enforces. No authorization endpoint is advertised
-    until the authorization-code flow exists (it is REQUIRED only then)."""
+    ehr.platform.smart implements — the App Launch flows (authorization code with PKCE S256,
+    EHR and standalone launch, public and confidential clients, OpenID Connect), refresh tokens,
+    Backend Services (``client_credentials`` with an RS384/ES384 assertion), introspection and
+    revocation, and the scopes the gateway enforces."""
     endpoints = _endpoints(settings)
     return {
-        "issuer": settings.auth.issuer,
+        "issuer": public_fhir(settings),
         "jwks_uri": endpoints["jwks"],
+        "authorization_endpoint": endpoints["authorize"],
         "token_endpoint": endpoints["token"],
-        "grant_types_supported": ["client_credentials"],
-        "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+        "introspection_endpoint": endpoints["introspect"],
+        "revocation_endpoint": endpoints["revoke"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "response_types_supported": ["code"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": [
+            "private_key_jwt",
+            "client_secret_basic",
+            "client_secret_post",
+            "none",
+        ],
         "token_endpoint_auth_signing_alg_values_supported": sorted(ASSERTION_ALGORITHMS),
         "scopes_supported": list(SMART_SCOPES_SUPPORTED),
-        "capabilities": ["client-confidential-asymmetric", "permission-v1", "permission-v2"],
+        "capabilities": list(SMART_CAPABILITIES),
+    }
+
+
+def openid_configuration(settings: Settings) -> dict[str, Any]:
+    """``/fhir/.well-known/openid-configuration``: OpenID Connect discovery for the id_tokens
+    the authorization server issues (``iss`` = the FHIR base)."""
+    endpoints = _endpoints(settings)
+    return {
+        "issuer": public_fhir(settings),
+        "authorization_endpoint": endpoints["authorize"],
+        "token_endpoint": endpoints["token"],
+        "jwks_uri": endpoints["jwks"],
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["ES256"],
+        "scopes_supported": ["openid", "fhirUser", "profile"],
+        "claims_supported": ["sub", "fhirUser", "name", "preferred_username", "nonce"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": [
+            "private_key_jwt",
+            "client_secret_basic",
+            "client_secret_post",
+            "none",
+        ],
     }
 
 

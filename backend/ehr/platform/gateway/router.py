@@ -37,6 +37,7 @@ from ehr.platform.gateway.decision import decide, note_access
 from ehr.platform.gateway.discovery import (
     active_tenant,
     capability_statement,
+    openid_configuration,
     public_fhir,
     smart_configuration,
 )
@@ -89,6 +90,12 @@ async def metadata(resources: ResourcesDep, fhir: FhirClientDep) -> Response:
 async def smart_config(resources: ResourcesDep) -> JSONResponse:
     """SMART App Launch discovery: issuer, JWKS, endpoints, scopes and capabilities."""
     return JSONResponse(smart_configuration(resources.settings))
+
+
+@router.get("/.well-known/openid-configuration", dependencies=[PublicRoute])
+async def openid_config(resources: ResourcesDep) -> JSONResponse:
+    """OpenID Connect discovery for the id_tokens of SMART apps (``iss`` = this FHIR base)."""
+    return JSONResponse(openid_configuration(resources.settings))
 
 
 @router.get("/{tenant:tenant}/metadata", dependencies=[PublicRoute], response_class=Response)

@@ -249,7 +249,8 @@ async def test_a_replayed_assertion_is_refused(app: Any, client: Registered) -> 
     ("data", "error"),
     [
         ({"grant_type": "password", "username": "u", "password": "p"}, "unsupported_grant_type"),
-        ({"grant_type": "client_credentials", "scope": "system/Patient.rs"}, "invalid_request"),
+        # No client authentication at all: who is asking is unknown (RFC 6749 §5.2).
+        ({"grant_type": "client_credentials", "scope": "system/Patient.rs"}, "invalid_client"),
         ({"grant_type": "client_credentials", "client_assertion_type": "x",
           "client_assertion": "a.b.c", "scope": "system/Patient.rs"}, "invalid_request"),
     ],
@@ -260,7 +261,7 @@ async def test_malformed_requests_are_invalid_request(
     async with client_of(app, peer=PEER) as api:
         answer = await api.post("/oauth2/token", data=data)
         as_json = await api.post("/oauth2/token", json={"grant_type": "client_credentials"})
-    assert answer.status_code == 400
+    assert answer.status_code == (401 if error == "invalid_client" else 400)
     assert answer.json()["error"] == error
     assert as_json.status_code == 400
     assert as_json.json()["error"] == "invalid_request"

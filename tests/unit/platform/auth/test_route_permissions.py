@@ -55,8 +55,24 @@ EXPECTED_RULES: dict[str, set[object]] = {
     "DELETE /fhir": {SMART_SCOPES},
     "DELETE /fhir/{path:path}": {SMART_SCOPES},
     "GET /.well-known/jwks.json": {PUBLIC},
-    # SMART token endpoint: the caller proves itself with a signed client assertion.
+    # SMART authorization server (ehr.platform.smart): OAuth endpoints where the client
+    # authenticates itself (assertion, secret, or PKCE for public apps) and the sign-in/consent
+    # pages where the user does (password + TOTP, bound to the browser by a CSRF token).
     "POST /oauth2/token": {PUBLIC},
+    "POST /oauth2/introspect": {PUBLIC},
+    "POST /oauth2/revoke": {PUBLIC},
+    "GET /oauth2/authorize": {PUBLIC},
+    "POST /oauth2/authorize/login": {PUBLIC},
+    "POST /oauth2/authorize/mfa": {PUBLIC},
+    "GET /oauth2/authorize/consent": {PUBLIC},
+    "POST /oauth2/authorize/consent": {PUBLIC},
+    "GET /oauth2/smart-style.json": {PUBLIC},
+    "GET /fhir/.well-known/openid-configuration": {PUBLIC},
+    # An EHR launch is minted for a patient the caller may read; the registry is the key admin's.
+    "POST /api/smart/launches": {P.PATIENT_READ},
+    "GET /api/admin/smart/clients": {P.APIKEY_ADMIN},
+    "POST /api/admin/smart/clients": {P.APIKEY_ADMIN},
+    "POST /api/admin/smart/clients/{client_id}/disable": {P.APIKEY_ADMIN},
     "GET /api/admin/api-keys": {P.APIKEY_ADMIN},
     "GET /api/audit/export": {P.AUDIT_VIEW},
     "GET /api/audit/records": {P.AUDIT_VIEW},

@@ -17,6 +17,7 @@ from ehr.fhir.passthrough import FhirPassThrough
 from ehr.platform.gateway.discovery import (
     OAUTH_URIS_EXTENSION,
     rewrite_capability_statement,
+    openid_configuration,
     smart_configuration,
 )
 
@@ -66,24 +67,39 @@ def test_capability_statement_is_ours(unit_settings: SettingsFactory) -> None:
     oauth = security["extension"][0]
     assert oauth["url"] == OAUTH_URIS_EXTENSION
     uris = {e["url"]: e["valueUri"] for e in oauth["extension"]}
-    assert uris == {"token": "https://ehr.example/oauth2/token"}
+    assert uris == {
+        "authorize": "https://ehr.example/oauth2/authorize",
+        "token": "https://ehr.example/oauth2/token",
+        "introspect": "https://ehr.example/oauth2/introspect",
+        "revoke": "https://ehr.example/oauth2/revoke",
+    }
 
 
 def test_smart_configuration(unit_settings: SettingsFactory) -> None:
     settings = unit_settings(gateway=GatewaySettings(public_base_url="https://ehr.example/"))
     config = smart_configuration(settings)
-    assert config["issuer"] == settings.auth.issuer
+    # The issuer is the FHIR base: OpenID Connect discovery lives under it.
+    assert config["issuer"] == "https://ehr.example/fhir"
+    assert openid_configuration(settings)["issuer"] == config["issuer"]
     assert config["jwks_uri"] == "https://ehr.example/.well-known/jwks.json"
+    assert config["authorization_endpoint"] == "https://ehr.example/oauth2/authorize"
     assert config["token_endpoint"] == "https://ehr.example/oauth2/token"
+    assert config["introspection_endpoint"] == "https://ehr.example/oauth2/introspect"
+    assert config["revocation_endpoint"] == "https://ehr.example/oauth2/revoke"
     assert "patient/*.rs" in config["scopes_supported"]
-    # Only what is implemented: Backend Services; no authorization endpoint before the
-    # authorization-code flow exists.
-    assert config["grant_types_supported"] == ["client_credentials"]
-    assert config["token_endpoint_auth_methods_supported"] == ["private_key_jwt"]
+    assert config["grant_types_supported"] == [
+        "authorization_code",
+        "refresh_token",
+        "client_credentials",
+    ]
+    assert config["code_challenge_methods_supported"] == ["S256"]  # never "plain"
     assert config["token_endpoint_auth_signing_alg_values_supported"] == ["ES384", "RS384"]
-    assert "authorization_endpoint" not in config
-    assert "client-confidential-asymmetric" in config["capabilities"]
-    assert not any(c.startswith(("launch-", "context-")) for c in config["capabilities"])
+    assert {"launch-ehr", "launch-standalone", "client-public", "sso-openid-connect"} <= set(
+        config["capabilities"]
+    )
+    # Nothing that is not built: no POST to the authorization endpoint, no granular scopes.
+    assert "authorize-post" not in config["capabilities"]
+    assert not any("?" in s for s in config["scopes_supported"])
 
 
 @pytest.fixture
