@@ -3,7 +3,7 @@
 #   make up            start everything (PostgreSQL, Redis, HAPI, migrations, demo data, API)
 #   make status        what runs where          make logs SERVICE=hapi   a service's log
 #   make down          stop everything          make clean-stack         stop + delete .stack
-#   make test          stack (no API) + lint + the whole pytest suite
+#   make test          stack (no API), Chromium + chromedriver, lint, the whole pytest suite
 #   make lint          ruff check, ruff format --check, mypy --strict backend/ehr, import contract
 #   make fuzz          schemathesis on every API operation for FUZZ_SECONDS (default 600)
 #
@@ -58,8 +58,9 @@ status: venv ## show each service: state, address, pid, log
 logs: venv ## last lines of the logs (SERVICE=postgres|redis|hapi|api)
 	$(STACK) logs $(SERVICE)
 
-test: venv ## THE test command: stack without API, lint, then the whole pytest suite
+test: venv ## THE test command: stack without API, Chromium, lint, then the whole pytest suite
 	$(STACK) up --no-api --no-seed
+	$(STACK) browser
 	@status=0; \
 	$(MAKE) --no-print-directory lint || status=1; \
 	$(IN_STACK) $(PY) -m pytest $(PYTEST_ARGS) || status=$$?; \

@@ -8,6 +8,7 @@ logs [service] [-f]                                 a service's log
 restart-hapi                                        stop and start HAPI
 run -- CMD …                                        run CMD with the stack's EHR_* settings
 env                                                 print those settings as shell exports
+browser                                             find (or apt-install) Chromium + chromedriver
 clean                                               down, then delete .stack
 """
 
@@ -31,6 +32,7 @@ from rich.panel import Panel
 from ehr.devstack.errors import StackError
 from ehr.devstack.processes import console, log_tail
 from ehr.devstack.stack import SERVICES, Stack
+from ehr.devstack.toolchain import ensure_browser
 
 __all__ = ["app"]
 
@@ -175,6 +177,14 @@ def env() -> None:
     """Print the stack's EHR_* settings as shell exports: eval "$(ehr stack env)"."""
     for key, value in Stack.from_settings().service_env().items():
         typer.echo(f"export {key}={shlex.quote(value)}")
+
+
+@app.command()
+@_reported
+def browser() -> None:
+    """Find Chromium and chromedriver for the browser tests (apt-installed when root on Debian)."""
+    found = ensure_browser()
+    console.print(f"chromium     {found.chromium}\nchromedriver {found.chromedriver}")
 
 
 @app.command()

@@ -1,7 +1,9 @@
-"""Find (or, as root on Debian/Ubuntu, install) the programs the stack runs.
+"""Find (or, as root on Debian/Ubuntu, install) the programs the stack and the tests run.
 
 PostgreSQL and Redis are installed with apt when missing and we are root on a Debian-like system;
 otherwise the error names the packages to install. Java 17+ and Maven are needed for HAPI.
+Chromium and its chromedriver (Debian's ``chromium``, ``chromium-driver``) drive the browser
+tests: ``ensure_browser()``, also ``ehr stack browser`` (``make test`` runs it).
 """
 
 # The devstack's job is running local programs: argv lists, never a shell.
@@ -15,12 +17,16 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import NamedTuple
 
 from ehr.devstack.errors import StackError
 from ehr.devstack.processes import console
 
 __all__ = [
+    "BrowserPaths",
     "apt_install",
+    "ensure_browser",
+    "find_browser",
     "find_postgres_bin",
     "find_redis_server",
     "require_java_and_maven",
@@ -150,3 +156,43 @@ def require_java_and_maven() -> tuple[str, str]:
             "`sudo apt-get install maven` or `brew install maven`"
         )
     return java, mvn
+
+
+class BrowserPaths(NamedTuple):
+    """A Chromium and the chromedriver of the same version (one Debian source package)."""
+
+    chromium: Path
+    chromedriver: Path
+
+
+# Debian names the browser ``chromium``; Ubuntu's (deb, not snap) and others ``chromium-browser``.
+_CHROMIUM_NAMES = ("chromium", "chromium-browser")
+_BROWSER_PACKAGES = ["chromium", "chromium-driver"]
+
+
+def find_browser() -> BrowserPaths | None:
+    """``chromium`` and ``chromedriver`` on PATH, or None when either is missing."""
+    chromium = next(filter(None, map(shutil.which, _CHROMIUM_NAMES)), None)
+    chromedriver = shutil.which("chromedriver")
+    if chromium is None or chromedriver is None:
+        return None
+    return BrowserPaths(Path(chromium), Path(chromedriver))
+
+
+def ensure_browser() -> BrowserPaths:
+    """Chromium and chromedriver for the browser tests; apt-installed when root on Debian.
+
+    Selenium is then given both paths, so Selenium Manager never downloads a browser or a driver.
+    """
+    found = find_browser()
+    if found is None and _can_apt():
+        apt_install(_BROWSER_PACKAGES)
+        found = find_browser()
+    if found is None:
+        raise StackError(
+            "Chromium and chromedriver (for the browser tests) not found. Install them, e.g. "
+            "`sudo apt-get install chromium chromium-driver` (Debian), "
+            "`sudo apt-get install chromium-browser chromium-chromedriver` (Ubuntu) or "
+            "`brew install --cask chromium chromedriver`"
+        )
+    return found

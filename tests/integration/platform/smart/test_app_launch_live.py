@@ -175,7 +175,7 @@ async def standalone_code(
         "/oauth2/authorize/consent",
         params={"request": fields["request"], "q": setup.world.tenants["la"].family},
     )
-    assert setup.patient_id in picked.text, picked.text[picked.text.find("<main>"):]
+    assert setup.patient_id in picked.text, picked.text[picked.text.find("<main>") :]
     answer = await consent(api, picked, patient=setup.patient_id, scopes=None)
     query = redirect_query(answer)
     assert query["state"] == params["state"]
@@ -194,7 +194,8 @@ async def test_standalone_launch_picks_the_patient_and_reads_only_their_record(
     assert body["need_patient_banner"] is True
     assert body["smart_style_url"].endswith("/oauth2/smart-style.json")
     assert "patient/Patient.rs" in body["scope"].split()
-    assert "offline_access" in body["scope"].split() and body["refresh_token"]
+    assert "offline_access" in body["scope"].split()
+    assert body["refresh_token"]
     # The id_token: signed with our JWKS, for this app, with the nonce and the Practitioner.
     jwks = (await api.get("/.well-known/jwks.json")).json()
     header = jwt.get_unverified_header(body["id_token"])
@@ -321,7 +322,8 @@ async def test_introspection_and_revocation_of_the_clients_own_tokens(
     )
     assert seen.status_code == 200
     info = seen.json()
-    assert info["active"] is True and info["client_id"] == setup.app_id
+    assert info["active"] is True
+    assert info["client_id"] == setup.app_id
     assert info["patient"] == setup.patient_id
     assert info["fhirUser"].endswith(f"/Practitioner/{setup.people.practitioner_id}")
     # Another client learns nothing about it.
@@ -451,7 +453,8 @@ async def test_a_consent_without_its_csrf_token_issues_nothing(
     fields = hidden_fields(page.text)
     forged = {**fields, "csrf": "x" * 43, "decision": "allow", "scope": "patient/Patient.rs"}
     answer = await api.post("/oauth2/authorize/consent", data=forged)
-    assert answer.status_code == 400 and "CSRF" in answer.text
+    assert answer.status_code == 400
+    assert "CSRF" in answer.text
     # Another browser (no cookie) with the right form field is refused too.
     async with client_of(app, peer=PEER) as stranger:
         answer = await stranger.post(
@@ -579,7 +582,8 @@ async def test_the_admin_api_registers_lists_and_disables_apps(
     )
     assert made.status_code == 201, made.text
     created = made.json()
-    assert created["auth_method"] == "client_secret_basic" and created["client_secret"]
+    assert created["auth_method"] == "client_secret_basic"
+    assert created["client_secret"]
     listed = await api.get("/api/admin/smart/clients", headers=admin)
     entry = next(c for c in listed.json() if c["client_id"] == created["client_id"])
     assert entry["client_secret"] is None

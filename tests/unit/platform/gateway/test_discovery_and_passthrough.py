@@ -16,8 +16,8 @@ from ehr.fhir.errors import FhirTimeout, FhirUnavailable
 from ehr.fhir.passthrough import FhirPassThrough
 from ehr.platform.gateway.discovery import (
     OAUTH_URIS_EXTENSION,
-    rewrite_capability_statement,
     openid_configuration,
+    rewrite_capability_statement,
     smart_configuration,
 )
 
