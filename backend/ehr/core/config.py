@@ -418,11 +418,6 @@ class SmartSettings(BaseModel):
     # both rotate on every use and stop when the user or the app is disabled.
     online_refresh_ttl_seconds: int = Field(default=12 * 3600, ge=300)
     offline_refresh_ttl_seconds: int = Field(default=90 * 24 * 3600, ge=3600)
-    # Backend Services clients may register a JWKS URL instead of keys only under one of these
-    # https URL prefixes (empty: JWKS URLs are refused).
-    jwks_url_allow_list: list[str] = Field(default_factory=list)
-    jwks_fetch_timeout_seconds: float = Field(default=3.0, gt=0)
-    jwks_cache_seconds: int = Field(default=300, ge=10)
 
 
 class Settings(BaseSettings):

@@ -314,8 +314,6 @@ class SmartClient(Base):
     launch_uri: Mapped[str | None] = mapped_column(String(2000))
     # A confidential app with a shared secret: SHA-256 of the (256-bit random) secret.
     secret_hash: Mapped[str | None] = mapped_column(String(64))
-    # Instead of a registered JWKS: the URL of the client's JWKS (on the operator's allow-list).
-    jwks_url: Mapped[str | None] = mapped_column(String(2000))
 
 
 class SmartLaunch(Base):

@@ -1,5 +1,4 @@
-"""SMART App Launch (ADR 0032): app clients (redirect URIs, launch types, a hashed secret or a
-JWKS URL), EHR launches, authorization requests with their codes, rotating refresh tokens, and a
+"""SMART App Launch (ADR 0032): app clients (redirect URIs, launch types, a hashed secret), EHR launches, authorization requests with their codes, rotating refresh tokens, and a
 user's FHIR Practitioner (fhirUser).
 
 Revision ID: 0013_smart_app_launch
@@ -71,7 +70,7 @@ def upgrade() -> None:
             schema=schema,
         )
         op.alter_column("smart_clients", name, server_default=None, schema=schema)
-    for name, length in (("launch_uri", 2000), ("secret_hash", 64), ("jwks_url", 2000)):
+    for name, length in (("launch_uri", 2000), ("secret_hash", 64)):
         op.add_column(
             "smart_clients", sa.Column(name, sa.String(length=length), nullable=True), schema=schema
         )
@@ -176,7 +175,7 @@ def downgrade() -> None:
             f"DELETE FROM \"{schema}\".smart_clients WHERE kind <> 'backend_service'"  # noqa: S608
         )
     )
-    for name in ("jwks_url", "secret_hash", "launch_uri", "launch_types", "redirect_uris"):
+    for name in ("secret_hash", "launch_uri", "launch_types", "redirect_uris"):
         op.drop_column("smart_clients", name, schema=schema)
     op.drop_constraint(
         op.f("ck_smart_clients_kind_known"), "smart_clients", type_="check", schema=schema
