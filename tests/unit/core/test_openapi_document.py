@@ -68,6 +68,9 @@ def test_fastapis_default_validation_body_is_gone(document: dict[str, Any]) -> N
     assert "HTTPValidationError" not in document["components"]["schemas"]
 
 
+OAUTH_ENDPOINTS = frozenset({"/oauth2/token", "/oauth2/introspect", "/oauth2/revoke"})
+
+
 def test_every_operation_documents_its_errors_in_the_doors_format(document: dict[str, Any]) -> None:
     problems: list[str] = []
     for path, method, operation in _operations(document):
@@ -86,8 +89,10 @@ def test_every_operation_documents_its_errors_in_the_doors_format(document: dict
                 continue  # /ready's 503 is its readiness report (operational JSON), by design
             media = set(response.get("content") or {})
             expected = "application/fhir+json" if fhir else "application/problem+json"
-            if path.startswith("/oauth2/") and status in {"400", "401"}:
+            if path in OAUTH_ENDPOINTS and status in {"400", "401"}:
                 expected = "application/json"  # OAuth errors are RFC 6749 §5.2 JSON (ADR 0032)
+            if path.startswith("/oauth2/authorize") and status in {"400", "401"}:
+                expected = "text/html"  # the sign-in and consent pages tell the user (ADR 0032)
             if media and expected not in media:
                 problems.append(f"{method.upper()} {path} {status}: {sorted(media)}")
     assert not problems, "\n".join(problems)
@@ -100,8 +105,15 @@ def test_authenticated_operations_document_401_and_403(document: dict[str, Any])
         f"{method.upper()} {path}"
         for path, method, operation in _operations(document)
         if path not in public
+        # The SMART authorization server: clients and users authenticate in the request.
+        and not path.startswith("/oauth2/")
         and not path.startswith("/fhir/{tenant}/")
-        and path not in {"/fhir/metadata", "/fhir/.well-known/smart-configuration"}
+        and path
+        not in {
+            "/fhir/metadata",
+            "/fhir/.well-known/smart-configuration",
+            "/fhir/.well-known/openid-configuration",
+        }
         and not {"401", "403"} <= set(operation["responses"])
     ]
     assert not missing, missing

@@ -27,7 +27,7 @@ from typing import Annotated, Any, Final
 from urllib.parse import parse_qsl
 
 import structlog
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from ehr.core.config import Settings
@@ -91,6 +91,12 @@ _THROTTLE_BUCKET: Final = "smart-token"
 _SIGN_IN_BUCKET: Final = "smart-sign-in"
 _CSRF_COOKIE: Final = "smart_csrf_"
 _GRANTS: Final = ("authorization_code", "refresh_token", "client_credentials")
+# The pages' refusals are pages for the user (never a redirect to an unverified URI).
+_PAGE_ERRORS: Final[dict[int | str, dict[str, Any]]] = {
+    400: {"content": {"text/html": {}}, "description": "the request cannot continue (a page)"},
+    401: {"content": {"text/html": {}}, "description": "sign-in refused (the page again)"},
+    **problem_responses(422, 429),
+}
 
 # IntakeRoute like every router: these routes read their form bodies themselves.
 router = APIRouter(tags=["smart"], route_class=IntakeRoute)
@@ -401,6 +407,7 @@ async def revoke(request: Request, session: SessionDep, resources: ResourcesDep)
 @router.get(
     "/oauth2/smart-style.json",
     dependencies=[PublicRoute],
+    responses=problem_responses(400),
     summary="The SMART style (smart_style_url) apps may use to look like the EHR",
 )
 async def smart_style() -> dict[str, Any]:
@@ -458,7 +465,10 @@ def _redirect(location: str) -> RedirectResponse:
     "/oauth2/authorize",
     dependencies=[PublicRoute],
     response_class=HTMLResponse,
-    responses={303: {"description": "an OAuth error sent to the registered redirect URI"}},
+    responses={
+        303: {"description": "an OAuth error sent to the registered redirect URI"},
+        **_PAGE_ERRORS,
+    },
     summary="SMART App Launch authorization endpoint (authorization code + PKCE S256)",
 )
 async def authorize(request: Request, session: SessionDep, resources: ResourcesDep) -> Response:
@@ -565,6 +575,7 @@ async def _consent(
     "/oauth2/authorize/login",
     dependencies=[PublicRoute],
     response_class=HTMLResponse,
+    responses=_PAGE_ERRORS,
     summary="The authorization page's sign-in form (password)",
 )
 async def authorize_login(
@@ -624,6 +635,7 @@ async def authorize_login(
     "/oauth2/authorize/mfa",
     dependencies=[PublicRoute],
     response_class=HTMLResponse,
+    responses=_PAGE_ERRORS,
     summary="The authorization page's second factor (TOTP or recovery code)",
 )
 async def authorize_mfa(
@@ -665,6 +677,7 @@ async def authorize_mfa(
     "/oauth2/authorize/consent",
     dependencies=[PublicRoute],
     response_class=HTMLResponse,
+    responses=_PAGE_ERRORS,
     summary="The consent page again, with the patient picker's search",
 )
 async def consent_search(
@@ -694,7 +707,10 @@ async def consent_search(
     "/oauth2/authorize/consent",
     dependencies=[PublicRoute],
     response_class=HTMLResponse,
-    responses={303: {"description": "the code (or access_denied) sent to the redirect URI"}},
+    responses={
+        303: {"description": "the code (or access_denied) sent to the redirect URI"},
+        **_PAGE_ERRORS,
+    },
     summary="The consent decision: allow (with the scopes left ticked) or deny",
 )
 async def consent_decision(
@@ -909,7 +925,7 @@ async def admin_create_client(
     summary="Disable a SMART client: its tokens stop working at once",
 )
 async def admin_disable_client(
-    client_id: str,
+    client_id: Annotated[str, Path(max_length=64)],
     principal: ClientAdmin,
     session: SessionDep,
     request: Request,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -38,9 +38,14 @@ class LaunchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     client_id: str = Field(min_length=1, max_length=64, description="The app to launch")
-    patient: str = Field(pattern=r"^[A-Za-z0-9\-.]{1,64}$", description="FHIR Patient id")
+    patient: str = Field(
+        max_length=64, pattern=r"^[A-Za-z0-9\-.]{1,64}$", description="FHIR Patient id"
+    )
     encounter: str | None = Field(
-        default=None, pattern=r"^[A-Za-z0-9\-.]{1,64}$", description="FHIR Encounter id"
+        default=None,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9\-.]{1,64}$",
+        description="FHIR Encounter id",
     )
 
 
@@ -58,10 +63,12 @@ class SmartClientCreate(BaseModel):
 
     kind: Literal["backend_service", "public_app", "confidential_app"]
     name: str = Field(min_length=1, max_length=200)
-    scopes: list[str] = Field(min_length=1, max_length=100)
-    redirect_uris: list[str] = Field(default_factory=list, max_length=10)
+    scopes: list[Annotated[str, Field(max_length=128)]] = Field(min_length=1, max_length=100)
+    redirect_uris: list[Annotated[str, Field(max_length=2000)]] = Field(
+        default_factory=list, max_length=10
+    )
     launch_types: list[Literal["ehr", "standalone"]] = Field(
-        default=["ehr", "standalone"], min_length=1
+        default=["ehr", "standalone"], min_length=1, max_length=2
     )
     launch_uri: str | None = Field(default=None, max_length=2000)
     jwks: dict[str, Any] | None = Field(

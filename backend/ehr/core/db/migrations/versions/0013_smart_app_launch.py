@@ -1,5 +1,6 @@
-"""SMART App Launch (ADR 0032): app clients (redirect URIs, launch types, a hashed secret), EHR launches, authorization requests with their codes, rotating refresh tokens, and a
-user's FHIR Practitioner (fhirUser).
+"""SMART App Launch (ADR 0032): app clients (redirect URIs, launch types, a hashed secret), EHR
+launches, authorization requests with their codes, rotating refresh tokens, and a user's FHIR
+Practitioner (fhirUser).
 
 Revision ID: 0013_smart_app_launch
 Revises: 0012_smart_clients
