@@ -55,6 +55,7 @@ __all__ = [
     "pkce_matches",
     "redeem_code",
     "redirect_with",
+    "scope_covered",
     "token_hash",
 ]
 
@@ -116,7 +117,7 @@ def redirect_with(uri: str, params: Mapping[str, str]) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
 
 
-def _covered(scope: str, registered: frozenset[str]) -> bool:
+def scope_covered(scope: str, registered: frozenset[str]) -> bool:
     """A requested scope the app registered: itself, or a resource scope inside a registered
     one (registered ``patient/*.rs`` covers ``patient/Observation.rs`` and ``.read``)."""
     if scope in registered:
@@ -141,7 +142,7 @@ def _covered(scope: str, registered: frozenset[str]) -> bool:
 def allowed_by_client(requested: Sequence[str], client: SmartClient) -> list[str]:
     """The requested scopes the client did not register (empty: all allowed)."""
     registered = frozenset(client.scopes)
-    return [s for s in requested if not _covered(s, registered)]
+    return [s for s in requested if not scope_covered(s, registered)]
 
 
 def _fhir_bases(settings: Settings, tenant: str) -> frozenset[str]:

@@ -173,7 +173,9 @@ async def _client_credentials(
     owner = await session.get(Tenant, client.tenant_id)
     if owner is None or owner.status != "active":
         raise OAuthError("invalid_client", "The client's tenant is not active", status_code=401)
-    granted = sorted(set(requested) & set(client.scopes))
+    # A registered wildcard covers narrower requests (system/*.rs grants system/Patient.rs).
+    registered = frozenset(client.scopes)
+    granted = sorted({s for s in requested if authorizations.scope_covered(s, registered)})
     if not granted:
         raise OAuthError("invalid_scope", "No requested scope is allowed to the client")
     key = await current_signing_key(session, settings)

@@ -603,3 +603,32 @@ async def test_the_admin_api_registers_lists_and_disables_apps(
     clinician = setup.world.tenants["la"].auth(Role.PHYSICIAN)
     forbidden = await api.get("/api/admin/smart/clients", headers=clinician)
     assert forbidden.status_code == 403
+
+
+async def test_hostile_input_at_the_oauth_endpoints_is_a_clear_4xx(
+    api: httpx.AsyncClient, setup: Setup
+) -> None:
+    for token in ("a.b.c", "x" * 9000, "eyJhbGciOiJub25lIn0.e30.", "%00\u202e"):
+        seen = await api.post(
+            "/oauth2/introspect", data={"token": token, "client_id": setup.app_id}
+        )
+        assert seen.status_code == 200
+        assert seen.json() == {"active": False}
+        gone = await api.post("/oauth2/revoke", data={"token": token, "client_id": setup.app_id})
+        assert gone.status_code == 200
+    empty = await api.post("/oauth2/introspect", data={"client_id": setup.app_id})
+    assert empty.json()["error"] == "invalid_request"
+    repeated = await api.post(
+        "/oauth2/token",
+        content="grant_type=authorization_code&code=a&code=b",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert repeated.status_code == 400
+    assert repeated.json()["error"] == "invalid_request"
+    pages = [
+        await api.post("/oauth2/authorize/login", json={"request": "x"}),
+        await api.post("/oauth2/authorize/consent", data={"request": "not-a-uuid", "csrf": "x"}),
+        await api.get("/oauth2/authorize/consent", params={"request": "x" * 65}),
+    ]
+    assert [p.status_code for p in pages][:2] == [400, 400]
+    assert pages[2].status_code in (400, 422)

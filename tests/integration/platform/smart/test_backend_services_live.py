@@ -186,6 +186,31 @@ async def test_only_the_clients_scopes_are_granted(app: Any, client: Registered)
     assert refused.json()["error"] == "invalid_scope"
 
 
+async def test_a_registered_wildcard_grants_a_narrower_scope(
+    app: Any, client: Registered, world: World
+) -> None:
+    async with world.sessionmaker() as session, session.begin():
+        made = await register_backend_service(
+            session,
+            tenant=world.tenants["sm"].slug,
+            name="wildcard reader",
+            jwks={"keys": [client.rsa.public_jwk]},
+            scopes=["system/*.rs"],
+        )
+    wildcard = Registered(client_id=made.client_id, rsa=client.rsa, ec=client.ec)
+    async with client_of(app, peer=PEER) as api:
+        narrow = await api.post(
+            "/oauth2/token", data=form(assertion(wildcard, wildcard.rsa), "system/Observation.rs")
+        )
+        wider = await api.post(
+            "/oauth2/token", data=form(assertion(wildcard, wildcard.rsa), "system/*.cruds")
+        )
+    assert narrow.status_code == 200, narrow.text
+    assert narrow.json()["scope"] == "system/Observation.rs"
+    assert wider.status_code == 400
+    assert wider.json()["error"] == "invalid_scope"
+
+
 def _hs256(registered: Registered) -> str:
     now = int(time.time())
     claims = {"iss": registered.client_id, "sub": registered.client_id, "aud": TOKEN_URL,
