@@ -5,6 +5,8 @@
 ``wait_for_url_prefix(driver, prefix)`` wait until the browser is on a URL starting with
                                       ``prefix``; returns that URL
 ``page_text(driver)``                 the visible text of the current page
+``click_and_wait(driver, by, value)``  click an element that loads a new page, and wait until
+                                      the old page is gone (a click returns before navigation)
 
 Chromium and chromedriver come from ``ehr.devstack.toolchain.ensure_browser`` (``make test``
 runs ``ehr stack browser`` first; here they are apt-installed too when missing and we are root).
@@ -40,6 +42,7 @@ from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
 
 from ehr.devstack.toolchain import ensure_browser
@@ -47,6 +50,7 @@ from ehr.devstack.toolchain import ensure_browser
 __all__ = [
     "PAGE_LOAD_SECONDS",
     "WAIT_SECONDS",
+    "click_and_wait",
     "headless_chromium",
     "page_text",
     "wait_for_url_prefix",
@@ -115,3 +119,15 @@ def page_text(driver: WebDriver) -> str:
     """The visible text of the current page (its ``<body>``)."""
     text: str = driver.find_element(By.TAG_NAME, "body").text
     return text
+
+
+def click_and_wait(driver: WebDriver, by: str, value: str, timeout: float = WAIT_SECONDS) -> None:
+    """Click the element found by ``(by, value)`` and wait until the page it was on is replaced
+    and the new one has loaded: ``click()`` returns before the browser navigates, so reading
+    the page straight after it can see the old page, or an element of it gone stale."""
+    old_page = driver.find_element(By.TAG_NAME, "html")
+    driver.find_element(by, value).click()
+    WebDriverWait(driver, timeout).until(expected_conditions.staleness_of(old_page))
+    WebDriverWait(driver, timeout).until(
+        lambda current: current.execute_script("return document.readyState") == "complete"
+    )

@@ -340,7 +340,7 @@ async def test_tenant_qualified_base(api: httpx.AsyncClient, gw: World, settings
     no_hapi(statement, settings)
     smart = await api.get(f"/fhir/{slug}/.well-known/smart-configuration")
     assert smart.status_code == 200
-    assert smart.json()["issuer"] == settings.auth.issuer
+    assert smart.json()["issuer"] == PUBLIC  # the authorization server's, for every tenant base
     outcome(await api.get("/fhir/no-such-tenant/metadata"), 404)
     outcome(await api.get("/fhir/no-such-tenant/.well-known/smart-configuration"), 404)
 
@@ -380,7 +380,7 @@ async def test_smart_configuration(api: httpx.AsyncClient, settings: Settings) -
     response = await api.get("/fhir/.well-known/smart-configuration")
     assert response.status_code == 200
     config = response.json()
-    assert config["issuer"] == settings.auth.issuer
+    assert config["issuer"] == PUBLIC  # OpenID Connect: id_tokens' iss is the FHIR base
     assert config["jwks_uri"].endswith("/.well-known/jwks.json")
     assert "permission-v2" in config["capabilities"]
 

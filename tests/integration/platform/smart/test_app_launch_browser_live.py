@@ -16,7 +16,7 @@ import pytest
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from support.browser import headless_chromium, page_text, wait_for_url_prefix
+from support.browser import click_and_wait, headless_chromium, page_text, wait_for_url_prefix
 from support.live_server import live_server
 from support.smart_apps import People, make_people, register_test_app
 from support.tenant_world import World, open_world
@@ -93,14 +93,14 @@ def _sign_in(driver: WebDriver, url: str, username: str, password: str) -> None:
     driver.get(url)
     driver.find_element(By.ID, "username").send_keys(username)
     driver.find_element(By.ID, "password").send_keys(password)
-    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    click_and_wait(driver, By.CSS_SELECTOR, "button[type=submit]")
 
 
 def _pick_patient(driver: WebDriver, query: str) -> None:
     box = driver.find_element(By.ID, "q")
     box.clear()
     box.send_keys(query)
-    driver.find_element(By.CSS_SELECTOR, "form[role=search] button").click()
+    click_and_wait(driver, By.CSS_SELECTOR, "form[role=search] button")
 
 
 def _allow(driver: WebDriver) -> None:
