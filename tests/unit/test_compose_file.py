@@ -192,7 +192,7 @@ def test_env_example_documents_every_setting() -> None:
 # --- compose and the Helm chart run the same processes -------------------------------------------
 
 CHART = ROOT / "k8s" / "ehr-platform"
-APP_SERVICES = ("backend", "worker", "migrate")
+APP_SERVICES = ("backend", "worker", "hl7-listener", "migrate")
 CONNECTION = ("EHR_DB__URL", "EHR_REDIS__URL", "EHR_FHIR__BASE_URL", "EHR_SECURITY__SECRET_KEY")
 
 
@@ -238,6 +238,7 @@ def test_the_chart_runs_every_long_running_compose_process() -> None:
     commands = {
         "backend": _chart_text("api.yaml"),
         "worker": _chart_text("worker.yaml"),
+        "hl7-listener": _chart_text("worker.yaml"),
         "migrate": _chart_text("migrations.yaml"),
     }
     compose = yaml.safe_load(COMPOSE_FILE.read_text())["services"]
@@ -253,16 +254,10 @@ def json_list(words: list[str]) -> str:
 
 
 def test_the_charts_processes_are_real_commands_where_enabled() -> None:
-    values = yaml.safe_load((CHART / "values.yaml").read_text())
     for template in sorted((CHART / "templates").glob("*.yaml")):
         for match in re.finditer(r"command: (\[.*\])", template.read_text()):
             argv = [w.strip(' "') for w in match.group(1).strip("[]").split(",")]
             if argv[0] != "ehr":
-                continue
-            # The HL7 v2 listener's Deployment is a placeholder until its command exists
-            # (issue "HL7 v2 over MLLP"); it is off by default and must stay so until then.
-            if argv[1] == "hl7" and not _cli_knows(argv[1:]):
-                assert values["hl7"]["enabled"] is False
                 continue
             assert _cli_knows(argv[1:]), f"{template.name} runs {argv}: no such command"
 

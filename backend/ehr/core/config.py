@@ -27,6 +27,7 @@ __all__ = [
     "DatabaseSettings",
     "Environment",
     "FhirSettings",
+    "Hl7Settings",
     "InsecureDefaultSecretError",
     "JobsSettings",
     "LogSettings",
@@ -420,6 +421,32 @@ class SmartSettings(BaseModel):
     offline_refresh_ttl_seconds: int = Field(default=90 * 24 * 3600, ge=3600)
 
 
+class Hl7Settings(BaseModel):
+    """HL7 v2 interfaces (ehr.modules.hl7v2; ADR 0033): the MLLP listener (``ehr hl7 listen``)
+    and ``POST /api/hl7v2/messages``."""
+
+    mllp_host: str = "127.0.0.1"
+    mllp_port: int = Field(default=2575, ge=1, le=65535)
+    # A message larger than this is refused with an AR (its bytes are read and dropped, so the
+    # connection stays usable). Results with embedded PDFs run to a few MB.
+    max_message_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    # A connection with nothing received for this long is closed.
+    idle_timeout_seconds: float = Field(default=300.0, gt=0, le=86400)
+    max_connections: int = Field(default=256, ge=1, le=10000)
+    # The listener's /health and /metrics (0: none).
+    health_port: int = Field(default=9466, ge=0, le=65535)
+    # TLS for MLLP: a PEM certificate chain and key; with a CA file, clients must present a
+    # certificate it signed (mutual TLS).
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    tls_client_ca_file: str | None = None
+    # What our ACKs name as their sender (MSH-3/MSH-4).
+    receiving_application: str = "EHR"
+    receiving_facility: str = "EHR"
+    # A message whose conversion keeps failing is a dead letter after this many attempts.
+    convert_max_attempts: int = Field(default=5, ge=1, le=50)
+
+
 class Settings(BaseSettings):
     """The service's settings; one object, nested by concern."""
 
@@ -450,6 +477,7 @@ class Settings(BaseSettings):
     medication_safety: MedicationSafetySettings = Field(default_factory=MedicationSafetySettings)
     cds_hooks: CdsHooksSettings = Field(default_factory=CdsHooksSettings)
     smart: SmartSettings = Field(default_factory=SmartSettings)
+    hl7: Hl7Settings = Field(default_factory=Hl7Settings)
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

@@ -411,6 +411,8 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
         BodySizeLimitMiddleware,
         max_body_bytes=settings.api.max_body_bytes,
         prefix_limits=(
+            # HL7 v2 over HTTP: a message may be as large as over MLLP (embedded reports).
+            ("/api/hl7v2/messages", settings.hl7.max_message_bytes),
             ("/api", settings.api.business_max_body_bytes),
             ("/cds-services", settings.cds_hooks.max_body_bytes),
         ),

@@ -73,12 +73,13 @@ def up(
         bool, typer.Option("--seed/--no-seed", help="Load demo data (ehr seed).")
     ] = True,
     worker: Annotated[
-        bool, typer.Option("--worker/--no-worker", help="Start the job worker (ehr worker).")
+        bool,
+        typer.Option("--worker/--no-worker", help="Start the job worker and the HL7 v2 listener."),
     ] = True,
     only: Annotated[
         str | None,
         typer.Option(
-            help="Comma-separated services to start (postgres,redis,hapi,api,worker); "
+            help="Comma-separated services to start (postgres,redis,hapi,api,worker,hl7); "
             "skips migrations and seed."
         ),
     ] = None,

@@ -53,6 +53,9 @@ class StackSettings(BaseSettings):
     api_port: int = 8000
     # The background-job worker's /health and /metrics (EHR_JOBS__HEALTH_PORT of the worker).
     worker_port: int = 9465
+    # The HL7 v2 MLLP listener: where senders connect, and its /health and /metrics.
+    hl7_port: int = 2575
+    hl7_health_port: int = 9466
     # Java heap for HAPI (-Xmx).
     hapi_xmx: str = "1536m"
     # How long to wait for HAPI's /metadata (first start creates ~200 tables).

@@ -1,4 +1,5 @@
-"""The whole local stack: PostgreSQL, Redis, HAPI, migrations, seed data, API, job worker.
+"""The whole local stack: PostgreSQL, Redis, HAPI, migrations, seed data, API, job worker,
+HL7 v2 listener.
 
 Used by the ``ehr stack`` CLI and directly by tests::
 
@@ -32,6 +33,7 @@ from ehr.devstack import toolchain
 from ehr.devstack.api_server import ApiServer
 from ehr.devstack.errors import StackError
 from ehr.devstack.hapi_server import Datasource, HapiServer
+from ehr.devstack.hl7_listener_server import Hl7ListenerServer
 from ehr.devstack.postgres_cluster import (
     APP_DATABASE,
     DB_ROLE,
@@ -45,7 +47,7 @@ from ehr.devstack.worker_server import NOTIFY_URL_SETTING, WorkerServer, notify_
 
 __all__ = ["SERVICES", "ServiceStatus", "Stack"]
 
-SERVICES = ("postgres", "redis", "hapi", "api", "worker")
+SERVICES = ("postgres", "redis", "hapi", "api", "worker", "hl7")
 # The backend's public origin (ehr.core.config.GatewaySettings.public_base_url); the CDS Hooks `aud`
 # defaults to it.
 PUBLIC_BASE_URL_SETTING = "EHR_GATEWAY__PUBLIC_BASE_URL"
@@ -140,6 +142,16 @@ class Stack:
             stack_dir=self.dir,
             port=self.settings.worker_port,
             timeout_seconds=self.settings.worker_timeout_seconds,
+        )
+
+    @property
+    def hl7_listener(self) -> Hl7ListenerServer:
+        return Hl7ListenerServer(
+            repo_root=self.root,
+            stack_dir=self.dir,
+            port=self.settings.hl7_health_port,
+            timeout_seconds=self.settings.worker_timeout_seconds,
+            mllp_port=self.settings.hl7_port,
         )
 
     def start_worker(self) -> None:
@@ -343,10 +355,14 @@ class Stack:
             self.api.start(env=self.child_env())
         if "worker" in wanted and worker:
             self.start_worker()
+        if "hl7" in wanted and worker:
+            # The MLLP listener stores messages; the worker converts them (with it or not at all).
+            self.hl7_listener.start(env=self.child_env())
 
     def down(self) -> None:
         """Stop the worker, API, HAPI, Redis and PostgreSQL the devstack started; verify they
         are gone."""
+        self.hl7_listener.stop()
         self.worker.stop()
         self.api.stop()
         hapi = self.hapi
@@ -359,6 +375,8 @@ class Stack:
         if cluster is not None:
             cluster.stop()
         leftovers = []
+        if self.hl7_listener.process.running():
+            leftovers.append("HL7 listener")
         if self.worker.process.running():
             leftovers.append("worker")
         if self.api.process.running():
@@ -439,6 +457,11 @@ class Stack:
         pid = worker.process.pid()
         state = ("running" if worker.ready() else "running (not healthy)") if pid else "stopped"
         rows.append(ServiceStatus("worker", state, worker.health_url, pid, worker.process.log_file))
+        listener = self.hl7_listener
+        pid = listener.process.pid()
+        state = ("running" if listener.ready() else "running (not healthy)") if pid else "stopped"
+        address = f"mllp://127.0.0.1:{listener.mllp_port}"
+        rows.append(ServiceStatus("hl7", state, address, pid, listener.process.log_file))
         return rows
 
     def status_table(self) -> Table:

@@ -108,17 +108,19 @@ class WorkerServer:
         True when a process was started now."""
         if self.process.running():
             if not self.code_changed_since_start() and self.ready():
-                console.print(f"[green]✓[/] worker already running ({self.health_url}; reused)")
+                console.print(
+                    f"[green]✓[/] {self.process.name} already running ({self.health_url}; reused)"
+                )
                 return False
-            console.print("Restarting the worker (code changed, or not healthy)")
+            console.print(f"Restarting the {self.process.name} (code changed, or not healthy)")
             self.stop()
         port = self._free_port()
         self.port_file.parent.mkdir(parents=True, exist_ok=True)
         self.port_file.write_text(f"{port}\n")
-        console.print(f"[bold]Starting the worker[/] (log {self.process.log_file})")
+        console.print(f"[bold]Starting the {self.process.name}[/] (log {self.process.log_file})")
         self.process.start(self.argv(), env=self.env(env, port), cwd=self.repo_root)
         wait_until(
-            f"worker ({self.health_url})",
+            f"{self.process.name} ({self.health_url})",
             self.ready,
             timeout=self.timeout_seconds,
             alive=self.process.running,
@@ -131,7 +133,7 @@ class WorkerServer:
         """SIGTERM (running jobs finish or are released), SIGKILL after STOP_TIMEOUT_SECONDS."""
         if not self.process.running():
             return False
-        console.print("Stopping the worker…")
+        console.print(f"Stopping the {self.process.name}…")
         stopped = self.process.stop(timeout=STOP_TIMEOUT_SECONDS)
         self.port_file.unlink(missing_ok=True)
         return stopped

@@ -39,6 +39,7 @@ from ehr.modules import (
     cds_hooks,
     chart,
     encounters,
+    hl7v2,
     medication_safety,
     notes,
     order_sets,
@@ -189,5 +190,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(realtime_router)
     app.include_router(webhooks_router)
     app.include_router(cds_hooks.router)
+    app.include_router(hl7v2.router)
     app.include_router(fhir_gateway_router)
     return app

@@ -40,6 +40,7 @@ from ehr.core.config import Settings
 from ehr.core.db.engine import create_engine, create_sessionmaker
 from ehr.core.errors import AppError
 from ehr.fhir import FhirClient
+from ehr.modules import hl7v2
 from ehr.platform import events, fhir_changes, webhooks
 from ehr.platform.jobs import BUILTIN_JOBS, JobDefinition, JobRegistry, JobsSettings
 from ehr.platform.jobs.runtime import build_queue_app, count_queue, recover_stalled
@@ -56,7 +57,12 @@ __all__ = [
 logger = structlog.get_logger(__name__)
 
 # Every job definition the worker runs. A module with jobs adds its ``JOBS`` here.
-WORKER_JOBS: Final[tuple[JobDefinition, ...]] = (*BUILTIN_JOBS, *events.EVENT_JOBS, *webhooks.JOBS)
+WORKER_JOBS: Final[tuple[JobDefinition, ...]] = (
+    *BUILTIN_JOBS,
+    *events.EVENT_JOBS,
+    *webhooks.JOBS,
+    *hl7v2.JOBS,
+)
 
 # Every domain-event handler the worker's consumers run (ADR 0023). A module adds its own here.
 WORKER_HANDLERS: Final[tuple[events.EventHandler, ...]] = (*webhooks.HANDLERS,)

@@ -167,6 +167,34 @@ def test_the_chart_runs_the_processes_compose_runs() -> None:
         for e in d["spec"]["template"]["spec"]["containers"][0]["env"]
     }
     assert set(compose["services"]["worker"]["environment"]) <= worker_env
+    # The HL7 v2 listener: the same command and settings; MLLP in only from the senders' CIDRs.
+    assert commands["rel-hl7"] == compose["services"]["hl7-listener"]["command"]
+    listener_env = {
+        e["name"]
+        for d in docs
+        if d["metadata"]["name"] == "rel-hl7" and d["kind"] == "Deployment"
+        for e in d["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert set(compose["services"]["hl7-listener"]["environment"]) <= listener_env
+    policy = next(
+        d for d in docs if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "rel-hl7"
+    )
+    mllp_in = policy["spec"]["ingress"][0]
+    assert mllp_in["ports"] == [{"port": 2575, "protocol": "TCP"}]
+    assert mllp_in["from"] == [{"ipBlock": {"cidr": "10.0.0.0/8"}}]
+
+
+def test_the_hl7_listener_serves_tls_from_a_secret() -> None:
+    docs = manifests("--set", "hl7.tls.secretName=hl7-cert", "--set", "hl7.tls.clientCa=true")
+    listener = next(
+        d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "rel-hl7"
+    )
+    pod = listener["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert env["EHR_HL7__TLS_CERT_FILE"] == "/etc/ehr/hl7-tls/tls.crt"
+    assert env["EHR_HL7__TLS_CLIENT_CA_FILE"] == "/etc/ehr/hl7-tls/ca.crt"
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["hl7-tls"]["secret"]["secretName"] == "hl7-cert"
 
 
 def test_an_external_redis_is_reached_by_its_range_and_never_rendered() -> None:

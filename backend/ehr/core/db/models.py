@@ -955,3 +955,92 @@ class WebhookDelivery(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
     delivered_at: Mapped[datetime | None]
+
+
+# --- HL7 v2 interfaces (ADR 0033) ------------------------------------------------------------
+
+
+class Hl7Sender(Base):
+    """A system allowed to send HL7 v2 messages, bound to one tenant (ADR 0033).
+
+    A message is routed by MSH-3 (sending application) and MSH-4 (sending facility), and by
+    MSH-5/MSH-6 too when the registration names them ('' = any). ``message_types``: events
+    (``ADT_A01``), a type with every trigger (``ORU_*``) or ``*``. ``processing_ids``: the
+    MSH-11 values accepted (``P`` production; ``T`` training, ``D`` debugging on request).
+    """
+
+    __tablename__ = "hl7_senders"
+    __table_args__ = (
+        Index(None, "tenant_id"),
+        Index(
+            "uq_hl7_senders_route",
+            "sending_application",
+            "sending_facility",
+            "receiving_application",
+            "receiving_facility",
+            unique=True,
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    sending_application: Mapped[str] = mapped_column(String(227))
+    sending_facility: Mapped[str] = mapped_column(String(227))
+    receiving_application: Mapped[str] = mapped_column(
+        String(227), default="", server_default=text("''")
+    )
+    receiving_facility: Mapped[str] = mapped_column(
+        String(227), default="", server_default=text("''")
+    )
+    message_types: Mapped[list[str]] = mapped_column(ARRAY(String(16)))
+    processing_ids: Mapped[list[str]] = mapped_column(ARRAY(String(1)), default=lambda: ["P"])
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    disabled_at: Mapped[datetime | None]
+
+
+class Hl7Message(Base):
+    """One received HL7 v2 message: the inbox (ADR 0033). Committed before any ACK is sent.
+
+    ``raw`` is the message as received (normalised to text; PHI: read through the audited API
+    only, never logged). ``(sender_id, control_id)`` is unique: a resent MSH-10 gets the stored
+    ``ack`` again and is not processed twice. ``status``: ``accepted`` (queued for conversion),
+    ``converted``, ``rejected`` (answered AE/AR: nothing to convert), ``failed`` (conversion
+    failed; retried), ``dead`` (a dead letter: ``error`` says why; ``ehr hl7 replay``).
+    ``error``: a code and location (``PID-7 invalid date``), never a value from the message.
+    ``ack`` is the acknowledgement the sender got (the commit ACK in enhanced mode);
+    ``application_ack`` the enhanced-mode application acknowledgement, once known.
+    """
+
+    __tablename__ = "hl7_messages"
+    __table_args__ = (
+        Index("uq_hl7_messages_sender_control_id", "sender_id", "control_id", unique=True),
+        Index(None, "tenant_id", "received_at"),
+        Index(None, "tenant_id", "status", "received_at"),
+        Index(None, "tenant_id", "patient_identifier"),
+        CheckConstraint(
+            "status IN ('accepted', 'converted', 'rejected', 'failed', 'dead')",
+            name="status_known",
+        ),
+        CheckConstraint("channel IN ('mllp', 'http')", name="channel_known"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    sender_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("hl7_senders.id", ondelete="CASCADE"))
+    control_id: Mapped[str] = mapped_column(String(199))
+    message_type: Mapped[str] = mapped_column(String(16))
+    version: Mapped[str] = mapped_column(String(8))
+    channel: Mapped[str] = mapped_column(String(8))
+    raw: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    ack_code: Mapped[str] = mapped_column(String(2))
+    ack: Mapped[str] = mapped_column(Text)
+    application_ack: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(String(1000))
+    patient_identifier: Mapped[str | None] = mapped_column(String(500))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    resources: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    received_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    converted_at: Mapped[datetime | None]

@@ -22,6 +22,8 @@
                                                  domain events: outbox, dead letters (ADR 0023)
     ehr webhooks list|add|disable|enable|deliveries|replay --tenant T
                                                  outbound webhooks (ADR 0026)
+    ehr hl7 listen | send FILE | senders add|list|disable | inbox | dead-letters | replay
+                                                 HL7 v2 interfaces (ADR 0033)
     ehr contract export [--check]                the frontend contract (its openapi.json)
     ehr check-config                             validate the settings; print a redacted summary
     ehr stack ...                                the project-local stack (see ehr.devstack.cli)
@@ -47,6 +49,7 @@ from ehr.entrypoints.cli.auth import auth_app, keys_app
 from ehr.entrypoints.cli.cds_hooks import app as cds_hooks_app
 from ehr.entrypoints.cli.contract import app as contract_app
 from ehr.entrypoints.cli.events import events_app
+from ehr.entrypoints.cli.hl7 import hl7_app
 from ehr.entrypoints.cli.jobs import jobs_app, worker
 from ehr.entrypoints.cli.medication_safety import app as medication_safety_app
 from ehr.entrypoints.cli.order_sets import app as order_sets_app
@@ -77,6 +80,7 @@ app.add_typer(cds_hooks_app, name="cds-hooks")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(events_app, name="events")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(hl7_app, name="hl7")
 app.command()(worker)
 app.add_typer(order_sets_app, name="order-sets")
 app.add_typer(contract_app, name="contract")

@@ -7,6 +7,7 @@ Every demo user has the same development-only password (:data:`DEMO_PASSWORD`); 
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -67,6 +68,31 @@ async def _portal_patient_id(fhir: FhirClient) -> str | None:
     return None
 
 
+# The demo tenant's HL7 v2 sender: `ehr hl7 send FILE` with MSH-3 DEMO-LAB, MSH-4 DEMO-HOSP.
+DEMO_HL7_SENDER: Final = ("DEMO-LAB", "DEMO-HOSP")
+
+
+async def _demo_hl7_sender(session: AsyncSession, tenant_id: uuid.UUID) -> None:
+    from ehr.modules import hl7v2
+
+    application, facility = DEMO_HL7_SENDER
+    registered = await hl7v2.inbox.list_senders(session, tenant_id)
+    if any(
+        (s.sending_application, s.sending_facility) == (application, facility) for s in registered
+    ):
+        return
+    await hl7v2.register_sender(
+        session,
+        tenant_id=tenant_id,
+        name="demo-lab",
+        sending_application=application,
+        sending_facility=facility,
+        message_types=["*"],
+        processing_ids=["P", "T"],
+        created_by="seed",
+    )
+
+
 async def seed_demo_tenant(
     session: AsyncSession, fhir: FhirClient, settings: Settings
 ) -> DemoTenantReport:
@@ -109,6 +135,7 @@ async def seed_demo_tenant(
             settings=settings,
         )
         report.users_created.append(username)
+    await _demo_hl7_sender(session, tenant.id)
     logger.info(
         "seed.demo_tenant.completed",
         tenant=tenant.slug,

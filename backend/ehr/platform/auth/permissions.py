@@ -73,6 +73,10 @@ class Permission(StrEnum):
     BREAK_GLASS = "break_glass:assert"
     # The tenant's medication-safety display policy (which alerts interrupt).
     MEDICATION_SAFETY_CONFIGURE = "medication_safety:configure"
+    # HL7 v2 interfaces: sending messages over HTTP (an interface engine's API key), and the
+    # inbox, dead letters, replays and sender registrations (message bodies are PHI, audited).
+    HL7_SEND = "hl7:send"
+    HL7_MANAGE = "hl7:manage"
     # Every authenticated principal: own profile, own MFA, logout.
     SELF_MANAGE = "self:manage"
 
@@ -134,6 +138,7 @@ ROLE_PERMISSIONS: Final[Mapping[Role, frozenset[Permission]]] = {
             P.MEDICATION_SAFETY_CONFIGURE,
             P.ORDER_SET_READ,
             P.ORDER_SET_MANAGE,
+            P.HL7_MANAGE,
         }
     ),
     Role.PATIENT: frozenset(

@@ -1,0 +1,52 @@
+"""HL7 v2 interfaces (ADR 0033): MLLP and HTTP intake stored before ACK, conversion to FHIR
+by the HL7 v2-to-FHIR IG in background jobs, dead letters and replay.
+
+The public surface (the entrypoints and other modules import only this):
+
+``router``            ``/api/hl7v2`` (HTTP intake, inbox, sender registrations)
+``JOBS``              the worker's ``hl7v2.convert``
+``serve_listener``    the MLLP listener (``ehr hl7 listen``)
+``Listener``          the same, started and stopped by the caller (tests, benchmarks)
+``receive_payload``   store-before-ACK for one message or a batch (the listener's and HTTP's path)
+``register_sender``   a sender registration (CLI, seed)
+``replay``            queue stored messages for conversion again
+``inbox``             listing and reading the inbox and registrations
+``parse_message``     the ER7 parser (``Message``, ``MessageRejected``; ``decode``, ``split_batch``)
+"""
+
+from ehr.modules.hl7v2 import inbox
+from ehr.modules.hl7v2.conversion import JOBS, convert_message, replay
+from ehr.modules.hl7v2.listener import Listener, serve_listener
+from ehr.modules.hl7v2.mllp import END_BLOCK, START_BLOCK, FrameReader, frame_bytes
+from ehr.modules.hl7v2.parsing import Message, MessageRejected, decode, parse_message, split_batch
+from ehr.modules.hl7v2.router import ER7_MEDIA_TYPE, message_out, router, sender_out
+from ehr.modules.hl7v2.routing import register_sender
+from ehr.modules.hl7v2.schemas import SenderCreate
+from ehr.modules.hl7v2.service import Answer, Reception, receive_payload
+
+__all__ = [
+    "END_BLOCK",
+    "ER7_MEDIA_TYPE",
+    "JOBS",
+    "START_BLOCK",
+    "Answer",
+    "FrameReader",
+    "Listener",
+    "Message",
+    "MessageRejected",
+    "Reception",
+    "SenderCreate",
+    "convert_message",
+    "decode",
+    "frame_bytes",
+    "inbox",
+    "message_out",
+    "parse_message",
+    "receive_payload",
+    "register_sender",
+    "replay",
+    "router",
+    "sender_out",
+    "serve_listener",
+    "split_batch",
+]

@@ -1,0 +1,580 @@
+"""HL7 v2 over MLLP and HTTP against the real PostgreSQL, HAPI and Redis (ADR 0033).
+
+Everything runs in a throwaway app schema with two tenants that have HAPI partitions. The
+listener runs in the test's event loop (``hl7v2.Listener`` on a free port) and, for the crash
+test, as ``ehr hl7 listen`` in a subprocess killed with SIGKILL mid-stream; a real MLLP client
+(asyncio streams, the framing bytes on the wire) talks to it over loopback.
+
+- original mode: AA after the message is in the inbox; a duplicate MSH-10 gets the same ACK and
+  no second row; the conversion writes the Patient into the sender's tenant only;
+- enhanced mode: CA, then the application ACK once converted; MSH-15 NE: no ACK at all;
+- refusals keep the connection usable: unknown sender, event not allowed, garbage, a message
+  without MSH, an oversized frame, an unsupported version — each a precise AR with ERR;
+- many connections at once; a batch answered as a batch;
+- ``kill -9`` of the listener mid-stream: every ACKed message is stored, resending the rest
+  stores each exactly once;
+- HTTP: an API key with ``hl7:send`` gets the ACK; another tenant's sender is refused; the inbox
+  search finds a message by control id and patient, and reading it is audited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from support.database import Sessions, open_sessions
+from support.in_process import serve
+from support.ports import free_port
+from support.settings import settings_with
+from support.tenant_world import World, open_world
+from support.throwaway_schema import throwaway_schema
+
+from ehr.core.config import Settings
+from ehr.core.db.models import AuditRecord, Hl7Message
+from ehr.entrypoints.api import create_app
+from ehr.modules import hl7v2
+from ehr.platform.auth.api_keys import create_api_key
+from ehr.platform.auth.permissions import Role
+
+pytestmark = pytest.mark.integration
+
+PATIENCE_SECONDS = 60.0
+
+
+def msh(
+    control_id: str,
+    event: str = "ADT^A01^ADT_A01",
+    *,
+    app: str = "LAB",
+    facility: str = "HOSP",
+    version: str = "2.5.1",
+    accept_ack: str = "",
+    application_ack: str = "",
+) -> str:
+    tail = f"|||{accept_ack}|{application_ack}" if accept_ack or application_ack else ""
+    return (
+        f"MSH|^~\\&|{app}|{facility}|EHR|EHR|20250102083000-0500||{event}|{control_id}|P|"
+        f"{version}{tail}"
+    )
+
+
+def adt(control_id: str, mrn: str, *, family: str = "Testpatient", **header: Any) -> str:
+    return (
+        "\r".join(
+            [
+                msh(control_id, **header),
+                "EVN|A01|20250102083000-0500",
+                f"PID|1||{mrn}^^^HOSP^MR||{family}^Alex^J||19800214|F|||"
+                "1 Main St^^Springfield^IL^62701",
+                "PV1|1|I|4W^401^A^HOSP||||1234^Attending^Ann|||||||||||V" + mrn[-6:] + "^^^HOSP^VN"
+                "|||||||||||||||||||||||||20250102080000-0500",
+            ]
+        )
+        + "\r"
+    )
+
+
+# --- a raw MLLP client ---------------------------------------------------------------------------
+
+
+class MllpClient:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.frames = hl7v2.FrameReader(reader, max_bytes=1 << 22, idle_timeout=PATIENCE_SECONDS)
+        self.writer = writer
+
+    @classmethod
+    async def connect(cls, port: int) -> MllpClient:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        return cls(reader, writer)
+
+    async def send_raw(self, data: bytes) -> None:
+        self.writer.write(data)
+        await self.writer.drain()
+
+    async def receive(self) -> str:
+        frame = await self.frames.next()
+        assert frame is not None, "the listener closed the connection"
+        return frame.payload.decode()
+
+    async def exchange(self, message: str) -> str:
+        await self.send_raw(hl7v2.frame_bytes(message))
+        return await self.receive()
+
+    async def close(self) -> None:
+        self.writer.close()
+        await self.writer.wait_closed()
+
+
+def segment(ack: str, name: str) -> list[str]:
+    line = next(line for line in ack.split("\r") if line.startswith(name))
+    return line.split("|")
+
+
+def ack_code(ack: str) -> str:
+    return segment(ack, "MSA")[1]
+
+
+def err_code(ack: str) -> str:
+    """ERR-3.1 (2.5+), the HL7 table 0357 code."""
+    return segment(ack, "ERR")[3].split("^")[0]
+
+
+# --- the world -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+async def schema_settings(settings: Settings) -> AsyncIterator[Settings]:
+    async with throwaway_schema(settings, "hl7_live") as local:
+        yield settings_with(local, "hl7", max_message_bytes=64 * 1024, receiving_application="EHR")
+
+
+@pytest.fixture(scope="module")
+async def sessions(schema_settings: Settings) -> AsyncIterator[Sessions]:
+    async with open_sessions(schema_settings) as made:
+        yield made
+
+
+@pytest.fixture(scope="module")
+async def world(schema_settings: Settings, run_id: str) -> AsyncIterator[World]:
+    async with open_world(schema_settings, run_id, ["hl7a", "hl7b"]) as made:
+        yield made
+
+
+@pytest.fixture(scope="module")
+async def senders(world: World) -> dict[str, uuid.UUID]:
+    a, b = world.tenants["hl7a"], world.tenants["hl7b"]
+    made: dict[str, uuid.UUID] = {}
+    async with world.sessionmaker() as session, session.begin():
+        for name, tenant, app, types in (
+            ("lab", a, "LAB", ["ADT_*", "ORU_R01"]),
+            ("registration", b, "REG", ["ADT_A01"]),
+        ):
+            sender = await hl7v2.register_sender(
+                session,
+                tenant_id=tenant.tenant_id,
+                name=name,
+                sending_application=app,
+                sending_facility="HOSP",
+                message_types=types,
+                created_by="test",
+            )
+            made[name] = sender.id
+    return made
+
+
+@pytest.fixture(scope="module")
+async def port(
+    schema_settings: Settings, sessions: Sessions, senders: dict[str, uuid.UUID]
+) -> AsyncIterator[int]:
+    del senders
+    listener = hl7v2.Listener(schema_settings, sessions, host="127.0.0.1", port=0)
+    yield await listener.start()
+    await listener.close(grace_seconds=5)
+
+
+@pytest.fixture
+async def client(port: int) -> AsyncIterator[MllpClient]:
+    made = await MllpClient.connect(port)
+    yield made
+    await made.close()
+
+
+async def rows(sessions: Sessions, control_id: str) -> list[Hl7Message]:
+    async with sessions() as session:
+        return list(
+            await session.scalars(select(Hl7Message).where(Hl7Message.control_id == control_id))
+        )
+
+
+async def convert(sessions: Sessions, settings: Settings, message_id: uuid.UUID) -> str:
+    async with sessions() as session:
+        outcome = await hl7v2.convert_message(session, settings, message_id)
+        await session.commit()
+    return outcome
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:12].upper()}"
+
+
+# --- original mode, duplicates, conversion -------------------------------------------------------
+
+
+async def test_original_mode_stores_before_aa_and_a_duplicate_gets_the_same_ack(
+    client: MllpClient, sessions: Sessions, schema_settings: Settings, world: World
+) -> None:
+    control_id, mrn = unique("O"), unique("MRN")
+    first = await client.exchange(adt(control_id, mrn))
+    assert ack_code(first) == "AA"
+    assert segment(first, "MSA")[2] == control_id
+    assert segment(first, "MSH")[2:6] == ["EHR", "EHR", "LAB", "HOSP"]
+    stored = await rows(sessions, control_id)
+    assert len(stored) == 1
+    assert stored[0].status == "accepted"
+    assert stored[0].patient_identifier is not None
+    assert mrn in stored[0].patient_identifier
+
+    again = await client.exchange(adt(control_id, mrn, family="Changedname"))
+    assert again == first  # the stored ACK, byte for byte
+    assert len(await rows(sessions, control_id)) == 1
+
+    assert await convert(sessions, schema_settings, stored[0].id) == "converted"
+    assert await convert(sessions, schema_settings, stored[0].id) == "skipped"
+    a, b = (
+        world.fhir.for_tenant(world.tenants["hl7a"].slug),
+        world.fhir.for_tenant(world.tenants["hl7b"].slug),
+    )
+    found = await a.search("Patient", {"identifier": mrn})
+    assert [e["resource"]["name"][0]["family"] for e in found.get("entry", [])] == ["Testpatient"]
+    assert not (await b.search("Patient", {"identifier": mrn})).get("entry")
+    converted = (await rows(sessions, control_id))[0]
+    assert converted.status == "converted"
+    assert converted.converted_at is not None
+    assert any(ref.startswith("Patient/") for ref in converted.resources["locations"])
+
+
+async def test_a_resent_message_with_a_new_control_id_updates_not_duplicates(
+    client: MllpClient, sessions: Sessions, schema_settings: Settings, world: World
+) -> None:
+    mrn = unique("MRN")
+    for family in ("Before", "After"):
+        control_id = unique("U")
+        assert ack_code(await client.exchange(adt(control_id, mrn, family=family))) == "AA"
+        (row,) = await rows(sessions, control_id)
+        assert await convert(sessions, schema_settings, row.id) == "converted"
+    tenant = world.fhir.for_tenant(world.tenants["hl7a"].slug)
+    patients = (await tenant.search("Patient", {"identifier": mrn})).get("entry", [])
+    assert [p["resource"]["name"][0]["family"] for p in patients] == ["After"]
+    encounters = await tenant.search(
+        "Encounter", {"subject": f"Patient/{patients[0]['resource']['id']}"}
+    )
+    assert len(encounters.get("entry", [])) == 1
+
+
+# --- enhanced mode -------------------------------------------------------------------------------
+
+
+async def test_enhanced_mode_commit_ack_then_the_application_ack(
+    client: MllpClient, sessions: Sessions, schema_settings: Settings
+) -> None:
+    control_id = unique("E")
+    ack = await client.exchange(
+        adt(control_id, unique("MRN"), accept_ack="AL", application_ack="AL")
+    )
+    assert ack_code(ack) == "CA"
+    (row,) = await rows(sessions, control_id)
+    assert row.application_ack is None
+    assert await convert(sessions, schema_settings, row.id) == "converted"
+    (row,) = await rows(sessions, control_id)
+    assert row.application_ack is not None
+    assert ack_code(row.application_ack) == "AA"
+
+
+async def test_msh15_ne_gets_no_ack_and_er_only_on_error(
+    client: MllpClient, sessions: Sessions
+) -> None:
+    silent, loud = unique("N"), unique("L")
+    await client.send_raw(hl7v2.frame_bytes(adt(silent, unique("MRN"), accept_ack="NE")))
+    await client.send_raw(hl7v2.frame_bytes(adt(loud, unique("MRN"), accept_ack="ER")))
+    await client.send_raw(hl7v2.frame_bytes(adt(unique("A"), unique("MRN"), accept_ack="AL")))
+    only = await client.receive()  # NE: nothing; ER on success: nothing; AL: this one
+    assert ack_code(only) == "CA"
+    assert len(await rows(sessions, silent)) == 1
+    assert len(await rows(sessions, loud)) == 1
+
+
+# --- refusals keep the connection usable -----------------------------------------------------
+
+
+async def test_refusals_are_precise_and_the_connection_stays_usable(
+    client: MllpClient, sessions: Sessions
+) -> None:
+    cases = [
+        (adt(unique("X"), "1", app="NOBODY"), "AR", "103"),
+        (adt(unique("X"), "1", app="REG"), "AR", "103"),  # REG is registered for MSH-4 HOSP…
+        ("\r".join([msh(unique("X"), "ORM^O01^ORM_O01"), "PID|1||1^^^HOSP^MR"]), "AR", "201"),
+        (adt(unique("X"), "1", version="2.2"), "AR", "203"),
+        ("PID|1||12345^^^HOSP^MR||Nomsh^Pat", "AR", "100"),
+        ("this is not HL7 at all", "AR", "100"),
+    ]
+    for message, code, error in cases:
+        answer = await client.exchange(message)
+        assert ack_code(answer) == code, message[:40]
+        assert err_code(answer) == error, message[:40]
+    # … but only for the event it registered: its ADT^A01 from the REG app is accepted.
+    ok = unique("K")
+    assert ack_code(await client.exchange(adt(ok, unique("MRN"), app="REG"))) == "AA"
+    assert len(await rows(sessions, ok)) == 1
+
+
+async def test_an_oversized_frame_and_garbage_between_frames(client: MllpClient) -> None:
+    huge = adt(unique("BIG"), "1") + "NTE|1||" + "x" * (200 * 1024) + "\r"
+    answer = await client.exchange(huge)
+    assert ack_code(answer) == "AR"
+    assert "larger than" in segment(answer, "MSA")[3]
+    await client.send_raw(b"\r\n\x00garbage\n")
+    assert ack_code(await client.exchange(adt(unique("G"), unique("MRN")))) == "AA"
+
+
+async def test_an_invalid_birth_date_is_an_ae_naming_the_field(
+    client: MllpClient, sessions: Sessions
+) -> None:
+    control_id = unique("D")
+    message = adt(control_id, unique("MRN")).replace("|19800214|", "|19801345|")
+    answer = await client.exchange(message)
+    assert ack_code(answer) == "AE"
+    assert segment(answer, "ERR")[2].startswith("PID^1^7")
+    (row,) = await rows(sessions, control_id)
+    assert row.status == "rejected"
+    assert row.error is not None
+    assert "PID-7" in row.error
+
+
+# --- many connections, batches ---------------------------------------------------------------
+
+
+async def test_many_connections_at_once_each_in_order(port: int, sessions: Sessions) -> None:
+    prefix = unique("C")
+
+    async def one_connection(n: int) -> list[str]:
+        connection = await MllpClient.connect(port)
+        try:
+            return [
+                ack_code(await connection.exchange(adt(f"{prefix}-{n}-{k}", f"M{prefix}{n}{k}")))
+                for k in range(5)
+            ]
+        finally:
+            await connection.close()
+
+    codes = await asyncio.gather(*(one_connection(n) for n in range(20)))
+    assert all(code == "AA" for per in codes for code in per)
+    async with sessions() as session:
+        stored = await session.scalar(
+            select(func.count()).where(Hl7Message.control_id.like(f"{prefix}-%"))
+        )
+    assert stored == 100
+
+
+async def test_a_batch_is_answered_as_a_batch(client: MllpClient, sessions: Sessions) -> None:
+    one, two = unique("B"), unique("B")
+    batch = "\r".join(
+        [
+            "BHS|^~\\&|LAB|HOSP|||20250102||||BATCH1",
+            adt(one, unique("MRN")).rstrip("\r"),
+            adt(two, unique("MRN")).rstrip("\r"),
+            "BTS|2",
+        ]
+    )
+    answer = await client.exchange(batch)
+    lines = answer.rstrip("\r").split("\r")
+    assert lines[0].startswith("BHS|")
+    assert lines[-1] == "BTS|2"
+    assert [line.split("|")[2] for line in lines if line.startswith("MSA")] == [one, two]
+    assert len(await rows(sessions, one)) == len(await rows(sessions, two)) == 1
+
+
+# --- kill -9 mid-stream ------------------------------------------------------------------------
+
+
+class ListenerProcess:
+    """``ehr hl7 listen`` in a subprocess on the test's schema."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.port = free_port()
+        env = {
+            **os.environ,
+            "EHR_DB__URL": settings.db.url.get_secret_value(),
+            "EHR_DB__APP_SCHEMA": settings.db.app_schema,
+            "EHR_HL7__MLLP_PORT": str(self.port),
+            "EHR_HL7__HEALTH_PORT": "0",
+        }
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "ehr.entrypoints.cli", "hl7", "listen"],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")[-3000:]
+
+    async def ready(self) -> None:
+        deadline = asyncio.get_running_loop().time() + PATIENCE_SECONDS
+        while asyncio.get_running_loop().time() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"listener exited: {self.output()}")
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+            except OSError:
+                await asyncio.sleep(0.2)
+                continue
+            writer.close()
+            return
+        raise AssertionError("listener not listening")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+
+
+@contextmanager
+def listener_process(settings: Settings) -> Iterator[ListenerProcess]:
+    process = ListenerProcess(settings)
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+async def test_kill_9_mid_stream_loses_nothing_acknowledged_and_stores_each_once(
+    schema_settings: Settings, sessions: Sessions, senders: dict[str, uuid.UUID]
+) -> None:
+    del senders
+    prefix = unique("K9")
+    messages = [adt(f"{prefix}-{n:03d}", f"K{prefix}{n:03d}") for n in range(120)]
+    acknowledged: set[str] = set()
+    with listener_process(schema_settings) as first:
+        await first.ready()
+        connection = await MllpClient.connect(first.port)
+        # Pipelined: every frame on the wire at once; ACKs come back in order.
+        await connection.send_raw(b"".join(hl7v2.frame_bytes(m) for m in messages))
+        for _ in range(30):
+            acknowledged.add(segment(await connection.receive(), "MSA")[2])
+        first.process.send_signal(signal.SIGKILL)
+        first.process.wait()
+        try:
+            while True:
+                acknowledged.add(segment(await connection.receive(), "MSA")[2])
+        except (AssertionError, ConnectionError, IndexError):
+            pass  # the connection died with the listener
+        connection.writer.close()
+    assert len(acknowledged) >= 30
+    async with sessions() as session:
+        stored = set(
+            await session.scalars(
+                select(Hl7Message.control_id).where(Hl7Message.control_id.like(f"{prefix}-%"))
+            )
+        )
+    assert acknowledged <= stored  # every ACKed message was committed first
+
+    # The sender resends what it has no ACK for (some may be stored already: duplicates).
+    with listener_process(schema_settings) as second:
+        await second.ready()
+        connection = await MllpClient.connect(second.port)
+        for message in messages:
+            control_id = message.split("\r", 1)[0].split("|")[9]
+            if control_id not in acknowledged:
+                assert ack_code(await connection.exchange(message)) == "AA"
+        await connection.close()
+    async with sessions() as session:
+        counted = await session.scalar(
+            select(func.count()).where(Hl7Message.control_id.like(f"{prefix}-%"))
+        )
+    assert counted == len(messages)  # 0 lost, none twice
+
+
+# --- HTTP, the inbox API, audit ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+async def api(schema_settings: Settings, world: World) -> AsyncIterator[httpx.AsyncClient]:
+    del world
+    async with serve(create_app(schema_settings)) as made:
+        yield made
+
+
+async def _sender_key(world: World, label: str) -> str:
+    async with world.sessionmaker() as session, session.begin():
+        _, plaintext = await create_api_key(
+            session,
+            tenant_id=world.tenants[label].tenant_id,
+            name="interface engine",
+            permissions=["hl7:send"],
+            ttl_days=1,
+            created_by="test",
+        )
+    return plaintext
+
+
+async def test_http_intake_answers_the_ack_and_binds_the_tenant(
+    api: httpx.AsyncClient, world: World, senders: dict[str, uuid.UUID], sessions: Sessions
+) -> None:
+    del senders
+    key = await _sender_key(world, "hl7a")
+    headers = {"X-API-Key": key, "Content-Type": hl7v2.ER7_MEDIA_TYPE}
+    control_id, mrn = unique("H"), unique("MRN")
+    answer = await api.post("/api/hl7v2/messages", content=adt(control_id, mrn), headers=headers)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"].startswith(hl7v2.ER7_MEDIA_TYPE)
+    assert ack_code(answer.text) == "AA"
+    (row,) = await rows(sessions, control_id)
+    assert row.channel == "http"
+    # The REG sender belongs to the other tenant: refused like an unknown one, nothing stored.
+    foreign = unique("F")
+    refused = await api.post(
+        "/api/hl7v2/messages", content=adt(foreign, mrn, app="REG"), headers=headers
+    )
+    assert refused.status_code == 200
+    assert ack_code(refused.text) == "AR"
+    assert await rows(sessions, foreign) == []
+    no_key = await api.post(
+        "/api/hl7v2/messages",
+        content=adt(unique("Z"), mrn),
+        headers={"Content-Type": hl7v2.ER7_MEDIA_TYPE},
+    )
+    assert no_key.status_code == 401
+    assert no_key.headers["content-type"].startswith("application/problem+json")
+    wrong_type = await api.post(
+        "/api/hl7v2/messages", json={"message": "x"}, headers={"X-API-Key": key}
+    )
+    assert wrong_type.status_code == 415
+
+
+async def test_the_inbox_is_searchable_tenant_bound_and_audited(
+    api: httpx.AsyncClient, world: World, client: MllpClient, sessions: Sessions
+) -> None:
+    control_id, mrn = unique("S"), unique("MRN")
+    assert ack_code(await client.exchange(adt(control_id, mrn))) == "AA"
+    admin_a = world.tenants["hl7a"].auth(Role.ADMIN)
+    admin_b = world.tenants["hl7b"].auth(Role.ADMIN)
+    found = await api.get("/api/hl7v2/messages", params={"control_id": control_id}, headers=admin_a)
+    assert found.status_code == 200, found.text
+    (item,) = found.json()["items"]
+    assert item["status"] == "accepted"
+    assert "raw" not in item
+    by_patient = await api.get("/api/hl7v2/messages", params={"patient": mrn}, headers=admin_a)
+    assert [m["control_id"] for m in by_patient.json()["items"]] == [control_id]
+    detail = await api.get(f"/api/hl7v2/messages/{item['id']}", headers=admin_a)
+    assert detail.status_code == 200
+    assert detail.json()["raw"].startswith("MSH|")
+    assert (await api.get(f"/api/hl7v2/messages/{item['id']}", headers=admin_b)).status_code == 404
+    empty = await api.get("/api/hl7v2/messages", params={"control_id": control_id}, headers=admin_b)
+    assert empty.json()["items"] == []
+    nurse = world.tenants["hl7a"].auth(Role.NURSE)
+    assert (await api.get("/api/hl7v2/messages", headers=nurse)).status_code == 403
+    async with sessions() as session:
+        audited = await session.scalar(
+            select(func.count()).where(
+                AuditRecord.action == "hl7v2:read", AuditRecord.resource_id == item["id"]
+            )
+        )
+    assert audited == 1
