@@ -362,6 +362,118 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/hl7v2/messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Hl7 Messages
+         * @description The tenant's received messages, newest first (without bodies).
+         */
+        get: operations["list_hl7_messages_api_hl7v2_messages_get"];
+        put?: never;
+        /**
+         * Receive Hl7 Message
+         * @description Receive HL7 v2 over HTTP: stored before the ACK is answered, duplicates (same sender and
+         *     MSH-10) answered with the stored ACK. Media types: `x-application/hl7-v2+er7`,
+         *     `application/hl7-v2` or `text/plain`; the charset parameter or MSH-18 names the encoding.
+         */
+        post: operations["receive_hl7_message_api_hl7v2_messages_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/hl7v2/messages/{message_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read Hl7 Message
+         * @description One message with its body and acknowledgements (PHI).
+         */
+        get: operations["read_hl7_message_api_hl7v2_messages__message_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/hl7v2/messages/{message_id}/replay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Replay Hl7 Message
+         * @description Convert the message again (a dead letter after a fix; a converted one is rewritten with
+         *     the same identifiers, so nothing is duplicated).
+         */
+        post: operations["replay_hl7_message_api_hl7v2_messages__message_id__replay_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/hl7v2/senders": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Hl7 Senders
+         * @description The tenant's registered senders.
+         */
+        get: operations["list_hl7_senders_api_hl7v2_senders_get"];
+        put?: never;
+        /**
+         * Register Hl7 Sender
+         * @description Register a sender for this tenant: its MSH-3/MSH-4 (and optionally MSH-5/6) route and the
+         *     events it may send. A route is registered once across tenants (409).
+         */
+        post: operations["register_hl7_sender_api_hl7v2_senders_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/hl7v2/senders/{sender_id}/disable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Disable Hl7 Sender
+         * @description Refuse this sender's messages from now on (AR); its messages stay in the inbox.
+         */
+        post: operations["disable_hl7_sender_api_hl7v2_senders__sender_id__disable_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/jobs": {
         parameters: {
             query?: never;
@@ -3393,6 +3505,163 @@ export interface components {
              */
             repeats: number;
         };
+        /**
+         * MessageDetail
+         * @description An inbox entry with the message and its acknowledgements (PHI: audited).
+         */
+        MessageDetail: {
+            /** Ack */
+            ack: string;
+            /**
+             * Ack Code
+             * @description MSA-1 of the acknowledgement the sender got.
+             */
+            ack_code: string;
+            /** Application Ack */
+            application_ack: string | null;
+            /** Attempts */
+            attempts: number;
+            /**
+             * Channel
+             * @enum {string}
+             */
+            channel: "http" | "mllp";
+            /**
+             * Control Id
+             * @description MSH-10.
+             */
+            control_id: string;
+            /** Converted At */
+            converted_at: string | null;
+            /**
+             * Error
+             * @description Why it was refused or is a dead letter.
+             */
+            error: string | null;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Message Type
+             * @description `ADT_A01`: MSH-9 type and trigger.
+             */
+            message_type: string;
+            /**
+             * Patient Identifier
+             * @description `system|value` of PID-3.
+             */
+            patient_identifier: string | null;
+            /**
+             * Raw
+             * @description The message as received (segments ended by CR).
+             */
+            raw: string;
+            /**
+             * Received At
+             * Format: date-time
+             */
+            received_at: string;
+            /**
+             * Resources
+             * @description What the conversion wrote: counts per type and the resources' ids.
+             */
+            resources: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Sender Id
+             * Format: uuid
+             */
+            sender_id: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "accepted" | "converted" | "dead" | "failed" | "rejected";
+            /** Version */
+            version: string;
+        };
+        /** MessageList */
+        MessageList: {
+            /** Items */
+            items: components["schemas"]["MessageOut"][];
+            /**
+             * Next Cursor
+             * @description Pass as `cursor` for the next page.
+             */
+            next_cursor: string | null;
+        };
+        /**
+         * MessageOut
+         * @description An inbox entry without its body.
+         */
+        MessageOut: {
+            /**
+             * Ack Code
+             * @description MSA-1 of the acknowledgement the sender got.
+             */
+            ack_code: string;
+            /** Attempts */
+            attempts: number;
+            /**
+             * Channel
+             * @enum {string}
+             */
+            channel: "http" | "mllp";
+            /**
+             * Control Id
+             * @description MSH-10.
+             */
+            control_id: string;
+            /** Converted At */
+            converted_at: string | null;
+            /**
+             * Error
+             * @description Why it was refused or is a dead letter.
+             */
+            error: string | null;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Message Type
+             * @description `ADT_A01`: MSH-9 type and trigger.
+             */
+            message_type: string;
+            /**
+             * Patient Identifier
+             * @description `system|value` of PID-3.
+             */
+            patient_identifier: string | null;
+            /**
+             * Received At
+             * Format: date-time
+             */
+            received_at: string;
+            /**
+             * Resources
+             * @description What the conversion wrote: counts per type and the resources' ids.
+             */
+            resources: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Sender Id
+             * Format: uuid
+             */
+            sender_id: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "accepted" | "converted" | "dead" | "failed" | "rejected";
+            /** Version */
+            version: string;
+        };
         /** MfaChallengeResponse */
         MfaChallengeResponse: {
             /**
@@ -4593,6 +4862,11 @@ export interface components {
             /** Refresh Token */
             refresh_token: string;
         };
+        /** ReplayOut */
+        ReplayOut: {
+            /** Queued */
+            queued: string[];
+        };
         /** ResultList */
         ResultList: {
             /** Items */
@@ -4817,6 +5091,84 @@ export interface components {
              * @description The RxNorm release the table was built from.
              */
             release: string | null;
+        };
+        /** SenderCreate */
+        SenderCreate: {
+            /**
+             * Message Types
+             * @description Events it may send: `ADT_A01`, `ORU_*` (every trigger) or `*`.
+             */
+            message_types: string[];
+            /**
+             * Name
+             * @description An operator's label (`lab-main`): the metrics' `sender` label.
+             */
+            name: string;
+            /**
+             * Processing Ids
+             * @description MSH-11 values accepted: P production, T training, D debugging.
+             */
+            processing_ids?: ("D" | "P" | "T")[];
+            /**
+             * Receiving Application
+             * @description MSH-5 to match; empty: any.
+             * @default
+             */
+            receiving_application: string;
+            /**
+             * Receiving Facility
+             * @description MSH-6 to match; empty: any.
+             * @default
+             */
+            receiving_facility: string;
+            /**
+             * Sending Application
+             * @description MSH-3 exactly as the sender sends it.
+             */
+            sending_application: string;
+            /**
+             * Sending Facility
+             * @description MSH-4 exactly as the sender sends it.
+             */
+            sending_facility: string;
+        };
+        /** SenderList */
+        SenderList: {
+            /** Items */
+            items: components["schemas"]["SenderOut"][];
+        };
+        /** SenderOut */
+        SenderOut: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Created By */
+            created_by: string;
+            /** Disabled At */
+            disabled_at: string | null;
+            /** Enabled */
+            enabled: boolean;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Message Types */
+            message_types: string[];
+            /** Name */
+            name: string;
+            /** Processing Ids */
+            processing_ids: string[];
+            /** Receiving Application */
+            receiving_application: string;
+            /** Receiving Facility */
+            receiving_facility: string;
+            /** Sending Application */
+            sending_application: string;
+            /** Sending Facility */
+            sending_facility: string;
         };
         /**
          * Severity
@@ -6916,6 +7268,555 @@ export interface operations {
             };
             /** @description Permission denied */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Validation failed */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    list_hl7_messages_api_hl7v2_messages_get: {
+        parameters: {
+            query?: {
+                /** @description MSH-10. */
+                control_id?: string | null;
+                /** @description `system|value`, or a PID-3 value. */
+                patient?: string | null;
+                status?: ("accepted" | "converted" | "dead" | "failed" | "rejected") | null;
+                sender_id?: string | null;
+                limit?: number;
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessageList"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authentication required */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Permission denied */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Validation failed */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    receive_hl7_message_api_hl7v2_messages_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description One HL7 v2 message or a batch (FHS/BHS), ER7 encoding. */
+        requestBody: {
+            content: {
+                "x-application/hl7-v2+er7": string;
+            };
+        };
+        responses: {
+            /** @description The acknowledgement (MSA-1 AA/AE/AR, or CA/CE/CR in enhanced mode). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "x-application/hl7-v2+er7": string;
+                };
+            };
+            /** @description Stored; MSH-15 asked for no acknowledgement in this case. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authentication required */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Permission denied */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Payload too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Validation failed */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    read_hl7_message_api_hl7v2_messages__message_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                message_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessageDetail"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authentication required */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Permission denied */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Validation failed */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    replay_hl7_message_api_hl7v2_messages__message_id__replay_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                message_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReplayOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authentication required */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Permission denied */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Validation failed */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    list_hl7_senders_api_hl7v2_senders_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SenderList"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authentication required */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Permission denied */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    register_hl7_sender_api_hl7v2_senders_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SenderCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SenderOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authentication required */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Permission denied */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Payload too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Validation failed */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    disable_hl7_sender_api_hl7v2_senders__sender_id__disable_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                sender_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SenderOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authentication required */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Permission denied */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

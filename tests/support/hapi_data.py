@@ -29,6 +29,7 @@ __all__ = [
 # Every type the tests create, referrers first.
 CLEANUP_ORDER = (
     "Provenance",
+    "MessageHeader",
     "DetectedIssue",
     "Task",
     "DocumentReference",
@@ -41,10 +42,17 @@ CLEANUP_ORDER = (
     "MedicationStatement",
     "AllergyIntolerance",
     "Condition",
+    "Immunization",
+    "Appointment",
     "Encounter",
+    "RelatedPerson",
+    "Coverage",
     "Location",
     "Medication",
     "Patient",
+    "PractitionerRole",
+    "Practitioner",
+    "Organization",
 )
 
 
@@ -71,8 +79,22 @@ async def delete_resources(
         if tag is not None:
             params["_tag"] = tag_search(tag)
         bundle = await tenant_fhir.search(resource_type, params, single_page=True)
-        for resource in bundle_resources(bundle, resource_type):
-            await delete_with_retries(tenant_fhir, resource_type, resource["id"])
+        waiting = [resource["id"] for resource in bundle_resources(bundle, resource_type)]
+        # Resources of one type may refer to each other (a bed's Location is partOf its
+        # room's): what a conflict refuses goes again after the others, pass by pass.
+        for _ in range(5):
+            refused = []
+            for id_ in waiting:
+                try:
+                    await tenant_fhir.delete(resource_type, id_)
+                except FhirConflict:
+                    refused.append(id_)
+            if not refused or len(refused) == len(waiting):
+                waiting = refused
+                break
+            waiting = refused
+        for id_ in waiting:
+            await delete_with_retries(tenant_fhir, resource_type, id_)
 
 
 async def delete_with_retries(tenant_fhir: TenantFhirClient, resource_type: str, id_: str) -> None:

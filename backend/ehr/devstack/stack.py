@@ -164,6 +164,11 @@ class Stack:
     def stop_worker(self) -> None:
         self.worker.stop()
 
+    def start_hl7_listener(self) -> None:
+        """Start (or reuse) the HL7 v2 MLLP listener; wait for its /health."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.hl7_listener.start(env=self.child_env())
+
     # --- addresses handed to the backend ---------------------------------------------------
     def database_url(self) -> str:
         """``EHR_DB__URL`` for the backend (asyncpg driver, database ``ehr``)."""
@@ -357,7 +362,7 @@ class Stack:
             self.start_worker()
         if "hl7" in wanted and worker:
             # The MLLP listener stores messages; the worker converts them (with it or not at all).
-            self.hl7_listener.start(env=self.child_env())
+            self.start_hl7_listener()
 
     def down(self) -> None:
         """Stop the worker, API, HAPI, Redis and PostgreSQL the devstack started; verify they
@@ -494,6 +499,11 @@ class Stack:
             table.add_row("readiness", f"{base}/ready")
             table.add_row("metrics", f"{base}/metrics")
         table.add_row("job worker (health, metrics)", self.worker.health_url)
+        listener = self.hl7_listener
+        table.add_row(
+            "HL7 v2 over MLLP (ehr hl7 send FILE)",
+            f"127.0.0.1:{listener.mllp_port} (health {listener.health_url})",
+        )
         table.add_row("HAPI FHIR base (developers)", f"{self.hapi.base_url}/DEFAULT")
         table.add_row("logs", str(self.dir / "logs"))
         table.add_row("stop everything", "make down")

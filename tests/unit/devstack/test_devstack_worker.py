@@ -86,7 +86,15 @@ def test_up_starts_the_worker_alone_or_after_the_rest(
     assert "worker" in SERVICES
     stack = Stack.from_settings(StackSettings(root=tmp_path, dir=tmp_path / "stack"))
     calls: list[str] = []
-    for name in ("start_postgres", "start_redis", "migrate", "seed", "start_worker"):
+    names = (
+        "start_postgres",
+        "start_redis",
+        "migrate",
+        "seed",
+        "start_worker",
+        "start_hl7_listener",
+    )
+    for name in names:
         monkeypatch.setattr(Stack, name, lambda self, name=name: calls.append(name))
     monkeypatch.setattr(Stack, "start_hapi", lambda self, wait: calls.append("start_hapi"))
 
@@ -95,8 +103,20 @@ def test_up_starts_the_worker_alone_or_after_the_rest(
 
     calls.clear()
     stack.up(api=False, seed=False)
-    assert calls == ["start_postgres", "start_redis", "start_hapi", "migrate", "start_worker"]
+    assert calls == [
+        "start_postgres",
+        "start_redis",
+        "start_hapi",
+        "migrate",
+        "start_worker",
+        "start_hl7_listener",
+    ]
+
+    calls.clear()
+    stack.up(only=["hl7"])
+    assert calls == ["start_hl7_listener"]
 
     calls.clear()
     stack.up(api=False, seed=False, worker=False)
     assert "start_worker" not in calls
+    assert "start_hl7_listener" not in calls

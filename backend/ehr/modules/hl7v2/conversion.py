@@ -122,7 +122,7 @@ async def convert_message(session: AsyncSession, settings: Settings, message_id:
     logger.info(
         "hl7v2.convert.done",
         message_id=str(row.id),
-        event=row.message_type,
+        message_type=row.message_type,
         entries=sum(conversion.summary.values()),
     )
     return "converted"
@@ -132,7 +132,9 @@ def _dead(row: Hl7Message, reason: str) -> str:
     row.status = "dead"
     row.error = reason[:1000]
     metrics.CONVERSIONS.labels(row.message_type, "dead").inc()
-    logger.warning("hl7v2.convert.dead_letter", message_id=str(row.id), event=row.message_type)
+    logger.warning(
+        "hl7v2.convert.dead_letter", message_id=str(row.id), message_type=row.message_type
+    )
     try:
         header = parse_message(row.raw).header
     except MessageRejected:

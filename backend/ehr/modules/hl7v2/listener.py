@@ -120,6 +120,9 @@ class Listener:
             with contextlib.suppress(OSError, ssl.SSLError):
                 await writer.wait_closed()
 
+    async def _answer(self, payload: bytes) -> str | None:
+        return await _answer_payload(self.sessions, self.settings, payload)
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         hl7 = self.settings.hl7
         frames = FrameReader(
@@ -148,10 +151,7 @@ class Listener:
             else:
                 # Finish this message even when a shutdown starts meanwhile: the sender gets
                 # its ACK for what was stored.
-                answer = await asyncio.shield(
-                    receive_payload(self.sessions, self.settings, frame.payload, channel="mllp")
-                )
-                ack = answer.ack
+                ack = await asyncio.shield(self._answer(frame.payload))
             if ack is not None:
                 writer.write(frame_bytes(ack))
                 await writer.drain()
@@ -159,6 +159,20 @@ class Listener:
             logger.info("hl7v2.listener.garbage_skipped", bytes=frames.garbage_bytes)
         if frames.idle:
             logger.info("hl7v2.listener.idle_closed")
+
+
+async def _answer_payload(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, payload: bytes
+) -> str | None:
+    try:
+        answer = await receive_payload(sessions, settings, payload, channel="mllp")
+    except Exception:  # a fault of ours must not cost the sender its connection
+        logger.exception("hl7v2.listener.receive_failed")
+        refusal = MessageRejected(
+            "The message could not be processed; resend it", code=APPLICATION_INTERNAL_ERROR
+        )
+        return unreadable_ack(settings, payload.decode("latin-1"), refusal)
+    return answer.ack
 
 
 async def _health_site(

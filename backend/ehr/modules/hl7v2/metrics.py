@@ -32,7 +32,9 @@ FRAMES_REFUSED: Final = Counter(
     "MLLP frames answered AR without reading a message: too large, truncated.",
     ["reason"],
 )
-CONNECTIONS: Final = Gauge("ehr_hl7_connections", "Open MLLP connections.")
+CONNECTIONS: Final = Gauge(
+    "ehr_hl7_connections", "Open MLLP connections.", multiprocess_mode="livesum"
+)
 CONVERSIONS: Final = Counter(
     "ehr_hl7_conversions",
     "Conversions to FHIR by event and outcome (converted, retrying, dead).",

@@ -262,7 +262,7 @@ async def _receive(
                 logger.info(
                     "hl7v2.message.refused",
                     channel=channel,
-                    event=header.event,
+                    message_type=header.event,
                     code=refusal.code,
                     location=refusal.location,
                 )
@@ -275,7 +275,7 @@ async def _receive(
         logger.error(
             "hl7v2.message.not_stored",
             channel=channel,
-            event=header.event,
+            message_type=header.event,
             error=type(exc).__name__,
         )
         failure = MessageRejected(
@@ -309,7 +309,10 @@ def _duplicate(
 ) -> Reception:
     _count(channel, sender.name, header.event, stored.ack_code, duplicate=True)
     logger.info(
-        "hl7v2.message.duplicate", channel=channel, event=header.event, message_id=str(stored.id)
+        "hl7v2.message.duplicate",
+        channel=channel,
+        message_type=header.event,
+        message_id=str(stored.id),
     )
     return Reception(
         ack=stored.ack if _wanted(header, stored.ack_code) else None,
@@ -404,7 +407,7 @@ async def _store(
     logger.info(
         "hl7v2.message.stored",
         channel=channel,
-        event=header.event,
+        message_type=header.event,
         message_id=str(message_id),
         ack=code,
         status=status,

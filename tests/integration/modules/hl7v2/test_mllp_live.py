@@ -69,20 +69,36 @@ def msh(
     )
 
 
+def fields(name: str, values: dict[int, str]) -> str:
+    """A segment from its numbered fields (1-based, as the HL7 tables number them)."""
+    last = max(values)
+    return "|".join([name, *(values.get(n, "") for n in range(1, last + 1))])
+
+
 def adt(control_id: str, mrn: str, *, family: str = "Testpatient", **header: Any) -> str:
-    return (
-        "\r".join(
-            [
-                msh(control_id, **header),
-                "EVN|A01|20250102083000-0500",
-                f"PID|1||{mrn}^^^HOSP^MR||{family}^Alex^J||19800214|F|||"
-                "1 Main St^^Springfield^IL^62701",
-                "PV1|1|I|4W^401^A^HOSP||||1234^Attending^Ann|||||||||||V" + mrn[-6:] + "^^^HOSP^VN"
-                "|||||||||||||||||||||||||20250102080000-0500",
-            ]
-        )
-        + "\r"
+    pid = fields(
+        "PID",
+        {
+            1: "1",
+            3: f"{mrn}^^^HOSP^MR",
+            5: f"{family}^Alex^J",
+            7: "19800214",
+            8: "F",
+            11: "1 Main St^^Springfield^IL^62701",
+        },
     )
+    pv1 = fields(
+        "PV1",
+        {
+            1: "1",
+            2: "I",
+            3: "4W^401^A^HOSP",
+            7: "1234^Attending^Ann",
+            19: f"V{mrn}^^^HOSP^VN",
+            44: "20250102080000-0500",
+        },
+    )
+    return "\r".join([msh(control_id, **header), "EVN|A01|20250102083000-0500", pid, pv1]) + "\r"
 
 
 # --- a raw MLLP client ---------------------------------------------------------------------------
@@ -159,6 +175,8 @@ async def senders(world: World) -> dict[str, uuid.UUID]:
         for name, tenant, app, types in (
             ("lab", a, "LAB", ["ADT_*", "ORU_R01"]),
             ("registration", b, "REG", ["ADT_A01"]),
+            # Its own lane: one sender's conversions run one at a time, in order.
+            ("results", a, "RES", ["ORU_R01"]),
         ):
             sender = await hl7v2.register_sender(
                 session,
@@ -302,8 +320,8 @@ async def test_refusals_are_precise_and_the_connection_stays_usable(
 ) -> None:
     cases = [
         (adt(unique("X"), "1", app="NOBODY"), "AR", "103"),
-        (adt(unique("X"), "1", app="REG"), "AR", "103"),  # REG is registered for MSH-4 HOSP…
-        ("\r".join([msh(unique("X"), "ORM^O01^ORM_O01"), "PID|1||1^^^HOSP^MR"]), "AR", "201"),
+        ("\r".join([msh(unique("X"), "ORM^O01^ORM_O01"), "PID|1||1^^^HOSP^MR"]), "AR", "200"),
+        ("\r".join([msh(unique("X"), "ORU^R30^ORU_R30"), "PID|1||1^^^HOSP^MR"]), "AR", "201"),
         (adt(unique("X"), "1", version="2.2"), "AR", "203"),
         ("PID|1||12345^^^HOSP^MR||Nomsh^Pat", "AR", "100"),
         ("this is not HL7 at all", "AR", "100"),
@@ -387,10 +405,11 @@ async def test_a_batch_is_answered_as_a_batch(client: MllpClient, sessions: Sess
 # --- kill -9 mid-stream ------------------------------------------------------------------------
 
 
-class ListenerProcess:
-    """``ehr hl7 listen`` in a subprocess on the test's schema."""
+class CliProcess:
+    """An ``ehr`` command in a subprocess on the test's schema: ``hl7 listen`` (its MLLP port is
+    ``port``) or ``worker``."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *command: str) -> None:
         self.port = free_port()
         env = {
             **os.environ,
@@ -398,10 +417,12 @@ class ListenerProcess:
             "EHR_DB__APP_SCHEMA": settings.db.app_schema,
             "EHR_HL7__MLLP_PORT": str(self.port),
             "EHR_HL7__HEALTH_PORT": "0",
+            "EHR_JOBS__HEALTH_PORT": "0",
+            "EHR_FHIR_CHANGES__ENABLED": "false",
         }
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "ehr.entrypoints.cli", "hl7", "listen"],
+        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and CLI
+            [sys.executable, "-m", "ehr.entrypoints.cli", *command],
             env=env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -437,8 +458,8 @@ class ListenerProcess:
 
 
 @contextmanager
-def listener_process(settings: Settings) -> Iterator[ListenerProcess]:
-    process = ListenerProcess(settings)
+def cli_process(settings: Settings, *command: str) -> Iterator[CliProcess]:
+    process = CliProcess(settings, *command)
     try:
         yield process
     finally:
@@ -452,7 +473,7 @@ async def test_kill_9_mid_stream_loses_nothing_acknowledged_and_stores_each_once
     prefix = unique("K9")
     messages = [adt(f"{prefix}-{n:03d}", f"K{prefix}{n:03d}") for n in range(120)]
     acknowledged: set[str] = set()
-    with listener_process(schema_settings) as first:
+    with cli_process(schema_settings, "hl7", "listen") as first:
         await first.ready()
         connection = await MllpClient.connect(first.port)
         # Pipelined: every frame on the wire at once; ACKs come back in order.
@@ -477,7 +498,7 @@ async def test_kill_9_mid_stream_loses_nothing_acknowledged_and_stores_each_once
     assert acknowledged <= stored  # every ACKed message was committed first
 
     # The sender resends what it has no ACK for (some may be stored already: duplicates).
-    with listener_process(schema_settings) as second:
+    with cli_process(schema_settings, "hl7", "listen") as second:
         await second.ready()
         connection = await MllpClient.connect(second.port)
         for message in messages:
@@ -490,6 +511,102 @@ async def test_kill_9_mid_stream_loses_nothing_acknowledged_and_stores_each_once
             select(func.count()).where(Hl7Message.control_id.like(f"{prefix}-%"))
         )
     assert counted == len(messages)  # 0 lost, none twice
+
+
+# --- the worker converts what the listener stored --------------------------------------------
+
+
+def oru(control_id: str, mrn: str, order: str, *, glucose: str, status: str = "F") -> str:
+    pid = fields("PID", {1: "1", 3: f"{mrn}^^^HOSP^MR", 5: "Resultpatient^Sam", 7: "19700101"})
+    orc = fields("ORC", {1: "RE", 2: f"{order}^EHR", 3: f"F{order}^LAB"})
+    obr = fields(
+        "OBR",
+        {
+            1: "1",
+            2: f"{order}^EHR",
+            3: f"F{order}^LAB",
+            4: "24323-8^Comprehensive metabolic panel^LN",
+            7: "20250102070000-0500",
+            22: "20250102090000-0500",
+            25: status,
+        },
+    )
+    obx = [
+        fields(
+            "OBX",
+            {
+                1: "1",
+                2: "NM",
+                3: "2345-7^Glucose^LN",
+                5: glucose,
+                6: "mg/dL^mg/dL^UCUM",
+                7: "70-99",
+                8: "H" if float(glucose) > 99 else "N",
+                11: status,
+                14: "20250102070000-0500",
+            },
+        ),
+        fields(
+            "OBX",
+            {
+                1: "2",
+                2: "NM",
+                3: "2951-2^Sodium^LN",
+                5: "140",
+                6: "mmol/L^mmol/L^UCUM",
+                7: "136-145",
+                8: "N",
+                11: status,
+                14: "20250102070000-0500",
+            },
+        ),
+    ]
+    header = msh(control_id, "ORU^R01^ORU_R01", app="RES")
+    return "\r".join([header, pid, orc, obr, *obx]) + "\r"
+
+
+async def _converted(sessions: Sessions, control_id: str, worker: CliProcess) -> Hl7Message:
+    deadline = asyncio.get_running_loop().time() + PATIENCE_SECONDS
+    while asyncio.get_running_loop().time() < deadline:
+        found = await rows(sessions, control_id)
+        if found and found[0].status not in {"accepted", "failed"}:
+            return found[0]
+        await asyncio.sleep(0.3)
+    raise AssertionError(f"{control_id} not converted in {PATIENCE_SECONDS} s: {worker.output()}")
+
+
+async def test_the_worker_converts_results_and_a_correction_updates_them(
+    schema_settings: Settings, client: MllpClient, sessions: Sessions, world: World
+) -> None:
+    mrn, order = unique("MRN"), unique("ORD")
+    tenant = world.fhir.for_tenant(world.tenants["hl7a"].slug)
+    with cli_process(schema_settings, "worker") as worker:
+        first = unique("R")
+        assert ack_code(await client.exchange(oru(first, mrn, order, glucose="182"))) == "AA"
+        row = await _converted(sessions, first, worker)
+        assert row.status == "converted", row.error
+        reports = (await tenant.search("DiagnosticReport", {"identifier": f"F{order}"}))["entry"]
+        assert len(reports) == 1
+        results = reports[0]["resource"]["result"]
+        assert len(results) == 2
+        glucose_id = results[0]["reference"].split("/")[1]
+        glucose = await tenant.read("Observation", glucose_id)
+        assert glucose["valueQuantity"]["value"] == 182
+        assert glucose["status"] == "final"
+
+        corrected = unique("R")
+        answer = await client.exchange(oru(corrected, mrn, order, glucose="92", status="C"))
+        assert ack_code(answer) == "AA"
+        assert (await _converted(sessions, corrected, worker)).status == "converted"
+    reports = (await tenant.search("DiagnosticReport", {"identifier": f"F{order}"}))["entry"]
+    assert len(reports) == 1  # updated, not duplicated
+    assert [r["reference"] for r in reports[0]["resource"]["result"]] == [
+        r["reference"] for r in results
+    ]
+    glucose = await tenant.read("Observation", glucose_id)
+    assert glucose["valueQuantity"]["value"] == 92
+    assert glucose["status"] == "corrected"
+    assert glucose["meta"]["versionId"] == "2"
 
 
 # --- HTTP, the inbox API, audit ----------------------------------------------------------------

@@ -23,7 +23,7 @@ from ehr.modules.hl7v2.parsing import (
 )
 from ehr.modules.hl7v2.routing import event_allowed, valid_event_pattern
 
-CORPUS = Path(__file__).resolve().parents[4].parent / "shared" / "corpora" / "hl7v2"
+CORPUS = Path(__file__).resolve().parents[3] / "fixtures" / "hl7v2"
 
 
 def message(

@@ -31,7 +31,8 @@ def assembly(timestamp: str = "20250101120000-0500") -> Assembly:
     ("hd", "system"),
     [
         (("HOSP", "1.2.3.4", "ISO"), "urn:oid:1.2.3.4"),
-        (("", "6B29FC40-CA47-1067-B31D-00DD010662DA", "UUID"), "urn:uuid:6b29fc40-ca47-1067-b31d-00dd010662da"),
+        (("", "6B29FC40-CA47-1067-B31D-00DD010662DA", "UUID"),
+         "urn:uuid:6b29fc40-ca47-1067-b31d-00dd010662da"),
         (("X", "https://id.example.org/mrn", "URI"), "https://id.example.org/mrn"),
         (("REDDING HOSPITAL", "1.1.1.1", "GUID"), "urn:ehr:hl7v2:REDDING%20HOSPITAL"),
         (("MSH_MRN", "", ""), "urn:ehr:hl7v2:MSH_MRN"),
@@ -102,7 +103,8 @@ def test_codeable_concept_systems() -> None:
         ("HL70203", "http://terminology.hl7.org/CodeSystem/v2-0203"),
     ]:
         concept = codeable_concept(rep("C1", "", name), scope)
-        assert concept is not None and concept["coding"][0]["system"] == uri
+        assert concept is not None
+        assert concept["coding"][0]["system"] == uri
     text_only = codeable_concept(rep("", "Free text"), scope)
     assert text_only == {"coding": [], "text": "Free text"}
 
@@ -132,7 +134,10 @@ def test_version_2_3_style_fields() -> None:
     conversion = convert(
         message(
             msh("ADT^A08", version="2.3"),
-            segment("PID", {3: "77^^^^MR", 5: "ROE^RICHARD", 7: "19700101^D", 8: "M", 15: "en^English^ISO639"}),
+            segment(
+                "PID",
+                {3: "77^^^^MR", 5: "ROE^RICHARD", 7: "19700101^D", 8: "M", 15: "en^English^ISO639"},
+            ),
         )
     )
     patient = resource_of(conversion, "Patient")
@@ -143,3 +148,19 @@ def test_version_2_3_style_fields() -> None:
         "code": "en",
     }
     assert conversion.patient_identifier == "urn:ehr:hl7v2:GOODHEALTH|77"
+
+
+def test_entity_identifiers_with_the_authority_written_as_one_hd() -> None:
+    from ehr.modules.hl7v2.to_fhir.datatypes import identifier_from_ei
+
+    scope = assembly()
+    sent_as_hd = identifier_from_ei(
+        rep("3738931392", "REDDING HOSPITAL&1.1.1.1&ISO"), scope, "TXA-12"
+    )
+    standard = identifier_from_ei(rep("ORD777999", "SndFac", "1.2.3.4.5", "ISO"), scope, "ORC-2")
+    bare = identifier_from_ei(rep("A1"), scope, "ORC-2")
+    assert sent_as_hd == {"type": None, "system": "urn:oid:1.1.1.1", "value": "3738931392"}
+    assert standard is not None
+    assert standard["system"] == "urn:oid:1.2.3.4.5"
+    assert bare is not None
+    assert bare["system"] == "urn:ehr:hl7v2:GOODHEALTH"

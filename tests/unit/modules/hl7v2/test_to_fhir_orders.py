@@ -30,7 +30,13 @@ def order_message(control: str, *, event: str = "ORM^O01^ORM_O01", status: str =
             ),
             segment(
                 "OBR",
-                {1: "1", 2: "P100^EHR", 4: "24331-1^Lipid panel^LN", 5: "S", 31: "E78.5^Hyperlipidemia^I10C"},
+                {
+                    1: "1",
+                    2: "P100^EHR",
+                    4: "24331-1^Lipid panel^LN",
+                    5: "S",
+                    31: "E78.5^Hyperlipidemia^I10C",
+                },
             ),
             segment("NTE", {1: "1", 3: "Patient fasting"}),
         )
@@ -63,7 +69,9 @@ def test_new_order() -> None:
     assert order["code"]["coding"][0]["code"] == "24331-1"
     assert order["authoredOn"] == "2025-01-01T10:15:00-05:00"
     requester = next(
-        e for e in entries(conversion, "Practitioner") if e["request"]["url"].endswith("EHR|1234")
+        e
+        for e in entries(conversion, "Practitioner")
+        if e["request"]["ifNoneExist"].endswith("EHR|1234")
     )
     assert order["requester"] == {"reference": requester["fullUrl"], "display": "DR MARCUS WELBY"}
     assert order["subject"] == {"reference": entry_of(conversion, "Patient")["fullUrl"]}
@@ -97,7 +105,10 @@ def test_status_from_order_control_and_status(control: str, status: str, expecte
 
 def test_status_change_updates_the_same_order() -> None:
     new, cancelled = order_message("NW"), order_message("CA", status="CA")
-    assert entry_of(new, "ServiceRequest")["request"] == entry_of(cancelled, "ServiceRequest")["request"]
+    assert (
+        entry_of(new, "ServiceRequest")["request"]
+        == entry_of(cancelled, "ServiceRequest")["request"]
+    )
 
 
 def test_oml_with_two_orders() -> None:

@@ -6,7 +6,16 @@ import base64
 from typing import Any
 
 import pytest
-from test_to_fhir_builders import convert, entries, entry_of, message, msh, pid, resource_of, segment
+from test_to_fhir_builders import (
+    convert,
+    entries,
+    entry_of,
+    message,
+    msh,
+    pid,
+    resource_of,
+    segment,
+)
 
 from ehr.modules.hl7v2.to_fhir import Conversion, ConversionError
 
@@ -37,7 +46,11 @@ def obx(set_id: str, kind: str, code: str, result: str, **fields: str) -> str:
 
 def oru(*segments: str) -> Conversion:
     return convert(
-        message(msh("ORU^R01^ORU_R01", sending_application="LIS", sending_facility="LAB"), pid(), *segments)
+        message(
+            msh("ORU^R01^ORU_R01", sending_application="LIS", sending_facility="LAB"),
+            pid(),
+            *segments,
+        )
     )
 
 
@@ -240,4 +253,8 @@ def test_invalid_result_time_is_refused() -> None:
 
 def test_duplicate_observation_key_is_refused() -> None:
     with pytest.raises(ConversionError):
-        oru(obr(), obx("1", "NM", "2093-3^Cholesterol^LN", "212"), obx("1", "NM", "2093-3^C^LN", "1"))
+        oru(
+            obr(),
+            obx("1", "NM", "2093-3^Cholesterol^LN", "212"),
+            obx("1", "NM", "2093-3^C^LN", "1"),
+        )

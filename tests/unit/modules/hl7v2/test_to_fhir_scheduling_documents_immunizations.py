@@ -5,7 +5,17 @@ from __future__ import annotations
 import base64
 
 import pytest
-from test_to_fhir_builders import convert, entries, entry_of, message, msh, pid, pv1, resource_of, segment
+from test_to_fhir_builders import (
+    convert,
+    entries,
+    entry_of,
+    message,
+    msh,
+    pid,
+    pv1,
+    resource_of,
+    segment,
+)
 
 from ehr.modules.hl7v2.to_fhir import Conversion, ConversionError
 
@@ -18,7 +28,10 @@ def vxu(rxa_fields: dict[int, str], *, orc: bool = True) -> Conversion:
     segments = [msh("VXU^V04^VXU_V04", sending_application="IIS"), pid()]
     if orc:
         segments.append(segment("ORC", {1: "RE", 2: "IZ-9^EHR", 3: "IZ-77^IIS"}))
-    segments += [segment("RXA", rxa), segment("RXR", {1: "IM^Intramuscular^HL70162", 2: "LD^Left deltoid^HL70163"})]
+    segments += [
+        segment("RXA", rxa),
+        segment("RXR", {1: "IM^Intramuscular^HL70162", 2: "LD^Left deltoid^HL70163"}),
+    ]
     return convert(message(*segments))
 
 
@@ -67,9 +80,9 @@ def test_immunization_without_orc_is_keyed_on_patient_time_and_vaccine() -> None
 
 
 def siu(trigger: str, **sch_fields: str) -> Conversion:
-    sch = {1: "PA-1^EHR", 2: "AP-1^SCHED", 6: "PATCAN^Patient cancelled", 7: "CHECKUP^Checkup^HL70276",
-           8: "Normal^Routine^HL70277", 9: "30", 10: "min", 11: "^^^20250110090000^20250110093000",
-           25: "Booked"}  # fmt: skip
+    sch = {1: "PA-1^EHR", 2: "AP-1^SCHED", 6: "PATCAN^Patient cancelled",
+           7: "CHECKUP^Checkup^HL70276", 8: "Normal^Routine^HL70277", 9: "30", 10: "min",
+           11: "^^^20250110090000^20250110093000", 25: "Booked"}  # fmt: skip
     sch.update({int(key[1:]): val for key, val in sch_fields.items()})
     return convert(
         message(
@@ -111,7 +124,10 @@ def test_appointment_status_by_event() -> None:
     cancelled = resource_of(siu("S15", f25="Cancelled"), "Appointment")
     assert cancelled["status"] == "cancelled"
     assert cancelled["cancelationReason"]["coding"][0]["code"] == "PATCAN"
-    assert entry_of(siu("S12"), "Appointment")["request"] == entry_of(siu("S15"), "Appointment")["request"]
+    assert (
+        entry_of(siu("S12"), "Appointment")["request"]
+        == entry_of(siu("S15"), "Appointment")["request"]
+    )
 
 
 def test_end_from_duration_and_missing_times() -> None:
@@ -151,7 +167,10 @@ def test_document_reference_with_text_and_pdf() -> None:
     assert text["attachment"]["contentType"] == "text/plain; charset=utf-8"
     assert attached["attachment"]["contentType"] == "application/pdf"
     assert attached["attachment"]["data"] == pdf
-    assert document["context"]["encounter"][0]["reference"] == entry_of(conversion, "Encounter")["fullUrl"]
+    assert (
+        document["context"]["encounter"][0]["reference"]
+        == entry_of(conversion, "Encounter")["fullUrl"]
+    )
 
 
 def test_document_status_and_missing_content() -> None:

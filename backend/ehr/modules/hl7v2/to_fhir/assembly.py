@@ -4,7 +4,13 @@ Every clinical resource is a conditional update, ``PUT <Type>?identifier=<system
 with ``fullUrl`` ``urn:uuid:<uuid5 of type, system and value>``: the same business key gives
 the same placeholder in every message, and HAPI resolves placeholders to the conditional
 target, so a resent or corrected message updates the resources it wrote before. Only the
-message's own MessageHeader and Provenance are written to fixed ids (``v2-<message_id>``).
+message's own MessageHeader and Provenance are keyed otherwise: on the tag
+``urn:ehr:hl7v2:message|v2-<message_id>`` (see :meth:`Assembly.put_with_id`).
+
+Reference data a message only names — Practitioner, Location — and the resources a message of
+another type carries (the Patient and Encounter of an ORU, the ServiceRequest of a result) are
+conditional *creates* (``POST`` + ``ifNoneExist`` on the same key) instead: created when unknown,
+left as they are when known. See :mod:`.messages` for who owns what.
 
 A PUT replaces the whole resource: what a message does not carry is removed from the resource
 (an explicit HL7 null ``""`` therefore also clears). That is intended — the sending system
@@ -28,6 +34,9 @@ from ehr.modules.hl7v2.to_fhir.fields import value
 from ehr.modules.hl7v2.to_fhir.identifiers import identifier_system, local_system, search_token
 
 __all__ = ["Assembly", "Resource", "without_empty"]
+
+# The tag of the MessageHeader and Provenance a message wrote (code: ``v2-<message id>``).
+MESSAGE_TAG_SYSTEM: Final = "urn:ehr:hl7v2:message"
 
 Resource = dict[str, Any]
 
@@ -196,15 +205,23 @@ class Assembly:
         return full_url
 
     def put_with_id(self, resource_type: str, resource_id: str, resource: Resource) -> str:
-        """Add an update of a resource at a fixed id (MessageHeader, Provenance)."""
+        """Add the one resource of its type this message owns (MessageHeader, Provenance):
+        tagged ``urn:ehr:hl7v2:message|<resource_id>`` and written by a conditional update on
+        that tag, so a replay of the message updates it. (Not ``PUT Type/<id>``: our HAPI
+        assigns every id itself — ``client_id_strategy: NOT_ALLOWED``.)"""
         resource["resourceType"] = resource_type
-        resource["id"] = resource_id
+        resource.pop("id", None)
+        meta = resource.setdefault("meta", {})
+        meta.setdefault("tag", []).append({"system": MESSAGE_TAG_SYSTEM, "code": resource_id})
         full_url = self.placeholder(resource_type, resource_id)
         self._entries.append(
             _Entry(
                 full_url=full_url,
                 resource=resource,
-                request={"method": "PUT", "url": f"{resource_type}/{resource_id}"},
+                request={
+                    "method": "PUT",
+                    "url": f"{resource_type}?_tag={MESSAGE_TAG_SYSTEM}|{resource_id}",
+                },
             )
         )
         return full_url

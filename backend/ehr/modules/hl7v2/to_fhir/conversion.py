@@ -13,10 +13,10 @@ __all__ = ["Conversion", "ConversionContext", "ConversionError"]
 class ConversionContext:
     """Where the message came from in our system.
 
-    ``message_id`` is the inbox row id (uuid hex, 32 characters): it names the fixed ids of the
-    message's MessageHeader and Provenance (``v2-<message_id>``), so a replay of the same inbox
-    row updates them. ``received_at`` (aware, UTC) is ``Provenance.recorded``. ``tenant`` only
-    appears in the narrative text of MessageHeader and Provenance.
+    ``message_id`` is the inbox row id (uuid hex, 32 characters): it keys the message's
+    MessageHeader and Provenance (tag ``urn:ehr:hl7v2:message|v2-<message_id>``), so a replay of
+    the same inbox row updates them. ``received_at`` (aware, UTC) is ``Provenance.recorded``.
+    ``tenant`` only appears in the narrative text of MessageHeader and Provenance.
     """
 
     message_id: str

@@ -335,9 +335,17 @@ def identifier_from_ei(
     identifier_value = component_text(rep, start)
     if not identifier_value:
         return None
-    system = identifier_system(
-        component(rep, start + 1), component(rep, start + 2), component(rep, start + 3)
-    ) or assembly.default_system(location)
+    authority = rep.component(start + 1)
+    if len(authority) > 1 and not component(rep, start + 2) and not component(rep, start + 3):
+        # A sender that writes the assigning authority as one HD (``id^NS&1.2.3&ISO``)
+        hd = (
+            component(rep, start + 1, 1),
+            component(rep, start + 1, 2),
+            component(rep, start + 1, 3),
+        )
+    else:
+        hd = (component(rep, start + 1), component(rep, start + 2), component(rep, start + 3))
+    system = identifier_system(*hd) or assembly.default_system(location)
     return {
         "type": identifier_type(type_code) if type_code else None,
         "system": system,
@@ -475,8 +483,12 @@ def practitioner_reference(
     rep: Repetition | None, assembly: Assembly, location: str
 ) -> Resource | None:
     """XCN (CN in 2.3) -> Reference(Practitioner) (IG XCN[Practitioner]): with an id (XCN.1)
-    a Practitioner written conditionally on its identifier (system from XCN.9, else the
-    sender's); with only a name, a Reference with a display."""
+    a Practitioner keyed on its identifier (system from XCN.9, else the sender's); with only a
+    name, a Reference with a display.
+
+    The Practitioner is a conditional *create*: clinical messages name practitioners, they are
+    not the provider directory — a lab's ``^PRIMARY^PATRICIA P`` must not overwrite what the
+    directory (or an NPI-keyed record shared by every sender) holds."""
     if rep is None:
         return None
     identifier_value = component_text(rep, 1)
@@ -529,6 +541,7 @@ def practitioner_reference(
         practitioner,
         location=location,
         on_duplicate="reuse",
+        method="POST",
     )
     return {"reference": full_url, "display": display}
 
@@ -546,7 +559,8 @@ def location_reference(
     """PL -> Reference(Location) (IG PL[Location]): one Location per level valued among point of
     care (PL.1), room (PL.2) and bed (PL.3), each ``partOf`` the level above, keyed on the path
     (``4N``, ``4N^401``, ``4N^401^A``) in the system of the facility PL.4 (else the sender's).
-    Returns a reference to the most specific level."""
+    Returns a reference to the most specific level. Like practitioners, locations are reference
+    data: written as conditional creates, never overwritten by a message."""
     if rep is None:
         return None
     system = identifier_system(
@@ -584,6 +598,7 @@ def location_reference(
             resource,
             location=location,
             on_duplicate="reuse",
+            method="POST",
         )
         display = key
         parent = {"reference": full_url}

@@ -1,5 +1,7 @@
 """MSH -> MessageHeader and Provenance of the conversion (IG MSH[MessageHeader],
-MSH[Provenance-Source]), written to fixed ids so a replay of an inbox row updates them.
+MSH[Provenance-Source]), each written by a conditional update on the tag
+``urn:ehr:hl7v2:message|v2-<message_id>`` (our HAPI assigns ids itself), so a replay of an inbox
+row updates them.
 
 MessageHeader: eventCoding from MSH-9 (v2-0003), source from MSH-3 (name; endpoint from its
 universal id when it is an ISO/UUID/DNS/URI, else data-absent ``unknown`` as the IG says),
