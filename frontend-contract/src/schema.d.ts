@@ -362,6 +362,51 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/hl7v2/destinations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Hl7 Destinations
+         * @description The tenant's outbound destinations (ORU^R01 results, ADT^A08 patient changes).
+         */
+        get: operations["list_hl7_destinations_api_hl7v2_destinations_get"];
+        put?: never;
+        /**
+         * Register Hl7 Destination
+         * @description Send this tenant's final results and/or patient changes to an MLLP receiver, in order,
+         *     retried until acknowledged (a refusal parks the message).
+         */
+        post: operations["register_hl7_destination_api_hl7v2_destinations_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/hl7v2/destinations/{destination_id}/disable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Disable Hl7 Destination
+         * @description Stop sending to this destination (its queue waits).
+         */
+        post: operations["disable_hl7_destination_api_hl7v2_destinations__destination_id__disable_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/hl7v2/messages": {
         parameters: {
             query?: never;
@@ -423,6 +468,46 @@ export interface paths {
          *     the same identifiers, so nothing is duplicated).
          */
         post: operations["replay_hl7_message_api_hl7v2_messages__message_id__replay_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/hl7v2/outbound": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Hl7 Outbound
+         * @description Outbound messages, newest first (without bodies): delivery state and ACK codes.
+         */
+        get: operations["list_hl7_outbound_api_hl7v2_outbound_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/hl7v2/outbound/{message_id}/replay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Replay Hl7 Outbound
+         * @description Send a parked message again (in its place in the destination's order).
+         */
+        post: operations["replay_hl7_outbound_api_hl7v2_outbound__message_id__replay_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2611,6 +2696,77 @@ export interface components {
              */
             updated_at: string;
         };
+        /** DestinationCreate */
+        DestinationCreate: {
+            /**
+             * Host
+             * @description The receiver's host name or IP address (its MLLP listener).
+             */
+            host: string;
+            /**
+             * Message Types
+             * @description `ORU_R01` final results, `ADT_A08` patients.
+             */
+            message_types: ("ADT_A08" | "ORU_R01")[];
+            /** Name */
+            name: string;
+            /** Port */
+            port: number;
+            /**
+             * Receiving Application
+             * @description MSH-5 of the messages sent there.
+             */
+            receiving_application: string;
+            /**
+             * Receiving Facility
+             * @description MSH-6 of the messages sent there.
+             */
+            receiving_facility: string;
+            /**
+             * Tls
+             * @description MLLP over TLS (certificate checked).
+             * @default false
+             */
+            tls: boolean;
+        };
+        /** DestinationList */
+        DestinationList: {
+            /** Items */
+            items: components["schemas"]["DestinationOut"][];
+        };
+        /** DestinationOut */
+        DestinationOut: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Created By */
+            created_by: string;
+            /** Disabled At */
+            disabled_at: string | null;
+            /** Enabled */
+            enabled: boolean;
+            /** Host */
+            host: string;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Message Types */
+            message_types: string[];
+            /** Name */
+            name: string;
+            /** Port */
+            port: number;
+            /** Receiving Application */
+            receiving_application: string;
+            /** Receiving Facility */
+            receiving_facility: string;
+            /** Tls */
+            tls: boolean;
+        };
         /**
          * DispenseIn
          * @description What the pharmacy dispenses: a quantity (UCUM unit) and, optionally, days of supply.
@@ -4332,6 +4488,64 @@ export interface components {
             status: "active" | "draft";
             /** Title */
             title: string;
+        };
+        /** OutboundList */
+        OutboundList: {
+            /** Items */
+            items: components["schemas"]["OutboundOut"][];
+        };
+        /**
+         * OutboundOut
+         * @description An outbound message without its body.
+         */
+        OutboundOut: {
+            /** Ack Code */
+            ack_code: string | null;
+            /** Acked At */
+            acked_at: string | null;
+            /** Attempts */
+            attempts: number;
+            /**
+             * Control Id
+             * @description Its MSH-10.
+             */
+            control_id: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Destination Id
+             * Format: uuid
+             */
+            destination_id: string;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Last Error */
+            last_error: string | null;
+            /** Message Type */
+            message_type: string;
+            /** Next Attempt At */
+            next_attempt_at: string | null;
+            /**
+             * Sequence
+             * @description Delivery order within the destination.
+             */
+            sequence: number;
+            /**
+             * Source
+             * @description The FHIR resource version it reports.
+             */
+            source: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "acked" | "parked" | "pending";
         };
         /**
          * Override
@@ -7295,6 +7509,234 @@ export interface operations {
             };
         };
     };
+    list_hl7_destinations_api_hl7v2_destinations_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DestinationList"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authentication required */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Permission denied */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    register_hl7_destination_api_hl7v2_destinations_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DestinationCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DestinationOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authentication required */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Permission denied */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Payload too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Validation failed */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    disable_hl7_destination_api_hl7v2_destinations__destination_id__disable_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                destination_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DestinationOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authentication required */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Permission denied */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Validation failed */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
     list_hl7_messages_api_hl7v2_messages_get: {
         parameters: {
             query?: {
@@ -7541,6 +7983,151 @@ export interface operations {
         };
     };
     replay_hl7_message_api_hl7v2_messages__message_id__replay_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                message_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReplayOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authentication required */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Permission denied */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Validation failed */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    list_hl7_outbound_api_hl7v2_outbound_get: {
+        parameters: {
+            query?: {
+                status?: ("acked" | "parked" | "pending") | null;
+                destination_id?: string | null;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OutboundList"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authentication required */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Permission denied */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Validation failed */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    replay_hl7_outbound_api_hl7v2_outbound__message_id__replay_post: {
         parameters: {
             query?: never;
             header?: never;

@@ -93,8 +93,20 @@ async def delete_resources(
                 waiting = refused
                 break
             waiting = refused
+        for id_ in waiting:  # they refer to each other: unlink them all, then delete
+            await _unlink(tenant_fhir, resource_type, id_)
         for id_ in waiting:
             await delete_with_retries(tenant_fhir, resource_type, id_)
+
+
+async def _unlink(tenant_fhir: TenantFhirClient, resource_type: str, id_: str) -> None:
+    """Drop the references resources of one type hold to each other (merged Patients link
+    both ways; Locations are partOf others), so each can then be deleted."""
+    resource = await tenant_fhir.read(resource_type, id_)
+    if any(name in resource for name in ("link", "partOf")):
+        resource.pop("link", None)
+        resource.pop("partOf", None)
+        await tenant_fhir.update(resource)
 
 
 async def delete_with_retries(tenant_fhir: TenantFhirClient, resource_type: str, id_: str) -> None:

@@ -445,6 +445,15 @@ class Hl7Settings(BaseModel):
     receiving_facility: str = "EHR"
     # A message whose conversion keeps failing is a dead letter after this many attempts.
     convert_max_attempts: int = Field(default=5, ge=1, le=50)
+    # Outbound (ORU/ADT to destinations): connect and ACK timeouts, attempts before a message is
+    # parked, the retry backoff (uniform in [c/2, c], c = min(max, base·2^attempt)), and the CA
+    # file that destinations' TLS certificates are checked against (default: the system's).
+    outbound_connect_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    outbound_ack_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    outbound_max_attempts: int = Field(default=10, ge=1, le=1000)
+    outbound_retry_base_seconds: float = Field(default=5.0, gt=0, le=3600)
+    outbound_retry_max_seconds: float = Field(default=600.0, gt=0, le=86400)
+    outbound_tls_ca_file: str | None = None
 
 
 class Settings(BaseSettings):

@@ -37,7 +37,8 @@ RESOURCE_TYPE_PATTERN: Final = re.compile(r"[A-Z][A-Za-z]{1,63}")
 # FHIR R4 id datatype: https://hl7.org/fhir/R4/datatypes.html#id
 ID_PATTERN: Final = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 # `$everything`, `$validate-code`, `$partition-management-create-partition`...
-OPERATION_PATTERN: Final = re.compile(r"\$[A-Za-z][A-Za-z0-9_-]{0,99}")
+# HAPI names its own operations with dots (`$hapi.fhir.replace-references`); no `/` or `?`.
+OPERATION_PATTERN: Final = re.compile(r"\$[A-Za-z][A-Za-z0-9_.-]{0,99}")
 # A path segment fhirpy may produce: a type, an id, `_history`, `_search` or an operation.
 _SEGMENT_PATTERN: Final = re.compile(r"[A-Za-z0-9_$][A-Za-z0-9_$\-.]{0,99}")
 

@@ -1044,3 +1044,68 @@ class Hl7Message(Base):
     resources: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     received_at: Mapped[datetime] = mapped_column(server_default=func.now())
     converted_at: Mapped[datetime | None]
+
+
+class Hl7Destination(Base):
+    """Where a tenant's outbound HL7 v2 messages go (ADR 0033): an MLLP endpoint and the events
+    it receives (``ORU_R01`` final results, ``ADT_A08`` patient changes). ``receiving_*`` are
+    MSH-5/MSH-6 of the messages sent there. Messages to one destination are delivered in the
+    order they were queued, one at a time."""
+
+    __tablename__ = "hl7_destinations"
+    __table_args__ = (
+        Index(None, "tenant_id"),
+        UniqueConstraint("tenant_id", "name", name="uq_hl7_destinations_tenant_name"),
+        CheckConstraint("port BETWEEN 1 AND 65535", name="port_valid"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    host: Mapped[str] = mapped_column(String(253))
+    port: Mapped[int] = mapped_column(Integer)
+    tls: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    message_types: Mapped[list[str]] = mapped_column(ARRAY(String(16)))
+    receiving_application: Mapped[str] = mapped_column(String(227))
+    receiving_facility: Mapped[str] = mapped_column(String(227))
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    disabled_at: Mapped[datetime | None]
+
+
+class Hl7OutboundMessage(Base):
+    """One message to one destination (ADR 0033): built when the FHIR change was seen (the
+    resource version it reflects is ``source``), delivered in ``sequence`` order.
+
+    ``status``: ``pending`` (to send; ``next_attempt_at`` after a failure), ``acked`` (AA/CA
+    received), ``parked`` (given up: refused with AE/AR, or failing after the maximum attempts;
+    ``last_error`` says why; a replay sends it again). ``body`` is PHI (never logged).
+    One row per (destination, source): a change seen twice is queued once.
+    """
+
+    __tablename__ = "hl7_outbound_messages"
+    __table_args__ = (
+        UniqueConstraint("destination_id", "source", name="uq_hl7_outbound_destination_source"),
+        Index(None, "destination_id", "status", "sequence"),
+        Index(None, "tenant_id", "created_at"),
+        CheckConstraint("status IN ('pending', 'acked', 'parked')", name="status_known"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    sequence: Mapped[int] = mapped_column(BigInteger, Identity(always=True), unique=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    destination_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("hl7_destinations.id", ondelete="CASCADE")
+    )
+    message_type: Mapped[str] = mapped_column(String(16))
+    control_id: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    ack_code: Mapped[str | None] = mapped_column(String(2))
+    ack: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    acked_at: Mapped[datetime | None]

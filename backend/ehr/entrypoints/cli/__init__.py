@@ -23,6 +23,7 @@
     ehr webhooks list|add|disable|enable|deliveries|replay --tenant T
                                                  outbound webhooks (ADR 0026)
     ehr hl7 listen | send FILE | senders add|list|disable | inbox | dead-letters | replay
+          | destinations add|list|disable | outbound list|replay
                                                  HL7 v2 interfaces (ADR 0033)
     ehr contract export [--check]                the frontend contract (its openapi.json)
     ehr check-config                             validate the settings; print a redacted summary

@@ -1,4 +1,5 @@
-"""``ehr hl7 listen|send|senders|inbox|dead-letters|replay``: HL7 v2 interfaces (ADR 0033).
+"""``ehr hl7 listen|send|senders|inbox|dead-letters|replay|destinations|outbound``: HL7 v2
+interfaces (ADR 0033).
 
 ``listen`` runs the MLLP listener until SIGTERM. ``send FILE`` is a test client: each message
 of the file (or batch) is framed, sent and its ACK printed — exit 1 when any ACK is not
@@ -254,3 +255,115 @@ def replay_command(
         typer.echo(json.dumps({"queued": [str(identifier) for identifier in queued]}))
 
     run("hl7 replay", work)
+
+
+destinations_app = typer.Typer(
+    help="Outbound HL7 v2 destinations of a tenant (ORU^R01, ADT^A08 over MLLP).",
+    no_args_is_help=True,
+)
+hl7_app.add_typer(destinations_app, name="destinations")
+outbound_app = typer.Typer(help="Outbound HL7 v2 messages: state, replay.", no_args_is_help=True)
+hl7_app.add_typer(outbound_app, name="outbound")
+
+
+@destinations_app.command("add")
+def destinations_add_command(
+    tenant: TenantOption,
+    name: Annotated[str, typer.Option(help="A label (`lis-main`).")],
+    host: Annotated[str, typer.Option(help="The receiver's MLLP host.")],
+    port: Annotated[int, typer.Option(min=1, max=65535)],
+    message_type: Annotated[
+        list[str], typer.Option("--message-type", help="ORU_R01, ADT_A08 (repeatable).")
+    ],
+    receiving_application: Annotated[str, typer.Option(help="MSH-5 of what is sent.")],
+    receiving_facility: Annotated[str, typer.Option(help="MSH-6 of what is sent.")],
+    tls: Annotated[bool, typer.Option(help="MLLP over TLS.")] = False,
+) -> None:
+    """Register a destination; prints it."""
+    body = hl7v2.DestinationCreate.model_validate(
+        {
+            "name": name,
+            "host": host,
+            "port": port,
+            "tls": tls,
+            "message_types": message_type,
+            "receiving_application": receiving_application,
+            "receiving_facility": receiving_facility,
+        }
+    )
+
+    async def work(_s: Settings, session: AsyncSession, _f: FhirClient) -> None:
+        tenant_id = await _tenant_id(session, tenant)
+        assert tenant_id is not None  # noqa: S101 - --tenant is required
+        destination = await hl7v2.destinations.register_destination(
+            session,
+            tenant_id=tenant_id,
+            name=body.name,
+            host=body.host,
+            port=body.port,
+            tls=body.tls,
+            message_types=body.message_types,
+            receiving_application=body.receiving_application,
+            receiving_facility=body.receiving_facility,
+            created_by="operator:cli",
+        )
+        typer.echo(hl7v2.destination_out(destination).model_dump_json())
+
+    run("hl7 destinations add", work)
+
+
+@destinations_app.command("list")
+def destinations_list_command(tenant: OptionalTenant = None) -> None:
+    """Destinations (one JSON document per line)."""
+
+    async def work(_s: Settings, session: AsyncSession, _f: FhirClient) -> None:
+        tenant_id = await _tenant_id(session, tenant)
+        for destination in await hl7v2.destinations.list_destinations(session, tenant_id):
+            typer.echo(hl7v2.destination_out(destination).model_dump_json())
+
+    run("hl7 destinations list", work)
+
+
+@destinations_app.command("disable")
+def destinations_disable_command(destination_id: uuid.UUID, tenant: OptionalTenant = None) -> None:
+    """Stop sending to a destination (its queue waits)."""
+
+    async def work(_s: Settings, session: AsyncSession, _f: FhirClient) -> None:
+        destination = await hl7v2.destinations.disable_destination(
+            session, await _tenant_id(session, tenant), destination_id
+        )
+        typer.echo(hl7v2.destination_out(destination).model_dump_json())
+
+    run("hl7 destinations disable", work)
+
+
+@outbound_app.command("list")
+def outbound_list_command(
+    tenant: OptionalTenant = None,
+    status: Annotated[str | None, typer.Option(help="pending, acked, parked.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10000)] = 50,
+) -> None:
+    """Outbound messages, newest first (no bodies)."""
+
+    async def work(_s: Settings, session: AsyncSession, _f: FhirClient) -> None:
+        rows = await hl7v2.destinations.list_outbound(
+            session, await _tenant_id(session, tenant), status=status, limit=limit
+        )
+        for row in rows:
+            typer.echo(hl7v2.outbound_out(row).model_dump_json())
+
+    run("hl7 outbound list", work)
+
+
+@outbound_app.command("replay")
+def outbound_replay_command(
+    message_id: Annotated[list[uuid.UUID], typer.Argument(help="Parked message ids.")],
+    tenant: OptionalTenant = None,
+) -> None:
+    """Send parked messages again."""
+
+    async def work(_s: Settings, session: AsyncSession, _f: FhirClient) -> None:
+        queued = await hl7v2.replay_outbound(session, await _tenant_id(session, tenant), message_id)
+        typer.echo(json.dumps({"queued": [str(identifier) for identifier in queued]}))
+
+    run("hl7 outbound replay", work)

@@ -4,32 +4,56 @@ by the HL7 v2-to-FHIR IG in background jobs, dead letters and replay.
 The public surface (the entrypoints and other modules import only this):
 
 ``router``            ``/api/hl7v2`` (HTTP intake, inbox, sender registrations)
-``JOBS``              the worker's ``hl7v2.convert``
+``JOBS``              the worker's ``hl7v2.convert`` and ``hl7v2.deliver``
+``HANDLERS``          the worker's ``hl7v2.outbound`` (fhir.changed → ORU^R01 / ADT^A08 queued)
 ``serve_listener``    the MLLP listener (``ehr hl7 listen``)
 ``Listener``          the same, started and stopped by the caller (tests, benchmarks)
 ``receive_payload``   store-before-ACK for one message or a batch (the listener's and HTTP's path)
 ``register_sender``   a sender registration (CLI, seed)
 ``replay``            queue stored messages for conversion again
 ``inbox``             listing and reading the inbox and registrations
+``destinations``      outbound destinations and their queues; ``deliver_pending``,
+                      ``replay_outbound``
 ``parse_message``     the ER7 parser (``Message``, ``MessageRejected``; ``decode``, ``split_batch``)
 """
 
-from ehr.modules.hl7v2 import inbox
-from ehr.modules.hl7v2.conversion import JOBS, convert_message, replay
+from ehr.modules.hl7v2 import destinations, inbox
+from ehr.modules.hl7v2.conversion import CONVERT, convert_message, replay
 from ehr.modules.hl7v2.listener import Listener, serve_listener
 from ehr.modules.hl7v2.mllp import END_BLOCK, START_BLOCK, FrameReader, frame_bytes
+from ehr.modules.hl7v2.outbound import (
+    DELIVER,
+    HANDLERS,
+    deliver_pending,
+    on_fhir_change,
+    replay_outbound,
+    source_of,
+)
 from ehr.modules.hl7v2.parsing import Message, MessageRejected, decode, parse_message, split_batch
-from ehr.modules.hl7v2.router import ER7_MEDIA_TYPE, message_out, router, sender_out
+from ehr.modules.hl7v2.router import (
+    ER7_MEDIA_TYPE,
+    destination_out,
+    message_out,
+    outbound_out,
+    router,
+    sender_out,
+)
 from ehr.modules.hl7v2.routing import register_sender
-from ehr.modules.hl7v2.schemas import SenderCreate
+from ehr.modules.hl7v2.schemas import DestinationCreate, SenderCreate
 from ehr.modules.hl7v2.service import Answer, Reception, receive_payload
 
+# The worker's jobs and event handlers of this module.
+JOBS = (CONVERT, DELIVER)
+
 __all__ = [
+    "DELIVER",
     "END_BLOCK",
     "ER7_MEDIA_TYPE",
+    "HANDLERS",
     "JOBS",
     "START_BLOCK",
     "Answer",
+    "DestinationCreate",
     "FrameReader",
     "Listener",
     "Message",
@@ -38,15 +62,22 @@ __all__ = [
     "SenderCreate",
     "convert_message",
     "decode",
+    "deliver_pending",
+    "destination_out",
+    "destinations",
     "frame_bytes",
     "inbox",
     "message_out",
+    "on_fhir_change",
+    "outbound_out",
     "parse_message",
     "receive_payload",
     "register_sender",
     "replay",
+    "replay_outbound",
     "router",
     "sender_out",
     "serve_listener",
+    "source_of",
     "split_batch",
 ]

@@ -27,14 +27,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ehr.core.config import Settings, get_settings
 from ehr.core.db.models import Hl7Message, Tenant
 from ehr.core.errors import AppError, DependencyUnavailable
-from ehr.fhir import FhirClient, FhirUpstreamError
+from ehr.fhir import FhirClient, FhirUpstreamError, TenantFhirClient
 from ehr.modules.hl7v2 import metrics
 from ehr.modules.hl7v2.acks import AckError, build_ack
+from ehr.modules.hl7v2.outbound import source_of
 from ehr.modules.hl7v2.parsing import MessageRejected, parse_message
 from ehr.modules.hl7v2.to_fhir import ConversionContext, ConversionError, to_transaction
 from ehr.platform import jobs
 
-__all__ = ["CONVERT", "JOBS", "convert_message", "defer_conversion", "replay"]
+__all__ = ["CONVERT", "convert_message", "defer_conversion", "replay"]
 
 logger = structlog.get_logger(__name__)
 
@@ -88,9 +89,16 @@ async def convert_message(session: AsyncSession, settings: Settings, message_id:
     except ConversionError as exc:
         where = f" at {exc.location}" if exc.location else ""
         return _dead(row, f"mapping{where}: {exc.reason}")
+    _mark_source(
+        conversion.bundle, message.header.sending_application, message.header.sending_facility
+    )
+    merged: list[str] = []
     try:
         async with FhirClient(settings.fhir, http_backend=settings.fhir.http_backend) as fhir:
-            response = await fhir.for_tenant(slug).transaction(conversion.bundle)
+            tenant_fhir = fhir.for_tenant(slug)
+            response = await tenant_fhir.transaction(conversion.bundle)
+            for old, survivor in _merges(conversion.bundle, response):
+                merged.append(await _move_references(tenant_fhir, old, survivor))
     except (DependencyUnavailable, FhirUpstreamError) as exc:  # HAPI down, slow or failing
         if row.attempts >= settings.hl7.convert_max_attempts:
             return _dead(row, f"HAPI failed {row.attempts} times ({type(exc).__name__})")
@@ -109,6 +117,8 @@ async def convert_message(session: AsyncSession, settings: Settings, message_id:
         "summary": conversion.summary,
         "locations": sorted(_locations(response)),
     }
+    if merged:
+        row.resources["merges"] = merged
     header = message.header
     if header.accept_ack_type and header.application_ack_type in {"AL", "SU"}:
         row.application_ack = build_ack(
@@ -151,6 +161,72 @@ def _dead(row: Hl7Message, reason: str) -> str:
             receiving_facility=settings.hl7.receiving_facility,
         )
     return "dead"
+
+
+def _mark_source(bundle: dict[str, Any], application: str, facility: str) -> None:
+    """``meta.source`` of every resource the message writes: the sending system
+    (``urn:ehr:hl7v2:<MSH-3>:<MSH-4>``), so outbound interfaces never echo it back."""
+    source = source_of(application, facility)
+    for entry in bundle.get("entry") or ():
+        resource = entry.get("resource")
+        if isinstance(resource, dict):
+            resource.setdefault("meta", {})["source"] = source
+
+
+def _merges(bundle: Mapping[str, Any], response: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(replaced, surviving) Patient references of an A40's merge, from the Bundle's
+    ``link`` entries and the ids HAPI assigned (entries answer in the Bundle's order)."""
+    entries = list(bundle.get("entry") or ())
+    answers = list(response.get("entry") or ())
+    stored: dict[str, str] = {}
+    for entry, answer in zip(entries, answers, strict=False):
+        location = (answer.get("response") or {}).get("location")
+        if isinstance(location, str) and isinstance(entry.get("fullUrl"), str):
+            stored[entry["fullUrl"]] = "/".join(location.split("/")[:2])
+    pairs: list[tuple[str, str]] = []
+    for entry in entries:
+        resource = entry.get("resource") or {}
+        if resource.get("resourceType") != "Patient" or resource.get("active") is not False:
+            continue
+        for link in resource.get("link") or ():
+            other = (link.get("other") or {}).get("reference")
+            if link.get("type") == "replaced-by" and isinstance(other, str):
+                old, survivor = stored.get(entry.get("fullUrl", "")), stored.get(other, other)
+                if old and survivor.startswith("Patient/"):
+                    pairs.append((old, survivor))
+    return pairs
+
+
+async def _move_references(tenant_fhir: TenantFhirClient, old: str, survivor: str) -> str:
+    """Point what refers to the replaced Patient at the surviving one (HAPI's
+    ``$hapi.fhir.replace-references``); what could not be moved is flagged in the answer."""
+    parameters = {
+        "resourceType": "Parameters",
+        "parameter": [
+            {"name": "source-reference-id", "valueString": old},
+            {"name": "target-reference-id", "valueString": survivor},
+        ],
+    }
+    try:
+        await tenant_fhir.operation("$hapi.fhir.replace-references", body=parameters, method="POST")
+        # That moved the survivor's own "replaces" link too (it referred to the replaced
+        # Patient): put it back.
+        patient = await tenant_fhir.read("Patient", survivor.split("/", 1)[1])
+        links = [
+            link
+            for link in patient.get("link") or ()
+            if (link.get("other") or {}).get("reference") != survivor
+        ]
+        if not any((link.get("other") or {}).get("reference") == old for link in links):
+            links.append({"other": {"reference": old}, "type": "replaces"})
+            patient["link"] = links
+            await tenant_fhir.update(patient, if_match=str(patient["meta"]["versionId"]))
+    except AppError as exc:
+        if isinstance(exc, (DependencyUnavailable, FhirUpstreamError)):
+            raise
+        logger.warning("hl7v2.convert.references_not_moved", error=exc.code)
+        return f"{old} -> {survivor}: references NOT moved ({exc.code}); review"
+    return f"{old} -> {survivor}: references moved"
 
 
 def _locations(response: Mapping[str, Any]) -> Iterable[str]:
@@ -201,5 +277,3 @@ CONVERT: Final = jobs.define(
     exclusive=lambda tenant, args: f"hl7v2:{args['sender']}",
     description="Convert one received HL7 v2 message to a FHIR transaction",
 )
-
-JOBS: Final = (CONVERT,)

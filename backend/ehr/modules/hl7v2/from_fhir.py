@@ -641,7 +641,8 @@ def _obx(set_id: int, source: Mapping[str, Any], observation: Resource, sub_id: 
         )
     value_type, value, units = _value(source, element)
     start, _ = _effective(observation, "Observation")
-    interpretations = [_cwe(item) for item in _objects(source.get("interpretation"))]
+    # OBX-8 is IS in 2.5.1 (a bare table 0078 code; CWE only from 2.7).
+    interpretations = [_interpretation(item) for item in _objects(source.get("interpretation"))]
     return numbered_segment(
         "OBX",
         {
@@ -776,6 +777,22 @@ def _note_texts(observation: Resource) -> list[str]:
 
 
 # --------------------------------------------------------------------------- datatypes
+
+
+_INTERPRETATION_SYSTEMS: Final = frozenset(
+    {
+        "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
+        "http://terminology.hl7.org/CodeSystem/v2-0078",
+    }
+)
+
+
+def _interpretation(concept: object) -> str | None:
+    """OBX-8 (IS, table 0078) from an interpretation: the code of its v3/v2 coding."""
+    for coding in codings(concept):
+        if coding.system in _INTERPRETATION_SYSTEMS and coding.code:
+            return escape(coding.code)
+    return None
 
 
 def _cwe(concept: object) -> Er7 | None:

@@ -10,7 +10,15 @@ from typing import Final
 
 from prometheus_client import Counter, Gauge, Histogram
 
-__all__ = ["ACKS", "ACK_SECONDS", "CONNECTIONS", "CONVERSIONS", "FRAMES_REFUSED", "MESSAGES"]
+__all__ = [
+    "ACKS",
+    "ACK_SECONDS",
+    "CONNECTIONS",
+    "CONVERSIONS",
+    "FRAMES_REFUSED",
+    "MESSAGES",
+    "OUTBOUND",
+]
 
 MESSAGES: Final = Counter(
     "ehr_hl7_messages",  # exposed as ehr_hl7_messages_total
@@ -38,5 +46,10 @@ CONNECTIONS: Final = Gauge(
 CONVERSIONS: Final = Counter(
     "ehr_hl7_conversions",
     "Conversions to FHIR by event and outcome (converted, retrying, dead).",
+    ["event", "outcome"],
+)
+OUTBOUND: Final = Counter(
+    "ehr_hl7_outbound",
+    "Outbound messages by event and what happened (queued, acked, refused, failed, parked).",
     ["event", "outcome"],
 )

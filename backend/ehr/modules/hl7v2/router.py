@@ -12,24 +12,30 @@ PHI: every listing and read is on the audit trail.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.exc import IntegrityError
 
-from ehr.core.db.models import Hl7Message, Hl7Sender
+from ehr.core.db.models import Hl7Destination, Hl7Message, Hl7OutboundMessage, Hl7Sender
 from ehr.core.dependencies import ResourcesDep, SessionDep
 from ehr.core.error_handlers import problem_responses
 from ehr.core.errors import ConflictError, UnsupportedMediaType
 from ehr.core.intake import IntakeRoute, media_type_of
-from ehr.modules.hl7v2 import inbox
+from ehr.modules.hl7v2 import destinations, inbox
 from ehr.modules.hl7v2.conversion import replay
+from ehr.modules.hl7v2.outbound import OutboundNotFoundError, replay_outbound
 from ehr.modules.hl7v2.routing import register_sender
 from ehr.modules.hl7v2.schemas import (
+    DestinationCreate,
+    DestinationList,
+    DestinationOut,
     MessageDetail,
     MessageList,
     MessageOut,
     MessageStatus,
+    OutboundList,
+    OutboundOut,
     ReplayOut,
     SenderCreate,
     SenderList,
@@ -41,7 +47,14 @@ from ehr.platform.auth.authorization import RequirePermission
 from ehr.platform.auth.permissions import Permission
 from ehr.platform.auth.principal import Principal
 
-__all__ = ["ER7_MEDIA_TYPE", "router"]
+__all__ = [
+    "ER7_MEDIA_TYPE",
+    "destination_out",
+    "message_out",
+    "outbound_out",
+    "router",
+    "sender_out",
+]
 
 router = APIRouter(prefix="/api/hl7v2", tags=["hl7v2"], route_class=IntakeRoute)
 
@@ -64,6 +77,28 @@ def sender_out(sender: Hl7Sender) -> SenderOut:
         name: getattr(sender, name) for name in SenderOut.model_fields if name != "enabled"
     }
     return SenderOut(**fields, enabled=sender.disabled_at is None)
+
+
+class DestinationNameTakenError(ConflictError):
+    """Raised when the tenant already has a destination of this name."""
+
+    code = "hl7_destination_name_taken"
+    title = "This destination name is taken"
+
+
+def destination_out(destination: Hl7Destination) -> DestinationOut:
+    fields: dict[str, Any] = {
+        name: getattr(destination, name)
+        for name in DestinationOut.model_fields
+        if name != "enabled"
+    }
+    return DestinationOut(**fields, enabled=destination.disabled_at is None)
+
+
+def outbound_out(row: Hl7OutboundMessage) -> OutboundOut:
+    return OutboundOut.model_validate(
+        {name: getattr(row, name) for name in OutboundOut.model_fields}
+    )
 
 
 def message_out(row: Hl7Message) -> MessageOut:
@@ -265,6 +300,124 @@ async def disable_hl7_sender(
         resources, principal, request, "hl7v2:sender_disable", "Hl7Sender", sender.id
     )
     return sender_out(sender)
+
+
+@router.get(
+    "/destinations", response_model=DestinationList, responses=problem_responses(401, 403, 503)
+)
+async def list_hl7_destinations(principal: Manager, session: SessionDep) -> DestinationList:
+    """The tenant's outbound destinations (ORU^R01 results, ADT^A08 patient changes)."""
+    found = await destinations.list_destinations(session, principal.tenant_id)
+    return DestinationList(items=[destination_out(d) for d in found])
+
+
+@router.post(
+    "/destinations",
+    status_code=201,
+    response_model=DestinationOut,
+    responses=problem_responses(401, 403, 409, 422, 503),
+)
+async def register_hl7_destination(
+    body: DestinationCreate,
+    principal: Manager,
+    session: SessionDep,
+    resources: ResourcesDep,
+    request: Request,
+) -> DestinationOut:
+    """Send this tenant's final results and/or patient changes to an MLLP receiver, in order,
+    retried until acknowledged (a refusal parks the message)."""
+    try:
+        async with session.begin_nested():
+            destination = await destinations.register_destination(
+                session,
+                tenant_id=principal.tenant_id,
+                name=body.name,
+                host=body.host,
+                port=body.port,
+                tls=body.tls,
+                message_types=body.message_types,
+                receiving_application=body.receiving_application,
+                receiving_facility=body.receiving_facility,
+                created_by=f"{principal.kind}:{principal.subject}",
+            )
+    except IntegrityError:
+        raise DestinationNameTakenError("The tenant has a destination of this name") from None
+    await _security_event(
+        resources,
+        principal,
+        request,
+        "hl7v2:destination_register",
+        "Hl7Destination",
+        destination.id,
+        201,
+    )
+    return destination_out(destination)
+
+
+@router.post(
+    "/destinations/{destination_id}/disable",
+    response_model=DestinationOut,
+    responses=problem_responses(401, 403, 404, 503),
+)
+async def disable_hl7_destination(
+    destination_id: uuid.UUID,
+    principal: Manager,
+    session: SessionDep,
+    resources: ResourcesDep,
+    request: Request,
+) -> DestinationOut:
+    """Stop sending to this destination (its queue waits)."""
+    destination = await destinations.disable_destination(
+        session, principal.tenant_id, destination_id
+    )
+    await _security_event(
+        resources,
+        principal,
+        request,
+        "hl7v2:destination_disable",
+        "Hl7Destination",
+        destination.id,
+    )
+    return destination_out(destination)
+
+
+@router.get(
+    "/outbound", response_model=OutboundList, responses=problem_responses(401, 403, 422, 503)
+)
+async def list_hl7_outbound(
+    principal: Manager,
+    session: SessionDep,
+    status: Literal["pending", "acked", "parked"] | None = None,
+    destination_id: uuid.UUID | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> OutboundList:
+    """Outbound messages, newest first (without bodies): delivery state and ACK codes."""
+    rows = await destinations.list_outbound(
+        session, principal.tenant_id, status=status, destination_id=destination_id, limit=limit
+    )
+    return OutboundList(items=[outbound_out(row) for row in rows])
+
+
+@router.post(
+    "/outbound/{message_id}/replay",
+    response_model=ReplayOut,
+    responses=problem_responses(401, 403, 404, 503),
+)
+async def replay_hl7_outbound(
+    message_id: uuid.UUID,
+    principal: Manager,
+    session: SessionDep,
+    resources: ResourcesDep,
+    request: Request,
+) -> ReplayOut:
+    """Send a parked message again (in its place in the destination's order)."""
+    queued = await replay_outbound(session, principal.tenant_id, [message_id])
+    if not queued:
+        raise OutboundNotFoundError("No parked outbound message with this id")
+    await _security_event(
+        resources, principal, request, "hl7v2:outbound_replay", "Hl7OutboundMessage", message_id
+    )
+    return ReplayOut(queued=queued)
 
 
 async def _security_event(

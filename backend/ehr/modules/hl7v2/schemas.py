@@ -10,10 +10,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "EVENT_PATTERN",
+    "DestinationCreate",
+    "DestinationList",
+    "DestinationOut",
     "MessageDetail",
     "MessageList",
     "MessageOut",
     "MessageStatus",
+    "OutboundList",
+    "OutboundOut",
     "ReplayOut",
     "SenderCreate",
     "SenderList",
@@ -130,3 +135,74 @@ class ReplayOut(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     queued: list[uuid.UUID]
+
+
+OutboundEvent = Literal["ORU_R01", "ADT_A08"]
+
+
+class DestinationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")
+    host: str = Field(
+        min_length=1,
+        max_length=253,
+        pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$|^\[?[0-9A-Fa-f:.]+\]?$",
+        description="The receiver's host name or IP address (its MLLP listener).",
+    )
+    port: int = Field(ge=1, le=65535)
+    tls: bool = Field(default=False, description="MLLP over TLS (certificate checked).")
+    message_types: list[OutboundEvent] = Field(
+        min_length=1, max_length=2, description="`ORU_R01` final results, `ADT_A08` patients."
+    )
+    receiving_application: HdText = Field(description="MSH-5 of the messages sent there.")
+    receiving_facility: HdText = Field(description="MSH-6 of the messages sent there.")
+
+
+class DestinationOut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: uuid.UUID
+    name: str
+    host: str
+    port: int
+    tls: bool
+    message_types: list[str]
+    receiving_application: str
+    receiving_facility: str
+    enabled: bool
+    created_by: str
+    created_at: datetime
+    disabled_at: datetime | None
+
+
+class DestinationList(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[DestinationOut]
+
+
+class OutboundOut(BaseModel):
+    """An outbound message without its body."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: uuid.UUID
+    destination_id: uuid.UUID
+    sequence: int = Field(description="Delivery order within the destination.")
+    message_type: str
+    control_id: str = Field(description="Its MSH-10.")
+    source: str = Field(description="The FHIR resource version it reports.")
+    status: Literal["pending", "acked", "parked"]
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str | None
+    ack_code: str | None
+    created_at: datetime
+    acked_at: datetime | None
+
+
+class OutboundList(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[OutboundOut]

@@ -695,3 +695,48 @@ async def test_the_inbox_is_searchable_tenant_bound_and_audited(
             )
         )
     assert audited == 1
+
+
+# --- A40: merge, references moved --------------------------------------------------------------
+
+
+async def test_a_merge_links_the_patients_and_moves_references(
+    client: MllpClient, sessions: Sessions, schema_settings: Settings, world: World
+) -> None:
+    old_mrn, new_mrn = unique("OLD"), unique("NEW")
+    for control_id, mrn in ((unique("M"), old_mrn), (unique("M"), new_mrn)):
+        assert ack_code(await client.exchange(adt(control_id, mrn))) == "AA"
+        (row,) = await rows(sessions, control_id)
+        assert await convert(sessions, schema_settings, row.id) == "converted"
+    merge = unique("A40")
+    message = "\r".join(
+        [
+            msh(merge, "ADT^A40^ADT_A39"),
+            "EVN|A40|20250103100000-0500",
+            fields("PID", {1: "1", 3: f"{new_mrn}^^^HOSP^MR", 5: "Testpatient^Alex^J"}),
+            fields("MRG", {1: f"{old_mrn}^^^HOSP^MR"}),
+        ]
+    )
+    assert ack_code(await client.exchange(message)) == "AA"
+    (row,) = await rows(sessions, merge)
+    assert await convert(sessions, schema_settings, row.id) == "converted"
+    (row,) = await rows(sessions, merge)
+    assert row.resources is not None
+    (moved,) = row.resources["merges"]
+    assert moved.endswith("references moved")
+
+    tenant = world.fhir.for_tenant(world.tenants["hl7a"].slug)
+    old = (await tenant.search("Patient", {"identifier": old_mrn}))["entry"][0]["resource"]
+    new = (await tenant.search("Patient", {"identifier": new_mrn}))["entry"][0]["resource"]
+    assert old["active"] is False
+    assert {"type": "replaced-by", "other": {"reference": f"Patient/{new['id']}"}} in [
+        {"type": link["type"], "other": {"reference": link["other"]["reference"]}}
+        for link in old["link"]
+    ]
+    assert [(link["type"], link["other"]["reference"]) for link in new["link"]] == [
+        ("replaces", f"Patient/{old['id']}")
+    ]
+    # The old patient's encounter now belongs to the survivor.
+    assert not (await tenant.search("Encounter", {"subject": f"Patient/{old['id']}"})).get("entry")
+    moved_encounters = await tenant.search("Encounter", {"subject": f"Patient/{new['id']}"})
+    assert len(moved_encounters.get("entry", [])) == 2
