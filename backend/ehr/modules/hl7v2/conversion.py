@@ -30,6 +30,7 @@ from ehr.core.errors import AppError, DependencyUnavailable
 from ehr.fhir import FhirClient, FhirUpstreamError, TenantFhirClient
 from ehr.modules.hl7v2 import metrics
 from ehr.modules.hl7v2.acks import AckError, build_ack
+from ehr.modules.hl7v2.flows import apply_results_rules
 from ehr.modules.hl7v2.outbound import source_of
 from ehr.modules.hl7v2.parsing import MessageRejected, parse_message
 from ehr.modules.hl7v2.to_fhir import ConversionContext, ConversionError, to_transaction
@@ -92,6 +93,15 @@ async def convert_message(session: AsyncSession, settings: Settings, message_id:
     _mark_source(
         conversion.bundle, message.header.sending_application, message.header.sending_facility
     )
+    critical = 0
+    if message.header.message_type == "ORU":
+        critical = await apply_results_rules(
+            session,
+            row.tenant_id,
+            conversion.bundle,
+            sender=f"{message.header.sending_application}^{message.header.sending_facility}",
+            authored=datetime.now(UTC),
+        )
     merged: list[str] = []
     try:
         async with FhirClient(settings.fhir, http_backend=settings.fhir.http_backend) as fhir:
@@ -119,6 +129,8 @@ async def convert_message(session: AsyncSession, settings: Settings, message_id:
     }
     if merged:
         row.resources["merges"] = merged
+    if critical:
+        row.resources["critical_reports"] = critical
     header = message.header
     if header.accept_ack_type and header.application_ack_type in {"AL", "SU"}:
         row.application_ack = build_ack(

@@ -740,3 +740,37 @@ async def test_a_merge_links_the_patients_and_moves_references(
     assert not (await tenant.search("Encounter", {"subject": f"Patient/{old['id']}"})).get("entry")
     moved_encounters = await tenant.search("Encounter", {"subject": f"Patient/{new['id']}"})
     assert len(moved_encounters.get("entry", [])) == 2
+
+
+# --- critical results go through the results rules --------------------------------------------
+
+
+async def test_a_critical_value_the_lab_did_not_flag_gets_flagged_and_a_worklist_task(
+    client: MllpClient, sessions: Sessions, schema_settings: Settings, world: World
+) -> None:
+    mrn, order = unique("MRN"), unique("ORD")
+    tenant = world.fhir.for_tenant(world.tenants["hl7a"].slug)
+    for control_id in (unique("C"), unique("C")):  # sent, then resent
+        message = oru(control_id, mrn, order, glucose="600").replace("|H|", "||", 1)
+        assert ack_code(await client.exchange(message)) == "AA"
+        (row,) = await rows(sessions, control_id)
+        assert await convert(sessions, schema_settings, row.id) == "converted"
+        (row,) = await rows(sessions, control_id)
+        assert row.resources is not None
+        assert row.resources["critical_reports"] == 1
+    (report,) = [
+        e["resource"]
+        for e in (await tenant.search("DiagnosticReport", {"identifier": f"F{order}"}))["entry"]
+    ]
+    glucose = await tenant.read("Observation", report["result"][0]["reference"].split("/")[1])
+    codes = [c["code"] for i in glucose["interpretation"] for c in i["coding"]]
+    assert "HH" in codes  # the tenant's critical table (glucose > 450 mg/dL)
+    tasks = (await tenant.search("Task", {"focus": f"DiagnosticReport/{report['id']}"}))["entry"]
+    assert len(tasks) == 1  # once, though the ORU came twice
+    task = tasks[0]["resource"]
+    assert task["priority"] == "stat"
+    assert task["status"] == "requested"
+    assert task["for"]["reference"] == report["subject"]["reference"]
+    assert [i["valueReference"]["reference"] for i in task["input"]] == [
+        f"Observation/{glucose['id']}"
+    ]
