@@ -22,17 +22,20 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import func, select
+from support.certificates import tls_files
 from support.database import Sessions, open_sessions
 from support.in_process import serve
 from support.ports import free_port
@@ -774,3 +777,54 @@ async def test_a_critical_value_the_lab_did_not_flag_gets_flagged_and_a_worklist
     assert [i["valueReference"]["reference"] for i in task["input"]] == [
         f"Observation/{glucose['id']}"
     ]
+
+
+# --- MLLP over TLS, mutual TLS -----------------------------------------------------------------
+
+
+async def _exchange_once(port: int, context: ssl.SSLContext | None, message: str) -> str:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=context)
+    client = MllpClient(reader, writer)
+    try:
+        return await client.exchange(message)
+    finally:
+        client.writer.close()
+
+
+async def test_mllp_over_mutual_tls(
+    schema_settings: Settings, sessions: Sessions, tmp_path: Path, senders: dict[str, uuid.UUID]
+) -> None:
+    del senders
+    files = tls_files(tmp_path)
+    secured = settings_with(
+        schema_settings,
+        "hl7",
+        tls_cert_file=str(files.server_cert),
+        tls_key_file=str(files.server_key),
+        tls_client_ca_file=str(files.ca),
+    )
+    listener = hl7v2.Listener(secured, sessions, host="127.0.0.1", port=0)
+    port = await listener.start()
+    try:
+        trusted = ssl.create_default_context(cafile=str(files.ca))
+        trusted.load_cert_chain(str(files.client_cert), str(files.client_key))
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=trusted)
+        client = MllpClient(reader, writer)
+        control_id = unique("TLS")
+        assert ack_code(await client.exchange(adt(control_id, unique("MRN")))) == "AA"
+        await client.close()
+        assert len(await rows(sessions, control_id)) == 1
+
+        # No client certificate: the handshake (or the first read) fails; nothing is stored.
+        anonymous = ssl.create_default_context(cafile=str(files.ca))
+        refused = unique("TLS")
+        with pytest.raises((ssl.SSLError, ConnectionError, AssertionError)):
+            await _exchange_once(port, anonymous, adt(refused, unique("MRN")))
+        assert await rows(sessions, refused) == []
+        # Plain MLLP to a TLS listener: no ACK, nothing stored.
+        plain = unique("TLS")
+        with pytest.raises((AssertionError, ConnectionError)):
+            await _exchange_once(port, None, adt(plain, unique("MRN")))
+        assert await rows(sessions, plain) == []
+    finally:
+        await listener.close(grace_seconds=2)
