@@ -667,6 +667,14 @@ async def test_http_intake_answers_the_ack_and_binds_the_tenant(
         "/api/hl7v2/messages", json={"message": "x"}, headers={"X-API-Key": key}
     )
     assert wrong_type.status_code == 415
+    assert wrong_type.headers["content-type"].startswith("application/problem+json")
+    # Larger than EHR_HL7__MAX_MESSAGE_BYTES (64 KiB here): 413, nothing stored.
+    huge_id = unique("HUGE")
+    huge = adt(huge_id, mrn) + "NTE|1||" + "x" * (100 * 1024) + "\r"
+    too_large = await api.post("/api/hl7v2/messages", content=huge, headers=headers)
+    assert too_large.status_code == 413
+    assert too_large.headers["content-type"].startswith("application/problem+json")
+    assert await rows(sessions, huge_id) == []
 
 
 async def test_the_inbox_is_searchable_tenant_bound_and_audited(
