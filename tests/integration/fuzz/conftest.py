@@ -25,7 +25,13 @@ import httpx
 import pytest
 from support.cds import new_client_key, register_cds_client, remove_cds_clients
 from support.database import open_sessions
-from support.fuzz import TALLY, TOKEN_TTL_SECONDS, FuzzWorld, operation_callers
+from support.fuzz import (
+    API_KEY_PREFIX,
+    TALLY,
+    TOKEN_TTL_SECONDS,
+    FuzzWorld,
+    operation_callers,
+)
 from support.ports import free_port
 from support.settings import settings_with
 from support.tenants import remove_tenants
@@ -33,6 +39,7 @@ from support.tenants import remove_tenants
 from ehr.core.config import Settings
 from ehr.entrypoints.api import create_app
 from ehr.fhir import FhirClient
+from ehr.platform.auth.api_keys import create_api_key
 from ehr.platform.auth.permissions import Role
 from ehr.platform.auth.service import create_user
 from ehr.platform.auth.tokens import issue_access_token_for
@@ -126,6 +133,18 @@ async def fuzz_world(fuzz_server: str, settings: Settings, run_id: str) -> Async
                         )
                         token = await issue_access_token_for(session, issuing, user)
                         (world.burner_tokens if burner else world.tokens)[role.value] = token
+            async with sessions() as session, session.begin():
+                for caller in sorted(set(world.callers.values())):
+                    if caller.startswith(API_KEY_PREFIX):
+                        _, plaintext = await create_api_key(
+                            session,
+                            tenant_id=tenant.id,
+                            name=f"fuzz {caller}",
+                            permissions=[caller.removeprefix(API_KEY_PREFIX)],
+                            ttl_days=1,
+                            created_by="test",
+                        )
+                        world.tokens[caller] = plaintext
             world.cds_key = new_client_key("ES256")
             world.cds_issuer = f"https://fuzz-{run_id}.cds.example"
             await register_cds_client(

@@ -24,7 +24,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 from support.cds import mint_cds_token
-from support.fuzz import CDS_CLIENT, PUBLIC, TALLY, FuzzWorld
+from support.fuzz import API_KEY_PREFIX, CDS_CLIENT, PUBLIC, TALLY, FuzzWorld
 
 from ehr.core.config import Settings
 from ehr.entrypoints.api import create_app
@@ -44,6 +44,16 @@ BURNER_OPERATIONS = frozenset(
     }
 )
 
+
+@schemathesis.serializer("x-application/hl7-v2+er7")
+def _er7(ctx: Any, value: Any) -> bytes:
+    """HL7 v2 bodies (``POST /api/hl7v2/messages``): the generated text as UTF-8."""
+    del ctx
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogatepass")
+    return value if isinstance(value, bytes) else str(value if value is not None else "").encode()
+
+
 # The document the live server publishes is the app's own (``create_app(...).openapi()``): built
 # in process at collection, so each operation is its own test id (``[POST /api/auth/login]``).
 schema = schemathesis.openapi.from_dict(create_app(Settings()).openapi())
@@ -60,6 +70,8 @@ def _headers(world: FuzzWorld, case: Any) -> dict[str, str]:
         audience = f"{world.base_url}{case.formatted_path}"
         token = mint_cds_token(world.cds_key, issuer=world.cds_issuer, audience=audience)
         return {"Authorization": f"Bearer {token}"}
+    if caller.startswith(API_KEY_PREFIX):
+        return {"X-API-Key": world.tokens[caller]}
     tokens = world.burner_tokens if key in BURNER_OPERATIONS else world.tokens
     return {"Authorization": f"Bearer {tokens[caller]}"}
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -313,7 +313,7 @@ def parse_message(raw: bytes | str) -> Message:
             location="MSH-2",
         )
     separator = text[3]
-    encoding = text[4:8].split(separator, 1)[0]
+    encoding = text[4:9].split(separator, 1)[0]  # 2.7+: a fifth, truncation character
     if len(encoding) < 2 or len(set(encoding + separator)) != len(encoding) + 1:
         raise MessageRejected(
             f"MSH-2 encoding characters {encoding!r} are not distinct separators",
@@ -326,7 +326,8 @@ def parse_message(raw: bytes | str) -> Message:
         raise MessageRejected(
             f"The message cannot be parsed: {exc}", code=SEGMENT_SEQUENCE_ERROR
         ) from None
-    segments = tuple(_segment(parsed, segment, separator) for segment in parsed)
+    unescape = _unescaper(separator, encoding)
+    segments = tuple(_segment(unescape, segment, separator) for segment in parsed)
     for segment in segments:
         if not _SEGMENT_NAME.match(segment.name):
             raise MessageRejected(
@@ -375,7 +376,7 @@ def _header(msh: Segment, separator: str, encoding: str) -> Header:
     return header
 
 
-def _segment(parsed: hl7.Message, segment: hl7.Segment, separator: str) -> Segment:
+def _segment(unescape: _Unescape, segment: hl7.Segment, separator: str) -> Segment:
     name = str(segment[0])
     fields: list[tuple[Repetition, ...]] = [(Repetition(((name,),)),)]
     start = 1
@@ -385,32 +386,116 @@ def _segment(parsed: hl7.Message, segment: hl7.Segment, separator: str) -> Segme
         fields.append((Repetition(((str(segment[2]),),)),))
         start = 3
     for field in list(segment)[start:]:
-        fields.append(_field(parsed, field))
+        fields.append(_field(unescape, field))
     return Segment(name=name, fields=tuple(fields))
 
 
-def _field(parsed: hl7.Message, field: object) -> tuple[Repetition, ...]:
+def _field(unescape: _Unescape, field: object) -> tuple[Repetition, ...]:
     # python-hl7: a Field holds either plain strings (one repetition, one component) or
     # Repetitions; a Repetition holds strings or Components; a Component holds strings.
     if isinstance(field, str):
-        return (Repetition(((parsed.unescape(field),),)),)
+        return (Repetition(((unescape(field),),)),)
     items = list(field) if isinstance(field, Sequence) else [field]
     if items and all(isinstance(item, str) for item in items):
-        return (Repetition(((_text(parsed, items),),)),)
-    return tuple(_repetition(parsed, item) for item in items)
+        return (Repetition(((unescape("".join(str(item) for item in items)),),)),)
+    return tuple(_repetition(unescape, item) for item in items)
 
 
-def _repetition(parsed: hl7.Message, repetition: object) -> Repetition:
+def _repetition(unescape: _Unescape, repetition: object) -> Repetition:
     if isinstance(repetition, str):
-        return Repetition(((parsed.unescape(repetition),),))
+        return Repetition(((unescape(repetition),),))
     components: list[tuple[str, ...]] = []
     for component in list(repetition) if isinstance(repetition, Sequence) else [repetition]:
         if isinstance(component, Sequence) and not isinstance(component, str):
-            components.append(tuple(parsed.unescape(str(part)) for part in component))
+            components.append(tuple(unescape(str(part)) for part in component))
         else:
-            components.append((parsed.unescape(str(component)),))
+            components.append((unescape(str(component)),))
     return Repetition(tuple(components))
 
 
-def _text(parsed: hl7.Message, items: Sequence[object]) -> str:
-    return str(parsed.unescape("".join(str(item) for item in items)))
+_Unescape = Callable[[str], str]
+
+# Formatting commands of FT (HL7 v2.5 2.7.6) as plain text: line breaks stay ``\r`` (the
+# mapping turns them into newlines), fill/indent commands carry no text.
+_FORMATTING: Final[dict[str, str]] = {
+    ".br": "\r",
+    ".sp": "\r",
+    ".ce": "\r",
+    ".fi": "",
+    ".nf": "",
+    ".in": "",
+    ".ti": "",
+    ".sk": " ",
+}
+_HEX: Final = re.compile(r"^X((?:[0-9A-Fa-f]{2})+)$")
+
+
+def _unescaper(separator: str, encoding: str) -> _Unescape:
+    """The unescape function of a message's delimiters (HL7 v2.5 2.7).
+
+    Not python-hl7's ``unescape``: that one writes ``_`` for highlighting (``\\H\\``/``\\N\\``),
+    drops the text of anything it does not know (a Windows path, ``w\\o``), decodes ``\\Xhh\\``
+    bytes as Latin-1 only, and logs the whole field — PHI — when it meets a sequence it cannot
+    read. Here highlighting is dropped, ``\\Xhh..\\`` is UTF-8 (else Latin-1), character-set
+    switches (``\\C..\\``, ``\\M..\\``) are dropped, and anything else (an unknown or unclosed
+    sequence) is kept as it was sent. Nothing is logged."""
+    component = encoding[0]
+    repetition = encoding[1]
+    escape = encoding[2] if len(encoding) > 2 else ""
+    subcomponent = encoding[3] if len(encoding) > 3 else ""
+    truncation = encoding[4] if len(encoding) > 4 else ""
+    delimiters = {
+        "F": separator,
+        "S": component,
+        "R": repetition,
+        "E": escape,
+        "T": subcomponent,
+        "P": truncation,
+        "H": "",
+        "N": "",
+    }
+
+    def sequence(body: str) -> str | None:
+        if body in delimiters and (delimiters[body] or body in {"H", "N"}):
+            return delimiters[body]
+        command = body[:3]
+        if command in _FORMATTING and re.fullmatch(r"[+-]?\d*", body[3:]):
+            count = int(body[3:]) if body[3:].lstrip("+-").isdigit() else 1
+            text = _FORMATTING[command]
+            return text * max(count, 1) if text and command in {".sp", ".sk"} else text
+        hexadecimal = _HEX.match(body)
+        if hexadecimal:
+            raw = bytes.fromhex(hexadecimal.group(1))
+            try:
+                return raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return raw.decode("latin-1")
+        if body[:1] in {"C", "M"} and re.fullmatch(r"[CM](?:[0-9A-Fa-f]{4}|[0-9A-Fa-f]{6})", body):
+            return ""
+        return None
+
+    def unescape(value: str) -> str:
+        if not escape or escape not in value:
+            return value
+        out: list[str] = []
+        position = 0
+        while True:
+            opening = value.find(escape, position)
+            if opening < 0:
+                out.append(value[position:])
+                break
+            closing = value.find(escape, opening + 1)
+            if closing < 0:
+                out.append(value[position:])
+                break
+            out.append(value[position:opening])
+            replaced = sequence(value[opening + 1 : closing])
+            if replaced is None:  # not an escape sequence: the sender's text, as it was
+                out.append(value[opening:closing])
+                position = closing
+            else:
+                out.append(replaced)
+                position = closing + 1
+        return "".join(out)
+
+    return unescape

@@ -102,9 +102,13 @@ def test_codeable_concept_systems() -> None:
         ("RXN", "http://www.nlm.nih.gov/research/umls/rxnorm"),
         ("HL70203", "http://terminology.hl7.org/CodeSystem/v2-0203"),
     ]:
-        concept = codeable_concept(rep("C1", "", name), scope)
+        concept = codeable_concept(rep("MR" if name == "HL70203" else "C1", "", name), scope)
         assert concept is not None
         assert concept["coding"][0]["system"] == uri
+    # A code that is not one of the HL7 table's (as the IG's sheets list them) is the sender's.
+    local = codeable_concept(rep("C1", "", "HL70203"), scope)
+    assert local is not None
+    assert local["coding"][0]["system"] == "urn:ehr:hl7v2:GOODHEALTH:codesystem:HL70203"
     text_only = codeable_concept(rep("", "Free text"), scope)
     assert text_only == {"coding": [], "text": "Free text"}
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 from urllib.parse import quote
@@ -166,6 +166,7 @@ class Assembly:
         location: str,
         on_duplicate: Literal["error", "reuse"] = "error",
         method: Literal["PUT", "POST"] = "PUT",
+        also_match: Sequence[Mapping[str, Any]] = (),
     ) -> str:
         """Add a conditional write keyed on ``key`` (an Identifier with system and value);
         returns the entry's ``fullUrl`` for references.
@@ -174,6 +175,10 @@ class Assembly:
         resources this message is not the source of truth for. A second entry with the same
         key is reused for reference data (``on_duplicate="reuse"``) and refused otherwise:
         two segments must not write one resource.
+
+        ``also_match`` (``POST`` only): more identifiers (system and value) the resource
+        carries; the conditional create then finds an existing resource by any of them
+        (``identifier=a|1,b|2`` — a comma is an OR in FHIR search), not only by ``key``.
         """
         system, key_value = str(key.get("system") or ""), str(key.get("value") or "")
         if not system or not key_value:
@@ -198,7 +203,20 @@ class Assembly:
         if method == "PUT":
             request = {"method": "PUT", "url": dedupe}
         else:
-            request = {"method": "POST", "url": resource_type, "ifNoneExist": f"identifier={token}"}
+            tokens = [token]
+            for other in also_match:
+                other_system, other_value = (
+                    str(other.get("system") or ""),
+                    str(other.get("value") or ""),
+                )
+                other_token = search_token(other_system, other_value)
+                if other_system and other_value and other_token not in tokens:
+                    tokens.append(other_token)
+            request = {
+                "method": "POST",
+                "url": resource_type,
+                "ifNoneExist": f"identifier={','.join(tokens)}",
+            }
         entry = _Entry(full_url=full_url, resource=resource, request=request)
         self._entries.append(entry)
         self._by_key[dedupe] = entry
@@ -225,6 +243,10 @@ class Assembly:
             )
         )
         return full_url
+
+    def has_key(self, resource_type: str, system: str, key_value: str) -> bool:
+        """Whether an entry keyed on ``system|key_value`` was already added."""
+        return f"{resource_type}?identifier={search_token(system, key_value)}" in self._by_key
 
     def full_urls(self) -> list[str]:
         return [entry.full_url for entry in self._entries]

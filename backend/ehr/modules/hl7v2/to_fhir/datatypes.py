@@ -24,6 +24,7 @@ from ehr.modules.hl7v2.to_fhir.vocabulary import (
     ADDRESS_USE,
     IDENTIFIER_TYPE,
     NAME_TYPE,
+    TABLE_CODES,
     TELECOM_EQUIPMENT,
     TELECOM_USE,
     ConceptMap,
@@ -85,15 +86,20 @@ CODE_SYSTEMS: Final[dict[str, str]] = {
     "ISO3166": "urn:iso:std:iso:3166",
     "ISO3166_1": "urn:iso:std:iso:3166",
     "NPI": "http://hl7.org/fhir/sid/us-npi",
+    # HL7 table 0396 names CDC immunization guides use (RXR-1 route, OBX value sets).
+    "NCIT": "http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl",
+    "CDCPHINVS": "urn:oid:2.16.840.1.114222.4.5.274",
 }
 
 # v2-0203 codes the IG assigns (PLAC, FILL…) that its IdentifierType sheet does not list.
 _ASSIGNED_TYPES: Final[dict[str, str]] = {
     "PLAC": "Placer Identifier",
     "FILL": "Filler Identifier",
-    "PGN": "Placer Group Number",
     "VN": "Visit number",
 }
+# Types the IG assigns whose code the terminology server's v2-0203 does not have (HAPI:
+# "Unknown code v2-0203#PGN"): written as text, which validates everywhere.
+_TEXT_TYPES: Final[dict[str, str]] = {"PGN": "Placer Group Number"}
 
 _HL7_TABLE: Final = re.compile(r"^HL7(\d{4})$", re.IGNORECASE)
 _NUMBER: Final = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
@@ -172,16 +178,26 @@ def normalise_code(code: str) -> str:
     return " ".join(code.split())
 
 
-def code_system(name: str, assembly: Assembly) -> str | None:
+def code_system(name: str, assembly: Assembly, code: str | None = None) -> str | None:
     """The FHIR URI of a v2 coding system name (CWE.3/6/12): HL7 tables and the known external
     systems by their registered URI, a URI as itself, anything else as a sender-local system;
-    None when the name is empty."""
+    None when the name is empty.
+
+    With ``code``: an HL7 table whose codes the IG lists (:data:`TABLE_CODES`) keeps its HL7
+    URI only for one of those codes. Senders name ``HL70131``, ``HL70277``… over values of
+    their own (user-defined tables, or the wrong table): such a code is the sender's, in its
+    local version of the table — under the HL7 URI it is an unknown code, an error for FHIR
+    validation."""
     name = name.strip()
     if not name:
         return None
     table_match = _HL7_TABLE.match(name)
     if table_match:
-        return f"http://terminology.hl7.org/CodeSystem/v2-{table_match.group(1)}"
+        table = table_match.group(1)
+        table_codes = TABLE_CODES.get(table)
+        if code is not None and table_codes is not None and code not in table_codes:
+            return assembly.local_code_system(f"HL7{table}")
+        return f"http://terminology.hl7.org/CodeSystem/v2-{table}"
     known = CODE_SYSTEMS.get(name.upper().replace("-", ""))
     if known:
         return known
@@ -194,12 +210,15 @@ def _table_system(
     code: str, assembly: Assembly, table: str | None, concept_map: ConceptMap | None
 ) -> str | None:
     # A code sent without a coding system in a field bound to an HL7 table: the HL7 table when
-    # the code is one of the table's (as far as the IG's ConceptMap lists them), else the
+    # the code is one of the table's (as far as the IG's ConceptMap sheet lists them: mapped,
+    # or listed without a FHIR target like DG1-6 ``W``/``F``), else the
     # sender's local version of that table — senders put their own values in these fields, and
     # an unknown code under the HL7 system would not validate.
     if table is None:
         return None
-    if concept_map is not None and mapped(code, concept_map) is not None:
+    if concept_map is not None and (
+        mapped(code, concept_map) is not None or code in TABLE_CODES.get(table, ())
+    ):
         return f"http://terminology.hl7.org/CodeSystem/v2-{table}"
     return assembly.local_code_system(f"HL7{table}")
 
@@ -217,7 +236,7 @@ def _coding(
         return None
     system_name = component(rep, system_at)
     system = (
-        code_system(system_name, assembly)
+        code_system(system_name, assembly, code)
         if system_name
         else _table_system(code, assembly, table, concept_map)
     )
@@ -298,6 +317,8 @@ def identifier_type(code: str) -> Resource | None:
     if code.upper() in _ASSIGNED_TYPES:
         upper = code.upper()
         return {"coding": [{"system": V2_0203, "code": upper, "display": _ASSIGNED_TYPES[upper]}]}
+    if code.upper() in _TEXT_TYPES:
+        return {"text": _TEXT_TYPES[code.upper()]}
     return {"text": code}
 
 

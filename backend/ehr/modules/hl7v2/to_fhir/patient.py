@@ -3,9 +3,10 @@ MRG -> the replaced Patient of a merge (IG segment maps PID[Patient], PD1[Patien
 NK1[RelatedPerson], AL1[AllergyIntolerance], DG1[Condition]).
 
 The Patient is a conditional update keyed on the first usable PID-3 repetition (one with an id;
-its system from CX.4, else MSH-4/MSH-3). A PUT replaces the whole Patient: for an ADT A08 (and
-every other message with a PID) that is intended — the registration system is the source of
-truth for demographics, and an element it sends as ``""`` or leaves out is cleared.
+its system from CX.4, else MSH-4/MSH-3); a message that does not own the Patient (a result,
+order…) finds it by any of its PID-3 identifiers. A PUT replaces the whole Patient: for an
+ADT A08 (and every other message with a PID) that is intended — the registration system is the
+source of truth for demographics, and an element it sends as ``""`` or leaves out is cleared.
 """
 
 from __future__ import annotations
@@ -268,6 +269,19 @@ def patient(
         ]
 
     system, key_value = str(key["system"]), str(key["value"])
+    # Not the owner: find the Patient by any of its PID-3 identifiers. A lab lists its own id
+    # first and the hospital MRN after it; keyed on the first alone, the result feed would
+    # create a second Patient carrying the MRN — and every later conditional update of the
+    # registration on that MRN would match two Patients and be refused (HAPI-0958).
+    also_match = (
+        []
+        if owner
+        else [
+            identifier
+            for rep in repetitions(pid, 3)
+            if (identifier := identifier_from_cx(rep, assembly, "PID-3")) is not None
+        ]
+    )
     full_url = assembly.put(
         "Patient",
         key,
@@ -275,6 +289,7 @@ def patient(
         location="PID-3",
         on_duplicate="reuse",
         method="PUT" if owner else "POST",
+        also_match=also_match,
     )
     return PatientRef(full_url=full_url, system=system, value=key_value)
 

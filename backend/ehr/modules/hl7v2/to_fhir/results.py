@@ -7,7 +7,9 @@ Keys:
 * DiagnosticReport: the filler order number OBR-3 (else placer OBR-2, else ORC-3 / ORC-2).
 * Observation: ``<system of the report's order number>|<order number>-<OBX-4 sub-id, else
   OBX-1 set id>-<OBX-3 code>``. A corrected result (OBX-11 ``C``) for the same order, sub-id
-  and code therefore updates the Observation it corrects.
+  and code therefore updates the Observation it corrects. Continuation lines — a TX/FT/ST OBX
+  right after one of the same code and OBX-4 — are lines of that Observation's text; two other
+  results with the same code and OBX-4 are told apart by the later one's set id.
 
 Statuses: OBX-11 through the IG's ConceptMap; the codes it leaves unmapped are read as
 I/O -> ``registered``, R/S -> ``preliminary``, B -> ``amended``, U/V/N -> ``final`` (N with
@@ -316,6 +318,8 @@ class ResultGroup:
     key_system: str = ""
     key_value: str = ""
     _report_resource: Resource = field(default_factory=dict)
+    # The text Observation the previous OBX wrote: (OBX-3 code key, OBX-4, its placeholder).
+    _text_run: tuple[str, str, str] | None = None
 
     def open(self) -> None:
         """Write the order (a conditional create) and the report; called at the OBR."""
@@ -369,6 +373,7 @@ class ResultGroup:
         kind = value(obx, 2).upper()
         values = repetitions(obx, 5)
         if kind in {"ED", "RP"}:
+            self._text_run = None
             code_rep = obx.first(3)
             for rep in values:
                 form = attachment(rep, "OBX-5") if kind == "ED" else _reference_pointer(rep)
@@ -385,8 +390,17 @@ class ResultGroup:
         )
         if code is None or not code_key:
             raise ConversionError("the observation has no code", "OBX-3")
+        if kind in _TEXT_TYPES:
+            continued = self._continue_text(obx, code_key, values, notes)
+            if continued is not None:
+                return continued
         sub_id = value(obx, 4) or value(obx, 1) or "1"
         key_value = f"{self.key_value}-{sub_id}-{code_key}"
+        if value(obx, 4) and assembly.has_key("Observation", self.key_system, key_value):
+            # Two results with the same code and sub-id (feeds that send OBX-4 ``1`` on every
+            # OBX) that are not one text: both kept, the later one keyed by its set id too
+            # (deterministic, so a resend updates it). The same set id as well is refused.
+            key_value = f"{key_value}-{value(obx, 1)}"
         unit = obx.first(6)
         status_code = value(obx, 11)
         status = observation_status(status_code)
@@ -440,4 +454,25 @@ class ResultGroup:
             location=location_of(obx, 4 if value(obx, 4) else 1),
         )
         self._report_resource["result"].append({"reference": full_url})
+        self._text_run = (code_key, value(obx, 4), full_url) if kind in _TEXT_TYPES else None
         return full_url
+
+    def _continue_text(
+        self, obx: Segment, code_key: str, values: Sequence[Repetition], notes: Sequence[Segment]
+    ) -> str | None:
+        """Continuation lines: a text OBX right after a text OBX of the same code (OBX-3) and
+        sub-id (OBX-4, both possibly empty) is the next line of the same result, as report
+        feeds send a narrative (``OBX|1|TX|RPT|1|line one``, ``OBX|2|TX|RPT|1|line two``…).
+        Its text (a blank line kept as such) and notes go to the Observation the first line
+        wrote; returns that Observation's placeholder, or None when this OBX starts a result."""
+        run = self._text_run
+        if run is None or run[0] != code_key or run[1] != value(obx, 4):
+            return None
+        target = self.assembly.resource_of(run[2])
+        if target is None:
+            return None
+        line = formatted_text(values)
+        target["valueString"] = f"{target.get('valueString') or ''}\n{line}"
+        if notes:
+            target.setdefault("note", []).extend(note_annotations(notes, self.assembly))
+        return run[2]
