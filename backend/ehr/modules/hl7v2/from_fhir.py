@@ -391,11 +391,20 @@ def _cx(identifier: Mapping[str, Any]) -> Er7 | None:
     )
 
 
+# FHIR systems of national registries → the HD US feeds send for them (namespace and OID).
+_WELL_KNOWN_AUTHORITIES: Final[dict[str, tuple[str | None, str | None, str | None]]] = {
+    "http://hl7.org/fhir/sid/us-npi": ("NPI", "2.16.840.1.113883.4.6", "ISO"),
+    "http://hl7.org/fhir/sid/us-ssn": ("SSA", "2.16.840.1.113883.4.1", "ISO"),
+}
+
+
 def _authority(system: object) -> tuple[str | None, str | None, str | None]:
     """The HD (namespace, universal id, universal id type) an Identifier.system names."""
     if not isinstance(system, str) or not system.strip():
         return None, None, None
     system = system.strip()
+    if system in _WELL_KNOWN_AUTHORITIES:
+        return _WELL_KNOWN_AUTHORITIES[system]
     if system.startswith(LOCAL_NAMESPACE_PREFIX):
         return system.removeprefix(LOCAL_NAMESPACE_PREFIX), None, None
     if system.startswith("urn:oid:"):

@@ -436,7 +436,7 @@ def test_identifier_systems_are_reversed_exactly() -> None:
     assert (mrn.value(7), mrn.value(8)) == ("20200101", "20301231")
     assert uuid_id.component(4) == ("", "1b4e28ba-2fa1-11d2-883f-0016d3cca427", "UUID")
     assert local.component(4) == ("HOSP",)
-    assert ssn.component(4) == ("", "http://hl7.org/fhir/sid/us-ssn", "URI")
+    assert ssn.component(4) == ("SSA", "2.16.840.1.113883.4.1", "ISO")  # the registry HD
     assert ssn.value(5) == "SS"
     assert (bare.value(1), bare.component(4)) == ("NO-SYSTEM", ())
 

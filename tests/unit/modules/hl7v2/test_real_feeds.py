@@ -75,7 +75,7 @@ def test_epic_a01_patient() -> None:
     patient = entry["resource"]
     assert [(i["system"], i["value"]) for i in patient["identifier"]] == [
         ("urn:ehr:hl7v2:EPI", "E1234567"),
-        ("urn:ehr:hl7v2:SSA", "100200300"),
+        ("http://hl7.org/fhir/sid/us-ssn", "100200300"),
         ("urn:ehr:hl7v2:MERCY", "MCR555"),
     ]
     assert patient["name"][0] == {
@@ -111,7 +111,7 @@ def test_epic_a01_visit_people_and_places() -> None:
     assert roles == ["ATND", "ATND", "REF", "ADM"]
     # The NPI practitioner is one conditional create, referenced by PD1, PV1-7 and PV1-17.
     npi = by_identifier(conversion, "Practitioner", "1234567890")
-    assert npi["identifier"][0]["system"] == "urn:oid:2.16.840.1.113883.4.6"
+    assert npi["identifier"][0]["system"] == "http://hl7.org/fhir/sid/us-npi"
     bed = by_identifier(conversion, "Location", "4WEST^412^B")
     assert bed["description"] == "4 West Med Surg"
     assert encounter["location"][0]["location"]["display"] == "4WEST^412^B"
@@ -527,3 +527,47 @@ def test_unescaping_logs_nothing(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level("DEBUG")
     _obx5("\\C2842\\ \\M244242\\ \\\\ \\Xzz\\ \\Q\\")
     assert caplog.records == []
+
+
+def test_national_registries_get_their_fhir_systems_both_ways() -> None:
+    from ehr.modules.hl7v2.from_fhir import adt_a08
+    from ehr.modules.hl7v2.parsing import parse_message
+    from ehr.modules.hl7v2.to_fhir import identifier_system
+
+    assert identifier_system("NPI") == "http://hl7.org/fhir/sid/us-npi"
+    assert identifier_system("SSA") == "http://hl7.org/fhir/sid/us-ssn"
+    assert identifier_system("", "2.16.840.1.113883.4.6", "ISO") == "http://hl7.org/fhir/sid/us-npi"
+    assert identifier_system("HOSP") == "urn:ehr:hl7v2:HOSP"
+    patient = {
+        "resourceType": "Patient",
+        "identifier": [
+            {"system": "urn:ehr:hl7v2:HOSP", "value": "123"},
+            {"system": "http://hl7.org/fhir/sid/us-ssn", "value": "999-00-1234"},
+        ],
+        "name": [{"family": "Registry", "given": ["Ria"]}],
+    }
+    import datetime as dt
+
+    text = adt_a08(
+        patient=patient,
+        encounter=None,
+        sending_application="EHR",
+        sending_facility="EHR",
+        receiving_application="HUB",
+        receiving_facility="HUB",
+        control_id="C1",
+        timestamp=dt.datetime(2025, 1, 1, tzinfo=dt.UTC),
+    )
+    pid = parse_message(text).first("PID")
+    assert pid is not None
+    ssn = pid.repetitions(3)[1]
+    assert (ssn.value(1), ssn.value(4, 1), ssn.value(4, 2), ssn.value(4, 3)) == (
+        "999-00-1234",
+        "SSA",
+        "2.16.840.1.113883.4.1",
+        "ISO",
+    )
+    # …and back: the same system, not a urn:oid:.
+    assert identifier_system(ssn.value(4, 1), ssn.value(4, 2), ssn.value(4, 3)) == (
+        "http://hl7.org/fhir/sid/us-ssn"
+    )

@@ -47,7 +47,7 @@ def test_patient_from_pid() -> None:
         "code": "MR",
         "display": "Medical record number",
     }
-    assert ssn["system"] == "urn:ehr:hl7v2:SSA"
+    assert ssn["system"] == "http://hl7.org/fhir/sid/us-ssn"
     official, maiden = patient["name"]
     assert official == {
         "use": "official",
@@ -118,7 +118,7 @@ def test_encounter_from_pv1() -> None:
     assert practitioner["request"] == {  # reference data: created if unknown, never overwritten
         "method": "POST",
         "url": "Practitioner",
-        "ifNoneExist": "identifier=urn:oid:2.16.840.1.113883.4.6|1234",
+        "ifNoneExist": "identifier=http://hl7.org/fhir/sid/us-npi|1234",
     }
     bed = next(
         e

@@ -32,6 +32,19 @@ def local_system(namespace: str) -> str:
     return LOCAL_PREFIX + quote(namespace.strip(), safe="")
 
 
+# Assigning authorities with a registered FHIR system (namespace ids as US feeds send them, and
+# the OIDs of the same registries): the FHIR URI wins over urn:oid: (FHIR's own guidance).
+NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
+SSN_SYSTEM = "http://hl7.org/fhir/sid/us-ssn"
+WELL_KNOWN_NAMESPACES = {
+    "NPI": NPI_SYSTEM,
+    "SSA": SSN_SYSTEM,
+    "SSN": SSN_SYSTEM,
+    "USSSA": SSN_SYSTEM,
+}
+WELL_KNOWN_OIDS = {"2.16.840.1.113883.4.6": NPI_SYSTEM, "2.16.840.1.113883.4.1": SSN_SYSTEM}
+
+
 def identifier_system(
     namespace_id: str, universal_id: str = "", universal_id_type: str = ""
 ) -> str | None:
@@ -43,6 +56,10 @@ def identifier_system(
     namespace = namespace_id.strip()
     universal = universal_id.strip()
     kind = universal_id_type.strip().upper()
+    if universal in WELL_KNOWN_OIDS:
+        return WELL_KNOWN_OIDS[universal]
+    if not universal and namespace.upper() in WELL_KNOWN_NAMESPACES:
+        return WELL_KNOWN_NAMESPACES[namespace.upper()]
     if universal:
         if kind == "ISO" and _OID.match(universal):
             return f"urn:oid:{universal}"
