@@ -747,6 +747,8 @@ async def test_a_merge_links_the_patients_and_moves_references(
     assert [(link["type"], link["other"]["reference"]) for link in new["link"]] == [
         ("replaces", f"Patient/{old['id']}")
     ]
+    # The thin PID of the A40 did not wipe what registration sent for the survivor.
+    assert new["address"][0]["line"] == ["1 Main St"]
     # The old patient's encounter now belongs to the survivor.
     assert not (await tenant.search("Encounter", {"subject": f"Patient/{old['id']}"})).get("entry")
     moved_encounters = await tenant.search("Encounter", {"subject": f"Patient/{new['id']}"})

@@ -105,12 +105,16 @@ def _adt(message: Message, assembly: Assembly) -> PatientRef:
 
 def _merge(message: Message, assembly: Assembly) -> PatientRef:
     """ADT A40 (ADT_A39 structure): each PID (the survivor) with its MRG (the record merged
-    into it). References to the old record are moved elsewhere, not here."""
+    into it). References to the old record are moved elsewhere, not here.
+
+    The survivor is found (or created), not replaced: merge messages often carry a thin PID,
+    and replacing the survivor with it would wipe its address and phones. Its ``replaces``
+    link is added after the transaction (``conversion``), when it already existed."""
     first: PatientRef | None = None
     survivor: PatientRef | None = None
     for segment in message:
         if segment.name == "PID":
-            survivor = patient(segment, None, assembly, owner=True)
+            survivor = patient(segment, None, assembly, owner=False)
             assembly.focus.append(survivor.full_url)
             first = first or survivor
         elif segment.name == "MRG":
