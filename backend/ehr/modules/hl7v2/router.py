@@ -42,7 +42,7 @@ from ehr.modules.hl7v2.schemas import (
     SenderOut,
 )
 from ehr.modules.hl7v2.service import receive_payload
-from ehr.platform.audit.dependencies import PhiAudit, record_security_event
+from ehr.platform.audit.dependencies import PhiAudit, record_principal_event
 from ehr.platform.auth.authorization import RequirePermission
 from ehr.platform.auth.permissions import Permission
 from ehr.platform.auth.principal import Principal
@@ -429,16 +429,12 @@ async def _security_event(
     resource_id: uuid.UUID,
     http_status: int = 200,
 ) -> None:
-    await record_security_event(
+    await record_principal_event(
         resources.sessionmaker,
+        principal,
+        request,
         action=action,
-        outcome="success",
-        tenant=principal.tenant,
-        actor_type=principal.kind,
-        actor_id=str(principal.subject),
-        actor_roles=sorted(principal.roles),
-        request=request,
-        http_status=http_status,
         resource_type=resource_type,
         resource_id=str(resource_id),
+        http_status=http_status,
     )

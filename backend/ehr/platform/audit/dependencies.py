@@ -20,10 +20,21 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from ehr.platform.audit.recorder import get_phi_audit, record_security_event
+from ehr.platform.audit.recorder import (
+    get_phi_audit,
+    record_principal_event,
+    record_security_event,
+)
 from ehr.platform.audit.trail import AccessNote, AuditTrail
 
-__all__ = ["AccessNote", "AuditTrail", "PhiAudit", "get_phi_audit", "record_security_event"]
+__all__ = [
+    "AccessNote",
+    "AuditTrail",
+    "PhiAudit",
+    "get_phi_audit",
+    "record_principal_event",
+    "record_security_event",
+]
 
 # scope="function": the records are written before the response is sent, so a failed write
 # is answered with 503 instead of after a success status.

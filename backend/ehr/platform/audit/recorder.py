@@ -48,6 +48,7 @@ __all__ = [
     "PURPOSE_OF_USE_HEADER",
     "get_phi_audit",
     "parse_purpose_of_use",
+    "record_principal_event",
     "record_security_event",
     "trail_for",
     "write_trail",
@@ -274,3 +275,32 @@ async def record_security_event(
         details=details,
     )
     await _append(sessionmaker, [entry])
+
+
+async def record_principal_event(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    principal: Principal,
+    request: Request,
+    *,
+    action: str,
+    resource_type: str,
+    resource_id: str,
+    http_status: int = 200,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """A successful administrative write by ``principal`` (``webhook:create``,
+    ``hl7v2:sender_register``…) as a security event: who, in which tenant, on what."""
+    await record_security_event(
+        sessionmaker,
+        action=action,
+        outcome="success",
+        tenant=principal.tenant,
+        actor_type=principal.kind,
+        actor_id=str(principal.subject),
+        actor_roles=sorted(principal.roles),
+        request=request,
+        http_status=http_status,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        details=details,
+    )

@@ -15,7 +15,7 @@ from ehr.core.db.models import WebhookDelivery, WebhookEndpoint
 from ehr.core.dependencies import ResourcesDep, SessionDep
 from ehr.core.error_handlers import problem_responses
 from ehr.core.intake import IntakeRoute
-from ehr.platform.audit.dependencies import record_security_event
+from ehr.platform.audit.dependencies import record_principal_event
 from ehr.platform.auth.authorization import RequirePermission
 from ehr.platform.auth.permissions import Permission
 from ehr.platform.auth.principal import Principal
@@ -64,18 +64,14 @@ async def _audit(
     http_status: int = 200,
     details: dict[str, Any] | None = None,
 ) -> None:
-    await record_security_event(
+    await record_principal_event(
         resources.sessionmaker,
+        principal,
+        request,
         action=action,
-        outcome="success",
-        tenant=principal.tenant,
-        actor_type=principal.kind,
-        actor_id=str(principal.subject),
-        actor_roles=sorted(principal.roles),
-        request=request,
-        http_status=http_status,
         resource_type=resource_type,
         resource_id=str(resource_id),
+        http_status=http_status,
         details=details,
     )
 
