@@ -74,29 +74,60 @@ async def delete_resources(
     conflict (HAPI-0550 or a version conflict: it raced HAPI's own work, more often on a loaded
     machine) is repeated with backoff (about 7 s in all) before the conflict is raised.
     """
+    # A search answers at most HAPI's max_page_size (200): go round while rounds delete
+    # something; then a last round that unlinks and insists (and raises what stays refused).
+    for _ in range(50):
+        if not await _delete_found(tenant_fhir, tag, order, last=False):
+            break
+    await _delete_found(tenant_fhir, tag, order, last=True)
+
+
+async def _delete_found(
+    tenant_fhir: TenantFhirClient,
+    tag: dict[str, str] | None,
+    order: Sequence[str],
+    *,
+    last: bool,
+) -> bool:
+    """Delete what one search per type finds; False when it deleted nothing."""
+    waiting: dict[str, list[str]] = {}
     for resource_type in order:
         params = {"_count": "500", "_elements": "id"}
         if tag is not None:
             params["_tag"] = tag_search(tag)
         bundle = await tenant_fhir.search(resource_type, params, single_page=True)
-        waiting = [resource["id"] for resource in bundle_resources(bundle, resource_type)]
-        # Resources of one type may refer to each other (a bed's Location is partOf its
-        # room's): what a conflict refuses goes again after the others, pass by pass.
-        for _ in range(5):
+        waiting[resource_type] = [r["id"] for r in bundle_resources(bundle, resource_type)]
+    if not any(waiting.values()):
+        return False
+    found = sum(len(ids) for ids in waiting.values())
+    # Referrers first (``order``); what a conflict still refuses — resources of one type that
+    # refer to each other (a bed's Location partOf its room's), or a referrer of a type the
+    # order puts later — goes again after the others, pass by pass, while passes make progress.
+    for _ in range(6):
+        left = 0
+        progress = False
+        for resource_type in order:
             refused = []
-            for id_ in waiting:
+            for id_ in waiting[resource_type]:
                 try:
                     await tenant_fhir.delete(resource_type, id_)
+                    progress = True
                 except FhirConflict:
                     refused.append(id_)
-            if not refused or len(refused) == len(waiting):
-                waiting = refused
-                break
-            waiting = refused
-        for id_ in waiting:  # they refer to each other: unlink them all, then delete
+            waiting[resource_type] = refused
+            left += len(refused)
+        if not left or not progress:
+            break
+    left = sum(len(ids) for ids in waiting.values())
+    if not last:
+        return left < found
+    for resource_type in order:
+        for id_ in waiting[resource_type]:  # they refer to each other: unlink all, then delete
             await _unlink(tenant_fhir, resource_type, id_)
-        for id_ in waiting:
+    for resource_type in order:
+        for id_ in waiting[resource_type]:
             await delete_with_retries(tenant_fhir, resource_type, id_)
+    return True
 
 
 async def _unlink(tenant_fhir: TenantFhirClient, resource_type: str, id_: str) -> None:

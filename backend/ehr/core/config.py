@@ -443,7 +443,8 @@ class Hl7Settings(BaseModel):
     # What our ACKs name as their sender (MSH-3/MSH-4).
     receiving_application: str = "EHR"
     receiving_facility: str = "EHR"
-    # A message whose conversion keeps failing is a dead letter after this many attempts.
+    # A message whose conversion keeps conflicting is a dead letter after this many attempts
+    # (HAPI being unavailable is retried until it is back: the message is not at fault).
     convert_max_attempts: int = Field(default=5, ge=1, le=50)
     # Outbound (ORU/ADT to destinations): connect and ACK timeouts, attempts before a message is
     # parked, the retry backoff (uniform in [c/2, c], c = min(max, base·2^attempt)), and the CA

@@ -1041,6 +1041,8 @@ class Hl7Message(Base):
     error: Mapped[str | None] = mapped_column(String(1000))
     patient_identifier: Mapped[str | None] = mapped_column(String(500))
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # A failed conversion is tried again not before this (nothing of its sender goes first).
+    next_attempt_at: Mapped[datetime | None]
     resources: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     received_at: Mapped[datetime] = mapped_column(server_default=func.now())
     converted_at: Mapped[datetime | None]

@@ -1,33 +1,37 @@
 """Converting stored messages to FHIR, in the background (ADR 0033).
 
-``hl7v2.convert`` (one job per inbox row, run by ``ehr worker``) reads the raw message, maps it
-with ``to_fhir`` and posts ONE transaction Bundle to the tenant's partition. Every entry is a
-conditional update on a business identifier (PID-3, visit number, order numbers), and the
-MessageHeader/Provenance have fixed ids per message, so running the job again — a retry after
-a crash, a replay after a fix — changes nothing that was already right: effects exactly once.
+``hl7v2.convert`` (run by ``ehr worker``; one waiting and never two running per sender)
+converts a sender's waiting messages in arrival order, so an A08 is applied after the A01
+before it; a run drains the queue (no wait between messages). Each message: the raw text is
+mapped with ``to_fhir`` into ONE transaction Bundle for the tenant's partition. Every entry is
+a conditional write on a business identifier (PID-3, visit number, order numbers), and the
+MessageHeader/Provenance are keyed on the message, so converting again — after a crash
+mid-run, a replay after a fix — changes nothing that was already right: effects exactly once.
 
-Jobs of one sender run one at a time (``exclusive`` per sender), in the order they were queued,
-so an A08 is applied after the A01 before it. HAPI down or slow: the row is ``failed`` and the
-job retries with backoff; after ``EHR_HL7__CONVERT_MAX_ATTEMPTS`` attempts, or at once when
-HAPI refuses the Bundle (4xx) or the mapping cannot take the message, it is a dead letter
-(``status='dead'``, ``error`` says why); ``replay`` queues it again.
+HAPI down, slow or failing: the head message is ``failed`` with ``next_attempt_at`` (backoff up
+to 5 minutes), the next run is scheduled then and nothing behind it goes first — for as long as
+the outage lasts (the message is not at fault). A write conflict (another writer raced it) is
+retried the same way, up to ``EHR_HL7__CONVERT_MAX_ATTEMPTS``. HAPI refusing the Bundle (other
+4xx) or the mapping refusing the message: a dead letter at once (``status='dead'``, ``error``
+says why) and the queue goes on; ``replay`` queues it again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import structlog
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ehr.core.config import Settings, get_settings
 from ehr.core.db.models import Hl7Message, Tenant
 from ehr.core.errors import AppError, DependencyUnavailable
-from ehr.fhir import FhirClient, FhirUpstreamError, TenantFhirClient
+from ehr.fhir import FhirClient, FhirConflict, FhirUpstreamError, TenantFhirClient
 from ehr.modules.hl7v2 import metrics
 from ehr.modules.hl7v2.acks import AckError, build_ack
 from ehr.modules.hl7v2.flows import apply_results_rules
@@ -36,40 +40,96 @@ from ehr.modules.hl7v2.parsing import MessageRejected, parse_message
 from ehr.modules.hl7v2.to_fhir import ConversionContext, ConversionError, to_transaction
 from ehr.platform import jobs
 
-__all__ = ["CONVERT", "convert_message", "defer_conversion", "replay"]
+__all__ = ["CONVERT", "convert_message", "convert_queue", "defer_conversion", "replay"]
 
 logger = structlog.get_logger(__name__)
 
 _REPLAYABLE: Final = frozenset({"dead", "failed", "rejected", "converted"})
 
 
-async def defer_conversion(session: AsyncSession, row: Hl7Message) -> None:
-    """Queue the conversion of ``row`` in the caller's transaction."""
-    await jobs.defer(
-        session,
-        CONVERT,
-        tenant_id=row.tenant_id,
-        owner=f"hl7_sender:{row.sender_id}",
-        args={"message": str(row.id), "sender": str(row.sender_id)},
-    )
+async def defer_conversion(
+    session: AsyncSession, row: Hl7Message, *, at: datetime | None = None
+) -> None:
+    """Make sure a conversion job for the row's sender is waiting (in the caller's
+    transaction); one waiting job per sender is enough — it converts the sender's queue."""
+    await _wake(session, row.tenant_id, row.sender_id, at)
+
+
+async def _wake(
+    session: AsyncSession, tenant_id: uuid.UUID, sender_id: uuid.UUID, at: datetime | None
+) -> None:
+    try:
+        async with session.begin_nested():
+            await jobs.defer(
+                session,
+                CONVERT,
+                tenant_id=tenant_id,
+                owner=f"hl7_sender:{sender_id}",
+                args={"sender": str(sender_id)},
+                schedule_at=at,
+            )
+    except jobs.JobAlreadyQueuedError:
+        pass
+
+
+async def convert_queue(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, sender_id: uuid.UUID
+) -> dict[str, int]:
+    """Convert the sender's waiting messages in arrival order until none is left, or the head
+    must wait for HAPI (then the next run is scheduled after a backoff and nothing behind it
+    goes first). Counts by outcome."""
+    counts: dict[str, int] = {}
+    async with FhirClient(settings.fhir, http_backend=settings.fhir.http_backend) as fhir:
+        while True:
+            outcome = await _convert_head(sessions, settings, sender_id, fhir)
+            if outcome is None:
+                return counts
+            counts[outcome] = counts.get(outcome, 0) + 1
+            if outcome == "retry":
+                return counts
+
+
+async def _convert_head(
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    sender_id: uuid.UUID,
+    fhir: FhirClient,
+) -> str | None:
+    """Convert the sender's oldest waiting message; None when there is none."""
+    async with sessions() as session:
+        head = await session.scalar(
+            select(Hl7Message)
+            .where(
+                Hl7Message.sender_id == sender_id,
+                Hl7Message.status.in_(("accepted", "failed")),
+            )
+            .order_by(Hl7Message.received_at, Hl7Message.id)
+            .limit(1)
+        )
+        if head is None:
+            return None
+        if head.next_attempt_at is not None and head.next_attempt_at > datetime.now(UTC):
+            await _wake(session, head.tenant_id, sender_id, head.next_attempt_at)
+            await session.commit()
+            return "retry"
+        outcome = await convert_message(session, settings, head.id, fhir=fhir)
+        if outcome == "retry":
+            await _wake(session, head.tenant_id, sender_id, head.next_attempt_at)
+        await session.commit()
+    return outcome
 
 
 async def _convert_job(run: jobs.JobRun) -> Mapping[str, Any] | None:
-    message_id = uuid.UUID(str(run.args["message"]))
-    settings = get_settings()
-    async with run.sessionmaker() as session:
-        outcome = await convert_message(session, settings, message_id)
-        await session.commit()
-    if outcome == "retry":
-        raise _RetryLaterError(f"hl7v2 message {message_id} not converted yet")
-    return {"outcome": outcome}
+    return await convert_queue(run.sessionmaker, get_settings(), uuid.UUID(str(run.args["sender"])))
 
 
-class _RetryLaterError(Exception):
-    """HAPI was unavailable: the job runs again after its backoff."""
-
-
-async def convert_message(session: AsyncSession, settings: Settings, message_id: uuid.UUID) -> str:
+async def convert_message(
+    session: AsyncSession,
+    settings: Settings,
+    message_id: uuid.UUID,
+    *,
+    fhir: FhirClient | None = None,
+) -> str:
     """Convert one inbox row; returns ``converted``, ``dead``, ``retry`` or ``skipped`` (not
     waiting for conversion). The row's new state is in ``session`` (the caller commits)."""
     row = await session.get(Hl7Message, message_id, with_for_update=True)
@@ -104,16 +164,27 @@ async def convert_message(session: AsyncSession, settings: Settings, message_id:
         )
     merged: list[str] = []
     try:
-        async with FhirClient(settings.fhir, http_backend=settings.fhir.http_backend) as fhir:
+        async with contextlib.AsyncExitStack() as stack:
+            if fhir is None:
+                fhir = await stack.enter_async_context(
+                    FhirClient(settings.fhir, http_backend=settings.fhir.http_backend)
+                )
             tenant_fhir = fhir.for_tenant(slug)
             response = await tenant_fhir.transaction(conversion.bundle)
             for old, survivor in _merges(conversion.bundle, response):
                 merged.append(await _move_references(tenant_fhir, old, survivor))
-    except (DependencyUnavailable, FhirUpstreamError) as exc:  # HAPI down, slow or failing
-        if row.attempts >= settings.hl7.convert_max_attempts:
-            return _dead(row, f"HAPI failed {row.attempts} times ({type(exc).__name__})")
+    except (DependencyUnavailable, FhirUpstreamError, FhirConflict) as exc:
+        # HAPI down, slow or failing: the message is not at fault — retried (backoff up to
+        # 5 minutes) until HAPI is back, never a dead letter. A conflict racing another writer
+        # (two senders creating the same Practitioner at once) can succeed on a later attempt:
+        # retried, a dead letter after EHR_HL7__CONVERT_MAX_ATTEMPTS.
+        conflict = isinstance(exc, FhirConflict)
+        if conflict and row.attempts >= settings.hl7.convert_max_attempts:
+            return _dead(row, f"HAPI conflict {row.attempts} times ({exc.code})")
         row.status = "failed"
-        row.error = f"HAPI failed ({type(exc).__name__}); retrying"
+        row.error = f"HAPI {'conflict' if conflict else 'failed'} ({type(exc).__name__}); retrying"
+        delay = min(300.0, 2.0 ** min(row.attempts, 9))
+        row.next_attempt_at = datetime.now(UTC) + timedelta(seconds=delay)
         metrics.CONVERSIONS.labels(row.message_type, "retrying").inc()
         logger.warning("hl7v2.convert.retrying", message_id=str(row.id), attempts=row.attempts)
         return "retry"
@@ -122,6 +193,7 @@ async def convert_message(session: AsyncSession, settings: Settings, message_id:
         return _dead(row, f"HAPI refused the transaction: {exc.code}")
     row.status = "converted"
     row.error = None
+    row.next_attempt_at = None
     row.converted_at = datetime.now(UTC)
     row.resources = {
         "summary": conversion.summary,
@@ -273,7 +345,7 @@ async def replay(
         await session.execute(
             update(Hl7Message)
             .where(Hl7Message.id == row.id)
-            .values(status="accepted", attempts=0, error=None)
+            .values(status="accepted", attempts=0, error=None, next_attempt_at=None)
         )
         await defer_conversion(session, row)
     return [row.id for row in rows]
@@ -282,10 +354,9 @@ async def replay(
 CONVERT: Final = jobs.define(
     "hl7v2.convert",
     _convert_job,
-    # Our own attempt count decides when a message is a dead letter (EHR_HL7__CONVERT_MAX_ATTEMPTS).
-    max_attempts=50,
-    retry_base_seconds=2.0,
-    retry_max_seconds=300.0,
+    # A run converts its sender's whole queue; HAPI being down reschedules it (convert_queue).
+    max_attempts=5,
     exclusive=lambda tenant, args: f"hl7v2:{args['sender']}",
-    description="Convert one received HL7 v2 message to a FHIR transaction",
+    queueing_lock=lambda tenant, args: f"hl7v2:{args['sender']}",
+    description="Convert a sender's received HL7 v2 messages to FHIR transactions, in order",
 )

@@ -180,6 +180,7 @@ async def senders(world: World) -> dict[str, uuid.UUID]:
             ("registration", b, "REG", ["ADT_A01"]),
             # Its own lane: one sender's conversions run one at a time, in order.
             ("results", a, "RES", ["ORU_R01"]),
+            ("results-2", a, "RES2", ["ADT_*"]),
         ):
             sender = await hl7v2.register_sender(
                 session,
@@ -422,6 +423,10 @@ class CliProcess:
             "EHR_HL7__HEALTH_PORT": "0",
             "EHR_JOBS__HEALTH_PORT": "0",
             "EHR_FHIR_CHANGES__ENABLED": "false",
+            # A killed worker's jobs are recovered within seconds, not the default 30 s.
+            "EHR_JOBS__HEARTBEAT_SECONDS": "0.5",
+            "EHR_JOBS__STALLED_AFTER_SECONDS": "3",
+            "EHR_JOBS__SWEEP_SECONDS": "0.5",
         }
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop()
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and CLI
@@ -610,6 +615,43 @@ async def test_the_worker_converts_results_and_a_correction_updates_them(
     assert glucose["valueQuantity"]["value"] == 92
     assert glucose["status"] == "corrected"
     assert glucose["meta"]["versionId"] == "2"
+
+
+async def test_kill_9_of_the_converter_mid_stream_converts_each_message_once(
+    schema_settings: Settings, client: MllpClient, sessions: Sessions, world: World
+) -> None:
+    prefix = unique("KW")
+    messages = [(f"{prefix}-{n:02d}", f"W{prefix}{n:02d}") for n in range(40)]
+    with cli_process(schema_settings, "worker") as first:
+        for control_id, mrn in messages:
+            assert ack_code(await client.exchange(adt(control_id, mrn, app="RES2"))) == "AA"
+        # Let it convert some, then kill it in the middle of the stream.
+        deadline = asyncio.get_running_loop().time() + PATIENCE_SECONDS
+        while asyncio.get_running_loop().time() < deadline:
+            async with sessions() as session:
+                done = await session.scalar(
+                    select(func.count()).where(
+                        Hl7Message.control_id.like(f"{prefix}-%"),
+                        Hl7Message.status == "converted",
+                    )
+                )
+            if done and done >= 5:
+                break
+            await asyncio.sleep(0.1)
+        first.process.send_signal(signal.SIGKILL)
+        first.process.wait()
+    with cli_process(schema_settings, "worker") as second:
+        for control_id, _ in messages:
+            row = await _converted(sessions, control_id, second)
+            assert row.status == "converted", row.error
+    tenant = world.fhir.for_tenant(world.tenants["hl7a"].slug)
+    for _, mrn in messages:
+        found = (await tenant.search("Patient", {"identifier": mrn})).get("entry", [])
+        assert len(found) == 1, mrn  # once, whatever the kill interrupted
+        encounters = await tenant.search(
+            "Encounter", {"subject": f"Patient/{found[0]['resource']['id']}"}
+        )
+        assert len(encounters.get("entry", [])) == 1, mrn
 
 
 # --- HTTP, the inbox API, audit ----------------------------------------------------------------
