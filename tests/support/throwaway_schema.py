@@ -22,6 +22,7 @@ from ehr.core.db.engine import create_engine
 from ehr.core.db.migrate import upgrade
 from ehr.core.db.models import Tenant, job_queue_schema
 from ehr.platform import events
+from ehr.platform.auth import signing_keys
 from ehr.platform.auth.principal import Principal
 from support.database import Sessions
 from support.settings import settings_with
@@ -34,9 +35,13 @@ async def throwaway_schema(settings: Settings, prefix: str) -> AsyncIterator[Set
     schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
     local = settings_with(settings, "db", app_schema=schema)
     await upgrade(local)
+    # The process caches the signing key of the schema it last read for 30 s: a token issued
+    # now must be signed with this schema's key, and one issued after must not use it.
+    signing_keys.invalidate_cache()
     try:
         yield local
     finally:
+        signing_keys.invalidate_cache()
         redis = Redis.from_url(settings.redis.url.get_secret_value())
         await redis.delete(events.stream_key(settings.events, schema))
         await redis.aclose()

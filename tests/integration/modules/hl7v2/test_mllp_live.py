@@ -20,6 +20,7 @@ test, as ``ehr hl7 listen`` in a subprocess killed with SIGKILL mid-stream; a re
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import ssl
@@ -880,3 +881,57 @@ async def test_mllp_over_mutual_tls(
         assert await rows(sessions, plain) == []
     finally:
         await listener.close(grace_seconds=2)
+
+
+# --- the operator's CLI ---------------------------------------------------------------------
+
+
+async def _cli(settings: Settings, *args: str) -> tuple[int, str]:
+    env = {
+        **os.environ,
+        "EHR_DB__URL": settings.db.url.get_secret_value(),
+        "EHR_DB__APP_SCHEMA": settings.db.app_schema,
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ehr.entrypoints.cli",
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), PATIENCE_SECONDS)
+    return process.returncode or 0, output.decode()
+
+
+async def test_ehr_hl7_send_prints_the_acks_and_the_inbox_lists_them(
+    schema_settings: Settings, port: int, sessions: Sessions, tmp_path: Path
+) -> None:
+    first, second = unique("CLI"), unique("CLI")
+    batch = tmp_path / "two.hl7"
+    batch.write_text(
+        "\n".join(
+            [
+                "BHS|^~\\&|LAB|HOSP",
+                adt(first, unique("MRN")).replace("\r", "\n"),
+                adt(second, unique("MRN")).replace("\r", "\n"),
+                "BTS|2",
+            ]
+        )
+    )
+    code, output = await _cli(schema_settings, "hl7", "send", str(batch), "--port", str(port))
+    assert code == 0, output
+    assert f"MSA|AA|{first}" in output
+    assert f"MSA|AA|{second}" in output
+    code, output = await _cli(schema_settings, "hl7", "inbox", "--control-id", first)
+    assert code == 0, output
+    (line,) = [line for line in output.splitlines() if line.startswith("{")]
+    assert json.loads(line)["control_id"] == first
+    assert "raw" not in json.loads(line)  # bodies only through the audited API
+
+    refused = tmp_path / "unknown.hl7"
+    refused.write_text(adt(unique("CLI"), unique("MRN"), app="NOBODY"))
+    code, output = await _cli(schema_settings, "hl7", "send", str(refused), "--port", str(port))
+    assert code == 1
+    assert "MSA|AR|" in output
