@@ -373,9 +373,8 @@ async def deliver_pending(
                 elif outcome == "refused" or row.attempts >= settings.hl7.outbound_max_attempts:
                     row.status, row.ack, row.last_error = "parked", ack_text, reason[:500]
                     parked += 1
-                    logger.warning(
-                        "hl7v2.outbound.parked", message_id=str(row.id), reason=reason[:100]
-                    )
+                    # The receiver's text may quote the message: kept on the row, never logged.
+                    logger.warning("hl7v2.outbound.parked", message_id=str(row.id), outcome=outcome)
                 else:
                     row.next_attempt_at = datetime.now(UTC) + _backoff(settings, row.attempts)
                     row.last_error = reason[:500]
