@@ -371,7 +371,8 @@ export interface paths {
         };
         /**
          * List Hl7 Destinations
-         * @description The tenant's outbound destinations (ORU^R01 results, ADT^A08 patient changes).
+         * @description The tenant's outbound destinations (ORU^R01 results, ADT^A08 patient changes, senders'
+         *     application ACKs).
          */
         get: operations["list_hl7_destinations_api_hl7v2_destinations_get"];
         put?: never;
@@ -529,14 +530,36 @@ export interface paths {
         put?: never;
         /**
          * Register Hl7 Sender
-         * @description Register a sender for this tenant: its MSH-3/MSH-4 (and optionally MSH-5/6) route and the
-         *     events it may send. A route is registered once across tenants (409).
+         * @description Register a sender for this tenant: its MSH-3/MSH-4 (and optionally MSH-5/6) route, the
+         *     events it may send and where its application ACKs go. A route is registered once across
+         *     tenants (409).
          */
         post: operations["register_hl7_sender_api_hl7v2_senders_post"];
         delete?: never;
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/api/hl7v2/senders/{sender_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Update Hl7 Sender
+         * @description Change where the sender's enhanced-mode application ACKs are sent (a destination that
+         *     takes `ACK`; null: kept on the message only).
+         */
+        patch: operations["update_hl7_sender_api_hl7v2_senders__sender_id__patch"];
         trace?: never;
     };
     "/api/hl7v2/senders/{sender_id}/disable": {
@@ -2705,9 +2728,9 @@ export interface components {
             host: string;
             /**
              * Message Types
-             * @description `ORU_R01` final results, `ADT_A08` patients.
+             * @description `ORU_R01` final results, `ADT_A08` patients, `ACK` the application acknowledgements of senders that name this destination.
              */
-            message_types: ("ADT_A08" | "ORU_R01")[];
+            message_types: ("ACK" | "ADT_A08" | "ORU_R01")[];
             /** Name */
             name: string;
             /** Port */
@@ -4543,9 +4566,10 @@ export interface components {
             source: string;
             /**
              * Status
+             * @description `acked` answered AA/CA; `sent` an application ACK written (not answered).
              * @enum {string}
              */
-            status: "acked" | "parked" | "pending";
+            status: "acked" | "parked" | "pending" | "sent";
         };
         /**
          * Override
@@ -5309,6 +5333,11 @@ export interface components {
         /** SenderCreate */
         SenderCreate: {
             /**
+             * Ack Destination Id
+             * @description Where its enhanced-mode application ACKs (MSH-16) are sent: a destination of this tenant that takes `ACK` (the sender's own listener). None: they are kept on the message only.
+             */
+            ack_destination_id?: string | null;
+            /**
              * Message Types
              * @description Events it may send: `ADT_A01`, `ORU_*` (every trigger) or `*`.
              */
@@ -5353,6 +5382,8 @@ export interface components {
         };
         /** SenderOut */
         SenderOut: {
+            /** Ack Destination Id */
+            ack_destination_id: string | null;
             /**
              * Created At
              * Format: date-time
@@ -5383,6 +5414,14 @@ export interface components {
             sending_application: string;
             /** Sending Facility */
             sending_facility: string;
+        };
+        /** SenderUpdate */
+        SenderUpdate: {
+            /**
+             * Ack Destination Id
+             * @description A destination that takes `ACK`, or null to stop sending application ACKs.
+             */
+            ack_destination_id: string | null;
         };
         /**
          * Severity
@@ -8061,7 +8100,7 @@ export interface operations {
     list_hl7_outbound_api_hl7v2_outbound_get: {
         parameters: {
             query?: {
-                status?: ("acked" | "parked" | "pending") | null;
+                status?: ("acked" | "parked" | "pending" | "sent") | null;
                 destination_id?: string | null;
                 limit?: number;
             };
@@ -8310,6 +8349,104 @@ export interface operations {
             };
             /** @description Conflict */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Payload too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Validation failed */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    update_hl7_sender_api_hl7v2_senders__sender_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                sender_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SenderUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SenderOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authentication required */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Permission denied */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -967,6 +967,8 @@ class Hl7Sender(Base):
     MSH-5/MSH-6 too when the registration names them ('' = any). ``message_types``: events
     (``ADT_A01``), a type with every trigger (``ORU_*``) or ``*``. ``processing_ids``: the
     MSH-11 values accepted (``P`` production; ``T`` training, ``D`` debugging on request).
+    ``ack_destination_id``: where its enhanced-mode application ACKs (MSH-16) are sent — its
+    own MLLP listener, registered as a destination taking ``ACK`` (none: kept, not sent).
     """
 
     __tablename__ = "hl7_senders"
@@ -995,6 +997,9 @@ class Hl7Sender(Base):
     )
     message_types: Mapped[list[str]] = mapped_column(ARRAY(String(16)))
     processing_ids: Mapped[list[str]] = mapped_column(ARRAY(String(1)), default=lambda: ["P"])
+    ack_destination_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("hl7_destinations.id", ondelete="SET NULL")
+    )
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     disabled_at: Mapped[datetime | None]
@@ -1080,9 +1085,10 @@ class Hl7OutboundMessage(Base):
     resource version it reflects is ``source``), delivered in ``sequence`` order.
 
     ``status``: ``pending`` (to send; ``next_attempt_at`` after a failure), ``acked`` (AA/CA
-    received), ``parked`` (given up: refused with AE/AR, or failing after the maximum attempts;
-    ``last_error`` says why; a replay sends it again). ``body`` is PHI (never logged).
-    One row per (destination, source): a change seen twice is queued once.
+    received), ``sent`` (an application ACK, ``message_type`` ``ACK``: written to the
+    connection, not itself acknowledged), ``parked`` (given up: refused with AE/AR, or failing
+    after the maximum attempts; ``last_error`` says why; a replay sends it again). ``body`` is
+    PHI (never logged). One row per (destination, source): a change seen twice is queued once.
     """
 
     __tablename__ = "hl7_outbound_messages"
@@ -1090,7 +1096,7 @@ class Hl7OutboundMessage(Base):
         UniqueConstraint("destination_id", "source", name="uq_hl7_outbound_destination_source"),
         Index(None, "destination_id", "status", "sequence"),
         Index(None, "tenant_id", "created_at"),
-        CheckConstraint("status IN ('pending', 'acked', 'parked')", name="status_known"),
+        CheckConstraint("status IN ('pending', 'acked', 'sent', 'parked')", name="status_known"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)

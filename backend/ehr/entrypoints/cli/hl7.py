@@ -137,6 +137,10 @@ def senders_add_command(
     processing_id: Annotated[
         list[str] | None, typer.Option("--processing-id", help="P (default), T, D.")
     ] = None,
+    ack_destination: Annotated[
+        uuid.UUID | None,
+        typer.Option(help="Destination (taking ACK) for its enhanced-mode application ACKs."),
+    ] = None,
 ) -> None:
     """Register a sender for a tenant; prints the registration."""
     body = hl7v2.SenderCreate(
@@ -147,11 +151,14 @@ def senders_add_command(
         receiving_facility=receiving_facility,
         message_types=message_type,
         processing_ids=processing_id or ["P"],
+        ack_destination_id=ack_destination,
     )
 
     async def work(_s: Settings, session: AsyncSession, _f: FhirClient) -> None:
         tenant_id = await _tenant_id(session, tenant)
         assert tenant_id is not None  # noqa: S101 - --tenant is required
+        if body.ack_destination_id is not None:
+            await hl7v2.destinations.ack_destination(session, tenant_id, body.ack_destination_id)
         sender = await hl7v2.register_sender(
             session,
             tenant_id=tenant_id,
@@ -162,6 +169,7 @@ def senders_add_command(
             receiving_facility=body.receiving_facility,
             message_types=body.message_types,
             processing_ids=body.processing_ids,
+            ack_destination_id=body.ack_destination_id,
             created_by="operator:cli",
         )
         typer.echo(_sender_json(sender))
@@ -195,6 +203,26 @@ def senders_disable_command(sender_id: uuid.UUID, tenant: OptionalTenant = None)
         typer.echo(_sender_json(sender))
 
     run("hl7 senders disable", work)
+
+
+@senders_app.command("ack-destination")
+def senders_ack_destination_command(
+    sender_id: uuid.UUID,
+    destination: Annotated[
+        uuid.UUID | None,
+        typer.Option(help="A destination taking ACK; omitted: application ACKs are not sent."),
+    ] = None,
+    tenant: OptionalTenant = None,
+) -> None:
+    """Set where a sender's enhanced-mode application ACKs are sent."""
+
+    async def work(_s: Settings, session: AsyncSession, _f: FhirClient) -> None:
+        sender = await hl7v2.inbox.set_ack_destination(
+            session, await _tenant_id(session, tenant), sender_id, destination
+        )
+        typer.echo(_sender_json(sender))
+
+    run("hl7 senders ack-destination", work)
 
 
 def _print_messages(
@@ -273,7 +301,7 @@ def destinations_add_command(
     host: Annotated[str, typer.Option(help="The receiver's MLLP host.")],
     port: Annotated[int, typer.Option(min=1, max=65535)],
     message_type: Annotated[
-        list[str], typer.Option("--message-type", help="ORU_R01, ADT_A08 (repeatable).")
+        list[str], typer.Option("--message-type", help="ORU_R01, ADT_A08, ACK (repeatable).")
     ],
     receiving_application: Annotated[str, typer.Option(help="MSH-5 of what is sent.")],
     receiving_facility: Annotated[str, typer.Option(help="MSH-6 of what is sent.")],
@@ -340,7 +368,7 @@ def destinations_disable_command(destination_id: uuid.UUID, tenant: OptionalTena
 @outbound_app.command("list")
 def outbound_list_command(
     tenant: OptionalTenant = None,
-    status: Annotated[str | None, typer.Option(help="pending, acked, parked.")] = None,
+    status: Annotated[str | None, typer.Option(help="pending, acked, sent, parked.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10000)] = 50,
 ) -> None:
     """Outbound messages, newest first (no bodies)."""

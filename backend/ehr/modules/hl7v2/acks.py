@@ -151,13 +151,16 @@ def build_ack(
     receiving_app: str,
     receiving_facility: str,
     timestamp: dt.datetime | None = None,
+    application: bool = False,
 ) -> str:
     """The ACK for the message ``header`` came from, as ER7 text (segments ended by CR).
 
     ``code`` is MSA-1 (AA/AE/AR original mode, CA/CE/CR enhanced mode commit ACK);
     ``control_id`` the ACK's own MSH-10; ``receiving_app``/``receiving_facility`` name us
-    (the ACK's MSH-3/4); ``timestamp`` MSH-7 (now when omitted). Raises ``ValueError`` for
-    a ``code`` that is not an acknowledgement code.
+    (the ACK's MSH-3/4); ``timestamp`` MSH-7 (now when omitted); ``application``: an
+    enhanced-mode application ACK, sent as a message of its own — MSH-15/16 ``NE`` (it is not
+    to be acknowledged). Raises ``ValueError`` for a ``code`` that is not an acknowledgement
+    code.
     """
     code = code.upper()
     if code not in ACK_CODES:
@@ -179,6 +182,7 @@ def build_ack(
             10: control_id,
             11: header.processing_id or "P",
             12: version,
+            **({15: "NE", 16: "NE"} if application else {}),
         }
     )
     msa = numbered_segment(

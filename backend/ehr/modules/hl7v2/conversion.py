@@ -35,7 +35,7 @@ from ehr.fhir import FhirClient, FhirConflict, FhirUpstreamError, TenantFhirClie
 from ehr.modules.hl7v2 import metrics
 from ehr.modules.hl7v2.acks import AckError, build_ack
 from ehr.modules.hl7v2.flows import apply_results_rules
-from ehr.modules.hl7v2.outbound import source_of
+from ehr.modules.hl7v2.outbound import queue_application_ack, source_of
 from ehr.modules.hl7v2.parsing import MessageRejected, parse_message
 from ehr.modules.hl7v2.to_fhir import ConversionContext, ConversionError, to_transaction
 from ehr.platform import jobs
@@ -131,10 +131,21 @@ async def convert_message(
     fhir: FhirClient | None = None,
 ) -> str:
     """Convert one inbox row; returns ``converted``, ``dead``, ``retry`` or ``skipped`` (not
-    waiting for conversion). The row's new state is in ``session`` (the caller commits)."""
+    waiting for conversion). The row's new state is in ``session`` (the caller commits),
+    with the application ACK the message asked for queued to its sender (MSH-16)."""
     row = await session.get(Hl7Message, message_id, with_for_update=True)
     if row is None or row.status not in {"accepted", "failed"}:
         return "skipped"
+    before = row.application_ack
+    outcome = await _convert(session, settings, row, fhir)
+    if row.application_ack is not None and row.application_ack != before:
+        await queue_application_ack(session, row)
+    return outcome
+
+
+async def _convert(
+    session: AsyncSession, settings: Settings, row: Hl7Message, fhir: FhirClient | None
+) -> str:
     slug = await session.scalar(select(Tenant.slug).where(Tenant.id == row.tenant_id))
     if slug is None:
         return "skipped"
@@ -211,6 +222,7 @@ async def convert_message(
             control_id=uuid.uuid4().hex[:20],
             receiving_app=settings.hl7.receiving_application,
             receiving_facility=settings.hl7.receiving_facility,
+            application=True,
         )
     metrics.CONVERSIONS.labels(row.message_type, "converted").inc()
     logger.info(
@@ -243,6 +255,7 @@ def _dead(row: Hl7Message, reason: str) -> str:
             errors=(AckError(code="207", text=reason[:200], location=None, severity="E"),),
             receiving_app=settings.hl7.receiving_application,
             receiving_facility=settings.hl7.receiving_facility,
+            application=True,
         )
     return "dead"
 

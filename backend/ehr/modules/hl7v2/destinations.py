@@ -3,6 +3,7 @@
 destination = await register_destination(session, tenant_id=..., name="lis", host=...,
                                          port=2575, message_types=["ORU_R01"], ...)
 rows = await list_outbound(session, tenant_id, status="parked")
+destination = await ack_destination(session, tenant_id, destination_id)   # for a sender's ACKs
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehr.core.db.models import Hl7Destination, Hl7OutboundMessage
-from ehr.modules.hl7v2.outbound import DestinationNotFoundError
+from ehr.core.errors import RequestValidationFailed
+from ehr.modules.hl7v2.outbound import APPLICATION_ACK, DestinationNotFoundError
 
 __all__ = [
+    "AckDestinationInvalidError",
+    "ack_destination",
     "disable_destination",
     "list_destinations",
     "list_outbound",
@@ -53,6 +57,33 @@ async def register_destination(
     )
     session.add(destination)
     await session.flush()
+    return destination
+
+
+class AckDestinationInvalidError(RequestValidationFailed):
+    """Raised when a sender's ACK destination is not an enabled destination of its tenant
+    that takes ``ACK``."""
+
+    code = "hl7_ack_destination_invalid"
+    title = "Not a destination for application acknowledgements"
+
+
+async def ack_destination(
+    session: AsyncSession, tenant_id: uuid.UUID, destination_id: uuid.UUID
+) -> Hl7Destination:
+    """The destination a sender's application ACKs may go to: the tenant's, enabled, and
+    registered with the ``ACK`` message type."""
+    destination = await session.get(Hl7Destination, destination_id)
+    if destination is None or destination.tenant_id != tenant_id:
+        raise AckDestinationInvalidError(
+            "No HL7 v2 destination of this tenant has this id",
+            extra={"ack_destination_id": str(destination_id)},
+        )
+    if destination.disabled_at is not None or APPLICATION_ACK not in destination.message_types:
+        raise AckDestinationInvalidError(
+            f"The destination must be enabled and take {APPLICATION_ACK}",
+            extra={"ack_destination_id": str(destination_id)},
+        )
     return destination
 
 

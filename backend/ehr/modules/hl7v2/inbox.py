@@ -3,6 +3,7 @@
     page = await list_messages(session, tenant_id, status="dead", limit=50)
     row = await get_message(session, tenant_id, message_id)        # 404 for another tenant's
     senders = await list_senders(session, tenant_id)
+    sender = await set_ack_destination(session, tenant_id, sender_id, destination_id)
 
 Pages are newest first, by ``(received_at, id)``; ``cursor`` is opaque (``next_cursor``).
 """
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehr.core.db.models import Hl7Message, Hl7Sender
 from ehr.core.errors import BadRequestError, NotFoundError
+from ehr.modules.hl7v2.destinations import ack_destination
 
 __all__ = [
     "InvalidCursorError",
@@ -28,8 +30,10 @@ __all__ = [
     "SenderNotFoundError",
     "disable_sender",
     "get_message",
+    "get_sender",
     "list_messages",
     "list_senders",
+    "set_ack_destination",
 ]
 
 
@@ -144,10 +148,33 @@ async def disable_sender(
     session: AsyncSession, tenant_id: uuid.UUID | None, sender_id: uuid.UUID
 ) -> Hl7Sender:
     """Refuse the sender's messages from now on (AR); what it sent stays in the inbox."""
-    sender = await session.get(Hl7Sender, sender_id)
-    if sender is None or (tenant_id is not None and sender.tenant_id != tenant_id):
-        raise SenderNotFoundError("No HL7 v2 sender with this id")
+    sender = await get_sender(session, tenant_id, sender_id)
     if sender.disabled_at is None:
         sender.disabled_at = datetime.now(UTC)
         await session.flush()
+    return sender
+
+
+async def get_sender(
+    session: AsyncSession, tenant_id: uuid.UUID | None, sender_id: uuid.UUID
+) -> Hl7Sender:
+    sender = await session.get(Hl7Sender, sender_id)
+    if sender is None or (tenant_id is not None and sender.tenant_id != tenant_id):
+        raise SenderNotFoundError("No HL7 v2 sender with this id")
+    return sender
+
+
+async def set_ack_destination(
+    session: AsyncSession,
+    tenant_id: uuid.UUID | None,
+    sender_id: uuid.UUID,
+    destination_id: uuid.UUID | None,
+) -> Hl7Sender:
+    """Send the sender's application ACKs to this destination from now on (``None``: keep them
+    on the message only). The destination must be the sender's tenant's and take ``ACK``."""
+    sender = await get_sender(session, tenant_id, sender_id)
+    if destination_id is not None:
+        await ack_destination(session, sender.tenant_id, destination_id)
+    sender.ack_destination_id = destination_id
+    await session.flush()
     return sender

@@ -14,6 +14,12 @@ queue in order over one MLLP connection: AA/CA → ``acked`` (the ACK is kept); 
 help; later messages go on); no connection, no ACK in time, an ACK for another message →
 retried with backoff and **nothing after it is sent meanwhile** (order per destination), until
 ``EHR_HL7__OUTBOUND_MAX_ATTEMPTS``, then ``parked``. ``replay`` sends parked messages again.
+
+Enhanced-mode application acknowledgements (MSH-16) of an inbound message go back the same way:
+:func:`queue_application_ack` queues the ACK (``message_type`` ``ACK``) for the destination the
+sender's registration names, in the transaction that decided it. An ACK is never acknowledged
+itself (its MSH-15/16 say ``NE``): once written to the connection it is ``sent``; a reply that
+names it anyway is read and skipped.
 """
 
 from __future__ import annotations
@@ -35,16 +41,16 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ehr.core.config import Settings, get_settings
-from ehr.core.db.models import Hl7Destination, Hl7OutboundMessage, Tenant
+from ehr.core.db.models import Hl7Destination, Hl7Message, Hl7OutboundMessage, Hl7Sender, Tenant
 from ehr.core.errors import NotFoundError
 from ehr.fhir import FhirClient, TenantFhirClient
 from ehr.fhir.datatypes import reference_parts
 from ehr.modules.hl7v2 import metrics
-from ehr.modules.hl7v2.acks import read_ack
+from ehr.modules.hl7v2.acks import AckReply, read_ack
 from ehr.modules.hl7v2.er7 import control_id as new_control_id
 from ehr.modules.hl7v2.from_fhir import OutboundMappingError, adt_a08, oru_r01
 from ehr.modules.hl7v2.mllp import FrameReader, frame_bytes
-from ehr.modules.hl7v2.parsing import MessageRejected
+from ehr.modules.hl7v2.parsing import MessageRejected, parse_message
 from ehr.modules.hl7v2.routing import event_allowed
 from ehr.platform import events, jobs
 
@@ -57,6 +63,7 @@ __all__ = [
     "OutboundNotFoundError",
     "deliver_pending",
     "on_fhir_change",
+    "queue_application_ack",
     "queue_for",
     "replay_outbound",
     "source_of",
@@ -65,6 +72,8 @@ __all__ = [
 logger = structlog.get_logger(__name__)
 
 OUTBOUND_EVENTS: Final = frozenset({"ORU_R01", "ADT_A08"})
+# A destination taking this receives the application ACKs of senders that name it.
+APPLICATION_ACK: Final = "ACK"
 _REPORTED: Final = frozenset({"final", "amended", "corrected", "appended"})
 # meta.source of what an inbound message wrote: urn:ehr:hl7v2:<MSH-3>:<MSH-4> (conversion.py).
 SOURCE_PREFIX: Final = "urn:ehr:hl7v2:"
@@ -227,6 +236,47 @@ async def queue_for(
     return queued
 
 
+async def queue_application_ack(session: AsyncSession, message: Hl7Message) -> uuid.UUID | None:
+    """Queue ``message.application_ack`` for the destination its sender's registration names
+    (in the caller's transaction); the row's id, or ``None`` when there is nowhere to send it
+    (no destination named, the destination disabled) — the ACK stays readable on the message."""
+    ack = message.application_ack
+    if not ack:
+        return None
+    destination_id = await session.scalar(
+        select(Hl7Sender.ack_destination_id).where(Hl7Sender.id == message.sender_id)
+    )
+    if destination_id is None:
+        return None
+    destination = await session.get(Hl7Destination, destination_id)
+    if destination is None or destination.disabled_at is not None:
+        return None
+    try:
+        control = parse_message(ack).header.control_id
+    except MessageRejected:  # pragma: no cover - built by acks.build_ack
+        return None
+    inserted = await session.scalar(
+        insert(Hl7OutboundMessage)
+        .values(
+            id=uuid.uuid4(),
+            tenant_id=message.tenant_id,
+            destination_id=destination.id,
+            message_type=APPLICATION_ACK,
+            control_id=control[:20],
+            # One row per ACK built: a replayed message's new ACK is sent too.
+            source=f"Hl7Message/{message.id}/ack/{control}"[:200],
+            body=ack,
+            status="pending",
+        )
+        .on_conflict_do_nothing(constraint="uq_hl7_outbound_destination_source")
+        .returning(Hl7OutboundMessage.id)
+    )
+    if inserted is not None:
+        metrics.OUTBOUND.labels(APPLICATION_ACK, "queued").inc()
+        await _wake(session, destination)
+    return inserted
+
+
 def _build(
     settings: Settings,
     destination: Hl7Destination,
@@ -284,32 +334,51 @@ class _Connection:
         self.settings = settings
         self._reader: FrameReader | None = None
         self._writer: asyncio.StreamWriter | None = None
+        # MSH-10 of the ACKs written on this connection: a reply naming one is not the answer.
+        self.sent_acks: set[str] = set()
 
-    async def exchange(self, body: str) -> str:
-        hl7 = self.settings.hl7
-        if self._writer is None:
-            context: ssl.SSLContext | None = None
-            if self.destination.tls:
-                context = ssl.create_default_context(cafile=hl7.outbound_tls_ca_file)
-            reader, self._writer = await asyncio.wait_for(
-                asyncio.open_connection(self.destination.host, self.destination.port, ssl=context),
-                hl7.outbound_connect_timeout_seconds,
-            )
-            self._reader = FrameReader(
-                reader, max_bytes=_ACK_READ_LIMIT, idle_timeout=hl7.outbound_ack_timeout_seconds
-            )
-        frames, writer = self._reader, self._writer
-        assert frames is not None  # noqa: S101 - set with the writer
-        assert writer is not None  # noqa: S101 - opened above
+    async def send(self, body: str, control: str) -> None:
+        """Write a message that gets no reply (an application ACK)."""
+        writer = await self._open()
         writer.write(frame_bytes(body))
         await writer.drain()
+        self.sent_acks.add(control)
+
+    async def receive(self) -> str:
+        """The next frame from the receiver."""
+        frames = self._reader
+        assert frames is not None  # noqa: S101 - set when the connection opened
         frame = await frames.next()
         if frame is None or frame.too_large or frame.truncated:
             await self.close()
             raise TimeoutError("no acknowledgement")
         return frame.payload.decode("utf-8", errors="replace")
 
+    async def exchange(self, body: str) -> str:
+        writer = await self._open()
+        writer.write(frame_bytes(body))
+        await writer.drain()
+        return await self.receive()
+
+    async def _open(self) -> asyncio.StreamWriter:
+        if self._writer is not None:
+            return self._writer
+        hl7 = self.settings.hl7
+        context: ssl.SSLContext | None = None
+        if self.destination.tls:
+            context = ssl.create_default_context(cafile=hl7.outbound_tls_ca_file)
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(self.destination.host, self.destination.port, ssl=context),
+            hl7.outbound_connect_timeout_seconds,
+        )
+        self._reader = FrameReader(
+            reader, max_bytes=_ACK_READ_LIMIT, idle_timeout=hl7.outbound_ack_timeout_seconds
+        )
+        self._writer = writer
+        return writer
+
     async def close(self) -> None:
+        self.sent_acks.clear()
         writer, self._writer, self._reader = self._writer, None, None
         if writer is not None:
             writer.close()
@@ -324,6 +393,7 @@ class DeliveryRun:
     acked: int = 0
     parked: int = 0
     retry_at: datetime | None = None
+    sent: int = 0
 
 
 async def deliver_pending(
@@ -331,7 +401,7 @@ async def deliver_pending(
 ) -> DeliveryRun:
     """Send the destination's pending messages in order until the queue is empty or the head
     must wait for its retry (then a job is scheduled for that time)."""
-    acked = parked = 0
+    acked = parked = sent = 0
     async with sessions() as session:
         destination = await session.get(Hl7Destination, destination_id)
     if destination is None or destination.disabled_at is not None:
@@ -350,20 +420,27 @@ async def deliver_pending(
                     .limit(1)
                 )
                 if row is None:
-                    return DeliveryRun(acked, parked)
+                    return DeliveryRun(acked, parked, sent=sent)
                 now = datetime.now(UTC)
                 if row.next_attempt_at is not None and row.next_attempt_at > now:
                     await _wake(session, destination, row.next_attempt_at)
                     await session.commit()
-                    return DeliveryRun(acked, parked, row.next_attempt_at)
+                    return DeliveryRun(acked, parked, row.next_attempt_at, sent)
                 row_id, body, control = row.id, row.body, row.control_id
-            outcome, ack_text, reason = await _attempt(connection, body, control)
+                is_ack = row.message_type == APPLICATION_ACK
+            if is_ack:
+                outcome, ack_text, reason = await _send_ack(connection, body, control)
+            else:
+                outcome, ack_text, reason = await _attempt(connection, body, control)
             async with sessions() as session, session.begin():
                 row = await session.get(Hl7OutboundMessage, row_id, with_for_update=True)
                 if row is None or row.status != "pending":
                     continue
                 row.attempts += 1
-                if outcome == "acked":
+                if outcome == "sent":
+                    row.status, row.acked_at, row.last_error = "sent", datetime.now(UTC), None
+                    sent += 1
+                elif outcome == "acked":
                     row.status, row.acked_at = "acked", datetime.now(UTC)
                     row.ack, row.ack_code, row.last_error = ack_text, "AA", None
                     if ack_text:
@@ -383,16 +460,32 @@ async def deliver_pending(
         await connection.close()
 
 
+async def _send_ack(
+    connection: _Connection, body: str, control: str
+) -> tuple[str, str | None, str]:
+    """``("sent", None, "")`` or ``("failed", None, reason)``."""
+    try:
+        await connection.send(body, control)
+    except (OSError, TimeoutError, ssl.SSLError) as exc:
+        await connection.close()
+        return "failed", None, f"{type(exc).__name__}: not sent"
+    return "sent", None, ""
+
+
 async def _attempt(connection: _Connection, body: str, control: str) -> tuple[str, str | None, str]:
     """``("acked", ack, "")``, ``("refused", ack, reason)`` or ``("failed", None, reason)``."""
     try:
         answer = await connection.exchange(body)
+        reply = _read_reply(answer)
+        # A receiver that answered one of our application ACKs anyway: not this message's answer.
+        while reply is not None and reply.control_id in connection.sent_acks:
+            connection.sent_acks.discard(reply.control_id)
+            answer = await connection.receive()
+            reply = _read_reply(answer)
     except (OSError, TimeoutError, ssl.SSLError) as exc:
         await connection.close()
         return "failed", None, f"{type(exc).__name__}: no acknowledgement"
-    try:
-        reply = read_ack(answer)
-    except MessageRejected:
+    if reply is None:
         await connection.close()
         return "failed", answer, "the answer is not an acknowledgement"
     if reply.control_id != control:
@@ -402,6 +495,13 @@ async def _attempt(connection: _Connection, body: str, control: str) -> tuple[st
         return "acked", answer, ""
     text = f": {reply.text[:200]}" if reply.text else ""
     return "refused", answer, f"refused {reply.code}{text}"
+
+
+def _read_reply(answer: str) -> AckReply | None:
+    try:
+        return read_ack(answer)
+    except MessageRejected:
+        return None
 
 
 def _backoff(settings: Settings, attempts: int) -> timedelta:
@@ -414,7 +514,7 @@ async def _deliver_job(run: jobs.JobRun) -> Mapping[str, Any] | None:
     result = await deliver_pending(
         run.sessionmaker, get_settings(), uuid.UUID(str(run.args["destination"]))
     )
-    return {"acked": result.acked, "parked": result.parked}
+    return {"acked": result.acked, "sent": result.sent, "parked": result.parked}
 
 
 async def replay_outbound(

@@ -12,7 +12,7 @@ PHI: every listing and read is on the audit trail.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.exc import IntegrityError
@@ -36,10 +36,12 @@ from ehr.modules.hl7v2.schemas import (
     MessageStatus,
     OutboundList,
     OutboundOut,
+    OutboundStatus,
     ReplayOut,
     SenderCreate,
     SenderList,
     SenderOut,
+    SenderUpdate,
 )
 from ehr.modules.hl7v2.service import receive_payload
 from ehr.platform.audit.dependencies import PhiAudit, record_principal_event
@@ -258,8 +260,11 @@ async def register_hl7_sender(
     resources: ResourcesDep,
     request: Request,
 ) -> SenderOut:
-    """Register a sender for this tenant: its MSH-3/MSH-4 (and optionally MSH-5/6) route and the
-    events it may send. A route is registered once across tenants (409)."""
+    """Register a sender for this tenant: its MSH-3/MSH-4 (and optionally MSH-5/6) route, the
+    events it may send and where its application ACKs go. A route is registered once across
+    tenants (409)."""
+    if body.ack_destination_id is not None:
+        await destinations.ack_destination(session, principal.tenant_id, body.ack_destination_id)
     try:
         async with session.begin_nested():
             sender = await register_sender(
@@ -272,12 +277,37 @@ async def register_hl7_sender(
                 receiving_facility=body.receiving_facility,
                 message_types=body.message_types,
                 processing_ids=body.processing_ids,
+                ack_destination_id=body.ack_destination_id,
                 created_by=f"{principal.kind}:{principal.subject}",
             )
     except IntegrityError:
         raise SenderRouteTakenError("A sender with this MSH-3/4/5/6 route exists") from None
     await _security_event(
         resources, principal, request, "hl7v2:sender_register", "Hl7Sender", sender.id, 201
+    )
+    return sender_out(sender)
+
+
+@router.patch(
+    "/senders/{sender_id}",
+    response_model=SenderOut,
+    responses=problem_responses(401, 403, 404, 422, 503),
+)
+async def update_hl7_sender(
+    sender_id: uuid.UUID,
+    body: SenderUpdate,
+    principal: Manager,
+    session: SessionDep,
+    resources: ResourcesDep,
+    request: Request,
+) -> SenderOut:
+    """Change where the sender's enhanced-mode application ACKs are sent (a destination that
+    takes `ACK`; null: kept on the message only)."""
+    sender = await inbox.set_ack_destination(
+        session, principal.tenant_id, sender_id, body.ack_destination_id
+    )
+    await _security_event(
+        resources, principal, request, "hl7v2:sender_update", "Hl7Sender", sender.id
     )
     return sender_out(sender)
 
@@ -306,7 +336,8 @@ async def disable_hl7_sender(
     "/destinations", response_model=DestinationList, responses=problem_responses(401, 403, 503)
 )
 async def list_hl7_destinations(principal: Manager, session: SessionDep) -> DestinationList:
-    """The tenant's outbound destinations (ORU^R01 results, ADT^A08 patient changes)."""
+    """The tenant's outbound destinations (ORU^R01 results, ADT^A08 patient changes, senders'
+    application ACKs)."""
     found = await destinations.list_destinations(session, principal.tenant_id)
     return DestinationList(items=[destination_out(d) for d in found])
 
@@ -387,7 +418,7 @@ async def disable_hl7_destination(
 async def list_hl7_outbound(
     principal: Manager,
     session: SessionDep,
-    status: Literal["pending", "acked", "parked"] | None = None,
+    status: OutboundStatus | None = None,
     destination_id: uuid.UUID | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> OutboundList:

@@ -116,9 +116,11 @@ async def register_sender(
     receiving_application: str = "",
     receiving_facility: str = "",
     processing_ids: Iterable[str] = ("P",),
+    ack_destination_id: uuid.UUID | None = None,
 ) -> Hl7Sender:
     """A new registration (flushed; the caller commits). Patterns and processing ids are
-    checked by the caller's schema; a duplicate route fails on the unique index."""
+    checked by the caller's schema, the ACK destination by ``destinations.ack_destination``;
+    a duplicate route fails on the unique index."""
     sender = Hl7Sender(
         id=uuid.uuid4(),
         tenant_id=tenant_id,
@@ -129,6 +131,7 @@ async def register_sender(
         receiving_facility=receiving_facility,
         message_types=sorted(set(message_types)),
         processing_ids=sorted(set(processing_ids)),
+        ack_destination_id=ack_destination_id,
         created_by=created_by,
     )
     session.add(sender)

@@ -19,10 +19,12 @@ __all__ = [
     "MessageStatus",
     "OutboundList",
     "OutboundOut",
+    "OutboundStatus",
     "ReplayOut",
     "SenderCreate",
     "SenderList",
     "SenderOut",
+    "SenderUpdate",
 ]
 
 EVENT_PATTERN = r"^(\*|[A-Z0-9]{3}_(\*|[A-Z0-9]{3}))$"
@@ -68,6 +70,20 @@ class SenderCreate(BaseModel):
         max_length=3,
         description="MSH-11 values accepted: P production, T training, D debugging.",
     )
+    ack_destination_id: uuid.UUID | None = Field(
+        default=None,
+        description="Where its enhanced-mode application ACKs (MSH-16) are sent: a "
+        "destination of this tenant that takes `ACK` (the sender's own listener). "
+        "None: they are kept on the message only.",
+    )
+
+
+class SenderUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ack_destination_id: uuid.UUID | None = Field(
+        description="A destination that takes `ACK`, or null to stop sending application ACKs."
+    )
 
 
 class SenderOut(BaseModel):
@@ -81,6 +97,7 @@ class SenderOut(BaseModel):
     receiving_facility: str
     message_types: list[str]
     processing_ids: list[str]
+    ack_destination_id: uuid.UUID | None
     enabled: bool
     created_by: str
     created_at: datetime
@@ -137,7 +154,8 @@ class ReplayOut(BaseModel):
     queued: list[uuid.UUID]
 
 
-OutboundEvent = Literal["ORU_R01", "ADT_A08"]
+OutboundEvent = Literal["ORU_R01", "ADT_A08", "ACK"]
+OutboundStatus = Literal["pending", "acked", "sent", "parked"]
 
 
 class DestinationCreate(BaseModel):
@@ -153,7 +171,10 @@ class DestinationCreate(BaseModel):
     port: int = Field(ge=1, le=65535)
     tls: bool = Field(default=False, description="MLLP over TLS (certificate checked).")
     message_types: list[OutboundEvent] = Field(
-        min_length=1, max_length=2, description="`ORU_R01` final results, `ADT_A08` patients."
+        min_length=1,
+        max_length=3,
+        description="`ORU_R01` final results, `ADT_A08` patients, `ACK` the application "
+        "acknowledgements of senders that name this destination.",
     )
     receiving_application: HdText = Field(description="MSH-5 of the messages sent there.")
     receiving_facility: HdText = Field(description="MSH-6 of the messages sent there.")
@@ -193,7 +214,9 @@ class OutboundOut(BaseModel):
     message_type: str
     control_id: str = Field(description="Its MSH-10.")
     source: str = Field(description="The FHIR resource version it reports.")
-    status: Literal["pending", "acked", "parked"]
+    status: OutboundStatus = Field(
+        description="`acked` answered AA/CA; `sent` an application ACK written (not answered)."
+    )
     attempts: int
     next_attempt_at: datetime | None
     last_error: str | None

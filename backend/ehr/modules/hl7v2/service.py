@@ -100,7 +100,14 @@ def _wanted(header: Header | None, code: str) -> bool:
     return True
 
 
-def _ack(settings: Settings, header: Header, code: str, refusal: MessageRejected | None) -> str:
+def _ack(
+    settings: Settings,
+    header: Header,
+    code: str,
+    refusal: MessageRejected | None,
+    *,
+    application: bool = False,
+) -> str:
     errors: Sequence[AckError] = ()
     if refusal is not None:
         errors = (
@@ -119,6 +126,7 @@ def _ack(settings: Settings, header: Header, code: str, refusal: MessageRejected
         errors=errors,
         receiving_app=settings.hl7.receiving_application,
         receiving_facility=settings.hl7.receiving_facility,
+        application=application,
     )
 
 
@@ -358,6 +366,7 @@ async def _store(
 ) -> Reception:
     # Imported here: the conversion job's module imports this package's public surface.
     from ehr.modules.hl7v2.conversion import defer_conversion
+    from ehr.modules.hl7v2.outbound import queue_application_ack
 
     header = message.header
     success, error, reject = _codes(header)
@@ -373,7 +382,9 @@ async def _store(
         code, status = (success if enhanced else error), "rejected"
     ack = _ack(settings, header, code, None if code == success else refusal)
     if enhanced and refusal is not None and header.application_ack_type in {"AL", "ER"}:
-        application_ack = _ack(settings, header, "AR" if refusal.reject else "AE", refusal)
+        application_ack = _ack(
+            settings, header, "AR" if refusal.reject else "AE", refusal, application=True
+        )
     row = Hl7Message(
         id=message_id,
         tenant_id=sender.tenant_id,
@@ -395,6 +406,8 @@ async def _store(
         await session.flush()
         if status == "accepted":
             await defer_conversion(session, row)
+        elif application_ack is not None:
+            await queue_application_ack(session, row)
         await session.commit()
     except IntegrityError:
         # The same MSH-10 from the same sender arrived on another connection just now.

@@ -751,6 +751,68 @@ async def test_the_inbox_is_searchable_tenant_bound_and_audited(
     assert audited == 1
 
 
+async def test_a_senders_ack_destination_is_set_through_the_api(
+    api: httpx.AsyncClient, world: World
+) -> None:
+    admin_a = world.tenants["hl7a"].auth(Role.ADMIN)
+    admin_b = world.tenants["hl7b"].auth(Role.ADMIN)
+
+    async def destination(types: list[str], headers: dict[str, str]) -> str:
+        made = await api.post(
+            "/api/hl7v2/destinations",
+            json={
+                "name": unique("acks-"),
+                "host": "lab.example.org",
+                "port": 2576,
+                "message_types": types,
+                "receiving_application": "APIACK",
+                "receiving_facility": "HOSP",
+            },
+            headers=headers,
+        )
+        assert made.status_code == 201, made.text
+        return str(made.json()["id"])
+
+    acks, results_only = (
+        await destination(["ACK"], admin_a),
+        await destination(["ORU_R01"], admin_a),
+    )
+    foreign = await destination(["ACK"], admin_b)
+    body = {
+        "name": unique("apiack-"),
+        "sending_application": unique("APIACK"),
+        "sending_facility": "HOSP",
+        "message_types": ["ADT_*"],
+        "ack_destination_id": acks,
+    }
+    created = await api.post("/api/hl7v2/senders", json=body, headers=admin_a)
+    assert created.status_code == 201, created.text
+    sender = created.json()
+    assert sender["ack_destination_id"] == acks
+    path = f"/api/hl7v2/senders/{sender['id']}"
+    cleared = await api.patch(path, json={"ack_destination_id": None}, headers=admin_a)
+    assert cleared.status_code == 200, cleared.text
+    assert cleared.json()["ack_destination_id"] is None
+    # A destination that does not take ACK, or another tenant's: 422, nothing changed.
+    for wrong in (results_only, foreign):
+        refused = await api.patch(path, json={"ack_destination_id": wrong}, headers=admin_a)
+        assert refused.status_code == 422, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert refused.json()["code"] == "hl7_ack_destination_invalid"
+    refused = await api.post(
+        "/api/hl7v2/senders",
+        json={**body, "sending_application": unique("APIACK"), "ack_destination_id": foreign},
+        headers=admin_a,
+    )
+    assert refused.status_code == 422
+    # Another tenant's admin cannot see or change the sender.
+    other = await api.patch(path, json={"ack_destination_id": foreign}, headers=admin_b)
+    assert other.status_code == 404
+    listed = await api.get("/api/hl7v2/senders", headers=admin_a)
+    (mine,) = [s for s in listed.json()["items"] if s["id"] == sender["id"]]
+    assert mine["ack_destination_id"] is None
+
+
 # --- A40: merge, references moved --------------------------------------------------------------
 
 

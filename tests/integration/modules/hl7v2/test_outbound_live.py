@@ -6,7 +6,8 @@ loopback, which answers as a real one would (AA; AE for a message it refuses; no
 is "down"). Checked: the message content (PID, OBR, OBX values, units, flags), the ACK kept;
 a redelivered event queues nothing twice; order per destination while the head is retried;
 a refusal parks the message and the next goes on; a replay sends it again; a result that came
-from the destination's own system is not echoed; a Patient change becomes an ADT^A08.
+from the destination's own system is not echoed; a Patient change becomes an ADT^A08;
+enhanced-mode application ACKs go back to the sender's own listener, unanswered.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from support.tenant_world import World, open_world
 from support.throwaway_schema import throwaway_schema
 
 from ehr.core.config import Settings
-from ehr.core.db.models import Hl7Destination, Hl7OutboundMessage
+from ehr.core.db.models import Hl7Destination, Hl7Message, Hl7OutboundMessage
 from ehr.modules import hl7v2
 from ehr.platform import events
 
@@ -319,3 +320,96 @@ async def test_a_patient_change_is_sent_as_adt_a08(
     assert segments(message, "EVN")[0][1] == "A08"
     pid = segments(message, "PID")[0]
     assert patient["name"][0]["family"] in pid[5]
+
+
+def enhanced_adt(control_id: str, app: str, mrn: str, *, birth_date: str = "19800214") -> str:
+    """An ADT^A04 asking for a commit ACK and the application ACK (MSH-15/16 AL)."""
+    return (
+        "\r".join(
+            [
+                f"MSH|^~\\&|{app}|HOSP|EHR|MAIN|20250102083000-0500||ADT^A04^ADT_A01|"
+                f"{control_id}|P|2.5.1|||AL|AL",
+                "EVN|A04|20250102083000-0500",
+                f"PID|1||{mrn}^^^HOSP^MR||Ackpatient^Alex||{birth_date}|F",
+                "PV1|1|O",
+            ]
+        )
+        + "\r"
+    )
+
+
+async def test_application_acks_go_back_to_the_senders_listener_in_order(
+    world: World, sessions: Sessions, schema_settings: Settings, receiver: Receiver
+) -> None:
+    # The sender's own listener takes its application ACKs (and, here, our results too). The
+    # test receiver answers everything, ACKs included: those answers are read and skipped.
+    target = await destination(world, receiver.port, ["ACK", "ORU_R01"], app="ACKLAB")
+    await disable_others(world, target)
+    app = f"ACK{uuid.uuid4().hex[:6].upper()}"
+    async with sessions() as session, session.begin():
+        sender = await hl7v2.register_sender(
+            session,
+            tenant_id=world.tenants["hl7out"].tenant_id,
+            name=app.lower(),
+            sending_application=app,
+            sending_facility="HOSP",
+            message_types=["ADT_*"],
+            created_by="test",
+        )
+        await hl7v2.inbox.set_ack_destination(session, None, sender.id, target)
+
+    good, bad = f"G{uuid.uuid4().hex[:10]}", f"B{uuid.uuid4().hex[:10]}"
+    answer = await hl7v2.receive_payload(
+        sessions, schema_settings, enhanced_adt(good, app, f"M{good}"), channel="mllp"
+    )
+    assert answer.receptions[0].code == "CA"
+    # An impossible birth date: accepted for commit (CA), refused by the application (AE) —
+    # that application ACK is decided, and queued, at intake.
+    answer = await hl7v2.receive_payload(
+        sessions,
+        schema_settings,
+        enhanced_adt(bad, app, f"M{bad}", birth_date="19801345"),
+        channel="mllp",
+    )
+    assert answer.receptions[0].code == "CA"
+    async with sessions() as session:
+        good_id = (
+            await session.scalars(select(Hl7Message.id).where(Hl7Message.control_id == good))
+        ).one()
+        assert await hl7v2.convert_message(session, schema_settings, good_id) == "converted"
+        await session.commit()
+    report_id = await final_report(world, glucose=140)
+    await seen(world, sessions, f"DiagnosticReport/{report_id}")
+
+    rows = await queued(sessions, target)
+    assert [r.message_type for r in rows] == ["ACK", "ACK", "ORU_R01"]
+    run = await hl7v2.deliver_pending(sessions, schema_settings, target)
+    assert (run.sent, run.acked, run.parked) == (2, 1, 0)
+    acks = [m for m in receiver.received if segments(m, "MSA")]
+    assert len(receiver.received) == 3
+    assert [(segments(m, "MSA")[0][1], segments(m, "MSA")[0][2]) for m in acks] == [
+        ("AE", bad),
+        ("AA", good),
+    ]
+    for ack in acks:
+        msh = segments(ack, "MSH")[0]
+        assert msh[2:6] == ["EHR", "MAIN", app, "HOSP"]  # to the sender, from us
+        assert msh[8] == "ACK^A04^ACK"
+        assert (msh[14], msh[15]) == ("NE", "NE")  # an ACK is not acknowledged
+    assert segments(acks[0], "ERR")[0][2].startswith("PID^1^7")
+    assert segments(receiver.received[2], "MSH")[0][8].startswith("ORU^R01")
+    rows = await queued(sessions, target)
+    assert [r.status for r in rows] == ["sent", "sent", "acked"]
+    assert rows[2].ack_code == "AA"  # the ORU's own answer, not the reply to an ACK
+
+    # No destination named (or it is disabled): the ACK is kept on the message, not queued.
+    async with sessions() as session, session.begin():
+        await hl7v2.inbox.set_ack_destination(session, None, sender.id, None)
+    third = f"T{uuid.uuid4().hex[:10]}"
+    await hl7v2.receive_payload(
+        sessions,
+        schema_settings,
+        enhanced_adt(third, app, f"M{third}", birth_date="19801345"),
+        channel="mllp",
+    )
+    assert len(await queued(sessions, target)) == 3

@@ -66,6 +66,17 @@ def test_aa_swaps_sender_and_receiver_and_echoes_the_control_id() -> None:
     assert ack.segments("ERR") == ()
 
 
+def test_an_application_ack_asks_for_no_acknowledgement_of_itself() -> None:
+    ack = parse_message(ack_for(header_of(), "AE", application=True))
+
+    msh = ack.first("MSH")
+    assert msh is not None
+    assert (msh.value(15), msh.value(16)) == ("NE", "NE")
+    msa = ack.first("MSA")
+    assert msa is not None
+    assert (msa.value(1), msa.value(2)) == ("AE", "MSG00042")
+
+
 @pytest.mark.parametrize("version", ["2.3.1", "2.4", "2.6", "2.8.2"])
 def test_the_ack_has_the_version_of_the_inbound_message(version: str) -> None:
     ack = parse_message(ack_for(header_of(version)))

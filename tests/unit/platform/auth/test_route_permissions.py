@@ -193,6 +193,7 @@ EXPECTED_RULES: dict[str, set[object]] = {
     "GET /api/hl7v2/senders": {P.HL7_MANAGE},
     "POST /api/hl7v2/senders": {P.HL7_MANAGE},
     "POST /api/hl7v2/senders/{sender_id}/disable": {P.HL7_MANAGE},
+    "PATCH /api/hl7v2/senders/{sender_id}": {P.HL7_MANAGE},
     "GET /api/hl7v2/destinations": {P.HL7_MANAGE},
     "POST /api/hl7v2/destinations": {P.HL7_MANAGE},
     "POST /api/hl7v2/destinations/{destination_id}/disable": {P.HL7_MANAGE},
