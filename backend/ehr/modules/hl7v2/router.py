@@ -11,7 +11,9 @@ PHI: every listing and read is on the audit trail.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -265,23 +267,22 @@ async def register_hl7_sender(
     tenants (409)."""
     if body.ack_destination_id is not None:
         await destinations.ack_destination(session, principal.tenant_id, body.ack_destination_id)
-    try:
-        async with session.begin_nested():
-            sender = await register_sender(
-                session,
-                tenant_id=principal.tenant_id,
-                name=body.name,
-                sending_application=body.sending_application,
-                sending_facility=body.sending_facility,
-                receiving_application=body.receiving_application,
-                receiving_facility=body.receiving_facility,
-                message_types=body.message_types,
-                processing_ids=body.processing_ids,
-                ack_destination_id=body.ack_destination_id,
-                created_by=f"{principal.kind}:{principal.subject}",
-            )
-    except IntegrityError:
-        raise SenderRouteTakenError("A sender with this MSH-3/4/5/6 route exists") from None
+    async with _unique(
+        session, SenderRouteTakenError("A sender with this MSH-3/4/5/6 route exists")
+    ):
+        sender = await register_sender(
+            session,
+            tenant_id=principal.tenant_id,
+            name=body.name,
+            sending_application=body.sending_application,
+            sending_facility=body.sending_facility,
+            receiving_application=body.receiving_application,
+            receiving_facility=body.receiving_facility,
+            message_types=body.message_types,
+            processing_ids=body.processing_ids,
+            ack_destination_id=body.ack_destination_id,
+            created_by=f"{principal.kind}:{principal.subject}",
+        )
     await _security_event(
         resources, principal, request, "hl7v2:sender_register", "Hl7Sender", sender.id, 201
     )
@@ -357,22 +358,20 @@ async def register_hl7_destination(
 ) -> DestinationOut:
     """Send this tenant's final results and/or patient changes to an MLLP receiver, in order,
     retried until acknowledged (a refusal parks the message)."""
-    try:
-        async with session.begin_nested():
-            destination = await destinations.register_destination(
-                session,
-                tenant_id=principal.tenant_id,
-                name=body.name,
-                host=body.host,
-                port=body.port,
-                tls=body.tls,
-                message_types=body.message_types,
-                receiving_application=body.receiving_application,
-                receiving_facility=body.receiving_facility,
-                created_by=f"{principal.kind}:{principal.subject}",
-            )
-    except IntegrityError:
-        raise DestinationNameTakenError("The tenant has a destination of this name") from None
+    taken = DestinationNameTakenError("The tenant has a destination of this name")
+    async with _unique(session, taken):
+        destination = await destinations.register_destination(
+            session,
+            tenant_id=principal.tenant_id,
+            name=body.name,
+            host=body.host,
+            port=body.port,
+            tls=body.tls,
+            message_types=body.message_types,
+            receiving_application=body.receiving_application,
+            receiving_facility=body.receiving_facility,
+            created_by=f"{principal.kind}:{principal.subject}",
+        )
     await _security_event(
         resources,
         principal,
@@ -449,6 +448,17 @@ async def replay_hl7_outbound(
         resources, principal, request, "hl7v2:outbound_replay", "Hl7OutboundMessage", message_id
     )
     return ReplayOut(queued=queued)
+
+
+@contextlib.asynccontextmanager
+async def _unique(session: SessionDep, taken: ConflictError) -> AsyncIterator[None]:
+    """A registration in a savepoint: a unique key it breaks is ``taken`` (409), the request's
+    transaction stays usable."""
+    try:
+        async with session.begin_nested():
+            yield
+    except IntegrityError:
+        raise taken from None
 
 
 async def _security_event(

@@ -11,13 +11,14 @@ One path for MLLP and ``POST /api/hl7v2/messages``:
    sender to store it for;
 2. route (``routing``): an unregistered sender, a disabled one, an event or processing id it
    may not send → AR/CR, not stored;
-3. a duplicate (same sender, same MSH-10) → the stored ACK again, nothing reprocessed;
-4. check the conversion without writing anything (``to_fhir``): what the mapping cannot take
+3. check the conversion without writing anything (``to_fhir``): what the mapping cannot take
    (an invalid birth date, no patient identifier) is an AE with the location — in enhanced mode
    the commit ACK is CA (it *is* stored) and the application ACK carries the AE;
-5. commit the raw message, its ACK and (when it converts) the conversion job in one
-   PostgreSQL transaction, **then** answer. If that commit fails the sender gets AR/CR
-   ("not stored, resend") — never an AA for a message we do not have.
+4. insert the raw message with its ACK; a duplicate (same sender, same MSH-10: the unique index
+   says so, also for two connections racing) → the stored ACK again, nothing reprocessed;
+5. commit the message and (when it converts) the conversion job — or the application ACK to
+   send back — in one PostgreSQL transaction, **then** answer. If that commit fails the sender
+   gets AR/CR ("not stored, resend") — never an AA for a message we do not have.
 
 Original mode: AA means "stored, will be converted"; conversion failures after that are dead
 letters for the operator (``ehr hl7 dead-letters``), not a late AE.
@@ -34,7 +35,8 @@ from typing import Final, Literal
 
 import structlog
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ehr.core.config import Settings
@@ -275,9 +277,6 @@ async def _receive(
                     location=refusal.location,
                 )
                 return _answer(settings, header, reject, refusal)
-            stored = await _stored(session, sender.id, header.control_id)
-            if stored is not None:
-                return _duplicate(channel, sender, header, stored)
             return await _store(session, settings, sender, message, channel)
     except SQLAlchemyError as exc:
         logger.error(
@@ -385,37 +384,41 @@ async def _store(
         application_ack = _ack(
             settings, header, "AR" if refusal.reject else "AE", refusal, application=True
         )
-    row = Hl7Message(
-        id=message_id,
-        tenant_id=sender.tenant_id,
-        sender_id=sender.id,
-        control_id=header.control_id,
-        message_type=header.event[:16],
-        version=header.version[:8],
-        channel=channel,
-        raw=message.text,
-        status=status,
-        ack_code=code,
-        ack=ack,
-        application_ack=application_ack,
-        error=_error_text(refusal),
-        patient_identifier=patient_identifier[:500] if patient_identifier else None,
+    values = {
+        "id": message_id,
+        "tenant_id": sender.tenant_id,
+        "sender_id": sender.id,
+        "control_id": header.control_id,
+        "message_type": header.event[:16],
+        "version": header.version[:8],
+        "channel": channel,
+        "raw": message.text,
+        "status": status,
+        "ack_code": code,
+        "ack": ack,
+        "application_ack": application_ack,
+        "error": _error_text(refusal),
+        "patient_identifier": patient_identifier[:500] if patient_identifier else None,
+    }
+    # The unique (sender, MSH-10) index decides duplicates — also between two connections
+    # racing with the same control id: the second waits for the first, then inserts nothing.
+    inserted = await session.scalar(
+        insert(Hl7Message)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["sender_id", "control_id"])
+        .returning(Hl7Message.id)
     )
-    session.add(row)
-    try:
-        await session.flush()
-        if status == "accepted":
-            await defer_conversion(session, row)
-        elif application_ack is not None:
-            await queue_application_ack(session, row)
-        await session.commit()
-    except IntegrityError:
-        # The same MSH-10 from the same sender arrived on another connection just now.
-        await session.rollback()
+    if inserted is None:
         stored = await _stored(session, sender.id, header.control_id)
-        if stored is None:
-            raise
+        if stored is None:  # pragma: no cover - the conflicting row was committed
+            raise RuntimeError("a conflicting HL7 v2 message is not readable")
         return _duplicate(channel, sender, header, stored)
+    row = Hl7Message(**values)  # not added: what the job and the ACK queue read
+    if status == "accepted":
+        await defer_conversion(session, row)
+    elif application_ack is not None:
+        await queue_application_ack(session, row)
+    await session.commit()
     _count(channel, sender.name, header.event, code, duplicate=False)
     logger.info(
         "hl7v2.message.stored",
