@@ -455,6 +455,9 @@ class Hl7Settings(BaseModel):
     outbound_retry_base_seconds: float = Field(default=5.0, gt=0, le=3600)
     outbound_retry_max_seconds: float = Field(default=600.0, gt=0, le=86400)
     outbound_tls_ca_file: str | None = None
+    # Converted/rejected inbound and delivered outbound message bodies are deleted after this
+    # many days (daily hl7v2.prune); waiting, dead and parked ones are kept.
+    retention_days: int = Field(default=90, ge=1, le=36500)
 
 
 class Settings(BaseSettings):

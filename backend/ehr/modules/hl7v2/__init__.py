@@ -4,7 +4,7 @@ by the HL7 v2-to-FHIR IG in background jobs, dead letters and replay.
 The public surface (the entrypoints and other modules import only this):
 
 ``router``            ``/api/hl7v2`` (HTTP intake, inbox, sender registrations)
-``JOBS``              the worker's ``hl7v2.convert`` and ``hl7v2.deliver``
+``JOBS``              the worker's ``hl7v2.convert``, ``hl7v2.deliver`` and ``hl7v2.prune``
 ``HANDLERS``          the worker's ``hl7v2.outbound`` (fhir.changed → ORU^R01 / ADT^A08 queued)
 ``serve_listener``    the MLLP listener (``ehr hl7 listen``)
 ``Listener``          the same, started and stopped by the caller (tests, benchmarks)
@@ -30,6 +30,7 @@ from ehr.modules.hl7v2.outbound import (
     source_of,
 )
 from ehr.modules.hl7v2.parsing import Message, MessageRejected, decode, parse_message, split_batch
+from ehr.modules.hl7v2.retention import PRUNE, prune_messages
 from ehr.modules.hl7v2.router import (
     ER7_MEDIA_TYPE,
     destination_out,
@@ -43,7 +44,7 @@ from ehr.modules.hl7v2.schemas import DestinationCreate, SenderCreate
 from ehr.modules.hl7v2.service import Answer, Reception, receive_payload
 
 # The worker's jobs and event handlers of this module.
-JOBS = (CONVERT, DELIVER)
+JOBS = (CONVERT, DELIVER, PRUNE)
 
 __all__ = [
     "DELIVER",
@@ -71,6 +72,7 @@ __all__ = [
     "on_fhir_change",
     "outbound_out",
     "parse_message",
+    "prune_messages",
     "receive_payload",
     "register_sender",
     "replay",

@@ -413,3 +413,91 @@ async def test_application_acks_go_back_to_the_senders_listener_in_order(
         channel="mllp",
     )
     assert len(await queued(sessions, target)) == 3
+
+
+async def test_retention_deletes_only_old_messages_that_are_done(
+    world: World, sessions: Sessions, schema_settings: Settings, receiver: Receiver
+) -> None:
+    app = f"RET{uuid.uuid4().hex[:6].upper()}"
+    async with sessions() as session, session.begin():
+        sender = await hl7v2.register_sender(
+            session,
+            tenant_id=world.tenants["hl7out"].tenant_id,
+            name=app.lower(),
+            sending_application=app,
+            sending_facility="HOSP",
+            message_types=["ADT_*"],
+            created_by="test",
+        )
+    controls = {
+        name: f"{name[0].upper()}{uuid.uuid4().hex[:10]}"
+        for name in ("done", "bad", "waiting", "dead", "recent")
+    }
+    for name, control in controls.items():
+        message = enhanced_adt(
+            control, app, f"M{control}", birth_date="19801345" if name == "bad" else "19800214"
+        )
+        await hl7v2.receive_payload(
+            sessions, schema_settings, message.replace("|||AL|AL", ""), channel="mllp"
+        )
+    async with sessions() as session:
+        ids = {
+            row.control_id: row.id
+            for row in await session.scalars(
+                select(Hl7Message).where(Hl7Message.sender_id == sender.id)
+            )
+        }
+        for name in ("done", "recent"):
+            assert (
+                await hl7v2.convert_message(session, schema_settings, ids[controls[name]])
+                == "converted"
+            )
+        await session.commit()
+    long_ago = datetime.now(UTC) - timedelta(days=91)
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(Hl7Message).where(Hl7Message.id == ids[controls["dead"]]).values(status="dead")
+        )
+        await session.execute(
+            update(Hl7Message)
+            .where(Hl7Message.sender_id == sender.id, Hl7Message.control_id != controls["recent"])
+            .values(received_at=long_ago)
+        )
+    # Outbound: an old delivered message, an old parked one, a recent delivered one.
+    target = await destination(world, receiver.port, ["ORU_R01"])
+    await disable_others(world, target)
+    for glucose in (150, 151, 152):
+        await seen(
+            world, sessions, f"DiagnosticReport/{await final_report(world, glucose=glucose)}"
+        )
+    run = await hl7v2.deliver_pending(sessions, schema_settings, target)
+    assert run.acked == 3
+    old_acked, old_parked, new_acked = await queued(sessions, target)
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(Hl7OutboundMessage)
+            .where(Hl7OutboundMessage.id == old_parked.id)
+            .values(status="parked")
+        )
+        await session.execute(
+            update(Hl7OutboundMessage)
+            .where(Hl7OutboundMessage.id.in_([old_acked.id, old_parked.id]))
+            .values(created_at=long_ago)
+        )
+
+    counts = await hl7v2.prune_messages(sessions, 90)
+    assert counts["inbound_deleted"] >= 2
+    assert counts["outbound_deleted"] >= 1
+    async with sessions() as session:
+        kept = {
+            row.control_id: row.status
+            for row in await session.scalars(
+                select(Hl7Message).where(Hl7Message.sender_id == sender.id)
+            )
+        }
+    assert kept == {
+        controls["waiting"]: "accepted",
+        controls["dead"]: "dead",
+        controls["recent"]: "converted",
+    }
+    assert [row.id for row in await queued(sessions, target)] == [old_parked.id, new_acked.id]
