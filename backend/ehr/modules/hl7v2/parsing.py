@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Final
 
 import hl7
+
+from ehr.modules.hl7v2.escaping import Unescape, unescaper
 
 __all__ = [
     "SUPPORTED_VERSIONS",
@@ -326,7 +328,7 @@ def parse_message(raw: bytes | str) -> Message:
         raise MessageRejected(
             f"The message cannot be parsed: {exc}", code=SEGMENT_SEQUENCE_ERROR
         ) from None
-    unescape = _unescaper(separator, encoding)
+    unescape = unescaper(separator, encoding)
     segments = tuple(_segment(unescape, segment, separator) for segment in parsed)
     for segment in segments:
         if not _SEGMENT_NAME.match(segment.name):
@@ -376,7 +378,7 @@ def _header(msh: Segment, separator: str, encoding: str) -> Header:
     return header
 
 
-def _segment(unescape: _Unescape, segment: hl7.Segment, separator: str) -> Segment:
+def _segment(unescape: Unescape, segment: hl7.Segment, separator: str) -> Segment:
     name = str(segment[0])
     fields: list[tuple[Repetition, ...]] = [(Repetition(((name,),)),)]
     start = 1
@@ -390,7 +392,7 @@ def _segment(unescape: _Unescape, segment: hl7.Segment, separator: str) -> Segme
     return Segment(name=name, fields=tuple(fields))
 
 
-def _field(unescape: _Unescape, field: object) -> tuple[Repetition, ...]:
+def _field(unescape: Unescape, field: object) -> tuple[Repetition, ...]:
     # python-hl7: a Field holds either plain strings (one repetition, one component) or
     # Repetitions; a Repetition holds strings or Components; a Component holds strings.
     if isinstance(field, str):
@@ -401,7 +403,7 @@ def _field(unescape: _Unescape, field: object) -> tuple[Repetition, ...]:
     return tuple(_repetition(unescape, item) for item in items)
 
 
-def _repetition(unescape: _Unescape, repetition: object) -> Repetition:
+def _repetition(unescape: Unescape, repetition: object) -> Repetition:
     if isinstance(repetition, str):
         return Repetition(((unescape(repetition),),))
     components: list[tuple[str, ...]] = []
@@ -411,91 +413,3 @@ def _repetition(unescape: _Unescape, repetition: object) -> Repetition:
         else:
             components.append((unescape(str(component)),))
     return Repetition(tuple(components))
-
-
-_Unescape = Callable[[str], str]
-
-# Formatting commands of FT (HL7 v2.5 2.7.6) as plain text: line breaks stay ``\r`` (the
-# mapping turns them into newlines), fill/indent commands carry no text.
-_FORMATTING: Final[dict[str, str]] = {
-    ".br": "\r",
-    ".sp": "\r",
-    ".ce": "\r",
-    ".fi": "",
-    ".nf": "",
-    ".in": "",
-    ".ti": "",
-    ".sk": " ",
-}
-_HEX: Final = re.compile(r"^X((?:[0-9A-Fa-f]{2})+)$")
-
-
-def _unescaper(separator: str, encoding: str) -> _Unescape:
-    """The unescape function of a message's delimiters (HL7 v2.5 2.7).
-
-    Not python-hl7's ``unescape``: that one writes ``_`` for highlighting (``\\H\\``/``\\N\\``),
-    drops the text of anything it does not know (a Windows path, ``w\\o``), decodes ``\\Xhh\\``
-    bytes as Latin-1 only, and logs the whole field — PHI — when it meets a sequence it cannot
-    read. Here highlighting is dropped, ``\\Xhh..\\`` is UTF-8 (else Latin-1), character-set
-    switches (``\\C..\\``, ``\\M..\\``) are dropped, and anything else (an unknown or unclosed
-    sequence) is kept as it was sent. Nothing is logged."""
-    component = encoding[0]
-    repetition = encoding[1]
-    escape = encoding[2] if len(encoding) > 2 else ""
-    subcomponent = encoding[3] if len(encoding) > 3 else ""
-    truncation = encoding[4] if len(encoding) > 4 else ""
-    delimiters = {
-        "F": separator,
-        "S": component,
-        "R": repetition,
-        "E": escape,
-        "T": subcomponent,
-        "P": truncation,
-        "H": "",
-        "N": "",
-    }
-
-    def sequence(body: str) -> str | None:
-        if body in delimiters and (delimiters[body] or body in {"H", "N"}):
-            return delimiters[body]
-        command = body[:3]
-        if command in _FORMATTING and re.fullmatch(r"[+-]?\d*", body[3:]):
-            count = int(body[3:]) if body[3:].lstrip("+-").isdigit() else 1
-            text = _FORMATTING[command]
-            return text * max(count, 1) if text and command in {".sp", ".sk"} else text
-        hexadecimal = _HEX.match(body)
-        if hexadecimal:
-            raw = bytes.fromhex(hexadecimal.group(1))
-            try:
-                return raw.decode("utf-8")
-            except UnicodeDecodeError:
-                return raw.decode("latin-1")
-        if body[:1] in {"C", "M"} and re.fullmatch(r"[CM](?:[0-9A-Fa-f]{4}|[0-9A-Fa-f]{6})", body):
-            return ""
-        return None
-
-    def unescape(value: str) -> str:
-        if not escape or escape not in value:
-            return value
-        out: list[str] = []
-        position = 0
-        while True:
-            opening = value.find(escape, position)
-            if opening < 0:
-                out.append(value[position:])
-                break
-            closing = value.find(escape, opening + 1)
-            if closing < 0:
-                out.append(value[position:])
-                break
-            out.append(value[position:opening])
-            replaced = sequence(value[opening + 1 : closing])
-            if replaced is None:  # not an escape sequence: the sender's text, as it was
-                out.append(value[opening:closing])
-                position = closing
-            else:
-                out.append(replaced)
-                position = closing + 1
-        return "".join(out)
-
-    return unescape

@@ -10,7 +10,7 @@ business identifier (see :mod:`.assembly` and each domain module for its key), s
 same message again — or a corrected one — updates what the first conversion wrote.
 
 Files by domain: ``datatypes`` / ``identifiers`` / ``datetimes`` (v2 datatypes), ``patient``
-(PID, PD1, NK1, AL1, DG1, MRG), ``encounter`` (PV1, PV2), ``orders`` (ORC/OBR ->
+(PID, PD1, MRG), ``clinical`` (NK1, AL1, DG1), ``encounter`` (PV1, PV2), ``orders`` (ORC/OBR ->
 ServiceRequest), ``results`` (OBR -> DiagnosticReport, OBX -> Observation), ``immunizations``
 (RXA/RXR), ``appointments`` (SCH/AIS/AIL/AIP), ``documents`` (TXA + OBX), ``header``
 (MessageHeader, Provenance), ``messages`` (per-event assembly), ``vocabulary`` (IG ConceptMaps).

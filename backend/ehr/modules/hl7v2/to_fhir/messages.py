@@ -21,6 +21,7 @@ from typing import Final
 from ehr.modules.hl7v2.parsing import Message, Segment
 from ehr.modules.hl7v2.to_fhir.appointments import appointment
 from ehr.modules.hl7v2.to_fhir.assembly import Assembly
+from ehr.modules.hl7v2.to_fhir.clinical import allergy_intolerance, condition, related_person
 from ehr.modules.hl7v2.to_fhir.conversion import Conversion, ConversionContext, ConversionError
 from ehr.modules.hl7v2.to_fhir.datatypes import codeable_concept
 from ehr.modules.hl7v2.to_fhir.documents import document_reference
@@ -29,14 +30,7 @@ from ehr.modules.hl7v2.to_fhir.fields import value
 from ehr.modules.hl7v2.to_fhir.header import message_header, provenance
 from ehr.modules.hl7v2.to_fhir.immunizations import immunization
 from ehr.modules.hl7v2.to_fhir.orders import service_request
-from ehr.modules.hl7v2.to_fhir.patient import (
-    PatientRef,
-    allergy_intolerance,
-    condition,
-    patient,
-    related_person,
-    replaced_patient,
-)
+from ehr.modules.hl7v2.to_fhir.patient import PatientRef, patient, replaced_patient
 from ehr.modules.hl7v2.to_fhir.results import ResultGroup
 from ehr.modules.hl7v2.to_fhir.vocabulary import DIAGNOSIS_TYPE
 
