@@ -19,12 +19,11 @@ The public surface (the entrypoints and other modules import only this):
 
 from ehr.modules.hl7v2 import destinations, inbox
 from ehr.modules.hl7v2.conversion import CONVERT, convert_message, replay
+from ehr.modules.hl7v2.delivery import DELIVER, deliver_pending
 from ehr.modules.hl7v2.listener import Listener, serve_listener
 from ehr.modules.hl7v2.mllp import END_BLOCK, START_BLOCK, FrameReader, frame_bytes
 from ehr.modules.hl7v2.outbound import (
-    DELIVER,
     HANDLERS,
-    deliver_pending,
     on_fhir_change,
     replay_outbound,
     source_of,

@@ -8,37 +8,27 @@ event, and queues it in ``hl7_outbound_messages`` — in the event's transaction
 (destination, resource version), so a redelivered event queues nothing twice. A result that
 came in from a destination's own system (``meta.source``) is not sent back to it.
 
-``hl7v2.deliver`` (one waiting job per destination, never two running) sends a destination's
-queue in order over one MLLP connection: AA/CA → ``acked`` (the ACK is kept); AE/AR/CE/CR →
-``parked`` with the reason (the receiver refused this message: sending it again would not
-help; later messages go on); no connection, no ACK in time, an ACK for another message →
-retried with backoff and **nothing after it is sent meanwhile** (order per destination), until
-``EHR_HL7__OUTBOUND_MAX_ATTEMPTS``, then ``parked``. ``replay`` sends parked messages again.
+``hl7v2.deliver`` (``delivery``) sends each destination's queue in order; ``replay_outbound``
+sends parked messages again.
 
 Enhanced-mode application acknowledgements (MSH-16) of an inbound message go back the same way:
 :func:`queue_application_ack` queues the ACK (``message_type`` ``ACK``) for the destination the
-sender's registration names, in the transaction that decided it. An ACK is never acknowledged
-itself (its MSH-15/16 say ``NE``): once written to the connection it is ``sent``; a reply that
-names it anyway is read and skipped.
+sender's registration names, in the transaction that decided it.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import random
-import ssl
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import quote
 
 import structlog
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehr.core.config import Settings, get_settings
 from ehr.core.db.models import Hl7Destination, Hl7Message, Hl7OutboundMessage, Hl7Sender, Tenant
@@ -46,22 +36,20 @@ from ehr.core.errors import NotFoundError
 from ehr.fhir import FhirClient, TenantFhirClient
 from ehr.fhir.datatypes import reference_parts
 from ehr.modules.hl7v2 import metrics
-from ehr.modules.hl7v2.acks import AckReply, read_ack
+from ehr.modules.hl7v2.delivery import APPLICATION_ACK, wake_delivery
 from ehr.modules.hl7v2.er7 import control_id as new_control_id
 from ehr.modules.hl7v2.from_fhir import OutboundMappingError, adt_a08, oru_r01
-from ehr.modules.hl7v2.mllp import FrameReader, frame_bytes
 from ehr.modules.hl7v2.parsing import MessageRejected, parse_message
 from ehr.modules.hl7v2.routing import event_allowed
-from ehr.platform import events, jobs
+from ehr.platform import events
 
 __all__ = [
-    "DELIVER",
+    "APPLICATION_ACK",
     "HANDLERS",
     "OUTBOUND_EVENTS",
     "SOURCE_PREFIX",
     "DestinationNotFoundError",
     "OutboundNotFoundError",
-    "deliver_pending",
     "on_fhir_change",
     "queue_application_ack",
     "queue_for",
@@ -72,12 +60,9 @@ __all__ = [
 logger = structlog.get_logger(__name__)
 
 OUTBOUND_EVENTS: Final = frozenset({"ORU_R01", "ADT_A08"})
-# A destination taking this receives the application ACKs of senders that name it.
-APPLICATION_ACK: Final = "ACK"
 _REPORTED: Final = frozenset({"final", "amended", "corrected", "appended"})
 # meta.source of what an inbound message wrote: urn:ehr:hl7v2:<MSH-3>:<MSH-4> (conversion.py).
 SOURCE_PREFIX: Final = "urn:ehr:hl7v2:"
-_ACK_READ_LIMIT: Final = 1024 * 1024
 
 
 class DestinationNotFoundError(NotFoundError):
@@ -232,7 +217,7 @@ async def queue_for(
         queued.append(inserted)
         metrics.OUTBOUND.labels(message_type, "queued" if status == "pending" else "parked").inc()
         if status == "pending":
-            await _wake(session, destination)
+            await wake_delivery(session, destination)
     return queued
 
 
@@ -273,7 +258,7 @@ async def queue_application_ack(session: AsyncSession, message: Hl7Message) -> u
     )
     if inserted is not None:
         metrics.OUTBOUND.labels(APPLICATION_ACK, "queued").inc()
-        await _wake(session, destination)
+        await wake_delivery(session, destination)
     return inserted
 
 
@@ -305,218 +290,6 @@ def _build(
     )
 
 
-async def _wake(
-    session: AsyncSession, destination: Hl7Destination, at: datetime | None = None
-) -> None:
-    """Make sure a delivery job for the destination is waiting (one is enough)."""
-    try:
-        async with session.begin_nested():
-            await jobs.defer(
-                session,
-                DELIVER,
-                tenant_id=destination.tenant_id,
-                owner=f"hl7_destination:{destination.id}",
-                args={"destination": str(destination.id)},
-                schedule_at=at,
-            )
-    except jobs.JobAlreadyQueuedError:
-        pass
-
-
-# --- delivery --------------------------------------------------------------------------------
-
-
-class _Connection:
-    """One MLLP connection to a destination, opened when first needed."""
-
-    def __init__(self, destination: Hl7Destination, settings: Settings) -> None:
-        self.destination = destination
-        self.settings = settings
-        self._reader: FrameReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
-        # MSH-10 of the ACKs written on this connection: a reply naming one is not the answer.
-        self.sent_acks: set[str] = set()
-
-    async def send(self, body: str, control: str) -> None:
-        """Write a message that gets no reply (an application ACK)."""
-        writer = await self._open()
-        writer.write(frame_bytes(body))
-        await writer.drain()
-        self.sent_acks.add(control)
-
-    async def receive(self) -> str:
-        """The next frame from the receiver."""
-        frames = self._reader
-        assert frames is not None  # noqa: S101 - set when the connection opened
-        frame = await frames.next()
-        if frame is None or frame.too_large or frame.truncated:
-            await self.close()
-            raise TimeoutError("no acknowledgement")
-        return frame.payload.decode("utf-8", errors="replace")
-
-    async def exchange(self, body: str) -> str:
-        writer = await self._open()
-        writer.write(frame_bytes(body))
-        await writer.drain()
-        return await self.receive()
-
-    async def _open(self) -> asyncio.StreamWriter:
-        if self._writer is not None:
-            return self._writer
-        hl7 = self.settings.hl7
-        context: ssl.SSLContext | None = None
-        if self.destination.tls:
-            context = ssl.create_default_context(cafile=hl7.outbound_tls_ca_file)
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(self.destination.host, self.destination.port, ssl=context),
-            hl7.outbound_connect_timeout_seconds,
-        )
-        self._reader = FrameReader(
-            reader, max_bytes=_ACK_READ_LIMIT, idle_timeout=hl7.outbound_ack_timeout_seconds
-        )
-        self._writer = writer
-        return writer
-
-    async def close(self) -> None:
-        self.sent_acks.clear()
-        writer, self._writer, self._reader = self._writer, None, None
-        if writer is not None:
-            writer.close()
-            with contextlib.suppress(OSError, ssl.SSLError):
-                await writer.wait_closed()
-
-
-@dataclass(frozen=True)
-class DeliveryRun:
-    """What one drain of a destination's queue did."""
-
-    acked: int = 0
-    parked: int = 0
-    retry_at: datetime | None = None
-    sent: int = 0
-
-
-async def deliver_pending(
-    sessions: async_sessionmaker[AsyncSession], settings: Settings, destination_id: uuid.UUID
-) -> DeliveryRun:
-    """Send the destination's pending messages in order until the queue is empty or the head
-    must wait for its retry (then a job is scheduled for that time)."""
-    acked = parked = sent = 0
-    async with sessions() as session:
-        destination = await session.get(Hl7Destination, destination_id)
-    if destination is None or destination.disabled_at is not None:
-        return DeliveryRun()
-    connection = _Connection(destination, settings)
-    try:
-        while True:
-            async with sessions() as session:
-                row = await session.scalar(
-                    select(Hl7OutboundMessage)
-                    .where(
-                        Hl7OutboundMessage.destination_id == destination_id,
-                        Hl7OutboundMessage.status == "pending",
-                    )
-                    .order_by(Hl7OutboundMessage.sequence)
-                    .limit(1)
-                )
-                if row is None:
-                    return DeliveryRun(acked, parked, sent=sent)
-                now = datetime.now(UTC)
-                if row.next_attempt_at is not None and row.next_attempt_at > now:
-                    await _wake(session, destination, row.next_attempt_at)
-                    await session.commit()
-                    return DeliveryRun(acked, parked, row.next_attempt_at, sent)
-                row_id, body, control = row.id, row.body, row.control_id
-                is_ack = row.message_type == APPLICATION_ACK
-            if is_ack:
-                outcome, ack_text, reason = await _send_ack(connection, body, control)
-            else:
-                outcome, ack_text, reason = await _attempt(connection, body, control)
-            async with sessions() as session, session.begin():
-                row = await session.get(Hl7OutboundMessage, row_id, with_for_update=True)
-                if row is None or row.status != "pending":
-                    continue
-                row.attempts += 1
-                if outcome == "sent":
-                    row.status, row.acked_at, row.last_error = "sent", datetime.now(UTC), None
-                    sent += 1
-                elif outcome == "acked":
-                    row.status, row.acked_at = "acked", datetime.now(UTC)
-                    row.ack, row.ack_code, row.last_error = ack_text, "AA", None
-                    if ack_text:
-                        with contextlib.suppress(MessageRejected):
-                            row.ack_code = read_ack(ack_text).code[:2]
-                    acked += 1
-                elif outcome == "refused" or row.attempts >= settings.hl7.outbound_max_attempts:
-                    row.status, row.ack, row.last_error = "parked", ack_text, reason[:500]
-                    parked += 1
-                    # The receiver's text may quote the message: kept on the row, never logged.
-                    logger.warning("hl7v2.outbound.parked", message_id=str(row.id), outcome=outcome)
-                else:
-                    row.next_attempt_at = datetime.now(UTC) + _backoff(settings, row.attempts)
-                    row.last_error = reason[:500]
-                metrics.OUTBOUND.labels(row.message_type, outcome).inc()
-    finally:
-        await connection.close()
-
-
-async def _send_ack(
-    connection: _Connection, body: str, control: str
-) -> tuple[str, str | None, str]:
-    """``("sent", None, "")`` or ``("failed", None, reason)``."""
-    try:
-        await connection.send(body, control)
-    except (OSError, TimeoutError, ssl.SSLError) as exc:
-        await connection.close()
-        return "failed", None, f"{type(exc).__name__}: not sent"
-    return "sent", None, ""
-
-
-async def _attempt(connection: _Connection, body: str, control: str) -> tuple[str, str | None, str]:
-    """``("acked", ack, "")``, ``("refused", ack, reason)`` or ``("failed", None, reason)``."""
-    try:
-        answer = await connection.exchange(body)
-        reply = _read_reply(answer)
-        # A receiver that answered one of our application ACKs anyway: not this message's answer.
-        while reply is not None and reply.control_id in connection.sent_acks:
-            connection.sent_acks.discard(reply.control_id)
-            answer = await connection.receive()
-            reply = _read_reply(answer)
-    except (OSError, TimeoutError, ssl.SSLError) as exc:
-        await connection.close()
-        return "failed", None, f"{type(exc).__name__}: no acknowledgement"
-    if reply is None:
-        await connection.close()
-        return "failed", answer, "the answer is not an acknowledgement"
-    if reply.control_id != control:
-        await connection.close()
-        return "failed", answer, "the acknowledgement names another message (MSA-2)"
-    if reply.accepted:
-        return "acked", answer, ""
-    text = f": {reply.text[:200]}" if reply.text else ""
-    return "refused", answer, f"refused {reply.code}{text}"
-
-
-def _read_reply(answer: str) -> AckReply | None:
-    try:
-        return read_ack(answer)
-    except MessageRejected:
-        return None
-
-
-def _backoff(settings: Settings, attempts: int) -> timedelta:
-    hl7 = settings.hl7
-    ceiling = min(hl7.outbound_retry_max_seconds, hl7.outbound_retry_base_seconds * 2**attempts)
-    return timedelta(seconds=max(1.0, random.uniform(ceiling / 2, ceiling)))  # noqa: S311
-
-
-async def _deliver_job(run: jobs.JobRun) -> Mapping[str, Any] | None:
-    result = await deliver_pending(
-        run.sessionmaker, get_settings(), uuid.UUID(str(run.args["destination"]))
-    )
-    return {"acked": result.acked, "sent": result.sent, "parked": result.parked}
-
-
 async def replay_outbound(
     session: AsyncSession, tenant_id: uuid.UUID | None, message_ids: Iterable[uuid.UUID]
 ) -> list[uuid.UUID]:
@@ -538,19 +311,10 @@ async def replay_outbound(
         destination = await session.get(Hl7Destination, row.destination_id)
         if destination is not None:
             await session.flush()
-            await _wake(session, destination)
+            await wake_delivery(session, destination)
         queued.append(row.id)
     return queued
 
-
-DELIVER: Final = jobs.define(
-    "hl7v2.deliver",
-    _deliver_job,
-    max_attempts=3,
-    exclusive=lambda tenant, args: f"hl7v2-out:{args['destination']}",
-    queueing_lock=lambda tenant, args: f"hl7v2-out:{args['destination']}",
-    description="Send a destination's queued HL7 v2 messages in order",
-)
 
 HANDLERS: Final = (
     events.EventHandler("hl7v2.outbound", on_fhir_change, frozenset({"fhir.changed"})),
