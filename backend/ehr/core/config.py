@@ -460,6 +460,13 @@ class Hl7Settings(BaseModel):
     retention_days: int = Field(default=90, ge=1, le=36500)
 
 
+class PharmacySettings(BaseModel):
+    """Pharmacy stock (ehr.modules.pharmacy; ADR 0034)."""
+
+    # Lots with stock expiring within this many days raise medication.lot_near_expiry (daily).
+    near_expiry_days: int = Field(default=90, ge=1, le=3650)
+
+
 class Settings(BaseSettings):
     """The service's settings; one object, nested by concern."""
 
@@ -491,6 +498,7 @@ class Settings(BaseSettings):
     cds_hooks: CdsHooksSettings = Field(default_factory=CdsHooksSettings)
     smart: SmartSettings = Field(default_factory=SmartSettings)
     hl7: Hl7Settings = Field(default_factory=Hl7Settings)
+    pharmacy: PharmacySettings = Field(default_factory=PharmacySettings)
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

@@ -314,7 +314,8 @@ class Stack:
         console.print(
             "[bold]Log in[/] (development only): POST "
             f"{self.api.base_url}/api/auth/login with JSON {body}\n"
-            "  users: demo.physician, demo.nurse, demo.pharmacist, demo.lab_technician, "
+            "  users: demo.physician, demo.nurse, demo.pharmacist, demo.pharmacy_technician, "
+            "demo.lab_technician, "
             "demo.front_desk, demo.billing, demo.admin, demo.patient (same password)\n"
             "  then call the API with 'Authorization: Bearer <access_token>'",
             highlight=False,

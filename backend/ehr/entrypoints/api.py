@@ -45,6 +45,7 @@ from ehr.modules import (
     order_sets,
     orders,
     patients,
+    pharmacy,
     problems,
     results,
     vitals,
@@ -191,5 +192,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhooks_router)
     app.include_router(cds_hooks.router)
     app.include_router(hl7v2.router)
+    app.include_router(pharmacy.router)
     app.include_router(fhir_gateway_router)
     return app

@@ -40,7 +40,7 @@ from ehr.core.config import Settings
 from ehr.core.db.engine import create_engine, create_sessionmaker
 from ehr.core.errors import AppError
 from ehr.fhir import FhirClient
-from ehr.modules import hl7v2
+from ehr.modules import hl7v2, pharmacy
 from ehr.platform import events, fhir_changes, webhooks
 from ehr.platform.jobs import BUILTIN_JOBS, JobDefinition, JobRegistry, JobsSettings
 from ehr.platform.jobs.runtime import build_queue_app, count_queue, recover_stalled
@@ -62,6 +62,7 @@ WORKER_JOBS: Final[tuple[JobDefinition, ...]] = (
     *events.EVENT_JOBS,
     *webhooks.JOBS,
     *hl7v2.JOBS,
+    *pharmacy.JOBS,
 )
 
 # Every domain-event handler the worker's consumers run (ADR 0023). A module adds its own here.

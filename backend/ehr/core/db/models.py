@@ -13,13 +13,15 @@ code); timestamps are ``timestamptz``.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, Final
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Identity,
@@ -27,6 +29,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    Numeric,
     SmallInteger,
     String,
     Text,
@@ -57,6 +60,12 @@ __all__ = [
     "MfaSecret",
     "NoteTemplate",
     "OrderPolicy",
+    "PharmacyLedgerEntry",
+    "PharmacyLocation",
+    "PharmacyLot",
+    "PharmacyProduct",
+    "PharmacyStock",
+    "PharmacyVerification",
     "RecoveryCode",
     "RefreshSession",
     "ResultPolicy",
@@ -96,6 +105,8 @@ class Base(DeclarativeBase):
         dict[str, Any]: JSONB,
         uuid.UUID: UUID(as_uuid=True),
         list[str]: ARRAY(String(128)),
+        Decimal: Numeric(14, 3),
+        date: Date,
     }
 
 
@@ -1117,3 +1128,180 @@ class Hl7OutboundMessage(Base):
     ack: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     acked_at: Mapped[datetime | None]
+
+
+# --- Pharmacy inventory (ADR 0034) -----------------------------------------------------------
+
+
+class PharmacyLocation(Base):
+    """A place stock is kept (main pharmacy, a unit's dispensing cabinet), per tenant."""
+
+    __tablename__ = "pharmacy_locations"
+    __table_args__ = (UniqueConstraint("tenant_id", "code"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class PharmacyProduct(Base):
+    """A stocked product: an NDC-11 package and its RxNorm concept (ADR 0034).
+
+    ``unit``: the UCUM unit quantities are counted in (``{tbl}``, ``mL``); ``divisible``:
+    whether a fraction of a unit may move (a liquid yes, a tablet no). ``schedule``: the DEA
+    schedule (``CII``…``CV``; ``CII`` also for IIN) or None; ``reorder_level``: below it a
+    location's stock raises ``medication.stock_low``.
+    """
+
+    __tablename__ = "pharmacy_products"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "ndc11"),
+        Index(None, "tenant_id", "rxcui"),
+        CheckConstraint("ndc11 ~ '^[0-9]{11}$'", name="ndc11_format"),
+        CheckConstraint(
+            "schedule IS NULL OR schedule IN ('CII', 'CIII', 'CIV', 'CV')", name="schedule_known"
+        ),
+        CheckConstraint("reorder_level >= 0", name="reorder_level_not_negative"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    ndc11: Mapped[str] = mapped_column(String(11))
+    rxcui: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(300))
+    unit: Mapped[str] = mapped_column(String(32))
+    divisible: Mapped[bool] = mapped_column(Boolean, default=False)
+    schedule: Mapped[str | None] = mapped_column(String(4))
+    reorder_level: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class PharmacyLot(Base):
+    """A manufacturer's lot of a product: its expiry, and a recall (never dispensed after)."""
+
+    __tablename__ = "pharmacy_lots"
+    __table_args__ = (UniqueConstraint("product_id", "lot_number"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pharmacy_products.id"))
+    lot_number: Mapped[str] = mapped_column(String(64))
+    expires_on: Mapped[date]
+    recalled_at: Mapped[datetime | None]
+    recall_reason: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class PharmacyStock(Base):
+    """The balance of one lot at one location: derived from the ledger, changed only in the
+    transaction that appends the ledger row; never negative (ADR 0034)."""
+
+    __tablename__ = "pharmacy_stock"
+    __table_args__ = (
+        CheckConstraint("quantity >= 0", name="quantity_not_negative"),
+        Index(None, "tenant_id", "location_id"),
+    )
+
+    location_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("pharmacy_locations.id"), primary_key=True
+    )
+    lot_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pharmacy_lots.id"), primary_key=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pharmacy_products.id"))
+    quantity: Mapped[Decimal]
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class PharmacyLedgerEntry(Base):
+    """One stock movement: append-only (a trigger refuses UPDATE and DELETE), hash-chained per
+    tenant — ``hash`` = SHA-256 of the canonical JSON of the hashed fields and ``prev_hash``;
+    ``seq`` 1, 2, 3… without gaps (ADR 0034).
+
+    ``kind``: receive, dispense, return, transfer_out, transfer_in, adjust, count, waste.
+    ``quantity`` is signed (what the lot's balance at the location changed by);
+    ``balance_after`` the balance it left. ``counted``: what a count found. ``actor`` and
+    ``witness``: ``user:<uuid>``; ``reference``: what the movement was for
+    (``MedicationDispense/<id>``), ``reason`` free text a person wrote (never PHI by policy).
+    """
+
+    __tablename__ = "pharmacy_ledger"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "seq"),
+        Index(None, "tenant_id", "product_id", "occurred_at"),
+        Index(None, "tenant_id", "lot_id"),
+        CheckConstraint(
+            "kind IN ('receive', 'dispense', 'return', 'transfer_out', 'transfer_in', "
+            "'adjust', 'count', 'waste')",
+            name="kind_known",
+        ),
+        CheckConstraint("balance_after >= 0", name="balance_not_negative"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(16))
+    # No foreign keys: like the audit log, the record outlives what it names (a removed
+    # tenant's products go; its ledger stays, append-only, for the retention the law asks).
+    location_id: Mapped[uuid.UUID]
+    product_id: Mapped[uuid.UUID]
+    lot_id: Mapped[uuid.UUID]
+    quantity: Mapped[Decimal]
+    balance_after: Mapped[Decimal]
+    counted: Mapped[Decimal | None]
+    actor: Mapped[str] = mapped_column(String(200))
+    witness: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str | None] = mapped_column(String(500))
+    reference: Mapped[str | None] = mapped_column(String(200))
+    occurred_at: Mapped[datetime]
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class PharmacyVerification(Base):
+    """A signed medication order in the pharmacist's verification queue (ADR 0034): an
+    operational projection of the MedicationRequest in HAPI, kept by the change feed.
+
+    ``state``: ``pending`` (to verify), ``approved``, ``rejected``, ``clarification`` (a question
+    to the prescriber is open), ``withdrawn`` (the order was stopped or cancelled). ``claimed_by``
+    / ``claim_expires_at``: the pharmacist working on it (one at a time; a claim lapses).
+    ``priority_rank``: stat 0, asap 1, urgent 2, routine 3 (the queue's order, then age). The
+    decision itself is a FHIR Task (``task_id``) with ``focus`` the order.
+    """
+
+    __tablename__ = "pharmacy_verifications"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "medication_request_id"),
+        # The queue's order (the conventional name would pass PostgreSQL's 63 characters).
+        Index(
+            "ix_pharmacy_verifications_queue", "tenant_id", "state", "priority_rank", "authored_at"
+        ),
+        CheckConstraint(
+            "state IN ('pending', 'approved', 'rejected', 'clarification', 'withdrawn')",
+            name="state_known",
+        ),
+        CheckConstraint("priority_rank BETWEEN 0 AND 3", name="priority_rank_known"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    medication_request_id: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(64))
+    patient_id: Mapped[str] = mapped_column(String(64))
+    priority: Mapped[str] = mapped_column(String(16))
+    priority_rank: Mapped[int] = mapped_column(SmallInteger)
+    authored_at: Mapped[datetime]
+    prescriber: Mapped[str | None] = mapped_column(String(200))
+    encounter_id: Mapped[str | None] = mapped_column(String(64))
+    medication: Mapped[str] = mapped_column(String(300))
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claim_expires_at: Mapped[datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decided_at: Mapped[datetime | None]
+    task_id: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -23,8 +23,10 @@
     ehr webhooks list|add|disable|enable|deliveries|replay --tenant T
                                                  outbound webhooks (ADR 0026)
     ehr hl7 listen | send FILE | senders add|list|disable | inbox | dead-letters | replay
-          | destinations add|list|disable | outbound list|replay
+          | senders ack-destination | destinations add|list|disable | outbound list|replay
                                                  HL7 v2 interfaces (ADR 0033)
+    ehr pharmacy ledger verify [--tenant T] | export --tenant T
+                                                 the pharmacy stock ledger (ADR 0034)
     ehr contract export [--check]                the frontend contract (its openapi.json)
     ehr check-config                             validate the settings; print a redacted summary
     ehr stack ...                                the project-local stack (see ehr.devstack.cli)
@@ -54,6 +56,7 @@ from ehr.entrypoints.cli.hl7 import hl7_app
 from ehr.entrypoints.cli.jobs import jobs_app, worker
 from ehr.entrypoints.cli.medication_safety import app as medication_safety_app
 from ehr.entrypoints.cli.order_sets import app as order_sets_app
+from ehr.entrypoints.cli.pharmacy import pharmacy_app
 from ehr.entrypoints.cli.runner import run, settings_or_exit
 from ehr.entrypoints.cli.smart import app as smart_app
 from ehr.entrypoints.cli.tenancy import api_keys_app, tenants_app, users_app
@@ -82,6 +85,7 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(events_app, name="events")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(hl7_app, name="hl7")
+app.add_typer(pharmacy_app, name="pharmacy")
 app.command()(worker)
 app.add_typer(order_sets_app, name="order-sets")
 app.add_typer(contract_app, name="contract")

@@ -28,6 +28,8 @@ class Role(StrEnum):
     PHYSICIAN = "physician"
     NURSE = "nurse"
     PHARMACIST = "pharmacist"
+    # Receives, moves and counts stock; prepares. Never verifies an order or witnesses waste.
+    PHARMACY_TECHNICIAN = "pharmacy_technician"
     LAB_TECHNICIAN = "lab_technician"
     FRONT_DESK = "front_desk"
     BILLING = "billing"
@@ -77,6 +79,11 @@ class Permission(StrEnum):
     # inbox, dead letters, replays and sender registrations (message bodies are PHI, audited).
     HL7_SEND = "hl7:send"
     HL7_MANAGE = "hl7:manage"
+    # Pharmacy stock (ADR 0034): receiving, moving, counting and wasting stock, reading
+    # balances (technicians and pharmacists); the products, locations, recalls and the
+    # controlled-substance record — ledger, discrepancies, inventory export (pharmacists).
+    PHARMACY_INVENTORY = "pharmacy:inventory"
+    PHARMACY_MANAGE = "pharmacy:manage"
     # Every authenticated principal: own profile, own MFA, logout.
     SELF_MANAGE = "self:manage"
 
@@ -118,7 +125,11 @@ ROLE_PERMISSIONS: Final[Mapping[Role, frozenset[Permission]]] = {
         P.RESULT_ACKNOWLEDGE,
         P.FHIR_WRITE,
     },
-    Role.PHARMACIST: _CLINICIAN_COMMON | {P.MEDICATION_DISPENSE},
+    Role.PHARMACIST: _CLINICIAN_COMMON
+    | {P.MEDICATION_DISPENSE, P.PHARMACY_INVENTORY, P.PHARMACY_MANAGE},
+    Role.PHARMACY_TECHNICIAN: frozenset(
+        {P.SELF_MANAGE, P.MEDICATION_READ, P.ORDER_READ, P.PHARMACY_INVENTORY}
+    ),
     Role.LAB_TECHNICIAN: frozenset(
         {P.SELF_MANAGE, P.PATIENT_READ, P.ORDER_READ, P.RESULT_READ, P.RESULT_WRITE, P.FHIR_READ}
     ),
