@@ -1981,6 +1981,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/pharmacy/orders/{order_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Order Pharmacy Status
+         * @description Where the order is in the pharmacy: verification state, decision, quantity dispensed.
+         */
+        get: operations["order_pharmacy_status_api_pharmacy_orders__order_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/pharmacy/orders/{order_id}/dispenses": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Dispense Order
+         * @description Dispense an approved order FEFO from a location: never more than the order and its
+         *     refills allow, never from an expired or recalled lot. Send an `Idempotency-Key`.
+         */
+        post: operations["dispense_order_api_pharmacy_orders__order_id__dispenses_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/pharmacy/products": {
         parameters: {
             query?: never;
@@ -2000,6 +2041,93 @@ export interface paths {
          *     when not given. An NDC the RxNorm table maps to another concept is refused (422).
          */
         post: operations["register_pharmacy_product_api_pharmacy_products_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/pharmacy/queue": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Verification Queue
+         * @description Orders awaiting verification: stat first, then urgent, then routine; oldest first.
+         */
+        get: operations["list_verification_queue_api_pharmacy_queue_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/pharmacy/queue/{order_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Review Verification
+         * @description The order now and medication safety against the record now; findings involving what
+         *     was recorded after signing are marked.
+         */
+        get: operations["review_verification_api_pharmacy_queue__order_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/pharmacy/queue/{order_id}/claim": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Claim Verification
+         * @description Take the order for verification (409 while another pharmacist holds it); renewing one's
+         *     own claim extends it.
+         */
+        post: operations["claim_verification_api_pharmacy_queue__order_id__claim_post"];
+        /**
+         * Release Verification
+         * @description Give the order back to the queue.
+         */
+        delete: operations["release_verification_api_pharmacy_queue__order_id__claim_delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/pharmacy/queue/{order_id}/decision": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Decide Verification
+         * @description Approve, reject (with a reason) or ask the prescriber (a Task they own). The caller must
+         *     hold the claim; approving over interruptive findings needs `acknowledge_findings`.
+         */
+        post: operations["decide_verification_api_pharmacy_queue__order_id__decision_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -3019,6 +3147,36 @@ export interface components {
          * @enum {string}
          */
         CrossSensitivityLevel: "alert" | "info" | "none";
+        /** Decision */
+        Decision: {
+            /**
+             * Acknowledge Findings
+             * @description Approving despite interruptive findings, having read them.
+             * @default false
+             */
+            acknowledge_findings: boolean;
+            /**
+             * Decision
+             * @enum {string}
+             */
+            decision: "approve" | "clarify" | "reject";
+            /**
+             * Reason
+             * @description Required to reject, and the question to the prescriber when clarifying.
+             */
+            reason?: string | null;
+        };
+        /** DecisionOut */
+        DecisionOut: {
+            entry: components["schemas"]["QueueEntryOut"];
+            /** Findings */
+            findings: components["schemas"]["FindingOut"][];
+            /**
+             * Task
+             * @description The Task recording the decision (`Task/<id>`).
+             */
+            task: string;
+        };
         /** DeliveryList */
         DeliveryList: {
             /** Items */
@@ -3182,6 +3340,60 @@ export interface components {
             quantity: components["schemas"]["ehr__modules__orders__schemas__DoseIn"];
             /** Supply Days */
             supply_days?: number | null;
+        };
+        /** DispenseLine */
+        DispenseLine: {
+            /**
+             * Dispense
+             * @description `MedicationDispense/<id>`.
+             */
+            dispense: string;
+            /** Lot Number */
+            lot_number: string;
+            /** Quantity */
+            quantity: string;
+        };
+        /** DispenseOut */
+        DispenseOut: {
+            /** Allowed Total */
+            allowed_total: string | null;
+            /** Dispensed */
+            dispensed: components["schemas"]["DispenseLine"][];
+            /** Dispensed Total */
+            dispensed_total: string;
+            /**
+             * Fill
+             * @description v3 ActPharmacySupplyType: FF, RF, FFP, RFP, FFC, RFC.
+             */
+            fill: string;
+            /**
+             * Label
+             * @description What a label printer needs.
+             */
+            label: {
+                [key: string]: unknown;
+            };
+            /** Order Id */
+            order_id: string;
+        };
+        /** DispenseRequest */
+        DispenseRequest: {
+            /** Days Supply */
+            days_supply?: number | null;
+            /** Handed Over At */
+            handed_over_at?: string | null;
+            /**
+             * Location Id
+             * Format: uuid
+             */
+            location_id: string;
+            /**
+             * Product Id
+             * @description The product to dispense; omitted: one of the ordered drug.
+             */
+            product_id?: string | null;
+            /** Quantity */
+            quantity: number | string;
         };
         /**
          * Display
@@ -3439,6 +3651,26 @@ export interface components {
             display: "informational" | "interruptive" | "passive";
             /** Implicated */
             implicated?: string[];
+            /** Rule */
+            rule: string;
+            /** Severity */
+            severity: string;
+            /** Summary */
+            summary: string;
+        };
+        /** FindingOut */
+        FindingOut: {
+            /** Category */
+            category: string;
+            /** Display */
+            display: string;
+            /** Implicated */
+            implicated: string[];
+            /**
+             * New Since Signing
+             * @description It involves a medication or allergy recorded after the order was signed.
+             */
+            new_since_signing: boolean;
             /** Rule */
             rule: string;
             /** Severity */
@@ -4870,6 +5102,22 @@ export interface components {
             /** Next */
             next?: string | null;
         };
+        /** OrderPharmacyStatus */
+        OrderPharmacyStatus: {
+            /** Decided At */
+            decided_at: string | null;
+            /** Dispensed Total */
+            dispensed_total: string;
+            /** Order Id */
+            order_id: string;
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "approved" | "clarification" | "pending" | "rejected" | "withdrawn";
+            /** Task Id */
+            task_id: string | null;
+        };
         /**
          * OrderPolicy
          * @description A tenant's order policy: duplicate-order windows per kind (hours; 0 = not checked) and
@@ -5631,6 +5879,51 @@ export interface components {
             /** Value */
             value: number;
         };
+        /** QueueEntryOut */
+        QueueEntryOut: {
+            /**
+             * Authored At
+             * Format: date-time
+             */
+            authored_at: string;
+            /** Claim Expires At */
+            claim_expires_at: string | null;
+            /** Claimed By */
+            claimed_by: string | null;
+            /** Decided At */
+            decided_at: string | null;
+            /** Decided By */
+            decided_by: string | null;
+            /** Encounter Id */
+            encounter_id: string | null;
+            /** Medication */
+            medication: string;
+            /**
+             * Order Id
+             * @description The MedicationRequest's id.
+             */
+            order_id: string;
+            /** Patient Id */
+            patient_id: string;
+            /** Prescriber */
+            prescriber: string | null;
+            /** Priority */
+            priority: string;
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "approved" | "clarification" | "pending" | "rejected" | "withdrawn";
+            /** Task Id */
+            task_id: string | null;
+        };
+        /** QueueList */
+        QueueList: {
+            /** Items */
+            items: components["schemas"]["QueueEntryOut"][];
+            /** Next Offset */
+            next_offset: number | null;
+        };
         /**
          * RangeIn
          * @description The laboratory's reference (normal) range, in the value's unit.
@@ -5934,6 +6227,24 @@ export interface components {
             quantity: number | string;
             /** Reference */
             reference?: string | null;
+        };
+        /** ReviewOut */
+        ReviewOut: {
+            entry: components["schemas"]["QueueEntryOut"];
+            /** Findings */
+            findings: components["schemas"]["FindingOut"][];
+            /**
+             * Order
+             * @description The MedicationRequest as it is now.
+             */
+            order: {
+                [key: string]: unknown;
+            };
+            /**
+             * Record Complete
+             * @description False: the record was larger than read.
+             */
+            record_complete: boolean;
         };
         /**
          * RouteCategory
@@ -18781,6 +19092,230 @@ export interface operations {
             };
         };
     };
+    order_pharmacy_status_api_pharmacy_orders__order_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The MedicationRequest's id. */
+                order_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrderPharmacyStatus"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authentication required */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Permission denied */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Validation failed */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Upstream (FHIR server) error */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A backing service timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    dispense_order_api_pharmacy_orders__order_id__dispenses_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A unique key per intended action (a UUID): a retry with the same key and body is answered with the first answer, never done twice. */
+                "Idempotency-Key"?: string | null;
+            };
+            path: {
+                /** @description The MedicationRequest's id. */
+                order_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DispenseRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DispenseOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authentication required */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Permission denied */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Payload too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Validation failed */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Upstream (FHIR server) error */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A backing service timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
     list_pharmacy_products_api_pharmacy_products_get: {
         parameters: {
             query?: {
@@ -18945,6 +19480,515 @@ export interface operations {
             };
             /** @description A backing service is unavailable */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    list_verification_queue_api_pharmacy_queue_get: {
+        parameters: {
+            query?: {
+                state?: ("approved" | "clarification" | "pending" | "rejected" | "withdrawn")[] | null;
+                prescriber?: string | null;
+                encounter_id?: string | null;
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueueList"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authentication required */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Permission denied */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Validation failed */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    review_verification_api_pharmacy_queue__order_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The MedicationRequest's id. */
+                order_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReviewOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authentication required */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Permission denied */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Validation failed */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Upstream (FHIR server) error */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A backing service timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    claim_verification_api_pharmacy_queue__order_id__claim_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The MedicationRequest's id. */
+                order_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueueEntryOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authentication required */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Permission denied */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Payload too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Validation failed */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Upstream (FHIR server) error */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A backing service timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    release_verification_api_pharmacy_queue__order_id__claim_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The MedicationRequest's id. */
+                order_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueueEntryOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authentication required */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Permission denied */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Validation failed */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Upstream (FHIR server) error */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A backing service timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    decide_verification_api_pharmacy_queue__order_id__decision_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The MedicationRequest's id. */
+                order_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Decision"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DecisionOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Authentication required */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Permission denied */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Payload too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Validation failed */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Upstream (FHIR server) error */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A backing service is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description A backing service timed out */
+            504: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -32,6 +32,7 @@ CLEANUP_ORDER = (
     "MessageHeader",
     "DetectedIssue",
     "Task",
+    "MedicationDispense",
     "DocumentReference",
     "DiagnosticReport",
     "Observation",

@@ -465,6 +465,8 @@ class PharmacySettings(BaseModel):
 
     # Lots with stock expiring within this many days raise medication.lot_near_expiry (daily).
     near_expiry_days: int = Field(default=90, ge=1, le=3650)
+    # A pharmacist's claim on an order in the verification queue lapses after this long.
+    claim_minutes: int = Field(default=15, ge=1, le=480)
 
 
 class Settings(BaseSettings):

@@ -193,5 +193,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(cds_hooks.router)
     app.include_router(hl7v2.router)
     app.include_router(pharmacy.router)
+    app.include_router(pharmacy.queue_router)
     app.include_router(fhir_gateway_router)
     return app

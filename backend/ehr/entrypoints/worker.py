@@ -66,7 +66,11 @@ WORKER_JOBS: Final[tuple[JobDefinition, ...]] = (
 )
 
 # Every domain-event handler the worker's consumers run (ADR 0023). A module adds its own here.
-WORKER_HANDLERS: Final[tuple[events.EventHandler, ...]] = (*webhooks.HANDLERS, *hl7v2.HANDLERS)
+WORKER_HANDLERS: Final[tuple[events.EventHandler, ...]] = (
+    *webhooks.HANDLERS,
+    *hl7v2.HANDLERS,
+    *pharmacy.HANDLERS,
+)
 
 EventRunner = Callable[..., Coroutine[Any, Any, Any]]
 

@@ -107,7 +107,8 @@ class StockBook:
             raise LotNotFoundError("No lot of this tenant has this id")
         return found
 
-    async def _lock(self) -> None:
+    async def lock(self) -> None:
+        """Take the tenant's ledger lock (once per transaction); every movement does."""
         if not self._locked:
             await ledger.lock_chain(self.session, self.tenant_id)
             self._locked = True
@@ -146,7 +147,7 @@ class StockBook:
         reason: str | None = None,
         reference: str | None = None,
     ) -> PharmacyLedgerEntry:
-        await self._lock()
+        await self.lock()
         balance = await self._balance(location_id, lot)
         after = balance.quantity + delta
         if after > _CEILING:
@@ -198,7 +199,7 @@ class StockBook:
             raise LotExpiredError(
                 "Expired stock is not received", extra={"expires_on": expires_on.isoformat()}
             )
-        await self._lock()
+        await self.lock()
         lot = await self.session.scalar(
             sa.select(PharmacyLot).where(
                 PharmacyLot.product_id == product.id, PharmacyLot.lot_number == lot_number
@@ -261,7 +262,7 @@ class StockBook:
         await self.location(location_id)
         lot = await self.lot(lot_id)
         check_quantity(await self.product(lot.product_id), counted, allow_zero=True)
-        await self._lock()
+        await self.lock()
         balance = await self._balance(location_id, lot)
         return await self._move(
             "count", location_id, lot, counted - balance.quantity, counted=counted
@@ -313,7 +314,7 @@ class StockBook:
         await self.location(location_id)
         product = await self.product(product_id)
         check_quantity(product, quantity)
-        await self._lock()
+        await self.lock()
         today = today or datetime.now(UTC).date()
         rows = (
             await self.session.execute(

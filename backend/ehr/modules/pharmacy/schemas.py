@@ -15,8 +15,14 @@ __all__ = [
     "BalanceList",
     "BalanceOut",
     "Count",
+    "Decision",
+    "DecisionOut",
     "DiscrepancyList",
     "DiscrepancyOut",
+    "DispenseLine",
+    "DispenseOut",
+    "DispenseRequest",
+    "FindingOut",
     "InventoryLineOut",
     "InventoryReport",
     "LedgerEntryOut",
@@ -27,14 +33,19 @@ __all__ = [
     "LocationOut",
     "LotOut",
     "Movement",
+    "OrderPharmacyStatus",
     "ProductCreate",
     "ProductList",
     "ProductOut",
+    "QueueEntryOut",
+    "QueueList",
     "Recall",
     "Receipt",
     "Return",
+    "ReviewOut",
     "Schedule",
     "Transfer",
+    "VerificationState",
     "Waste",
     "Witness",
 ]
@@ -310,3 +321,101 @@ class InventoryLineOut(_Body):
 class InventoryReport(_Body):
     at: datetime
     items: list[InventoryLineOut]
+
+
+# --- verification and dispensing --------------------------------------------------------------
+
+
+VerificationState = Literal["pending", "approved", "rejected", "clarification", "withdrawn"]
+
+
+class QueueEntryOut(_Body):
+    order_id: str = Field(description="The MedicationRequest's id.")
+    patient_id: str
+    medication: str
+    priority: str
+    authored_at: datetime
+    prescriber: str | None
+    encounter_id: str | None
+    state: VerificationState
+    claimed_by: str | None
+    claim_expires_at: datetime | None
+    decided_by: str | None
+    decided_at: datetime | None
+    task_id: str | None
+
+
+class QueueList(_Body):
+    items: list[QueueEntryOut]
+    next_offset: int | None
+
+
+class FindingOut(_Body):
+    rule: str
+    category: str
+    severity: str
+    display: str
+    summary: str
+    implicated: list[str]
+    new_since_signing: bool = Field(
+        description="It involves a medication or allergy recorded after the order was signed."
+    )
+
+
+class ReviewOut(_Body):
+    entry: QueueEntryOut
+    order: dict[str, object] = Field(description="The MedicationRequest as it is now.")
+    findings: list[FindingOut]
+    record_complete: bool = Field(description="False: the record was larger than read.")
+
+
+class Decision(_Body):
+    decision: Literal["approve", "reject", "clarify"]
+    reason: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=2000,
+        description="Required to reject, and the question to the prescriber when clarifying.",
+    )
+    acknowledge_findings: bool = Field(
+        default=False, description="Approving despite interruptive findings, having read them."
+    )
+
+
+class DecisionOut(_Body):
+    entry: QueueEntryOut
+    task: str = Field(description="The Task recording the decision (`Task/<id>`).")
+    findings: list[FindingOut]
+
+
+class DispenseRequest(_Body):
+    location_id: uuid.UUID
+    quantity: Quantity
+    product_id: uuid.UUID | None = Field(
+        default=None, description="The product to dispense; omitted: one of the ordered drug."
+    )
+    days_supply: int | None = Field(default=None, ge=1, le=366)
+    handed_over_at: datetime | None = None
+
+
+class DispenseLine(_Body):
+    dispense: str = Field(description="`MedicationDispense/<id>`.")
+    lot_number: str
+    quantity: Decimal
+
+
+class DispenseOut(_Body):
+    order_id: str
+    fill: str = Field(description="v3 ActPharmacySupplyType: FF, RF, FFP, RFP, FFC, RFC.")
+    dispensed: list[DispenseLine]
+    dispensed_total: Decimal
+    allowed_total: Decimal | None
+    label: dict[str, object] = Field(description="What a label printer needs.")
+
+
+class OrderPharmacyStatus(_Body):
+    order_id: str
+    state: VerificationState
+    decided_at: datetime | None
+    task_id: str | None
+    dispensed_total: Decimal

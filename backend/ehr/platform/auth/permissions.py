@@ -84,6 +84,8 @@ class Permission(StrEnum):
     # controlled-substance record — ledger, discrepancies, inventory export (pharmacists).
     PHARMACY_INVENTORY = "pharmacy:inventory"
     PHARMACY_MANAGE = "pharmacy:manage"
+    # Verifying signed medication orders (the verification queue, claims, decisions).
+    PHARMACY_VERIFY = "pharmacy:verify"
     # Every authenticated principal: own profile, own MFA, logout.
     SELF_MANAGE = "self:manage"
 
@@ -126,7 +128,7 @@ ROLE_PERMISSIONS: Final[Mapping[Role, frozenset[Permission]]] = {
         P.FHIR_WRITE,
     },
     Role.PHARMACIST: _CLINICIAN_COMMON
-    | {P.MEDICATION_DISPENSE, P.PHARMACY_INVENTORY, P.PHARMACY_MANAGE},
+    | {P.MEDICATION_DISPENSE, P.PHARMACY_INVENTORY, P.PHARMACY_MANAGE, P.PHARMACY_VERIFY},
     Role.PHARMACY_TECHNICIAN: frozenset(
         {P.SELF_MANAGE, P.MEDICATION_READ, P.ORDER_READ, P.PHARMACY_INVENTORY}
     ),
