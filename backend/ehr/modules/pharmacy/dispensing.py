@@ -197,7 +197,9 @@ async def dispense(
             data={"fill": fill_type, "dispenses": [d["reference"] for d in dispenses][:50]},
         ),
     )
+    patient = await fhir.read("Patient", row.patient_id)
     label = label_for(order, product, picked, fill_type, total, allowed, per_fill, now)
+    label["patient"] = _name(patient)
     return Dispensed(dispenses, picked, product, fill_type, total, allowed, label)
 
 
@@ -295,6 +297,17 @@ def _dispense_resource(
     return resource
 
 
+def _name(patient: Mapping[str, Any]) -> str | None:
+    for name in patient.get("name") or ():
+        if name.get("text"):
+            return str(name["text"])
+        parts = [*(name.get("given") or ()), name.get("family") or ""]
+        joined = " ".join(str(p) for p in parts if p)
+        if joined:
+            return joined
+    return None
+
+
 def _sig(order: Mapping[str, Any]) -> str:
     texts = [str(d.get("text")) for d in order.get("dosageInstruction") or () if d.get("text")]
     return "; ".join(texts)
@@ -311,7 +324,8 @@ def label_for(
     now: datetime,
 ) -> dict[str, Any]:
     """What a label printer needs (no more): drug, directions, quantity, lots and expiry, the
-    prescriber, the fills left, and the federal transfer warning for scheduled drugs."""
+    prescriber, the fills left, and the federal transfer warning for scheduled drugs (the
+    caller adds the patient's name)."""
     requester = order.get("requester") or {}
     fills_left = None
     if allowed is not None and per_fill:

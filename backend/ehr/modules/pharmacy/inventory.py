@@ -14,6 +14,7 @@ below zero: the movement is refused (409 ``insufficient_stock``) and nothing is 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,11 +47,29 @@ from ehr.modules.pharmacy.errors import (
 )
 from ehr.platform import events
 
-__all__ = ["Picked", "StockBook", "check_quantity"]
+__all__ = ["Picked", "StockBook", "check_quantity", "stock_gate"]
 
 _ZERO: Final = Decimal(0)
 # numeric(14, 3) holds 11 integer digits; a balance stays well inside.
 _CEILING: Final = Decimal(10) ** 10
+
+
+_GATES: dict[tuple[int, uuid.UUID], asyncio.Lock] = {}
+
+
+def stock_gate(tenant_id: uuid.UUID) -> asyncio.Lock:
+    """This process's gate in front of the tenant's ledger lock.
+
+    A stock movement holds a database connection while it waits for the ledger lock, and the
+    one holding the lock may need another (the audit trail) before it commits. Fifty requests
+    waiting at once would hold fifty connections and starve the holder: requests of one process
+    queue here instead, without a connection, so at most one per process waits in PostgreSQL.
+    """
+    key = (id(asyncio.get_running_loop()), tenant_id)
+    gate = _GATES.get(key)
+    if gate is None:
+        gate = _GATES[key] = asyncio.Lock()
+    return gate
 
 
 @dataclass(frozen=True, slots=True)

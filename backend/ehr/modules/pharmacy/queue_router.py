@@ -20,7 +20,7 @@ from ehr.core.error_handlers import problem_responses
 from ehr.core.intake import IntakeRoute
 from ehr.modules.medication_safety import KnowledgeDep, medication_checks_for
 from ehr.modules.pharmacy import dispensing, verification
-from ehr.modules.pharmacy.inventory import StockBook
+from ehr.modules.pharmacy.inventory import StockBook, stock_gate
 from ehr.modules.pharmacy.schemas import (
     Decision,
     DecisionOut,
@@ -279,7 +279,8 @@ async def dispense_order(
             label=done.label,
         )
 
-    return await idempotency.once(body, work, response=response, status_code=201)
+    async with stock_gate(principal.tenant_id):
+        return await idempotency.once(body, work, response=response, status_code=201)
 
 
 @queue_router.get("/orders/{order_id}", response_model=OrderPharmacyStatus, responses=_READ)

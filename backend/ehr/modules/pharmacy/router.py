@@ -22,7 +22,7 @@ from ehr.core.error_handlers import problem_responses
 from ehr.core.intake import IntakeRoute
 from ehr.modules.medication_safety import KnowledgeDep
 from ehr.modules.pharmacy import catalog, ledger, reports
-from ehr.modules.pharmacy.inventory import StockBook, balances
+from ehr.modules.pharmacy.inventory import StockBook, balances, stock_gate
 from ehr.modules.pharmacy.schemas import (
     Adjustment,
     BalanceList,
@@ -220,12 +220,14 @@ async def list_pharmacy_stock(
 
 
 async def _movement(
+    principal: Principal,
     idempotency: IdempotencyDep,
     payload: Any,
     response: Response,
     work: Callable[[], Awaitable[Movement]],
 ) -> Any:
-    return await idempotency.once(payload, work, response=response, status_code=201)
+    async with stock_gate(principal.tenant_id):
+        return await idempotency.once(payload, work, response=response, status_code=201)
 
 
 @router.post("/stock/receipts", status_code=201, response_model=Movement, responses=_WRITE)
@@ -255,7 +257,7 @@ async def receive_pharmacy_stock(
         )
         return Movement(entries=[entry_out(entry)])
 
-    return await _movement(idempotency, body, response, work)
+    return await _movement(principal, idempotency, body, response, work)
 
 
 @router.post("/stock/adjustments", status_code=201, response_model=Movement, responses=_WRITE)
@@ -279,7 +281,7 @@ async def adjust_pharmacy_stock(
         )
         return Movement(entries=[entry_out(entry)])
 
-    return await _movement(idempotency, body, response, work)
+    return await _movement(principal, idempotency, body, response, work)
 
 
 @router.post("/stock/transfers", status_code=201, response_model=Movement, responses=_WRITE)
@@ -307,7 +309,7 @@ async def transfer_pharmacy_stock(
         )
         return Movement(entries=[entry_out(out), entry_out(into)])
 
-    return await _movement(idempotency, body, response, work)
+    return await _movement(principal, idempotency, body, response, work)
 
 
 @router.post("/stock/counts", status_code=201, response_model=Movement, responses=_WRITE)
@@ -336,7 +338,7 @@ async def count_pharmacy_stock(
         )
         return Movement(entries=[entry_out(entry)])
 
-    return await _movement(idempotency, body, response, work)
+    return await _movement(principal, idempotency, body, response, work)
 
 
 @router.post("/stock/waste", status_code=201, response_model=Movement, responses=_WRITE)
@@ -383,7 +385,7 @@ async def waste_pharmacy_stock(
         )
         return Movement(entries=[entry_out(entry)])
 
-    return await _movement(idempotency, body, response, work)
+    return await _movement(principal, idempotency, body, response, work)
 
 
 @router.post("/stock/returns", status_code=201, response_model=Movement, responses=_WRITE)
@@ -407,7 +409,7 @@ async def return_pharmacy_stock(
         )
         return Movement(entries=[entry_out(entry)])
 
-    return await _movement(idempotency, body, response, work)
+    return await _movement(principal, idempotency, body, response, work)
 
 
 # --- the controlled-substance record ---------------------------------------------------------

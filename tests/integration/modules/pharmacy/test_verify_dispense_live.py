@@ -10,19 +10,23 @@ per lot, with their batches — and the ledger and the order's limits hold.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
 from support.database import Sessions, open_sessions
 from support.in_process import serve
 from support.tenant_world import TenantWorld, World, open_world
 from support.throwaway_schema import throwaway_schema
 
 from ehr.core.config import Settings
+from ehr.core.db.models import PharmacyVerification
 from ehr.entrypoints.api import create_app
 from ehr.modules import pharmacy
 from ehr.platform import events
@@ -275,6 +279,7 @@ async def test_signed_order_to_dispensed_fefo_with_an_interaction_found_at_verif
     )
     assert body["label"]["directions"] == "Take 1 tablet by mouth three times a day with food"
     assert body["label"]["refills_left"] == 0
+    assert body["label"]["patient"] == patient["name"][0]["family"]
     for line in body["dispensed"]:
         resource = await fhir.read("MedicationDispense", line["dispense"].split("/")[1])
         assert resource["status"] == "completed"
@@ -334,3 +339,82 @@ async def test_a_stopped_order_leaves_the_queue_and_a_changed_one_comes_back(
         "/api/pharmacy/queue", params={"state": "withdrawn"}, headers=pharmacist
     )
     assert order["id"] in [e["order_id"] for e in withdrawn.json()["items"]]
+
+
+async def test_fifty_concurrent_dispenses_through_the_api_ten_units_left(
+    api: httpx.AsyncClient, world: World, sessions: Sessions, tenant: TenantWorld
+) -> None:
+    fhir = world.fhir.for_tenant(tenant.slug)
+    patient = await fhir.create({"resourceType": "Patient", "name": [{"family": "Zzrace"}]})
+    answer = await fhir.transaction(
+        {
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [
+                {
+                    "resource": {
+                        "resourceType": "MedicationRequest",
+                        "status": "active",
+                        "intent": "order",
+                        "subject": {"reference": f"Patient/{patient['id']}"},
+                        "medicationCodeableConcept": {
+                            "coding": [{"system": RXNORM, "code": IBUPROFEN["rxcui"]}]
+                        },
+                        "dispenseRequest": {"quantity": {"value": 1, "unit": "{tbl}"}},
+                    },
+                    "request": {"method": "POST", "url": "MedicationRequest"},
+                }
+                for _ in range(50)
+            ],
+        }
+    )
+    order_ids = [e["response"]["location"].split("/")[1] for e in answer["entry"]]
+    for order_id in order_ids:
+        await fed(world, sessions, tenant, f"MedicationRequest/{order_id}")
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(PharmacyVerification)
+            .where(PharmacyVerification.medication_request_id.in_(order_ids))
+            .values(state="approved")
+        )
+    pharmacist = tenant.auth(Role.PHARMACIST)
+    location = await created(
+        api, "/api/pharmacy/locations", {"code": "RACE", "name": "Race"}, pharmacist
+    )
+    await api.post(
+        "/api/pharmacy/products", json={**IBUPROFEN, "unit": "{tbl}"}, headers=pharmacist
+    )  # 201, or 409 when an earlier test registered it
+    products = (await api.get("/api/pharmacy/products", headers=pharmacist)).json()["items"]
+    product = next(p for p in products if p["ndc11"] == IBUPROFEN["ndc11"])
+    await created(
+        api,
+        "/api/pharmacy/stock/receipts",
+        {
+            "location_id": location["id"],
+            "product_id": product["id"],
+            "lot_number": "RACE-1",
+            "expires_on": (TODAY + timedelta(days=100)).isoformat(),
+            "quantity": 10,
+        },
+        pharmacist,
+    )
+    answers = await asyncio.gather(
+        *(
+            api.post(
+                f"/api/pharmacy/orders/{order_id}/dispenses",
+                json={"location_id": location["id"], "quantity": 1},
+                headers=pharmacist,
+            )
+            for order_id in order_ids
+        )
+    )
+    outcomes = Counter(
+        a.status_code if a.status_code == 201 else a.json().get("code") for a in answers
+    )
+    assert outcomes == {201: 10, "insufficient_stock": 40}
+    stock = await api.get(
+        "/api/pharmacy/stock", params={"location_id": location["id"]}, headers=pharmacist
+    )
+    assert stock.json()["items"] == []  # nothing left, nothing below zero
+    verified = await api.get("/api/pharmacy/ledger/verification", headers=pharmacist)
+    assert verified.json()["intact"] is True
