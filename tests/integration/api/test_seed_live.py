@@ -23,6 +23,7 @@ from ehr.entrypoints.seed.tenant import (
     seed_demo_tenant,
 )
 from ehr.fhir import FhirClient
+from ehr.platform.auth.permissions import Role
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +49,7 @@ async def test_seed_twice_creates_the_demo_tenant_once(
     second = await _seed(db, live_fhir, settings)
     assert not second.tenant_created
     assert second.users_created == []
-    assert len(second.users_existing) == 8
+    assert sorted(second.users_existing) == sorted(f"demo.{role.value}" for role in Role)
     patients = second.patients
     assert patients is not None
     assert patients.patients == 5

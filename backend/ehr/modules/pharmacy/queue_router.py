@@ -134,6 +134,37 @@ async def list_verification_queue(
     )
 
 
+@queue_router.get(
+    "/clarifications", response_model=QueueList, responses=problem_responses(401, 403, 422, 503)
+)
+async def list_my_clarifications(
+    principal: Reader,
+    session: SessionDep,
+    audit: PhiAudit,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> QueueList:
+    """The caller's orders a pharmacist has a question about (its Task, owned by the caller,
+    holds the question); changing the order sends it back to verification."""
+    rows = await verification.queue_page(
+        session,
+        principal.tenant_id,
+        states=["clarification"],
+        prescriber=_actor(principal),
+        limit=limit,
+        offset=offset,
+    )
+    audit.access(
+        "pharmacy:clarifications_list",
+        resource_type="MedicationRequest",
+        details={"count": len(rows)},
+    )
+    return QueueList(
+        items=[entry_out(row) for row in rows],
+        next_offset=offset + limit if len(rows) == limit else None,
+    )
+
+
 @queue_router.post("/queue/{order_id}/claim", response_model=QueueEntryOut, responses=_WRITE)
 async def claim_verification(
     order_id: OrderId, principal: Verifier, session: SessionDep, resources: ResourcesDep

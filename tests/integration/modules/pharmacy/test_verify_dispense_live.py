@@ -1,11 +1,12 @@
 """From a signed order to a dispensed one, against the real HAPI and PostgreSQL (ADR 0034).
 
-A physician signs an ibuprofen order through the orders API; its change (as the worker's change
-feed delivers it) puts it in the verification queue; a warfarin order recorded after signing
-makes an interaction that medication safety finds only at verification; one pharmacist claims
+A physician signs an oxycodone order (schedule II) through the orders API; its change (as the
+worker's change feed delivers it) puts it in the verification queue; a lorazepam order recorded
+after signing makes an opioid + benzodiazepine interaction that medication safety finds only at
+verification; one pharmacist claims
 (the other is refused), approves once the finding is acknowledged (a Task in HAPI, focus the
 order); the order is dispensed FEFO from the lot expiring first — two MedicationDispenses, one
-per lot, with their batches — and the ledger and the order's limits hold.
+per lot, with their batches — and the controlled-substance ledger and the order's limits hold.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ pytestmark = pytest.mark.integration
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 SNOMED = "http://snomed.info/sct"
 IBUPROFEN = {"ndc11": "00615831039", "rxcui": "197806", "name": "ibuprofen 600 MG Oral Tablet"}
-WARFARIN_5MG_TABLET = "855332"
+OXYCODONE = {"ndc11": "00378611201", "rxcui": "1049621", "name": "oxycodone HCl 5 MG Oral Tablet"}
+LORAZEPAM = "6470"  # the ingredient: any lorazepam product interacts
 TODAY = datetime.now(UTC).date()
 
 
@@ -94,17 +96,17 @@ async def fed(world: World, sessions: Sessions, tenant: TenantWorld, reference: 
         await pharmacy.on_order_change(session, event, world.settings)
 
 
-def ibuprofen_order() -> dict[str, Any]:
+def oxycodone_order() -> dict[str, Any]:
     return {
         "kind": "medication",
-        "medication": {"system": RXNORM, "code": IBUPROFEN["rxcui"], "display": "ibuprofen"},
+        "medication": {"system": RXNORM, "code": OXYCODONE["rxcui"], "display": "oxycodone"},
         "dosage": {
-            "dose": {"value": 600, "unit": "mg"},
+            "dose": {"value": 5, "unit": "mg"},
             "route": {"system": SNOMED, "code": "26643006", "display": "Oral"},
             "frequency": 3,
             "period": 1,
             "period_unit": "d",
-            "text": "Take 1 tablet by mouth three times a day with food",
+            "text": "Take 1 tablet by mouth three times a day for pain",
         },
         "dispense": {"quantity": {"value": 30, "unit": "{tbl}"}, "supply_days": 10},
         "repeats": 0,
@@ -115,7 +117,7 @@ def ibuprofen_order() -> dict[str, Any]:
 async def signed_order(api: httpx.AsyncClient, tenant: TenantWorld, patient_id: str) -> str:
     doctor = tenant.auth(Role.PHYSICIAN)
     path = f"/api/patients/{patient_id}/orders"
-    draft = await created(api, path, ibuprofen_order(), doctor)
+    draft = await created(api, path, oxycodone_order(), doctor)
     order_path = f"{path}/{draft['id']}"
     etag = (await api.get(order_path, headers=doctor)).headers["etag"]
     signed = await api.post(f"{order_path}/sign", json={}, headers={**doctor, "If-Match": etag})
@@ -136,31 +138,29 @@ async def test_signed_order_to_dispensed_fefo_with_an_interaction_found_at_verif
         }
     )
     order_id = await signed_order(api, tenant, str(patient["id"]))
-    # Recorded after the ibuprofen order was signed: warfarin, by another prescriber.
-    warfarin = await fhir.create(
+    # Recorded after the oxycodone order was signed: lorazepam, by another prescriber.
+    lorazepam = await fhir.create(
         {
             "resourceType": "MedicationRequest",
             "status": "active",
             "intent": "order",
             "subject": {"reference": f"Patient/{patient['id']}"},
             "authoredOn": (datetime.now(UTC) + timedelta(seconds=1)).isoformat(),
-            "medicationCodeableConcept": {
-                "coding": [{"system": RXNORM, "code": WARFARIN_5MG_TABLET}]
-            },
+            "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": LORAZEPAM}]},
         }
     )
     await fed(world, sessions, tenant, f"MedicationRequest/{order_id}")
     await fed(world, sessions, tenant, f"MedicationRequest/{order_id}")  # redelivered: once
-    await fed(world, sessions, tenant, f"MedicationRequest/{warfarin['id']}")
+    await fed(world, sessions, tenant, f"MedicationRequest/{lorazepam['id']}")
 
     pharmacist = tenant.auth(Role.PHARMACIST)
     queue = await api.get("/api/pharmacy/queue", headers=pharmacist)
     assert queue.status_code == 200, queue.text
     mine = [e for e in queue.json()["items"] if e["order_id"] == order_id]
     assert [(e["state"], e["priority"]) for e in mine] == [("pending", "urgent")]
-    # Urgent before routine: the ibuprofen order comes before the (routine) warfarin one.
+    # Urgent before routine: the oxycodone order comes before the (routine) lorazepam one.
     ids = [e["order_id"] for e in queue.json()["items"]]
-    assert ids.index(order_id) < ids.index(str(warfarin["id"]))
+    assert ids.index(order_id) < ids.index(str(lorazepam["id"]))
     assert (
         await api.get("/api/pharmacy/queue", headers=tenant.auth(Role.NURSE))
     ).status_code == 403
@@ -171,9 +171,10 @@ async def test_signed_order_to_dispensed_fefo_with_an_interaction_found_at_verif
         api, "/api/pharmacy/locations", {"code": "OUTPT", "name": "Outpatient"}, pharmacist_actor
     )
     product = await created(
-        api, "/api/pharmacy/products", {**IBUPROFEN, "unit": "{tbl}"}, pharmacist_actor
+        api, "/api/pharmacy/products", {**OXYCODONE, "unit": "{tbl}"}, pharmacist_actor
     )
-    for lot, days, quantity in (("IB-LATE", 300, 50), ("IB-SOON", 30, 10)):
+    assert product["schedule"] == "CII"
+    for lot, days, quantity in (("OX-LATE", 300, 50), ("OX-SOON", 30, 10)):
         await created(
             api,
             "/api/pharmacy/stock/receipts",
@@ -216,14 +217,15 @@ async def test_signed_order_to_dispensed_fefo_with_an_interaction_found_at_verif
     )
     assert (not_mine.status_code, not_mine.json()["code"]) == (409, "verification_claim_required")
 
-    # Review: the interaction with warfarin is found now, and marked as new since signing.
+    # Review: the interaction with lorazepam is found now, and marked as new since signing.
     review = await api.get(f"/api/pharmacy/queue/{order_id}", headers=pharmacist)
     assert review.status_code == 200, review.text
     findings = review.json()["findings"]
     interaction = [f for f in findings if f["category"] == "drug-drug"]
     assert interaction, findings
     assert all(f["new_since_signing"] for f in interaction)
-    assert any(f"MedicationRequest/{warfarin['id']}" in f["implicated"] for f in interaction)
+    assert any(f"MedicationRequest/{lorazepam['id']}" in f["implicated"] for f in interaction)
+    assert any(f["rule"] == "DDI-OPIOIDS-BENZODIAZEPINES" for f in interaction)
 
     decision = f"/api/pharmacy/queue/{order_id}/decision"
     if any(f["display"] == "interruptive" for f in interaction):
@@ -269,15 +271,15 @@ async def test_signed_order_to_dispensed_fefo_with_an_interaction_found_at_verif
     assert dispensed.status_code == 201, dispensed.text
     body = dispensed.json()
     assert [(d["lot_number"], d["quantity"]) for d in body["dispensed"]] == [
-        ("IB-SOON", "10.000"),
-        ("IB-LATE", "20.000"),
+        ("OX-SOON", "10.000"),
+        ("OX-LATE", "20.000"),
     ]
     assert (body["fill"], body["dispensed_total"], body["allowed_total"]) == (
         "FF",
         "30.000",
         "30.000",
     )
-    assert body["label"]["directions"] == "Take 1 tablet by mouth three times a day with food"
+    assert body["label"]["directions"] == "Take 1 tablet by mouth three times a day for pain"
     assert body["label"]["refills_left"] == 0
     assert body["label"]["patient"] == patient["name"][0]["family"]
     for line in body["dispensed"]:
@@ -295,7 +297,7 @@ async def test_signed_order_to_dispensed_fefo_with_an_interaction_found_at_verif
         headers=pharmacist,
     )
     assert [(b["lot"]["lot_number"], b["quantity"]) for b in stock.json()["items"]] == [
-        ("IB-LATE", "30.000")
+        ("OX-LATE", "30.000")
     ]
 
     # Never more than the order allows; prescribers see where it stands.
@@ -308,6 +310,21 @@ async def test_signed_order_to_dispensed_fefo_with_an_interaction_found_at_verif
     assert (status.json()["state"], status.json()["dispensed_total"]) == ("approved", "30.000")
     verified = await api.get("/api/pharmacy/ledger/verification", headers=pharmacist)
     assert verified.json()["intact"] is True
+    # The controlled-substance record: the receipts and the two dispenses, tied to the order.
+    controlled = await api.get(
+        "/api/pharmacy/ledger",
+        params={"controlled": True, "product_id": product["id"]},
+        headers=pharmacist,
+    )
+    rows = [(r["kind"], r["quantity"], r["reference"]) for r in controlled.json()["items"]]
+    assert rows == [
+        ("receive", "50.000", None),
+        ("receive", "10.000", None),
+        ("dispense", "-10.000", f"MedicationRequest/{order_id}"),
+        ("dispense", "-20.000", f"MedicationRequest/{order_id}"),
+    ]
+    assert body["label"]["schedule"] == "CII"
+    assert body["label"]["warning"] is not None
 
 
 async def test_a_stopped_order_leaves_the_queue_and_a_changed_one_comes_back(
@@ -418,3 +435,39 @@ async def test_fifty_concurrent_dispenses_through_the_api_ten_units_left(
     assert stock.json()["items"] == []  # nothing left, nothing below zero
     verified = await api.get("/api/pharmacy/ledger/verification", headers=pharmacist)
     assert verified.json()["intact"] is True
+
+
+async def test_a_question_to_the_prescriber_is_a_task_they_own_and_see(
+    api: httpx.AsyncClient, world: World, sessions: Sessions, tenant: TenantWorld
+) -> None:
+    fhir = world.fhir.for_tenant(tenant.slug)
+    patient = await fhir.create({"resourceType": "Patient", "name": [{"family": "Zzclarify"}]})
+    order_id = await signed_order(api, tenant, str(patient["id"]))
+    await fed(world, sessions, tenant, f"MedicationRequest/{order_id}")
+    pharmacist = tenant.auth(Role.PHARMACIST)
+    assert (await api.post(f"/api/pharmacy/queue/{order_id}/claim", headers=pharmacist)).is_success
+    asked = await api.post(
+        f"/api/pharmacy/queue/{order_id}/decision",
+        json={"decision": "clarify", "reason": "Confirm the duration: 10 days of oxycodone?"},
+        headers=pharmacist,
+    )
+    assert asked.status_code == 200, asked.text
+    task = await fhir.read("Task", asked.json()["task"].split("/")[1])
+    assert task["code"]["coding"][0]["code"] == "pharmacy-clarification"
+    assert task["status"] == "requested"
+    assert task["owner"]["identifier"]["value"] == str(tenant.users[Role.PHYSICIAN])
+    assert task["note"][0]["text"].startswith("Confirm the duration")
+
+    doctor = tenant.auth(Role.PHYSICIAN)
+    mine = await api.get("/api/pharmacy/clarifications", headers=doctor)
+    assert mine.status_code == 200, mine.text
+    assert order_id in [e["order_id"] for e in mine.json()["items"]]
+    status = await api.get(f"/api/pharmacy/orders/{order_id}", headers=doctor)
+    assert status.json()["state"] == "clarification"
+    # Not dispensable while the question is open.
+    dispense = await api.post(
+        f"/api/pharmacy/orders/{order_id}/dispenses",
+        json={"location_id": str(uuid.uuid4()), "quantity": 1},
+        headers=pharmacist,
+    )
+    assert (dispense.status_code, dispense.json()["code"]) == (409, "order_not_verified")

@@ -217,6 +217,7 @@ EXPECTED_RULES: dict[str, set[object]] = {
     "POST /api/pharmacy/queue/{order_id}/decision": {P.PHARMACY_VERIFY},
     "POST /api/pharmacy/orders/{order_id}/dispenses": {P.MEDICATION_DISPENSE},
     "GET /api/pharmacy/orders/{order_id}": {P.MEDICATION_READ},
+    "GET /api/pharmacy/clarifications": {P.MEDICATION_READ},
     "GET /api/hl7v2/destinations": {P.HL7_MANAGE},
     "POST /api/hl7v2/destinations": {P.HL7_MANAGE},
     "POST /api/hl7v2/destinations/{destination_id}/disable": {P.HL7_MANAGE},
