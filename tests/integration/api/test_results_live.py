@@ -22,6 +22,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 from support.database import Sessions
+from support.hapi_data import delete_with_retries
 from support.tenants import MakeTenant
 
 from ehr.core.config import Settings
@@ -93,7 +94,9 @@ async def created(live_fhir: FhirClient) -> AsyncIterator[Created]:
     tenant = live_fhir.for_tenant(live_fhir.default_tenant)
     for kind in DELETE_ORDER:
         for resource_id in sorted(made[kind]):
-            await tenant.delete(kind, resource_id)
+            # A Task the concurrent-acknowledgement test raced on can still be settling in HAPI
+            # (HAPI-0550 version conflict): retried with backoff, not left behind.
+            await delete_with_retries(tenant, kind, resource_id)
 
 
 async def _patient(fhir: TenantFhirClient, test_tag: dict[str, str]) -> str:
